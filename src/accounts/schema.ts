@@ -1,0 +1,64 @@
+/**
+ * The accounts file (YAML): every principal trackgate can authenticate. No secret is stored in clear:
+ * passwords, instance keys and client secrets are password hashes; web-service keys and device tokens are
+ * lookup digests (`sha256:<hex>`).
+ */
+import { z } from 'zod';
+import { isSupportedHash } from './password.js';
+import { LOOKUP_DIGEST_RE } from './digest-token.js';
+
+const passwordHash = z.string().refine(isSupportedHash, {
+  message: 'must be a password hash made by `trackgate hash-password` ($scrypt$…)',
+});
+const lookup = z.string().regex(LOOKUP_DIGEST_RE, 'must be a lookup digest made by `trackgate hash-password --lookup` (sha256:<hex>)');
+
+export const userSchema = z.object({
+  /** Login name (UTF-8). */
+  username: z.string().min(1).refine((s) => !s.includes(':'), 'must not contain ":" (RFC 7617)'),
+  /** Stable subject id for the identity header; defaults to the username. */
+  id: z.string().min(1).optional(),
+  password: passwordHash.optional(),
+  /** GPS REST v2 web-service keys (usable as the Basic password or as `key`). */
+  webServiceKeys: z.array(lookup).default([]),
+  /** Accounts the user may act for; the first is the default. */
+  accounts: z.array(z.string().min(1)).default([]),
+});
+
+export const adminSchema = z.object({
+  email: z.string().min(1),
+  /** API InstanceId the admin credentials belong to. */
+  instanceId: z.string().min(1),
+  instanceKey: passwordHash,
+  password: passwordHash,
+});
+
+export const deviceSchema = z.object({
+  id: z.string().min(1),
+  deviceToken: lookup,
+});
+
+export const userGroupSchema = z.object({
+  instanceId: z.string().min(1),
+  instanceKey: passwordHash,
+  devices: z.array(deviceSchema).default([]),
+});
+
+export const applicationSchema = z.object({
+  clientId: z.string().min(1),
+  clientSecret: passwordHash,
+  name: z.string().optional(),
+});
+
+export const accountsFileSchema = z.object({
+  users: z.array(userSchema).default([]),
+  admins: z.array(adminSchema).default([]),
+  userGroups: z.array(userGroupSchema).default([]),
+  applications: z.array(applicationSchema).default([]),
+}).strict();
+
+export type AccountsFile = z.infer<typeof accountsFileSchema>;
+export type UserRecord = z.infer<typeof userSchema>;
+export type AdminRecord = z.infer<typeof adminSchema>;
+export type UserGroupRecord = z.infer<typeof userGroupSchema>;
+export type DeviceRecord = z.infer<typeof deviceSchema>;
+export type ApplicationRecord = z.infer<typeof applicationSchema>;

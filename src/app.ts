@@ -1,0 +1,301 @@
+/**
+ * Builds a trackgate instance from a validated config: store, accounts, keys, validation cache, the
+ * authentication pipeline, the proxy and admin servers, hot reload and graceful shutdown. Never reads
+ * process-wide state except what it is given, so tests can run several instances in one process.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { ConfigError, loadAccounts, loadConfig, resolveFromConfig, type LoadedConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { AccountDirectory } from './accounts/directory.js';
+import { AUTHENTICATORS } from './authn/registry.js';
+import { AuthPipeline } from './authn/pipeline.js';
+import { RouteRules } from './authn/rules.js';
+import type { Authenticator, AuthnDeps } from './authn/types.js';
+import { TrackgateError } from './errors.js';
+import { generatedKeyRing, loadKeyRing, type KeyRing } from './identity/keys.js';
+import { IdentityMinter } from './identity/minter.js';
+import { createLogger, type Logger } from './observability/log.js';
+import { Metrics } from './observability/metrics.js';
+import { Forwarder } from './proxy/forward.js';
+import { ProxyHandler } from './proxy/handler.js';
+import { UpgradeHandler } from './proxy/upgrade.js';
+import { rawErrorResponse } from './proxy/respond.js';
+import type { Runtime } from './proxy/runtime.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/types.js';
+import { ValidationCache } from './verify/cache.js';
+import { CredentialDigester } from './verify/cache-key.js';
+import { adminHandler } from './admin/server.js';
+import { UpstreamProbe } from './admin/upstream-probe.js';
+import { FileWatcher } from './config/watch.js';
+
+export interface AppOptions {
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  now?: () => number;
+  /** Skip prom-client's default process metrics (tests that build many apps). */
+  defaultMetrics?: boolean;
+}
+
+/** Credential headers stripped whatever form is enabled, besides every form's own carriers. */
+const ALWAYS_STRIPPED_HEADERS = ['authorization', 'authentication', 'proxy-authorization'];
+
+export class App {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly cache: ValidationCache;
+  readonly minter: IdentityMinter;
+  readonly proxyServer: Server;
+  readonly adminServer: Server;
+  #loaded: LoadedConfig;
+  #accounts: AccountDirectory;
+  #runtime: Runtime;
+  #closing = false;
+  readonly #handler: ProxyHandler;
+  readonly #upgrade: UpgradeHandler;
+  readonly #forwarder: Forwarder;
+  readonly #probe: UpstreamProbe;
+  readonly #digester: CredentialDigester;
+  readonly #authnDeps: AuthnDeps;
+  readonly #watchers: FileWatcher[] = [];
+  readonly #opts: AppOptions;
+
+  private constructor(loaded: LoadedConfig, readonly store: Store, keys: KeyRing, accounts: AccountDirectory, secret: Buffer, opts: AppOptions) {
+    const config = loaded.config;
+    this.#opts = opts;
+    this.#loaded = loaded;
+    this.#accounts = accounts;
+    this.logger = opts.logger ?? createLogger({ level: config.logging.level });
+    this.metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
+    const now = opts.now ?? Date.now;
+    this.cache = new ValidationCache({ ...config.cache, now });
+    this.#digester = new CredentialDigester(secret);
+    this.minter = new IdentityMinter(keys, config.identity, now);
+    this.#authnDeps = {
+      accounts: () => this.#accounts,
+      store,
+      logger: this.logger,
+      sharedSecret: secret,
+      now,
+    };
+    this.#runtime = this.#buildRuntime(config);
+    this.#forwarder = new Forwarder(config.upstream);
+    this.#probe = new UpstreamProbe(this.#forwarder.origin);
+    this.#handler = new ProxyHandler({
+      runtime: () => this.#runtime, forwarder: this.#forwarder, minter: this.minter, metrics: this.metrics, logger: this.logger,
+    });
+    this.#upgrade = new UpgradeHandler(this.#forwarder.origin, this.#handler, () => this.#runtime, this.metrics, this.logger);
+    this.proxyServer = createServer({ maxHeaderSize: config.limits.maxHeaderBytes, requestTimeout: config.limits.requestTimeoutMs,
+      headersTimeout: config.limits.headersTimeoutMs, keepAliveTimeout: config.limits.keepAliveTimeoutMs }, this.#handler.handle);
+    this.proxyServer.on('upgrade', this.#upgrade.handle);
+    this.proxyServer.on('clientError', (err, socket) => this.#clientError(err, socket));
+    this.adminServer = createServer(adminHandler({
+      metrics: this.metrics,
+      keys: () => this.minter.keys,
+      closing: () => this.#closing,
+      readiness: async () => {
+        const store = await this.store.ping().then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message }));
+        return { store, upstream: await this.#probe.check() };
+      },
+    }));
+    this.adminServer.on('clientError', (_err, socket) => socket.destroy());
+    this.store.subscribe((e) => {
+      if (e.type === 'revoked') this.cache.clear();
+    });
+    this.metrics.observeCache(this.cache);
+  }
+
+  /** Loads everything a config names and builds the app (does not listen). */
+  static async create(loaded: LoadedConfig, opts: AppOptions = {}): Promise<App> {
+    const config = loaded.config;
+    const accounts = new AccountDirectory(loadAccounts(loaded.accountsPath));
+    const keys = loadKeys(loaded);
+    const secret = loadSecret(loaded);
+    const store = await openStore(config.store.url);
+    const app = new App(loaded, store, keys, accounts, secret.value, opts);
+    if (keys.generated) {
+      app.logger.warn('DEVELOPMENT ONLY: no identity.keysFile configured; a signing key was generated for this process. Upstreams will reject its headers after a restart. Run `trackgate keys generate` and set identity.keysFile.');
+    }
+    if (secret.generated) {
+      app.logger.warn('no secretFile configured: using a random per-process secret (fingerprints change on restart; replicas cannot share Digest nonces).');
+    }
+    if (loaded.envUnknown.length > 0) app.logger.warn({ vars: loaded.envUnknown }, 'unknown TRACKGATE_* environment variables ignored');
+    return app;
+  }
+
+  get config(): Config { return this.#runtime.config; }
+  get runtime(): Runtime { return this.#runtime; }
+  get closing(): boolean { return this.#closing; }
+
+  #buildRuntime(config: Config): Runtime {
+    const forms: Authenticator[] = [];
+    const headers = new Set(ALWAYS_STRIPPED_HEADERS);
+    const cookies = new Set<string>();
+    const query = new Set<string>();
+    for (const m of AUTHENTICATORS) {
+      const opts = (config.authn as unknown as Record<string, { enabled: boolean }>)[m.id]!;
+      const form = m.create(opts as never, this.#authnDeps);
+      // Every form's carriers are stripped, enabled or not: a disabled form's secret must not reach upstream.
+      form.carriers.headers?.forEach((h) => headers.add(h.toLowerCase()));
+      form.carriers.cookies?.forEach((c) => cookies.add(c));
+      form.carriers.query?.forEach((q) => query.add(q));
+      if (opts.enabled) forms.push(form);
+    }
+    const identityHeader = config.identity.header.toLowerCase();
+    return Object.freeze({
+      config,
+      pipeline: new AuthPipeline(forms, this.cache, this.#digester, config.authn.rejectAmbiguous),
+      rules: new RouteRules(config.routes),
+      guard: { identityHeader, singletonHeaders: new Set([...headers, 'host', 'content-length']), maxBodyBytes: config.limits.maxRequestBodyBytes },
+      headerPolicy: {
+        identityHeader, credentialHeaders: headers, credentialCookies: cookies,
+        preserveHost: config.upstream.preserveHost, requestIdHeader: config.proxy.requestIdHeader.toLowerCase(),
+      },
+      credentialQuery: [...query],
+    });
+  }
+
+  /** Listens on both ports; resolves with the bound addresses. */
+  async listen(): Promise<{ proxy: AddressInfo; admin: AddressInfo }> {
+    const config = this.#runtime.config;
+    await listenOn(this.adminServer, config.admin.listen);
+    await listenOn(this.proxyServer, config.listen);
+    if (config.watch) this.#watch();
+    const proxy = this.proxyServer.address() as AddressInfo;
+    const admin = this.adminServer.address() as AddressInfo;
+    this.logger.info({ proxy: `${proxy.address}:${proxy.port}`, admin: `${admin.address}:${admin.port}`, upstream: config.upstream.url, store: this.store.engine }, 'trackgate listening');
+    return { proxy, admin };
+  }
+
+  /**
+   * Re-reads the config, accounts and keys files. An invalid change is rejected, logged and counted; the
+   * running config stays. Returns whether the new files were applied.
+   */
+  reload(): boolean {
+    const file = this.#loaded.file;
+    try {
+      const loaded = file === undefined ? this.#loaded : loadConfig(file, this.#opts.env ?? process.env);
+      const accounts = new AccountDirectory(loadAccounts(loaded.accountsPath));
+      const keys = loaded.config.identity.keysFile === undefined ? undefined : loadKeys(loaded);
+      const runtime = (() => { const prev = this.#accounts; this.#accounts = accounts; try { return this.#buildRuntime(loaded.config); } finally { this.#accounts = prev; } })();
+      const restartOnly = restartRequiredChanges(this.#loaded.config, loaded.config);
+      if (restartOnly.length > 0) this.logger.warn({ keys: restartOnly }, 'config keys changed that take effect only after a restart');
+      this.#loaded = loaded;
+      this.#accounts = accounts;
+      this.#runtime = runtime;
+      if (keys !== undefined && keysChanged(this.minter.keys, keys)) this.minter.setKeys(keys);
+      // Removed accounts and changed passwords must stop working at once.
+      this.cache.clear();
+      this.metrics.configReloads.labels('success').inc();
+      this.logger.info({ file, accounts: loaded.accountsPath }, 'configuration reloaded');
+      return true;
+    } catch (err) {
+      this.metrics.configReloads.labels('error').inc();
+      this.logger.error({ err: err instanceof ConfigError ? err.message : (err as Error).message }, 'configuration change rejected; keeping the running configuration');
+      return false;
+    }
+  }
+
+  #watch(): void {
+    const files = [this.#loaded.file, this.#loaded.accountsPath, this.#loaded.config.identity.keysFile === undefined ? undefined : resolveFromConfig(this.#loaded, this.#loaded.config.identity.keysFile)]
+      .filter((f): f is string => f !== undefined);
+    for (const f of files) this.#watchers.push(new FileWatcher(f, () => this.reload()));
+  }
+
+  #clientError(err: NodeJS.ErrnoException & { code?: string }, socket: Duplex): void {
+    const code = err.code ?? '';
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    let e: TrackgateError;
+    if (code === 'HPE_HEADER_OVERFLOW') e = new TrackgateError('TG_ERR_HEADER_TOO_LARGE', 'request header too large');
+    else if (code === 'ERR_HTTP_REQUEST_TIMEOUT') e = new TrackgateError('TG_ERR_BAD_REQUEST', 'request timeout', { status: 408 });
+    else e = new TrackgateError('TG_ERR_BAD_REQUEST', 'malformed HTTP request');
+    this.metrics.badRequests.labels(e.code).inc();
+    // Never log err.rawPacket: it holds the request head, credentials included.
+    this.logger.warn({ err: e.code, detail: code, ip: (socket as Socket).remoteAddress }, 'malformed request rejected');
+    socket.end(rawErrorResponse(e));
+  }
+
+  /**
+   * Graceful stop: readiness turns 503, no new connections, in-flight requests get up to `graceMs`,
+   * then the rest are cut and everything closes.
+   */
+  async close(graceMs = this.#runtime.config.shutdown.graceMs): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    for (const w of this.#watchers) w.close();
+    const closed = Promise.all([closeServer(this.proxyServer)]);
+    this.proxyServer.closeIdleConnections();
+    const deadline = Date.now() + graceMs;
+    while (this.#handler.inflight > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      this.proxyServer.closeIdleConnections();
+    }
+    if (this.#handler.inflight > 0) this.logger.warn({ inflight: this.#handler.inflight }, 'grace period over; closing remaining connections');
+    this.proxyServer.closeAllConnections();
+    await closed;
+    this.#upgrade.close();
+    await this.#forwarder.close().catch(() => undefined);
+    this.adminServer.closeAllConnections();
+    await closeServer(this.adminServer);
+    await this.store.close();
+  }
+}
+
+function listenOn(server: Server, hostPort: string): Promise<void> {
+  const i = hostPort.lastIndexOf(':');
+  const host = hostPort.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(hostPort.slice(i + 1));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.removeListener('error', reject); resolve(); });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => { if (!server.listening) resolve(); else server.close(() => resolve()); });
+}
+
+function loadKeys(loaded: LoadedConfig): KeyRing {
+  const { keysFile, activeKid } = loaded.config.identity;
+  if (keysFile === undefined) return generatedKeyRing();
+  try {
+    return loadKeyRing(resolveFromConfig(loaded, keysFile), activeKid);
+  } catch (err) {
+    throw new ConfigError(loaded.file ?? '(env)', [`identity.keysFile: ${(err as Error).message}`]);
+  }
+}
+
+function loadSecret(loaded: LoadedConfig): { value: Buffer; generated: boolean } {
+  const file = loaded.config.secretFile;
+  if (file === undefined) return { value: randomBytes(32), generated: true };
+  let value: Buffer;
+  try {
+    value = readFileSync(resolveFromConfig(loaded, file));
+  } catch (err) {
+    throw new ConfigError(loaded.file ?? '(env)', [`secretFile: cannot read (${(err as NodeJS.ErrnoException).code})`]);
+  }
+  if (value.length < 32) throw new ConfigError(loaded.file ?? '(env)', ['secretFile: must hold at least 32 bytes']);
+  return { value, generated: false };
+}
+
+function keysChanged(a: KeyRing, b: KeyRing): boolean {
+  return JSON.stringify(a.jwks()) !== JSON.stringify(b.jwks()) || a.active.kid !== b.active.kid;
+}
+
+/** Keys whose change needs a restart (sockets, pools and stores are built once). */
+function restartRequiredChanges(a: Config, b: Config): string[] {
+  const pick = (c: Config) => ({ listen: c.listen, 'admin.listen': c.admin.listen, upstream: JSON.stringify(c.upstream), 'store.url': c.store.url,
+    secretFile: c.secretFile, cache: JSON.stringify(c.cache), 'identity.options': JSON.stringify({ ...c.identity, keysFile: undefined, activeKid: undefined }), limits: JSON.stringify(c.limits) });
+  const pa = pick(a) as Record<string, unknown>;
+  const pb = pick(b) as Record<string, unknown>;
+  return Object.keys(pa).filter((k) => pa[k] !== pb[k]);
+}
+
+export type { IncomingMessage };

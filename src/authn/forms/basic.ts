@@ -1,0 +1,87 @@
+/**
+ * HTTP Basic (RFC 7617) against the accounts file: a user's password, or one of the user's GPS REST v2
+ * web-service keys used as the password. User-ids and passwords are UTF-8 (`charset="UTF-8"` challenge).
+ */
+import { z } from 'zod';
+import { TrackgateError } from '../../errors.js';
+import { verifyAgainstDummy, verifyPassword } from '../../accounts/password.js';
+import { lookupDigest } from '../../accounts/digest-token.js';
+import { authorizationParams } from '../authorization-header.js';
+import { defineAuthenticator } from '../module.js';
+import type { Credential, Identity } from '../types.js';
+
+export interface BasicCredential extends Credential {
+  readonly username: string;
+  readonly password: string;
+}
+
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+// C0 controls and DEL are never part of a user-id or password (RFC 7617 §2).
+const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+
+/** Decodes `base64(user-id ":" password)`; throws a malformed-credentials error when it is not one. */
+export function decodeBasic(token: string): { username: string; password: string } {
+  if (token.length === 0 || token.length % 4 !== 0 || !BASE64_RE.test(token)) {
+    throw malformed('credentials are not valid base64');
+  }
+  let decoded: string;
+  try {
+    decoded = utf8.decode(Buffer.from(token, 'base64'));
+  } catch {
+    throw malformed('credentials are not valid UTF-8');
+  }
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw malformed('credentials have no ":" separator');
+  if (CONTROL_RE.test(decoded)) throw malformed('credentials contain control characters');
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function malformed(detail: string): TrackgateError {
+  return new TrackgateError('TG_ERR_MALFORMED_CREDENTIALS', 'malformed Basic credentials', { detail, reason: 'malformed' });
+}
+
+export const basic = defineAuthenticator({
+  id: 'basic',
+  options: z.object({
+    enabled: z.boolean().default(true).describe('Accept HTTP Basic credentials.'),
+    realm: z.string().default('trackgate').describe('Realm announced in the Basic challenge.'),
+    webServiceKeys: z.boolean().default(true).describe('Accept a GPS REST v2 web-service key as the Basic password.'),
+  }),
+  create(options, deps) {
+    const challenge = `Basic realm="${options.realm.replace(/["\\]/g, '\\$&')}", charset="UTF-8"`;
+    return {
+      id: 'basic',
+      carriers: { headers: ['authorization'] },
+      extract(req): BasicCredential | undefined {
+        const params = authorizationParams(req, 'Basic');
+        if (params === undefined) return undefined;
+        const { username, password } = decodeBasic(params);
+        return { scheme: 'basic', cacheParts: [username, password], username, password };
+      },
+      async verify(cred: BasicCredential): Promise<Identity> {
+        const user = deps.accounts().user(cred.username);
+        let ok = false;
+        if (user === undefined) {
+          await verifyAgainstDummy(cred.password);
+        } else {
+          if (options.webServiceKeys && user.webServiceKeys.includes(lookupDigest(cred.password))) ok = true;
+          else if (user.password !== undefined) ok = await verifyPassword(user.password, cred.password);
+          else await verifyAgainstDummy(cred.password);
+        }
+        if (!ok || user === undefined) {
+          throw new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'invalid credentials', {
+            reason: 'invalid', detail: user === undefined ? 'unknown user' : 'wrong password',
+          });
+        }
+        return Object.freeze({
+          subject: user.id ?? user.username,
+          scheme: 'basic',
+          kind: 'user' as const,
+          ...(user.accounts[0] !== undefined ? { account: user.accounts[0] } : {}),
+        });
+      },
+      challenge: () => challenge,
+    };
+  },
+});

@@ -1,0 +1,19 @@
+/**
+ * How a credential form plugs in: a module with an id, the zod schema of its config block (under
+ * `authn.<id>` in the config file) and a factory. The registry lists the modules; the config schema and the
+ * pipeline are built from that list, so adding a form touches one file and one registry line.
+ */
+import type { z } from 'zod';
+import type { Authenticator, AuthnDeps } from './types.js';
+
+export interface AuthenticatorModule<Id extends string = string, S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> {
+  readonly id: Id;
+  /** Config block schema; must carry `enabled` and defaults for every key. */
+  readonly options: S;
+  create(options: z.output<S>, deps: AuthnDeps): Authenticator;
+}
+
+/** Identity helper so each module's options type is inferred from its schema. */
+export function defineAuthenticator<const Id extends string, S extends z.ZodType<{ enabled: boolean }>>(m: AuthenticatorModule<Id, S>): AuthenticatorModule<Id, S> {
+  return m;
+}

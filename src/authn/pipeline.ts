@@ -1,0 +1,103 @@
+/**
+ * The authentication pipeline: find every credential in the request → reject ambiguity → look the
+ * credential up in the validation cache → verify on a miss → an Identity, or a TrackgateError carrying
+ * the 401 challenges of every enabled form.
+ */
+import { TrackgateError } from '../errors.js';
+import type { CacheOutcome } from '../observability/metrics.js';
+import type { ValidationCache } from '../verify/cache.js';
+import { fingerprint, type CredentialDigester } from '../verify/cache-key.js';
+import type { Authenticator, Credential, Identity, RequestView } from './types.js';
+
+export interface AuthResult {
+  identity: Identity;
+  scheme: string;
+  cache: CacheOutcome;
+  /** Keyed fingerprint of the credential for logs. */
+  fingerprint: string | undefined;
+}
+
+export interface AuthFailureContext {
+  /** The form whose credential was found (undefined when none was). */
+  scheme: string | undefined;
+  fingerprint: string | undefined;
+}
+
+interface Found { auth: Authenticator; cred: Credential; key: string | undefined }
+
+export class AuthPipeline {
+  constructor(
+    private readonly forms: readonly Authenticator[],
+    private readonly cache: ValidationCache,
+    private readonly digester: CredentialDigester,
+    private readonly rejectAmbiguous: boolean,
+  ) {}
+
+  get enabledForms(): readonly Authenticator[] { return this.forms; }
+
+  /**
+   * Authenticates a request. On failure throws a TrackgateError (with `WWW-Authenticate` headers for 401s)
+   * and fills `failure` so the caller can log and count which form failed.
+   */
+  async authenticate(req: RequestView, failure: AuthFailureContext): Promise<AuthResult> {
+    let found: Found | undefined;
+    for (const auth of this.forms) {
+      let cred: Credential | undefined;
+      try {
+        cred = auth.extract(req);
+      } catch (err) {
+        failure.scheme = auth.id;
+        throw this.#withChallenges(err, req);
+      }
+      if (cred === undefined) continue;
+      const key = cred.cacheParts === undefined ? undefined : this.digester.digest(cred.scheme, cred.cacheParts);
+      if (found === undefined) { found = { auth, cred, key }; continue; }
+      // The same secret via two carriers (e.g. `_token` query and `token` cookie, as the GPS seed's own
+      // example sends) is one credential; two different ones are ambiguous.
+      if (this.rejectAmbiguous && (key === undefined || key !== found.key)) {
+        failure.scheme = found.auth.id;
+        throw new TrackgateError('TG_ERR_AMBIGUOUS_CREDENTIALS', 'request carries more than one credential', {
+          reason: 'ambiguous', detail: `forms ${found.auth.id} and ${auth.id}`,
+        });
+      }
+    }
+    if (found === undefined) {
+      throw new TrackgateError('TG_ERR_NO_CREDENTIALS', 'authentication required', {
+        reason: 'no_credentials', headers: { 'www-authenticate': this.challenges(req) },
+      });
+    }
+    failure.scheme = found.auth.id;
+    failure.fingerprint = found.key === undefined ? undefined : fingerprint(found.key);
+    const { auth, cred, key } = found;
+    try {
+      if (key === undefined) {
+        const identity = await auth.verify(cred, req);
+        return { identity, scheme: auth.id, cache: 'bypass', fingerprint: undefined };
+      }
+      const { identity, outcome } = await this.cache.getOrVerify(key, () => auth.verify(cred, req));
+      return { identity, scheme: auth.id, cache: outcome, fingerprint: failure.fingerprint };
+    } catch (err) {
+      throw this.#withChallenges(err, req);
+    }
+  }
+
+  /** One `WWW-Authenticate` value per enabled form that has a challenge. */
+  challenges(req: RequestView, stale = false): string[] {
+    const out: string[] = [];
+    for (const f of this.forms) {
+      const c = f.challenge?.({ req, stale });
+      if (c !== undefined) out.push(c);
+    }
+    return out;
+  }
+
+  #withChallenges(err: unknown, req: RequestView): unknown {
+    if (!(err instanceof TrackgateError) || err.status !== 401 || err.headers?.['www-authenticate'] !== undefined) return err;
+    return new TrackgateError(err.code, err.message, {
+      ...(err.detail !== undefined ? { detail: err.detail } : {}),
+      ...(err.reason !== undefined ? { reason: err.reason } : {}),
+      headers: { ...err.headers, 'www-authenticate': this.challenges(req, err.reason === 'stale') },
+      cause: err,
+    });
+  }
+}

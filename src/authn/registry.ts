@@ -1,0 +1,10 @@
+/**
+ * Every credential form trackgate knows, in the order their challenges are announced.
+ * To add a form: write `forms/<id>.ts` exporting an AuthenticatorModule, and add one line here.
+ */
+import { basic } from './forms/basic.js';
+import type { AuthenticatorModule } from './module.js';
+
+export const AUTHENTICATORS = [
+  basic,
+] as const satisfies readonly AuthenticatorModule<string, any>[];

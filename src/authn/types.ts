@@ -1,0 +1,109 @@
+/**
+ * The contracts every credential form implements. A form is one file in `src/authn/forms/` exporting an
+ * {@link AuthenticatorFactory}, plus one line in `src/authn/registry.ts`.
+ *
+ * The pipeline splits *finding* a credential from *verifying* it (as Oathkeeper's "not responsible" sentinel
+ * does, but as a return value): it can then reject ambiguous requests before any crypto, put one validation
+ * cache in front of every form, and label metrics with a fixed set of reasons.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AccountDirectory } from '../accounts/directory.js';
+import type { Store } from '../store/types.js';
+import type { Logger } from '../observability/log.js';
+
+/** The id of a credential form: also its config key, metric label value and log field. */
+export type AuthnId = string;
+
+/** What kind of principal an identity is. Appears as the `kind` claim of the identity header. */
+export type IdentityKind = 'user' | 'device' | 'app' | 'admin' | 'anonymous';
+
+/**
+ * The principal every form yields, whatever the client spoke. Frozen; the only thing the minter sees.
+ */
+export interface Identity {
+  /** Stable subject id (`sub` claim). */
+  readonly subject: string;
+  /** The credential form that authenticated the request (`scheme` claim). */
+  readonly scheme: AuthnId;
+  /** `kind` claim. */
+  readonly kind: IdentityKind;
+  /** Account the credential is bound to, where the credential form has one (`account` claim). */
+  readonly account?: string;
+  /** Telematics instance (user group or API instance), where known (`instance` claim). */
+  readonly instance?: string;
+  /** Epoch milliseconds after which the credential itself is no longer valid. */
+  readonly expiresAt?: number;
+}
+
+/** Read-only view of an incoming request; authenticators never see a framework's request object. */
+export interface RequestView {
+  readonly method: string;
+  /** Request target as received (path and query), before credential scrubbing. */
+  readonly url: string;
+  /** Path part of the target, without the query string. */
+  readonly path: string;
+  /** Lower-cased header map (Node keeps the first of duplicated singleton headers). */
+  readonly headers: IncomingHttpHeaders;
+  /** HTTP version as `major.minor`. */
+  readonly httpVersion: string;
+  /** Whether the client reached us over TLS (directly or per a trusted `X-Forwarded-Proto`). */
+  readonly secure: boolean;
+  /** Client address, for throttling and logs. */
+  readonly remoteAddress: string;
+  /** A query parameter's first value, or undefined. Parsed lazily. */
+  query(name: string): string | undefined;
+  /** A cookie's value, or undefined. Parsed lazily. */
+  cookie(name: string): string | undefined;
+}
+
+/** Where a credential form's secrets travel. The pipeline strips all of these before forwarding. */
+export interface Carriers {
+  readonly headers?: readonly string[];
+  readonly cookies?: readonly string[];
+  readonly query?: readonly string[];
+}
+
+/** A credential as found in a request; holds the secret only until it is verified. */
+export interface Credential {
+  readonly scheme: AuthnId;
+  /**
+   * The parts that identify this credential for the validation cache (length-prefixed and HMAC'ed by the
+   * pipeline, never stored). `undefined` means the credential is single-use (e.g. a Digest response with a
+   * fresh `nc`) and must not be served from the cache.
+   */
+  readonly cacheParts: readonly string[] | undefined;
+}
+
+/** What a verifier may use. Getters, because accounts and config are swapped on reload. */
+export interface AuthnDeps {
+  accounts(): AccountDirectory;
+  readonly store: Store;
+  readonly logger: Logger;
+  /** Secret for stateless HMACs that every replica shares (Digest nonces, …). */
+  readonly sharedSecret: Buffer;
+  /** Epoch milliseconds; injectable for tests. */
+  now(): number;
+}
+
+export interface ChallengeContext {
+  /** True when the rejected credential was a stale Digest nonce (RFC 7616 `stale=true`). */
+  readonly stale?: boolean;
+  readonly req: RequestView;
+}
+
+export interface Authenticator<C extends Credential = Credential> {
+  readonly id: AuthnId;
+  readonly carriers: Carriers;
+  /**
+   * Find this form's credential. `undefined` = not this form's (not responsible).
+   * Throws a `TG_ERR_MALFORMED_CREDENTIALS` TrackgateError when it is this form's but unreadable.
+   */
+  extract(req: RequestView): C | undefined;
+  /** Verify a credential; throws a TrackgateError (401/403/503) when it is not good. No caching here. */
+  verify(cred: C, req: RequestView): Promise<Identity>;
+  /** The `WWW-Authenticate` value this form adds to a 401, if it has one. */
+  challenge?(ctx: ChallengeContext): string | undefined;
+}
+
+/** Builds an authenticator from its config block and the shared deps. */
+export type AuthenticatorFactory<O = unknown> = (options: O, deps: AuthnDeps) => Authenticator;

@@ -1,0 +1,100 @@
+/**
+ * The `trackgate` command.
+ *
+ *   trackgate --config FILE            run the sidecar (same as `trackgate start --config FILE`)
+ *   trackgate demo [--config FILE]     run with the bundled demo GPS service behind it (npm start)
+ *   trackgate check-config FILE        validate a config (and its accounts and keys files) without starting
+ *   trackgate hash-password [--lookup] read a secret on stdin, print its hash for the accounts file
+ *   trackgate keys generate [--alg EdDSA|ES256]   print a new private JWK set for identity.keysFile
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadAccounts, loadConfig, resolveFromConfig } from './config/load.js';
+import { hashPassword } from './accounts/password.js';
+import { lookupDigest } from './accounts/digest-token.js';
+import { generateJwks, loadKeyRing } from './identity/keys.js';
+import { runServer } from './server.js';
+import { runDemo } from './demo/run.js';
+
+const USAGE = `usage:
+  trackgate [start] --config FILE      run the sidecar
+  trackgate demo [--config FILE]       run the demo (bundled GPS service behind trackgate)
+  trackgate check-config FILE          validate a config file, its accounts file and keys
+  trackgate hash-password [--lookup]   hash a secret read from stdin (--lookup: sha256 digest for keys/device tokens)
+  trackgate keys generate [--alg EdDSA|ES256]  print a private JWK set for identity.keysFile
+`;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`trackgate: ${message}\n`);
+  process.exit(code);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      lookup: { type: 'boolean' },
+      alg: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command = values.config ? 'start' : 'help', ...rest] = positionals;
+  try {
+    switch (command) {
+      case 'start': {
+        const file = values.config ?? process.env.TRACKGATE_CONFIG;
+        if (file === undefined) fail('start needs --config FILE (or TRACKGATE_CONFIG)', 2);
+        await runServer(loadConfig(file));
+        return;
+      }
+      case 'demo':
+        await runDemo(values.config ?? process.env.TRACKGATE_CONFIG ?? 'config/trackgate.yaml');
+        return;
+      case 'check-config': {
+        const file = rest[0] ?? values.config;
+        if (file === undefined) fail('check-config needs a FILE', 2);
+        const loaded = loadConfig(file);
+        const accounts = loadAccounts(loaded.accountsPath);
+        if (loaded.config.identity.keysFile !== undefined) {
+          try {
+            loadKeyRing(resolveFromConfig(loaded, loaded.config.identity.keysFile), loaded.config.identity.activeKid);
+          } catch (err) {
+            throw new ConfigError(file, [`identity.keysFile: ${(err as Error).message}`]);
+          }
+        }
+        process.stdout.write(`${file}: ok (${accounts.users.length} users, ${accounts.admins.length} admins, `
+          + `${accounts.userGroups.length} user groups, ${accounts.applications.length} applications)\n`);
+        return;
+      }
+      case 'hash-password': {
+        if (process.stdin.isTTY) process.stderr.write('secret (end with Enter, then Ctrl-D): ');
+        const secret = await readStdin();
+        if (secret === '') fail('empty secret on stdin', 2);
+        process.stdout.write(`${values.lookup ? lookupDigest(secret) : await hashPassword(secret)}\n`);
+        return;
+      }
+      case 'keys': {
+        if (rest[0] !== 'generate') fail(`unknown keys command\n${USAGE}`, 2);
+        const alg = values.alg ?? 'EdDSA';
+        if (alg !== 'EdDSA' && alg !== 'ES256') fail('--alg must be EdDSA or ES256', 2);
+        process.stdout.write(`${JSON.stringify(generateJwks(alg), null, 2)}\n`);
+        return;
+      }
+      case 'help':
+        process.stdout.write(USAGE);
+        return;
+      default:
+        fail(`unknown command "${command}"\n${USAGE}`, 2);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
+    throw err;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Environment overrides, Kubernetes style: every config key can be set by `TRACKGATE_` + its path in
+ * UPPER_SNAKE_CASE, levels joined by `_` (`upstream.headersTimeoutMs` → `TRACKGATE_UPSTREAM_HEADERS_TIMEOUT_MS`,
+ * `authn.basic.realm` → `TRACKGATE_AUTHN_BASIC_REALM`). Values are YAML scalars or, for lists and objects,
+ * YAML/JSON (`TRACKGATE_ROUTES='[{path: /public, access: public}]'`).
+ *
+ * Two short aliases predate the rule: `TRACKGATE_UPSTREAM` (= upstream.url) and `TRACKGATE_STORE` (= store.url).
+ */
+import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
+import { configSchema } from './schema.js';
+
+export const ENV_PREFIX = 'TRACKGATE_';
+const ALIASES: Record<string, string[]> = {
+  TRACKGATE_UPSTREAM: ['upstream', 'url'],
+  TRACKGATE_STORE: ['store', 'url'],
+};
+
+interface JsonSchemaNode {
+  type?: string | string[];
+  properties?: Record<string, JsonSchemaNode>;
+  anyOf?: JsonSchemaNode[];
+}
+
+export interface EnvKey {
+  /** Environment variable name. */
+  name: string;
+  /** Config path it sets. */
+  path: string[];
+  /** Whether the value is kept as a raw string (string-typed keys) instead of parsed as YAML. */
+  raw: boolean;
+}
+
+export function toEnvSegment(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[^A-Za-z0-9]+/g, '_').toUpperCase();
+}
+
+let cached: EnvKey[] | undefined;
+/** All env names the schema accepts (leaves and whole lists), computed once from the schema. */
+export function envKeys(): EnvKey[] {
+  if (cached) return cached;
+  const root = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
+  const out: EnvKey[] = [];
+  const walk = (node: JsonSchemaNode, path: string[]): void => {
+    if (node.type === 'object' && node.properties) {
+      for (const [k, child] of Object.entries(node.properties)) walk(child, [...path, k]);
+      return;
+    }
+    out.push({ name: ENV_PREFIX + path.map(toEnvSegment).join('_'), path, raw: node.type === 'string' });
+  };
+  walk(root, []);
+  for (const [name, path] of Object.entries(ALIASES)) out.push({ name, path, raw: true });
+  cached = out;
+  return out;
+}
+
+/** Applies every matching `TRACKGATE_*` variable onto a raw (pre-validation) config object. */
+export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): { applied: string[]; unknown: string[] } {
+  const applied: string[] = [];
+  const known = new Set<string>();
+  for (const key of envKeys()) {
+    known.add(key.name);
+    const value = env[key.name];
+    if (value === undefined) continue;
+    setPath(raw, key.path, key.raw ? value : parseYaml(value));
+    applied.push(key.name);
+  }
+  const unknown = Object.keys(env).filter((n) => n.startsWith(ENV_PREFIX) && !known.has(n) && !IGNORED.has(n));
+  return { applied, unknown };
+}
+
+/** Variables read elsewhere (not config keys). */
+const IGNORED = new Set(['TRACKGATE_CONFIG']);
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const seg of path.slice(0, -1)) {
+    const next = cur[seg];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[seg] = {};
+    cur = cur[seg] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]!] = value;
+}

@@ -1,0 +1,107 @@
+/**
+ * The one documented config schema. Every key has a default and a description; `docs/config.md` is
+ * generated from this file (`npm run docs:config`) and a test fails when the two drift apart.
+ *
+ * Any key can be overridden from the environment: `TRACKGATE_` + the key path in UPPER_SNAKE_CASE with
+ * `_` between levels (`cache.maxEntries` → `TRACKGATE_CACHE_MAX_ENTRIES`); see `env.ts`.
+ */
+import { z } from 'zod';
+import { AUTHENTICATORS } from '../authn/registry.js';
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:8080')
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
+
+const httpUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '' && u.password === '';
+  } catch { return false; }
+}, 'must be an http(s) URL without credentials, e.g. http://127.0.0.1:3000');
+
+const storeUrl = z.string().refine((s) => s.startsWith('sqlite:') && s.length > 'sqlite:'.length,
+  'must be sqlite:<path> (the Redis engine is not in this build yet)');
+
+const KINDS = ['user', 'device', 'app', 'admin', 'anonymous'] as const;
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+const routeRule = z.object({
+  path: z.string().startsWith('/').describe('Path prefix, matched at a segment boundary (`/a` matches `/a` and `/a/b`, not `/ab`).'),
+  methods: z.array(z.enum(METHODS)).optional().describe('Methods the rule applies to; all when absent.'),
+  access: z.union([
+    z.enum(['public', 'authenticated', 'deny']),
+    z.object({
+      kinds: z.array(z.enum(KINDS)).optional(),
+      schemes: z.array(z.string()).optional(),
+      accounts: z.array(z.string()).optional(),
+      subjects: z.array(z.string()).optional(),
+    }).strict(),
+  ]).describe('`public` (no credentials needed, none forwarded), `authenticated` (any identity), `deny`, or lists an identity must match (each list present must contain the identity\'s value).'),
+}).strict();
+
+const authnShape = Object.fromEntries(AUTHENTICATORS.map((m) => [m.id, m.options.prefault({})])) as unknown as {
+  [M in (typeof AUTHENTICATORS)[number] as M['id']]: z.ZodPrefault<M['options']>;
+};
+
+export const configSchema = z.object({
+  listen: hostPort.default('127.0.0.1:8080').describe('Proxy listen address (env TRACKGATE_LISTEN).'),
+  admin: z.object({
+    listen: hostPort.default('127.0.0.1:9090').describe('Admin server (metrics, health, JWKS) listen address (env TRACKGATE_ADMIN_LISTEN).'),
+  }).strict().prefault({}).describe('Admin server.'),
+  upstream: z.object({
+    url: httpUrl.default('http://127.0.0.1:3000').describe('The protected service (env TRACKGATE_UPSTREAM).'),
+    connections: z.number().int().min(1).max(4096).default(128).describe('Maximum keep-alive connections to the upstream.'),
+    connectTimeoutMs: z.number().int().min(1).default(5000).describe('Connect timeout; exceeded → 504.'),
+    headersTimeoutMs: z.number().int().min(1).default(30000).describe('Time to wait for response headers; exceeded → 504.'),
+    bodyTimeoutMs: z.number().int().min(0).default(300000).describe('Maximum idle time between response body chunks (0 = none).'),
+    keepAliveTimeoutMs: z.number().int().min(1).default(4000).describe('Idle keep-alive socket lifetime (keep it below the upstream\'s own).'),
+    preserveHost: z.boolean().default(false).describe('Forward the client\'s Host header instead of the upstream\'s host.'),
+    websockets: z.boolean().default(true).describe('Proxy WebSocket upgrades (authenticated like any request).'),
+  }).strict().prefault({}).describe('Where authenticated requests go.'),
+  store: z.object({
+    url: storeUrl.default('sqlite:data/trackgate.sqlite').describe('Token store (env TRACKGATE_STORE): sqlite:<path> (relative to the working directory).'),
+  }).strict().prefault({}).describe('Durable state: issued tokens, revocations.'),
+  accountsFile: z.string().default('accounts.yaml').describe('Accounts file (YAML), relative to the config file\'s folder.'),
+  secretFile: z.string().optional().describe('File holding the shared HMAC secret (≥ 32 bytes) used for cache keys, fingerprints and stateless nonces. Replicas must share it. Absent: a random per-process secret (logged as a warning).'),
+  identity: z.object({
+    header: z.string().regex(/^[A-Za-z0-9-]+$/).default('X-Identity-Assertion').describe('Name of the signed identity header sent upstream.'),
+    issuer: z.string().default('trackgate').describe('`iss` claim.'),
+    audience: z.string().default('upstream').describe('`aud` claim.'),
+    ttlSeconds: z.number().int().min(5).max(3600).default(60).describe('Lifetime of a minted header (`exp - iat`).'),
+    bindToRequest: z.boolean().default(false).describe('Add `htm`/`htu` (method, path) and sign each request: a captured header cannot be replayed elsewhere; costs one signature per request.'),
+    keysFile: z.string().optional().describe('Private JWK set (EdDSA Ed25519 or ES256). The key named by `activeKid`, else the first, signs; all are published. Reloaded on change (mounted Kubernetes Secret). Absent: a development key is generated at start.'),
+    activeKid: z.string().optional().describe('kid of the signing key; defaults to the first key of the set.'),
+  }).strict().prefault({}).describe('The signed identity header.'),
+  cache: z.object({
+    maxEntries: z.number().int().min(1).default(100000).describe('Maximum validated credentials kept.'),
+    maxBytes: z.number().int().min(1024).default(64 * 1024 * 1024).describe('Approximate memory bound of the validation cache.'),
+    ttlSeconds: z.number().int().min(0).default(300).describe('Lifetime of a positive entry; never longer than the credential\'s own expiry.'),
+    negativeTtlSeconds: z.number().int().min(0).default(5).describe('Lifetime of a rejected credential (a wrong-password flood costs one hash per distinct credential per window).'),
+  }).strict().prefault({}).describe('Validation cache.'),
+  authn: z.object({
+    ...authnShape,
+    rejectAmbiguous: z.boolean().default(true).describe('Reject a request carrying two different credentials with 400.'),
+  }).strict().prefault({}).describe('Credential forms; each has `enabled`.'),
+  routes: z.array(routeRule).default([]).describe('Access rules, first match wins; a path no rule matches needs any valid identity. The health and JWKS endpoints live on the admin port and need no rule.'),
+  limits: z.object({
+    maxRequestBodyBytes: z.number().int().min(0).default(1024 * 1024 * 1024).describe('Requests declaring a larger Content-Length get 413; streamed bodies are cut off there.'),
+    maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16384).describe('Largest request head accepted; larger → 431.'),
+    requestTimeoutMs: z.number().int().min(0).default(300000).describe('Node server requestTimeout (whole request received).'),
+    headersTimeoutMs: z.number().int().min(1).default(20000).describe('Time a client has to send its request head.'),
+    keepAliveTimeoutMs: z.number().int().min(1).default(65000).describe('Idle client keep-alive.'),
+  }).strict().prefault({}).describe('Request limits.'),
+  proxy: z.object({
+    trustForwardedProto: z.boolean().default(false).describe('Trust the client\'s X-Forwarded-Proto (only behind a TLS-terminating proxy you run).'),
+    requestIdHeader: z.string().default('x-request-id').describe('Request id header kept when the client sends a sane one, else generated.'),
+  }).strict().prefault({}).describe('Forwarding details.'),
+  logging: z.object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
+    access: z.boolean().default(true).describe('One access line per request.'),
+  }).strict().prefault({}).describe('Logs.'),
+  shutdown: z.object({
+    graceMs: z.number().int().min(0).default(10000).describe('On SIGTERM: time in-flight requests get to finish (keep below terminationGracePeriodSeconds).'),
+  }).strict().prefault({}).describe('Graceful shutdown.'),
+  watch: z.boolean().default(true).describe('Reload the config, accounts and keys files when they change.'),
+}).strict();
+
+export type Config = z.output<typeof configSchema>;
+export type RouteRule = Config['routes'][number];

@@ -1,0 +1,104 @@
+/**
+ * Mints the signed identity header: a compact JWS (RFC 7515) signed with `node:crypto` directly, which
+ * measured about twice as fast as `jose` for Ed25519 on these machines.
+ *
+ * Signing dominates the cost of a request, so by default a header is minted once per identity and reused
+ * until a quarter of its lifetime is left (the validation cache hands out the same frozen Identity object
+ * for a cached credential, so a WeakMap on it is the cache: it is bounded by, and evicted with, the
+ * validation cache). With `bindToRequest`, each request gets its own header carrying `htm`/`htu`.
+ */
+import { randomBytes, sign } from 'node:crypto';
+import type { Identity } from '../authn/types.js';
+import type { KeyRing } from './keys.js';
+
+export interface MinterOptions {
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+  bindToRequest: boolean;
+}
+
+/** The claims of an identity header. Documented for upstream teams in the README. */
+export interface IdentityClaims {
+  iss: string;
+  aud: string;
+  sub: string;
+  iat: number;
+  exp: number;
+  jti: string;
+  scheme: string;
+  kind: string;
+  account?: string;
+  instance?: string;
+  /** Request-bound mode only: the HTTP method. */
+  htm?: string;
+  /** Request-bound mode only: the request path (without query). */
+  htu?: string;
+}
+
+interface Minted { readonly value: string; readonly refreshAt: number; readonly kid: string }
+
+export class IdentityMinter {
+  #cache = new WeakMap<Identity, Minted>();
+  #keys: KeyRing;
+  #protectedB64: string;
+  /** Signatures made (for metrics). */
+  mints = 0;
+
+  constructor(keys: KeyRing, readonly options: MinterOptions, private readonly now: () => number = Date.now) {
+    this.#keys = keys;
+    this.#protectedB64 = protectedHeader(keys);
+  }
+
+  /** Swaps the key ring (rotation); headers minted with the old active key are re-minted. */
+  setKeys(keys: KeyRing): void {
+    this.#keys = keys;
+    this.#protectedB64 = protectedHeader(keys);
+    this.#cache = new WeakMap();
+  }
+
+  get keys(): KeyRing { return this.#keys; }
+
+  /** The header value for `identity` (and, in request-bound mode, for this method and path). */
+  mint(identity: Identity, method: string, path: string): string {
+    const now = this.now();
+    if (this.options.bindToRequest) return this.#sign(identity, now, method, path).value;
+    const cached = this.#cache.get(identity);
+    if (cached !== undefined && now < cached.refreshAt) return cached.value;
+    const minted = this.#sign(identity, now);
+    this.#cache.set(identity, minted);
+    return minted.value;
+  }
+
+  #sign(identity: Identity, nowMs: number, htm?: string, htu?: string): Minted {
+    const iat = Math.floor(nowMs / 1000);
+    let exp = iat + this.options.ttlSeconds;
+    if (identity.expiresAt !== undefined) exp = Math.max(iat + 1, Math.min(exp, Math.floor(identity.expiresAt / 1000)));
+    const claims: IdentityClaims = {
+      iss: this.options.issuer,
+      aud: this.options.audience,
+      sub: identity.subject,
+      iat,
+      exp,
+      jti: randomBytes(12).toString('base64url'),
+      scheme: identity.scheme,
+      kind: identity.kind,
+    };
+    if (identity.account !== undefined) claims.account = identity.account;
+    if (identity.instance !== undefined) claims.instance = identity.instance;
+    if (htm !== undefined) { claims.htm = htm; claims.htu = htu!; }
+    const input = `${this.#protectedB64}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const key = this.#keys.active;
+    const sig = key.alg === 'EdDSA'
+      ? sign(null, Buffer.from(input), key.privateKey)
+      : sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+    this.mints++;
+    // Re-mint when a quarter of the lifetime is left, so an upstream never receives a nearly expired header.
+    const refreshAt = nowMs + (exp - iat) * 750;
+    return { value: `${input}.${sig.toString('base64url')}`, refreshAt, kid: key.kid };
+  }
+}
+
+function protectedHeader(keys: KeyRing): string {
+  return Buffer.from(JSON.stringify({ alg: keys.active.alg, kid: keys.active.kid, typ: 'JWT' })).toString('base64url');
+}

@@ -1,0 +1,49 @@
+/**
+ * Checks on the raw request before any authentication: duplicated credential headers (Node keeps only the
+ * first in `req.headers`, so they are looked for in `rawHeaders`), a Connection header naming the identity
+ * header or a credential header, absurd Content-Length, and dot-segment or encoded-slash paths that could
+ * make a public-path rule match a request the upstream reads as another path.
+ */
+import type { IncomingMessage } from 'node:http';
+import { TrackgateError } from '../errors.js';
+import { connectionTokens, normaliseHeaderName } from './headers.js';
+
+export interface GuardPolicy {
+  identityHeader: string;
+  /** Headers that must appear at most once. */
+  singletonHeaders: ReadonlySet<string>;
+  maxBodyBytes: number;
+}
+
+const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\/i;
+
+export function guardRequest(req: IncomingMessage, path: string, policy: GuardPolicy): void {
+  const raw = req.rawHeaders;
+  let seen: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (!policy.singletonHeaders.has(name)) continue;
+    seen ??= new Set();
+    if (seen.has(name)) {
+      throw new TrackgateError('TG_ERR_DUPLICATE_HEADER', `duplicate ${name} header`, { detail: `header ${name} repeated` });
+    }
+    seen.add(name);
+  }
+  const conn = req.headers.connection;
+  if (conn !== undefined) {
+    for (const token of connectionTokens(conn)) {
+      if (normaliseHeaderName(token) === policy.identityHeader || policy.singletonHeaders.has(token)) {
+        throw new TrackgateError('TG_ERR_BAD_REQUEST', 'Connection header names a protected header', { detail: `Connection: ${token}` });
+      }
+    }
+  }
+  const cl = req.headers['content-length'];
+  if (cl !== undefined) {
+    if (!/^\d{1,16}$/.test(cl)) throw new TrackgateError('TG_ERR_BAD_REQUEST', 'invalid Content-Length');
+    if (Number(cl) > policy.maxBodyBytes) {
+      throw new TrackgateError('TG_ERR_BODY_TOO_LARGE', 'request body too large', { detail: `Content-Length ${cl}` });
+    }
+  }
+  if (path.charCodeAt(0) !== 0x2f && path !== '*') throw new TrackgateError('TG_ERR_BAD_REQUEST', 'request target must be a path');
+  if (DOT_SEGMENT.test(path)) throw new TrackgateError('TG_ERR_BAD_REQUEST', 'path has dot segments or encoded separators');
+}

@@ -1,0 +1,154 @@
+/**
+ * The proxy port's request path: guard → route rule → authenticate → authorise → identity header →
+ * forward → access log. Every failure becomes a short JSON 4xx/5xx; nothing thrown escapes to Node.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TrackgateError, toTrackgateError } from '../errors.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { IdentityMinter } from '../identity/minter.js';
+import type { AuthFailureContext, AuthResult } from '../authn/pipeline.js';
+import { allows } from '../authn/rules.js';
+import { NodeRequestView } from './request-view.js';
+import { guardRequest } from './guard.js';
+import { upstreamHeaders } from './headers.js';
+import { scrubQuery } from './query.js';
+import { BodyLimit } from './body-limit.js';
+import { sendError } from './respond.js';
+import type { Forwarder } from './forward.js';
+import type { Runtime } from './runtime.js';
+
+export interface ProxyDeps {
+  runtime(): Runtime;
+  forwarder: Forwarder;
+  minter: IdentityMinter;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** The access decision for a request: no identity (public path) or an authenticated one. */
+export type Admission = { identity: undefined } | ({ identity: AuthResult['identity'] } & AuthResult);
+
+export class ProxyHandler {
+  /** Requests being handled (for graceful shutdown). */
+  inflight = 0;
+
+  constructor(private readonly deps: ProxyDeps) {}
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const { metrics } = this.deps;
+    metrics.inflight.inc();
+    this.inflight++;
+    const started = process.hrtime.bigint();
+    const rt = this.deps.runtime();
+    const view = new NodeRequestView(req, rt.config.proxy.trustForwardedProto);
+    const failure: AuthFailureContext = { scheme: undefined, fingerprint: undefined };
+    let admission: Admission | undefined;
+    let requestId: string | undefined;
+    this.#run(req, res, rt, view, failure, (a, rid) => { admission = a; requestId = rid; })
+      .then(
+        (upstreamStatus) => this.#done(rt, view, res, started, admission, failure, requestId, upstreamStatus, undefined),
+        (err: unknown) => {
+          const e = toTrackgateError(err);
+          sendError(res, e, requestId);
+          this.#done(rt, view, res, started, admission, failure, requestId, undefined, e);
+        },
+      )
+      .finally(() => { metrics.inflight.dec(); this.inflight--; });
+  };
+
+  /** Authenticates a request (shared with WebSocket upgrades); throws a TrackgateError when it may not pass. */
+  async admit(rt: Runtime, req: IncomingMessage, view: NodeRequestView, failure: AuthFailureContext): Promise<Admission> {
+    guardRequest(req, view.path, rt.guard);
+    const access = rt.rules.match(view.method, view.path);
+    if (access === 'deny') throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', { reason: 'forbidden', detail: 'route rule: deny' });
+    if (access === 'public') return { identity: undefined };
+    const t0 = process.hrtime.bigint();
+    let result: AuthResult;
+    try {
+      result = await rt.pipeline.authenticate(view, failure);
+    } catch (err) {
+      const e = toTrackgateError(err);
+      this.deps.metrics.authAttempt(failure.scheme ?? 'none', e.reason ?? 'invalid');
+      throw e;
+    }
+    this.deps.metrics.authTime(result.scheme, result.cache, Number(process.hrtime.bigint() - t0) / 1e9);
+    if (!allows(access, result.identity)) {
+      this.deps.metrics.authAttempt(result.scheme, 'forbidden');
+      throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', { reason: 'forbidden', detail: 'route rule does not admit this identity' });
+    }
+    this.deps.metrics.authAttempt(result.scheme, 'ok');
+    return result;
+  }
+
+  /** Upstream headers and path for an admitted request. */
+  prepare(rt: Runtime, req: IncomingMessage, view: NodeRequestView, admission: Admission, upgrade: boolean) {
+    const { headers, requestId } = upstreamHeaders(req.headers, rt.headerPolicy, {
+      remoteAddress: view.remoteAddress, secure: view.secure, upgrade,
+    });
+    if (admission.identity !== undefined) {
+      headers[rt.headerPolicy.identityHeader] = this.deps.minter.mint(admission.identity, view.method, view.path);
+    }
+    return { headers, requestId, path: scrubQuery(view.url, rt.credentialQuery) };
+  }
+
+  async #run(
+    req: IncomingMessage, res: ServerResponse, rt: Runtime, view: NodeRequestView, failure: AuthFailureContext,
+    onAdmitted: (a: Admission, requestId: string) => void,
+  ): Promise<number> {
+    const admission = await this.admit(rt, req, view, failure);
+    const { headers, requestId, path } = this.prepare(rt, req, view, admission, false);
+    onAdmitted(admission, requestId);
+    let body: NodeJS.ReadableStream | null = null;
+    if (req.headers['transfer-encoding'] !== undefined) {
+      body = req.pipe(new BodyLimit(rt.config.limits.maxRequestBodyBytes));
+    } else if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') {
+      body = req;
+    }
+    try {
+      const outcome = await this.deps.forwarder.forward(req, res, path, headers, body);
+      this.deps.metrics.upstreamDuration.labels(`${Math.floor(outcome.status / 100)}xx`).observe(outcome.upstreamSeconds);
+      return outcome.status;
+    } catch (err) {
+      const { kind, status } = err as { kind?: string; status?: number };
+      if (kind !== undefined && status !== undefined && status >= 500) this.deps.metrics.upstreamErrors.labels(kind).inc();
+      throw err;
+    }
+  }
+
+  #done(
+    rt: Runtime, view: NodeRequestView, res: ServerResponse, started: bigint, admission: Admission | undefined,
+    failure: AuthFailureContext, requestId: string | undefined, upstreamStatus: number | undefined, err: TrackgateError | undefined,
+  ): void {
+    const status = err?.status ?? upstreamStatus ?? res.statusCode;
+    const scheme = admission?.identity !== undefined ? (admission as AuthResult).scheme : admission ? 'public' : (failure.scheme ?? 'none');
+    this.deps.metrics.request(scheme, err === undefined ? 'forwarded' : err.code === 'TG_ERR_UPSTREAM_UNAVAILABLE' || err.code === 'TG_ERR_UPSTREAM_TIMEOUT' ? 'upstream_error' : 'rejected', status);
+    if (!rt.config.logging.access && err === undefined) return;
+    const line: Record<string, unknown> = {
+      method: view.method,
+      path: scrubQuery(view.url, rt.credentialQuery),
+      status,
+      ms: Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100,
+      scheme,
+      rid: requestId,
+      ip: view.remoteAddress,
+    };
+    if (admission?.identity !== undefined) {
+      const a = admission as AuthResult;
+      line.sub = a.identity.subject;
+      line.kind = a.identity.kind;
+      line.cache = a.cache;
+      line.fp = a.fingerprint;
+    } else if (failure.fingerprint !== undefined) {
+      line.fp = failure.fingerprint;
+    }
+    if (err !== undefined) {
+      line.err = err.code;
+      if (err.reason !== undefined) line.reason = err.reason;
+      if (err.detail !== undefined) line.detail = err.detail;
+      this.deps.logger[err.status >= 500 ? 'error' : 'warn'](line, 'request rejected');
+    } else {
+      this.deps.logger.info(line, 'request');
+    }
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * Removing credential parameters from a request target, leaving every other parameter exactly as sent
+ * (no re-encoding), for the upstream URL and for log lines.
+ */
+
+/** `url` without the query parameters in `names`. Cheap when none is present. */
+export function scrubQuery(url: string, names: readonly string[]): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const search = url.slice(q + 1);
+  if (!names.some((n) => search.includes(n))) return url;
+  const kept = search.split('&').filter((pair) => {
+    const eq = pair.indexOf('=');
+    const rawName = eq < 0 ? pair : pair.slice(0, eq);
+    let name: string;
+    try { name = decodeURIComponent(rawName.replace(/\+/g, ' ')); } catch { name = rawName; }
+    return !names.includes(name);
+  });
+  return kept.length === 0 ? url.slice(0, q) : `${url.slice(0, q)}?${kept.join('&')}`;
+}

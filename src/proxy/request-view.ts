@@ -1,0 +1,44 @@
+/** The RequestView of a Node request: path split once, query and cookies parsed only when asked. */
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { RequestView } from '../authn/types.js';
+import { parseCookies } from './cookies.js';
+
+export class NodeRequestView implements RequestView {
+  readonly method: string;
+  readonly url: string;
+  readonly path: string;
+  readonly search: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly httpVersion: string;
+  readonly secure: boolean;
+  readonly remoteAddress: string;
+  #query: URLSearchParams | undefined;
+  #cookies: Map<string, string> | undefined;
+
+  constructor(req: IncomingMessage, trustForwardedProto: boolean) {
+    this.method = req.method ?? 'GET';
+    this.url = req.url ?? '/';
+    const q = this.url.indexOf('?');
+    this.path = q < 0 ? this.url : this.url.slice(0, q);
+    this.search = q < 0 ? '' : this.url.slice(q + 1);
+    this.headers = req.headers;
+    this.httpVersion = req.httpVersion;
+    this.secure = (req.socket as TLSSocket).encrypted === true
+      || (trustForwardedProto && req.headers['x-forwarded-proto'] === 'https');
+    this.remoteAddress = req.socket.remoteAddress ?? '';
+  }
+
+  query(name: string): string | undefined {
+    if (this.search === '') return undefined;
+    this.#query ??= new URLSearchParams(this.search);
+    return this.#query.get(name) ?? undefined;
+  }
+
+  cookie(name: string): string | undefined {
+    const header = this.headers.cookie;
+    if (header === undefined) return undefined;
+    this.#cookies ??= parseCookies(header);
+    return this.#cookies.get(name);
+  }
+}

@@ -1,0 +1,35 @@
+/** Writing trackgate's own error responses: a short JSON body, the error's headers, never a secret. */
+import type { ServerResponse } from 'node:http';
+import type { TrackgateError } from '../errors.js';
+
+export function sendError(res: ServerResponse, err: TrackgateError, requestId?: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(err.toBody());
+  const headers: Record<string, string | string[] | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    ...err.headers,
+  };
+  if (requestId !== undefined) headers['x-request-id'] = requestId;
+  if (err.status === 413 || err.status === 431 || err.code === 'TG_ERR_DUPLICATE_HEADER') headers.connection = 'close';
+  res.writeHead(err.status === 499 ? 400 : err.status, headers);
+  res.end(body);
+}
+
+/** A raw HTTP/1.1 error response on a socket that has no ServerResponse (parse errors, upgrades). */
+export function rawErrorResponse(err: TrackgateError): string {
+  const body = JSON.stringify(err.toBody());
+  const extra = Object.entries(err.headers ?? {})
+    .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}: ${x}\r\n`)).join('');
+  return `HTTP/1.1 ${err.status} ${STATUS_TEXT[err.status] ?? 'Error'}\r\ncontent-type: application/json\r\n`
+    + `content-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 408: 'Request Timeout', 413: 'Payload Too Large',
+  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
+};

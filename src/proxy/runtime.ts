@@ -1,0 +1,19 @@
+/**
+ * Everything the request path reads that a reload may change, built once per config/accounts version and
+ * swapped in whole (a request keeps the runtime it started with).
+ */
+import type { Config } from '../config/schema.js';
+import type { AuthPipeline } from '../authn/pipeline.js';
+import type { RouteRules } from '../authn/rules.js';
+import type { GuardPolicy } from './guard.js';
+import type { HeaderPolicy } from './headers.js';
+
+export interface Runtime {
+  readonly config: Config;
+  readonly pipeline: AuthPipeline;
+  readonly rules: RouteRules;
+  readonly guard: GuardPolicy;
+  readonly headerPolicy: HeaderPolicy;
+  /** Query parameters that carry credentials (removed upstream and in logs). */
+  readonly credentialQuery: readonly string[];
+}

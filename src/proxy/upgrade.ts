@@ -1,0 +1,71 @@
+/**
+ * WebSocket (and any HTTP/1.1 Upgrade) requests: authenticated exactly like other requests, then relayed by
+ * http-proxy, which handles the upgrade handshake and the two-way socket pipe. Rejections are written as
+ * raw HTTP responses on the socket.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import httpProxy from 'http-proxy';
+import { toTrackgateError } from '../errors.js';
+import type { AuthFailureContext } from '../authn/pipeline.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import { NodeRequestView } from './request-view.js';
+import { upstreamError } from './forward.js';
+import { rawErrorResponse } from './respond.js';
+import type { ProxyHandler } from './handler.js';
+import type { Runtime } from './runtime.js';
+
+export class UpgradeHandler {
+  readonly #proxy: httpProxy;
+
+  constructor(
+    private readonly target: URL,
+    private readonly handler: ProxyHandler,
+    private readonly runtime: () => Runtime,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {
+    this.#proxy = httpProxy.createProxyServer({ target: target.origin, ws: true, xfwd: false, changeOrigin: true });
+    this.#proxy.on('error', (err, _req, socket) => {
+      this.logger.warn({ err: (err as NodeJS.ErrnoException).code ?? err.message }, 'websocket upstream error');
+      const s = socket as (Duplex & { bytesWritten?: number }) | undefined;
+      if (s === undefined || !('destroy' in s) || s.destroyed) return;
+      // Before the 101 went out the client can still get a proper 502/504; after it, only a close.
+      if (s.bytesWritten === 0) s.end(rawErrorResponse(upstreamError(err)));
+      else s.destroy();
+    });
+  }
+
+  readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    const rt = this.runtime();
+    if (!rt.config.upstream.websockets) {
+      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    const view = new NodeRequestView(req, rt.config.proxy.trustForwardedProto);
+    const failure: AuthFailureContext = { scheme: undefined, fingerprint: undefined };
+    this.handler.admit(rt, req, view, failure).then(
+      (admission) => {
+        const { headers, path, requestId } = this.handler.prepare(rt, req, view, admission, true);
+        // http-proxy copies req.headers and req.url: replace them with the cleaned versions.
+        req.headers = headers as IncomingMessage['headers'];
+        req.url = path;
+        this.metrics.websocketSessions.inc();
+        socket.once('close', () => this.metrics.websocketSessions.dec());
+        this.logger.info({ method: view.method, path, scheme: admission.identity?.scheme ?? 'public', sub: admission.identity?.subject, rid: requestId }, 'websocket upgrade');
+        this.#proxy.ws(req, socket, head);
+      },
+      (err: unknown) => {
+        const e = toTrackgateError(err);
+        this.logger.warn({ method: view.method, path: view.path, err: e.code, reason: e.reason, detail: e.detail, scheme: failure.scheme, fp: failure.fingerprint }, 'websocket upgrade rejected');
+        if (!socket.destroyed) socket.end(rawErrorResponse(e));
+      },
+    );
+  };
+
+  close(): void {
+    this.#proxy.close();
+  }
+}

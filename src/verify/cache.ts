@@ -1,0 +1,139 @@
+/**
+ * The validation cache: one bounded LRU between finding a credential and verifying it.
+ *
+ * Semantics:
+ * - keys are keyed digests of the credential (see cache-key.ts), never the secret;
+ * - a positive entry lives `min(ttlSeconds, credential expiry - now)`; an identity already past its expiry
+ *   is not cached at all;
+ * - a negative entry (the credential was rejected as invalid/expired) lives `negativeTtlSeconds`, so a
+ *   flood of one wrong password costs one hash per window; errors that are not verdicts (source down,
+ *   throttled, malformed) are never cached;
+ * - bounded by entry count and by approximate bytes; the least recently used go first;
+ * - concurrent misses on one key share a single verification (single-flight);
+ * - `delete`/`deleteWhere`/`clear` evict at once (revocation, account removal, reload).
+ */
+import { LRUCache } from 'lru-cache';
+import { TrackgateError } from '../errors.js';
+import type { Identity } from '../authn/types.js';
+import type { CacheOutcome } from '../observability/metrics.js';
+
+export interface ValidationCacheOptions {
+  maxEntries: number;
+  maxBytes: number;
+  ttlSeconds: number;
+  negativeTtlSeconds: number;
+  now?: () => number;
+}
+
+type Entry = { readonly ok: true; readonly identity: Identity } | { readonly ok: false; readonly error: TrackgateError };
+
+export interface CacheResult {
+  identity: Identity;
+  outcome: CacheOutcome;
+}
+
+/** Reasons that are verdicts about the credential itself (cacheable as negatives). */
+const NEGATIVE_REASONS = new Set(['invalid', 'expired']);
+
+export class ValidationCache {
+  readonly #lru: LRUCache<string, Entry>;
+  readonly #inflight = new Map<string, Promise<Entry>>();
+  readonly #opts: ValidationCacheOptions;
+  readonly #now: () => number;
+  evictions = 0;
+
+  constructor(opts: ValidationCacheOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+    this.#lru = new LRUCache<string, Entry>({
+      max: opts.maxEntries,
+      maxSize: opts.maxBytes,
+      sizeCalculation: (entry, key) => entrySize(key, entry),
+      ttlAutopurge: false,
+      allowStale: false,
+      updateAgeOnGet: false,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') this.evictions++;
+      },
+    });
+  }
+
+  get size(): number { return this.#lru.size; }
+  get bytes(): number { return this.#lru.calculatedSize; }
+
+  /**
+   * Returns the cached verdict for `key`, or runs `verify` once (concurrent callers share it), caches
+   * the verdict and returns it. Throws the (cached or fresh) TrackgateError for rejected credentials.
+   */
+  async getOrVerify(key: string, verify: () => Promise<Identity>): Promise<CacheResult> {
+    const hit = this.#lru.get(key);
+    if (hit !== undefined) {
+      if (hit.ok) return { identity: hit.identity, outcome: 'hit' };
+      throw hit.error;
+    }
+    let pending = this.#inflight.get(key);
+    const leader = pending === undefined;
+    if (pending === undefined) {
+      pending = this.#run(key, verify);
+      this.#inflight.set(key, pending);
+      pending.finally(() => this.#inflight.delete(key)).catch(() => undefined);
+    }
+    const entry = await pending;
+    if (entry.ok) return { identity: entry.identity, outcome: leader ? 'miss' : 'hit' };
+    throw entry.error;
+  }
+
+  async #run(key: string, verify: () => Promise<Identity>): Promise<Entry> {
+    let entry: Entry;
+    try {
+      entry = { ok: true, identity: await verify() };
+    } catch (err) {
+      if (!(err instanceof TrackgateError)) throw err;
+      entry = { ok: false, error: err };
+    }
+    this.#store(key, entry);
+    return entry;
+  }
+
+  #store(key: string, entry: Entry): void {
+    let ttlMs: number;
+    if (entry.ok) {
+      ttlMs = this.#opts.ttlSeconds * 1000;
+      if (entry.identity.expiresAt !== undefined) ttlMs = Math.min(ttlMs, entry.identity.expiresAt - this.#now());
+    } else {
+      if (!NEGATIVE_REASONS.has(entry.error.reason ?? '')) return;
+      ttlMs = this.#opts.negativeTtlSeconds * 1000;
+    }
+    if (ttlMs < 1) return;
+    this.#lru.set(key, entry, { ttl: Math.floor(ttlMs) });
+  }
+
+  delete(key: string): boolean {
+    return this.#lru.delete(key);
+  }
+
+  /** Evicts every positive entry whose identity matches (e.g. a removed account's subject). */
+  deleteWhere(pred: (identity: Identity) => boolean): number {
+    let n = 0;
+    for (const [key, entry] of this.#lru.entries()) {
+      if (entry.ok && pred(entry.identity)) { this.#lru.delete(key); n++; }
+    }
+    return n;
+  }
+
+  clear(): void {
+    this.#lru.clear();
+  }
+}
+
+/** Approximate heap bytes of an entry: strings are UTF-16 in V8, plus object overheads. */
+function entrySize(key: string, entry: Entry): number {
+  let n = 160 + key.length * 2;
+  if (entry.ok) {
+    const id = entry.identity;
+    n += (id.subject.length + id.scheme.length + id.kind.length + (id.account?.length ?? 0) + (id.instance?.length ?? 0)) * 2;
+  } else {
+    n += 400;
+  }
+  return n;
+}
