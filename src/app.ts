@@ -104,7 +104,9 @@ export class App {
     }));
     this.adminServer.on('clientError', (_err, socket) => socket.destroy());
     this.store.subscribe((e) => {
-      if (e.type === 'revoked') this.cache.clear();
+      if (e.type !== 'revoked') return;
+      const revoked = new Set(e.digests);
+      this.cache.deleteWhere((id) => id.tokenDigest !== undefined && revoked.has(id.tokenDigest));
     });
     this.metrics.observeCache(this.cache);
   }

@@ -33,6 +33,11 @@ export interface Identity {
   readonly instance?: string;
   /** Epoch milliseconds after which the credential itself is no longer valid. */
   readonly expiresAt?: number;
+  /**
+   * Store digest of the issued token this identity came from (not a claim). Revoking that token evicts
+   * every cache entry carrying it, on every replica.
+   */
+  readonly tokenDigest?: string;
 }
 
 /** Read-only view of an incoming request; authenticators never see a framework's request object. */
