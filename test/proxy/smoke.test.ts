@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
 
@@ -18,7 +18,7 @@ describe('Basic end to end', () => {
     const rec = up.received.at(-1)!;
     expect(rec.url).toBe('/rest/v2/devices?x=1');
     expect(rec.headers.authorization).toBeUndefined();
-    const jwks = createLocalJWKSet(await (await fetch(`${gate.adminUrl}/.well-known/jwks.json`)).json());
+    const jwks = createLocalJWKSet(await (await fetch(`${gate.adminUrl}/.well-known/jwks.json`)).json() as JSONWebKeySet);
     const { payload } = await jwtVerify(rec.headers['x-identity-assertion'] as string, jwks, { issuer: 'trackgate-test', audience: 'upstream-test' });
     expect(payload).toMatchObject({ sub: DEMO.user, scheme: 'basic', kind: 'user', account: 'demo-account' });
   });
