@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# trackgate container image. Build: docker build -t trackgate:dev .
+# Runs as a non-root user with a read-only root filesystem in mind: state goes to /var/lib/trackgate.
+
+FROM node:24-bookworm AS build
+WORKDIR /app
+# better-sqlite3 compiles against Node's headers here (python3, make, g++ are in the full image).
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY bin ./bin
+RUN npm ci && npm prune --omit=dev
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY bin ./bin
+COPY package.json ./
+COPY config ./config
+RUN mkdir -p /var/lib/trackgate && chown node:node /var/lib/trackgate
+USER node
+# 8080: proxy port (clients), 9090: admin port (metrics, health, JWKS).
+EXPOSE 8080 9090
+ENV TRACKGATE_LISTEN=0.0.0.0:8080 \
+    TRACKGATE_ADMIN_LISTEN=0.0.0.0:9090 \
+    TRACKGATE_STORE=sqlite:/var/lib/trackgate/trackgate.sqlite
+ENTRYPOINT ["node", "bin/trackgate.js"]
+CMD ["--config", "/etc/trackgate/trackgate.yaml"]

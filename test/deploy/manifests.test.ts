@@ -1,0 +1,87 @@
+/**
+ * No Docker engine or cluster runs here, so the Dockerfile and the Kubernetes manifest are checked by reading
+ * them: the things that break a sidecar in production (wrong ports, probes on the wrong port, a config the
+ * binary would reject, a grace period shorter than trackgate's drain, a Service that bypasses trackgate).
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments, parse } from 'yaml';
+import { validateConfig } from '../../src/config/load.js';
+
+const root = new URL('../../', import.meta.url);
+const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
+
+type Doc = Record<string, any>;
+const docs = parseAllDocuments(read('k8s/sidecar.yaml')).map((d) => d.toJS() as Doc);
+const byKind = (kind: string) => docs.find((d) => d.kind === kind)!;
+
+describe('k8s/sidecar.yaml', () => {
+  const deployment = byKind('Deployment');
+  const pod = deployment.spec.template.spec;
+  const sidecar = pod.initContainers.find((c: Doc) => c.name === 'trackgate');
+  const configYaml = byKind('ConfigMap').data['trackgate.yaml'];
+  const config = validateConfig(parse(configYaml), 'k8s ConfigMap trackgate.yaml', {}).config;
+
+  it('runs trackgate as a native sidecar (init container with restartPolicy Always)', () => {
+    expect(sidecar.restartPolicy).toBe('Always');
+    expect(sidecar.args).toEqual(['--config', '/etc/trackgate/trackgate.yaml']);
+  });
+
+  it('embeds a config that trackgate accepts, listening where the ports say', () => {
+    const ports = Object.fromEntries(sidecar.ports.map((p: Doc) => [p.name, p.containerPort]));
+    expect(config.listen).toBe(`0.0.0.0:${ports.proxy}`);
+    expect(config.admin.listen).toBe(`0.0.0.0:${ports.admin}`);
+    expect(new URL(config.upstream.url).hostname).toBe('127.0.0.1');
+    expect(config.identity.keysFile).toMatch(/^\/etc\/trackgate\/secret\//);
+    expect(config.secretFile).toMatch(/^\/etc\/trackgate\/secret\//);
+  });
+
+  it('probes health and readiness on the admin port', () => {
+    expect(sidecar.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    expect(sidecar.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    expect(deployment.spec.template.metadata.annotations['prometheus.io/port']).toBe('9090');
+  });
+
+  it('gives the pod longer to stop than trackgate needs to drain', () => {
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(config.shutdown.graceMs);
+  });
+
+  it('runs unprivileged with a read-only root filesystem and a writable state volume', () => {
+    expect(sidecar.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    const storePath = config.store.url.slice('sqlite:'.length);
+    expect(sidecar.volumeMounts.some((m: Doc) => storePath.startsWith(`${m.mountPath}/`) && !m.readOnly)).toBe(true);
+  });
+
+  it('routes the Service to trackgate, never straight to the app', () => {
+    expect(byKind('Service').spec.ports.every((p: Doc) => p.targetPort === 'proxy')).toBe(true);
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  const stages = dockerfile.split(/^FROM /m).slice(1);
+  const final = stages.at(-1)!;
+
+  it('uses the current Node LTS and a multi-stage build', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const s of stages) expect(s).toMatch(/^node:24-/);
+  });
+
+  it('runs as a non-root user and exposes the proxy and admin ports', () => {
+    expect(final).toMatch(/^USER node$/m);
+    expect(final).toMatch(/^EXPOSE 8080 9090$/m);
+    expect(final).toMatch(/TRACKGATE_LISTEN=0\.0\.0\.0:8080/);
+    expect(final).toMatch(/TRACKGATE_ADMIN_LISTEN=0\.0\.0\.0:9090/);
+  });
+
+  it('starts the package binary', () => {
+    const pkg = JSON.parse(read('package.json'));
+    expect(final).toContain(`ENTRYPOINT ["node", "${pkg.bin.trackgate}"]`);
+  });
+
+  it('copies every file the runtime needs and excludes the rest', () => {
+    for (const p of ['dist', 'bin', 'node_modules', 'package.json']) expect(final).toMatch(new RegExp(`COPY .*${p}`));
+    const ignore = read('.dockerignore').split('\n');
+    for (const p of ['node_modules', '.git', 'data']) expect(ignore).toContain(p);
+  });
+});
