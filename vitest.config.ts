@@ -9,5 +9,6 @@ export default defineConfig({
     testTimeout: 20000,
     hookTimeout: 20000,
     pool: 'forks',
+    globalSetup: ['test/global-setup.ts'],
   },
 });

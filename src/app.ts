@@ -32,6 +32,11 @@ import { CredentialDigester } from './verify/cache-key.js';
 import { adminHandler } from './admin/server.js';
 import { UpstreamProbe } from './admin/upstream-probe.js';
 import { FileWatcher } from './config/watch.js';
+import { DIALECTS } from './issue/registry.js';
+import { IssueRouter } from './issue/router.js';
+import { TokenService } from './issue/tokens.js';
+import type { Dialect, IssueDeps } from './issue/types.js';
+import { MemoryThrottle, type Throttle } from './verify/throttle.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -43,6 +48,11 @@ export interface AppOptions {
 
 /** Credential headers stripped whatever form is enabled, besides every form's own carriers. */
 const ALWAYS_STRIPPED_HEADERS = ['authorization', 'authentication', 'proxy-authorization'];
+/**
+ * The GPS seed's legacy credential carriers, stripped even when no loaded form declares them (a form that is
+ * not in this build yet must not let its secret through to the upstream).
+ */
+const ALWAYS_STRIPPED_LEGACY = { headers: ['instanceid', 'instancekey'], cookies: ['token'], query: ['_token', 'access_token'] };
 
 export class App {
   readonly logger: Logger;
@@ -61,6 +71,9 @@ export class App {
   readonly #probe: UpstreamProbe;
   readonly #digester: CredentialDigester;
   readonly #authnDeps: AuthnDeps;
+  readonly #issueDeps: IssueDeps;
+  readonly tokens: TokenService;
+  readonly throttle: Throttle;
   readonly #watchers: FileWatcher[] = [];
   readonly #opts: AppOptions;
 
@@ -74,13 +87,18 @@ export class App {
     const now = opts.now ?? Date.now;
     this.cache = new ValidationCache({ ...config.cache, now });
     this.#digester = new CredentialDigester(secret);
-    this.minter = new IdentityMinter(keys, config.identity, now);
+    this.minter = new IdentityMinter(keys, config.identity, now, () => this.metrics.identityMints.inc());
     this.#authnDeps = {
       accounts: () => this.#accounts,
       store,
       logger: this.logger,
       sharedSecret: secret,
       now,
+    };
+    this.tokens = new TokenService(store, now);
+    this.throttle = new MemoryThrottle(config.throttle, now);
+    this.#issueDeps = {
+      accounts: () => this.#accounts, store, tokens: this.tokens, throttle: this.throttle, logger: this.logger, now,
     };
     this.#runtime = this.#buildRuntime(config);
     this.#forwarder = new Forwarder(config.upstream);
@@ -135,9 +153,9 @@ export class App {
 
   #buildRuntime(config: Config): Runtime {
     const forms: Authenticator[] = [];
-    const headers = new Set(ALWAYS_STRIPPED_HEADERS);
-    const cookies = new Set<string>();
-    const query = new Set<string>();
+    const headers = new Set([...ALWAYS_STRIPPED_HEADERS, ...ALWAYS_STRIPPED_LEGACY.headers]);
+    const cookies = new Set<string>(ALWAYS_STRIPPED_LEGACY.cookies);
+    const query = new Set<string>(ALWAYS_STRIPPED_LEGACY.query);
     for (const m of AUTHENTICATORS) {
       const opts = (config.authn as unknown as Record<string, { enabled: boolean }>)[m.id]!;
       const form = m.create(opts as never, this.#authnDeps);
@@ -147,8 +165,14 @@ export class App {
       form.carriers.query?.forEach((q) => query.add(q));
       if (opts.enabled) forms.push(form);
     }
+    const dialects: Dialect[] = [];
+    for (const m of DIALECTS) {
+      const opts = (config.issue as unknown as Record<string, { enabled: boolean }>)[m.id]!;
+      if (opts.enabled) dialects.push(m.create(opts as never, this.#issueDeps));
+    }
     const identityHeader = config.identity.header.toLowerCase();
     return Object.freeze({
+      issue: new IssueRouter(dialects),
       config,
       pipeline: new AuthPipeline(forms, this.cache, this.#digester, config.authn.rejectAmbiguous),
       rules: new RouteRules(config.routes),

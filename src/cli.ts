@@ -6,6 +6,7 @@
  *   trackgate check-config FILE        validate a config (and its accounts and keys files) without starting
  *   trackgate hash-password [--lookup] read a secret on stdin, print its hash for the accounts file
  *   trackgate keys generate [--alg EdDSA|ES256]   print a new private JWK set for identity.keysFile
+ *   trackgate config-docs              print the config reference (docs/config.md) generated from the schema
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadAccounts, loadConfig, resolveFromConfig } from './config/load.js';
@@ -14,6 +15,7 @@ import { lookupDigest } from './accounts/digest-token.js';
 import { generateJwks, loadKeyRing } from './identity/keys.js';
 import { runServer } from './server.js';
 import { runDemo } from './demo/run.js';
+import { renderConfigDocs } from './config/docs.js';
 
 const USAGE = `usage:
   trackgate [start] --config FILE      run the sidecar
@@ -21,6 +23,7 @@ const USAGE = `usage:
   trackgate check-config FILE          validate a config file, its accounts file and keys
   trackgate hash-password [--lookup]   hash a secret read from stdin (--lookup: sha256 digest for keys/device tokens)
   trackgate keys generate [--alg EdDSA|ES256]  print a private JWK set for identity.keysFile
+  trackgate config-docs                print the config reference (Markdown) generated from the schema
 `;
 
 async function readStdin(): Promise<string> {
@@ -87,6 +90,9 @@ export async function main(argv: string[]): Promise<void> {
         process.stdout.write(`${JSON.stringify(generateJwks(alg), null, 2)}\n`);
         return;
       }
+      case 'config-docs':
+        process.stdout.write(renderConfigDocs());
+        return;
       case 'help':
         process.stdout.write(USAGE);
         return;

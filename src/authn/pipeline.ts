@@ -91,6 +91,13 @@ export class AuthPipeline {
     return out;
   }
 
+  /** The challenges of one enabled form (the GPS seed's auth-basic/auth-digest URLs answer with one). */
+  challengeOf(formId: string, req: RequestView): string[] {
+    const form = this.forms.find((f) => f.id === formId);
+    const c = form?.challenge?.({ req });
+    return c === undefined ? [] : ([] as string[]).concat(c);
+  }
+
   #withChallenges(err: unknown, req: RequestView): unknown {
     if (!(err instanceof TrackgateError) || err.status !== 401 || err.headers?.['www-authenticate'] !== undefined) return err;
     return new TrackgateError(err.code, err.message, {

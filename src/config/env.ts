@@ -54,19 +54,51 @@ export function envKeys(): EnvKey[] {
   return out;
 }
 
+export interface EnvResult {
+  /** Variables applied, in schema order. */
+  applied: string[];
+  /** `TRACKGATE_*` variables that name no config key. */
+  unknown: string[];
+  /** Problems with values that could not even be parsed (`<key> (from <VAR>): not valid YAML …`). */
+  invalid: string[];
+  /** Config path (dotted) → the variable that set it, to name the variable in validation errors. */
+  sources: Map<string, string>;
+}
+
 /** Applies every matching `TRACKGATE_*` variable onto a raw (pre-validation) config object. */
-export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): { applied: string[]; unknown: string[] } {
+export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): EnvResult {
   const applied: string[] = [];
+  const invalid: string[] = [];
+  const sources = new Map<string, string>();
   const known = new Set<string>();
   for (const key of envKeys()) {
     known.add(key.name);
     const value = env[key.name];
     if (value === undefined) continue;
-    setPath(raw, key.path, key.raw ? value : parseYaml(value));
+    let parsed: unknown = value;
+    if (!key.raw) {
+      try {
+        parsed = parseYaml(value);
+      } catch (err) {
+        invalid.push(`${key.path.join('.')} (from ${key.name}): not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+        continue;
+      }
+    }
+    setPath(raw, key.path, parsed);
     applied.push(key.name);
+    sources.set(key.path.join('.'), key.name);
   }
   const unknown = Object.keys(env).filter((n) => n.startsWith(ENV_PREFIX) && !known.has(n) && !IGNORED.has(n));
-  return { applied, unknown };
+  return { applied, unknown, invalid, sources };
+}
+
+/** The variable that set `path` or one of its parents (a list set whole), if any. */
+export function envSource(sources: ReadonlyMap<string, string>, path: readonly PropertyKey[]): string | undefined {
+  for (let i = path.length; i > 0; i--) {
+    const name = sources.get(path.slice(0, i).map(String).join('.'));
+    if (name !== undefined) return name;
+  }
+  return undefined;
 }
 
 /** Variables read elsewhere (not config keys). */

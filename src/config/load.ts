@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
-import { applyEnv } from './env.js';
+import { applyEnv, envSource } from './env.js';
 import { accountsFileSchema, type AccountsFile } from '../accounts/schema.js';
 
 export class ConfigError extends Error {
@@ -42,8 +42,12 @@ function readYaml(file: string): unknown {
   }
 }
 
-export function formatIssues(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+/** `key.path: problem`, plus `(from TRACKGATE_…)` when an environment variable set that key. */
+export function formatIssues(error: z.ZodError, envSources: ReadonlyMap<string, string> = new Map()): string[] {
+  return error.issues.map((i) => {
+    const from = envSource(envSources, i.path);
+    return `${i.path.length ? i.path.join('.') : '(root)'}${from === undefined ? '' : ` (from ${from})`}: ${i.message}`;
+  });
 }
 
 /** Loads and validates a config file (or only env + defaults when `file` is undefined). */
@@ -57,9 +61,10 @@ export function validateConfig(raw: unknown, file: string | undefined, env: Node
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(file ?? '(env)', ['(root): must be a mapping of keys']);
   }
-  const { applied, unknown } = applyEnv(raw as Record<string, unknown>, env);
+  const { applied, unknown, invalid, sources } = applyEnv(raw as Record<string, unknown>, env);
+  if (invalid.length > 0) throw new ConfigError(file ?? '(env)', invalid);
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(file ?? '(env)', formatIssues(result.error));
+  if (!result.success) throw new ConfigError(file ?? '(env)', formatIssues(result.error, sources));
   const base = file === undefined ? process.cwd() : dirname(resolve(file));
   return deepFreeze({
     config: result.data,

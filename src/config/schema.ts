@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { AUTHENTICATORS } from '../authn/registry.js';
+import { DIALECTS } from '../issue/registry.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:8080')
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
@@ -38,9 +39,20 @@ const routeRule = z.object({
   ]).describe('`public` (no credentials needed, none forwarded), `authenticated` (any identity), `deny`, or lists an identity must match (each list present must contain the identity\'s value).'),
 }).strict();
 
-const authnShape = Object.fromEntries(AUTHENTICATORS.map((m) => [m.id, m.options.prefault({})])) as unknown as {
+// Strict like every other block, so a misspelt form option (`authn.basic.relm`) is an error, not ignored.
+const strictOptions = (s: z.ZodType): z.ZodType => (s instanceof z.ZodObject ? s.strict() : s);
+const authnShape = Object.fromEntries(AUTHENTICATORS.map((m) => [m.id, strictOptions(m.options).prefault({})])) as unknown as {
   [M in (typeof AUTHENTICATORS)[number] as M['id']]: z.ZodPrefault<M['options']>;
 };
+
+const issueShape = Object.fromEntries(DIALECTS.map((m) => [m.id, m.options.prefault({})])) as unknown as {
+  [M in (typeof DIALECTS)[number] as M['id']]: z.ZodPrefault<M['options']>;
+};
+
+const throttleRule = (limit: number, what: string) => z.object({
+  limit: z.number().int().min(0).default(limit).describe(`Failed password checks allowed per ${what} per window (0 = unlimited).`),
+  windowSeconds: z.number().int().min(1).default(300).describe('Sliding window length.'),
+}).strict().prefault({});
 
 export const configSchema = z.object({
   listen: hostPort.default('127.0.0.1:8080').describe('Proxy listen address (env TRACKGATE_LISTEN).'),
@@ -81,6 +93,11 @@ export const configSchema = z.object({
     ...authnShape,
     rejectAmbiguous: z.boolean().default(true).describe('Reject a request carrying two different credentials with 400.'),
   }).strict().prefault({}).describe('Credential forms; each has `enabled`.'),
+  issue: z.object(issueShape).strict().prefault({}).describe('Legacy token endpoints (dialects); each has `enabled` and a path prefix.'),
+  throttle: z.object({
+    user: throttleRule(10, 'user name').describe('Per user name.'),
+    ip: throttleRule(50, 'client address').describe('Per client address.'),
+  }).strict().prefault({}).describe('Brute-force throttling of every password check (token endpoints, Basic, Digest): 429 with Retry-After.'),
   routes: z.array(routeRule).default([]).describe('Access rules, first match wins; a path no rule matches needs any valid identity. The health and JWKS endpoints live on the admin port and need no rule.'),
   limits: z.object({
     maxRequestBodyBytes: z.number().int().min(0).default(1024 * 1024 * 1024).describe('Requests declaring a larger Content-Length get 413; streamed bodies are cut off there.'),

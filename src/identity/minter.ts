@@ -45,7 +45,11 @@ export class IdentityMinter {
   /** Signatures made (for metrics). */
   mints = 0;
 
-  constructor(keys: KeyRing, readonly options: MinterOptions, private readonly now: () => number = Date.now) {
+  constructor(
+    keys: KeyRing, readonly options: MinterOptions, private readonly now: () => number = Date.now,
+    /** Called once per signature (feeds `trackgate_identity_mints_total`). */
+    private readonly onMint: () => void = () => undefined,
+  ) {
     this.#keys = keys;
     this.#protectedB64 = protectedHeader(keys);
   }
@@ -93,6 +97,7 @@ export class IdentityMinter {
       ? sign(null, Buffer.from(input), key.privateKey)
       : sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
     this.mints++;
+    this.onMint();
     // Re-mint when a quarter of the lifetime is left, so an upstream never receives a nearly expired header.
     const refreshAt = nowMs + (exp - iat) * 750;
     return { value: `${input}.${sig.toString('base64url')}`, refreshAt, kid: key.kid };

@@ -97,6 +97,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly tokenEndpointRequests = new client.Counter({
+    name: 'trackgate_token_endpoint_requests_total',
+    help: 'Requests to the legacy token endpoints by dialect and status class.',
+    labelNames: ['dialect', 'status_class'] as const,
+    registers: [this.registry],
+  });
+
   readonly #authChildren = new Map<string, client.Counter.Internal>();
   readonly #durationChildren = new Map<string, client.Histogram.Internal<'scheme' | 'cache'>>();
   readonly #requestChildren = new Map<string, client.Counter.Internal>();
@@ -128,6 +135,10 @@ export class Metrics {
       this.#durationChildren.set(key, child);
     }
     child.observe(seconds);
+  }
+
+  tokenEndpoint(dialect: string, status: number): void {
+    this.tokenEndpointRequests.labels(dialect, statusClass(status)).inc();
   }
 
   request(scheme: string, outcome: string, status: number): void {

@@ -17,6 +17,7 @@ import { BodyLimit } from './body-limit.js';
 import { sendError } from './respond.js';
 import type { Forwarder } from './forward.js';
 import type { Runtime } from './runtime.js';
+import { serveIssue } from '../issue/serve.js';
 
 export interface ProxyDeps {
   runtime(): Runtime;
@@ -27,7 +28,7 @@ export interface ProxyDeps {
 }
 
 /** The access decision for a request: no identity (public path) or an authenticated one. */
-export type Admission = { identity: undefined } | ({ identity: AuthResult['identity'] } & AuthResult);
+export type Admission = { identity: undefined; local?: string } | ({ identity: AuthResult['identity']; local?: undefined } & AuthResult);
 
 export class ProxyHandler {
   /** Requests being handled (for graceful shutdown). */
@@ -94,8 +95,17 @@ export class ProxyHandler {
 
   async #run(
     req: IncomingMessage, res: ServerResponse, rt: Runtime, view: NodeRequestView, failure: AuthFailureContext,
-    onAdmitted: (a: Admission, requestId: string) => void,
+    onAdmitted: (a: Admission, requestId: string | undefined) => void,
   ): Promise<number> {
+    const local = rt.issue.match(view.method, view.path);
+    if (local !== undefined) {
+      guardRequest(req, view.path, rt.guard);
+      const { status, error } = await serveIssue(local, rt, req, res, view, failure);
+      onAdmitted({ identity: undefined, local: local.dialect.id }, undefined);
+      this.deps.metrics.tokenEndpoint(local.dialect.id, status);
+      if (error !== undefined) this.deps.logger.warn({ dialect: local.dialect.id, err: error.code, reason: error.reason, detail: error.detail, path: view.path, status }, 'token endpoint error');
+      return status;
+    }
     const admission = await this.admit(rt, req, view, failure);
     const { headers, requestId, path } = this.prepare(rt, req, view, admission, false);
     onAdmitted(admission, requestId);
@@ -121,8 +131,11 @@ export class ProxyHandler {
     failure: AuthFailureContext, requestId: string | undefined, upstreamStatus: number | undefined, err: TrackgateError | undefined,
   ): void {
     const status = err?.status ?? upstreamStatus ?? res.statusCode;
-    const scheme = admission?.identity !== undefined ? (admission as AuthResult).scheme : admission ? 'public' : (failure.scheme ?? 'none');
-    this.deps.metrics.request(scheme, err === undefined ? 'forwarded' : err.code === 'TG_ERR_UPSTREAM_UNAVAILABLE' || err.code === 'TG_ERR_UPSTREAM_TIMEOUT' ? 'upstream_error' : 'rejected', status);
+    const scheme = admission?.identity !== undefined ? (admission as AuthResult).scheme
+      : admission?.local !== undefined ? admission.local : admission ? 'public' : (failure.scheme ?? 'none');
+    const outcome = admission?.local !== undefined ? 'token_endpoint' : err === undefined ? 'forwarded'
+      : err.code === 'TG_ERR_UPSTREAM_UNAVAILABLE' || err.code === 'TG_ERR_UPSTREAM_TIMEOUT' ? 'upstream_error' : 'rejected';
+    this.deps.metrics.request(scheme, outcome, status);
     if (!rt.config.logging.access && err === undefined) return;
     const line: Record<string, unknown> = {
       method: view.method,

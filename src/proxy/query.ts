@@ -8,7 +8,9 @@ export function scrubQuery(url: string, names: readonly string[]): string {
   const q = url.indexOf('?');
   if (q < 0) return url;
   const search = url.slice(q + 1);
-  if (!names.some((n) => search.includes(n))) return url;
+  // A percent-encoded name (`%5Ftoken`) decodes to a credential parameter too: only skip the split when
+  // neither a name nor an escape is present.
+  if (!search.includes('%') && !names.some((n) => search.includes(n))) return url;
   const kept = search.split('&').filter((pair) => {
     const eq = pair.indexOf('=');
     const rawName = eq < 0 ? pair : pair.slice(0, eq);

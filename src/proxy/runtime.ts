@@ -7,6 +7,7 @@ import type { AuthPipeline } from '../authn/pipeline.js';
 import type { RouteRules } from '../authn/rules.js';
 import type { GuardPolicy } from './guard.js';
 import type { HeaderPolicy } from './headers.js';
+import type { IssueRouter } from '../issue/router.js';
 
 export interface Runtime {
   readonly config: Config;
@@ -16,4 +17,6 @@ export interface Runtime {
   readonly headerPolicy: HeaderPolicy;
   /** Query parameters that carry credentials (removed upstream and in logs). */
   readonly credentialQuery: readonly string[];
+  /** The enabled legacy token endpoints. */
+  readonly issue: IssueRouter;
 }

@@ -55,7 +55,8 @@ export const basic = defineAuthenticator({
       carriers: { headers: ['authorization'] },
       extract(req): BasicCredential | undefined {
         const params = authorizationParams(req, 'Basic');
-        if (params === undefined) return undefined;
+        // With an InstanceId header, Basic is the telematics variant (forms/instance.ts), not an account login.
+        if (params === undefined || req.headers.instanceid !== undefined) return undefined;
         const { username, password } = decodeBasic(params);
         return { scheme: 'basic', cacheParts: [username, password], username, password };
       },

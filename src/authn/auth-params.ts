@@ -1,0 +1,105 @@
+/**
+ * The auth-param list of an `Authorization` / `WWW-Authenticate` value (RFC 9110 §11.2), for schemes that
+ * use parameters rather than a token68 (Digest):
+ *
+ *     auth-param = token BWS "=" BWS ( token / quoted-string )
+ *     list       = [ auth-param ] *( OWS "," OWS [ auth-param ] )      ; empty elements allowed (§5.6.1)
+ *
+ * Quoted strings take `\` escapes (`quoted-pair`) and obs-text (0x80-0xFF: Node hands header values over as
+ * latin1, one char per octet). Parameter names are case-insensitive and returned lower-cased; a name may
+ * occur once. Token and quoted-string values are equivalent (recipients accept both, §11.2).
+ *
+ * Bad input never throws anything but a `TG_ERR_MALFORMED_CREDENTIALS` TrackgateError.
+ */
+import { TrackgateError } from '../errors.js';
+
+/** Upper bound on parameters per credential: Digest uses about a dozen. */
+export const MAX_AUTH_PARAMS = 32;
+
+// tchar (RFC 9110 §5.6.2): "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
+
+function isTchar(code: number): boolean {
+  return code < 128 && TCHAR[code] === 1;
+}
+
+/** qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text */
+function isQdtext(code: number): boolean {
+  return code === 0x09 || code === 0x20 || code === 0x21 || (code >= 0x23 && code <= 0x5b) || (code >= 0x5d && code <= 0x7e) || (code >= 0x80 && code <= 0xff);
+}
+
+/** quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
+function isQuotedPairChar(code: number): boolean {
+  return code === 0x09 || (code >= 0x20 && code <= 0x7e) || (code >= 0x80 && code <= 0xff);
+}
+
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/**
+ * Parses `name=value, name="quoted \"value\""` into a map of lower-cased names to unescaped values.
+ * `scheme` only names the scheme in error messages.
+ */
+export function parseAuthParams(input: string, scheme = 'Digest'): Map<string, string> {
+  const fail = (detail: string): TrackgateError => new TrackgateError('TG_ERR_MALFORMED_CREDENTIALS', `malformed ${scheme} credentials`, {
+    detail: `${scheme} auth-params: ${detail}`, reason: 'malformed',
+  });
+  const out = new Map<string, string>();
+  const n = input.length;
+  let i = 0;
+  for (;;) {
+    // Leading OWS and empty list elements.
+    while (i < n && (isOws(input.charCodeAt(i)) || input.charCodeAt(i) === 0x2c)) i++;
+    if (i >= n) break;
+    const nameStart = i;
+    while (i < n && isTchar(input.charCodeAt(i))) i++;
+    if (i === nameStart) throw fail(`expected a parameter name at offset ${i}`);
+    const name = input.slice(nameStart, i).toLowerCase();
+    while (i < n && isOws(input.charCodeAt(i))) i++;
+    if (input.charCodeAt(i) !== 0x3d) throw fail(`expected "=" after "${name}" (token68 is not allowed)`);
+    i++;
+    while (i < n && isOws(input.charCodeAt(i))) i++;
+    let value: string;
+    if (input.charCodeAt(i) === 0x22) {
+      i++;
+      let buf = '';
+      let closed = false;
+      while (i < n) {
+        const c = input.charCodeAt(i);
+        if (c === 0x22) { closed = true; i++; break; }
+        if (c === 0x5c) {
+          if (i + 1 >= n) break;
+          const e = input.charCodeAt(i + 1);
+          if (!isQuotedPairChar(e)) throw fail(`invalid escaped character in "${name}"`);
+          buf += input[i + 1];
+          i += 2;
+          continue;
+        }
+        if (!isQdtext(c)) throw fail(`invalid character in quoted "${name}"`);
+        buf += input[i];
+        i++;
+      }
+      if (!closed) throw fail(`unterminated quoted string in "${name}"`);
+      value = buf;
+    } else {
+      const valueStart = i;
+      while (i < n && isTchar(input.charCodeAt(i))) i++;
+      if (i === valueStart) throw fail(`"${name}" has no value`);
+      value = input.slice(valueStart, i);
+    }
+    if (out.has(name)) throw fail(`parameter "${name}" repeated`);
+    if (out.size >= MAX_AUTH_PARAMS) throw fail('too many parameters');
+    out.set(name, value);
+    while (i < n && isOws(input.charCodeAt(i))) i++;
+    if (i >= n) break;
+    if (input.charCodeAt(i) !== 0x2c) throw fail(`expected "," after "${name}"`);
+  }
+  return out;
+}
+
+/** A quoted-string for a challenge parameter: `"` and `\` escaped. */
+export function quoteString(value: string): string {
+  return `"${value.replace(/["\\]/g, '\\$&')}"`;
+}

@@ -1,0 +1,121 @@
+/**
+ * Telematics instance credentials (telematics-api-authorization), against the accounts file:
+ *
+ * | request | principal |
+ * |---|---|
+ * | `InstanceId` + `InstanceKey` + `DeviceToken` headers | a device of that user group |
+ * | `InstanceId` + `Authorization: Basic base64(deviceToken:instanceKey)` ("Login: User DeviceToken, Password: User Group InstanceKEY") | a device of that user group |
+ * | `InstanceId` + `Authorization: Basic base64(email:password)` ("Login: API Login, Password: API Password") | an admin of that API instance |
+ * | the same plus an `InstanceKey` header | admin or device; the header key is verified too |
+ *
+ * With Basic, whether the login is an admin e-mail or a device token is decided by the accounts file (an
+ * admin of that instance with that e-mail, else a device). Instance keys and passwords are password hashes,
+ * device tokens lookup digests; every path runs the same number of hash checks, so an unknown instance,
+ * device or admin costs what a known one does.
+ *
+ * When the request carries an `Authorization` header of another scheme (Bearer, OAuth, Digest), this form is
+ * not responsible: telematics clients in transition send their `InstanceId`/`InstanceKey`/`DeviceToken`
+ * headers along with the Bearer JWT, and the JWT is the credential then (the headers are still stripped).
+ * `InstanceId` with the rest missing (no key, no device token, no Basic), or `InstanceKey`/`DeviceToken`
+ * without `InstanceId`, is 400: the request speaks this scheme but cannot name a principal, and no
+ * retry with the same credentials could succeed, which is what a 401 would invite.
+ */
+import { z } from 'zod';
+import { TrackgateError } from '../../errors.js';
+import { verifyAgainstDummy, verifyPassword } from '../../accounts/password.js';
+import { lookupDigest } from '../../accounts/digest-token.js';
+import { authorizationParams } from '../authorization-header.js';
+import { defineAuthenticator } from '../module.js';
+import { checkTokenSyntax, malformedToken } from '../stored-token.js';
+import type { Credential, Identity, RequestView } from '../types.js';
+import { decodeBasic } from './basic.js';
+
+export type InstanceCredential = Credential & { readonly instanceId: string } & (
+  | { readonly mode: 'headers'; readonly instanceKey: string; readonly deviceToken: string }
+  | { readonly mode: 'basic'; readonly login: string; readonly password: string; readonly instanceKey: string | undefined }
+);
+
+function header(req: RequestView, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function invalid(detail: string): TrackgateError {
+  return new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'invalid credentials', { reason: 'invalid', detail });
+}
+
+export const instance = defineAuthenticator({
+  id: 'instance',
+  options: z.object({
+    enabled: z.boolean().default(false).describe('Accept telematics InstanceId/InstanceKey/DeviceToken headers and their Basic variants (devices of a user group, API admins).'),
+  }),
+  create(_options, deps) {
+    return {
+      id: 'instance',
+      carriers: { headers: ['instanceid', 'instancekey', 'devicetoken', 'authorization'] },
+      extract(req): InstanceCredential | undefined {
+        const instanceId = header(req, 'instanceid');
+        const instanceKey = header(req, 'instancekey');
+        const deviceToken = header(req, 'devicetoken');
+        const authorization = req.headers.authorization;
+        const basic = authorizationParams(req, 'Basic');
+        if (authorization !== undefined && basic === undefined) return undefined;
+        if (instanceId === undefined) {
+          if (instanceKey === undefined && deviceToken === undefined) return undefined;
+          // Basic without InstanceId is the basic form's; the stray headers are stripped all the same.
+          if (basic !== undefined) return undefined;
+          throw malformedToken('InstanceKey or DeviceToken header without InstanceId', 'incomplete instance credentials');
+        }
+        checkTokenSyntax(instanceId, 'header InstanceId');
+        if (instanceKey !== undefined) checkTokenSyntax(instanceKey, 'header InstanceKey');
+        if (deviceToken !== undefined) checkTokenSyntax(deviceToken, 'header DeviceToken');
+        if (basic !== undefined) {
+          const { username: login, password } = decodeBasic(basic);
+          if (deviceToken !== undefined && deviceToken !== login) {
+            throw new TrackgateError('TG_ERR_AMBIGUOUS_CREDENTIALS', 'request carries more than one credential', {
+              reason: 'ambiguous', detail: 'DeviceToken header differs from the Basic login',
+            });
+          }
+          return {
+            scheme: 'instance', mode: 'basic', instanceId, login, password, instanceKey,
+            cacheParts: ['basic', instanceId, login, password, ...(instanceKey === undefined ? [] : [instanceKey])],
+          };
+        }
+        if (instanceKey === undefined || deviceToken === undefined) {
+          throw malformedToken(`InstanceId without ${instanceKey === undefined ? 'InstanceKey' : 'DeviceToken'}`, 'incomplete instance credentials');
+        }
+        return {
+          scheme: 'instance', mode: 'headers', instanceId, instanceKey, deviceToken,
+          cacheParts: ['headers', instanceId, instanceKey, deviceToken],
+        };
+      },
+      async verify(cred: InstanceCredential): Promise<Identity> {
+        if (cred.mode === 'headers') return device(cred.instanceId, cred.deviceToken, cred.instanceKey, undefined);
+        const admin = deps.accounts().admin(cred.instanceId, cred.login);
+        if (admin === undefined) return device(cred.instanceId, cred.login, cred.password, cred.instanceKey);
+        // Both secrets are always checked, so the time taken says nothing about which one was wrong.
+        const passwordOk = await verifyPassword(admin.password, cred.password);
+        const keyOk = cred.instanceKey === undefined ? true : await verifyPassword(admin.instanceKey, cred.instanceKey);
+        if (!passwordOk || !keyOk) throw invalid(passwordOk ? 'wrong admin instance key' : 'wrong admin password');
+        return Object.freeze({ subject: admin.email, scheme: 'instance', kind: 'admin' as const, instance: admin.instanceId });
+      },
+    };
+
+    /**
+     * A device of user group `instanceId`: `key` must be the group's InstanceKey, and so must `headerKey`
+     * (an InstanceKey header next to Basic). One hash per key sent, whether the group and device exist or not.
+     */
+    async function device(instanceId: string, deviceToken: string, key: string, headerKey: string | undefined): Promise<Identity> {
+      const accounts = deps.accounts();
+      const group = accounts.userGroup(instanceId);
+      const found = accounts.device(instanceId, lookupDigest(deviceToken));
+      const check = (k: string) => (group === undefined ? verifyAgainstDummy(k) : verifyPassword(group.instanceKey, k));
+      const keyOk = await check(key);
+      const headerKeyOk = headerKey === undefined ? true : await check(headerKey);
+      if (group === undefined) throw invalid('unknown instance');
+      if (!keyOk || !headerKeyOk) throw invalid('wrong instance key');
+      if (found === undefined) throw invalid('unknown device in this instance');
+      return Object.freeze({ subject: found.device.id, scheme: 'instance', kind: 'device' as const, instance: group.instanceId });
+    }
+  },
+});

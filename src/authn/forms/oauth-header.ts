@@ -1,0 +1,77 @@
+/**
+ * Geoloqi access tokens (geoloqi-authentication): `Authorization: OAuth <token>` (OAuth 2.0 draft style), or
+ * `access_token` in the query string ("not recommended", but legacy JavaScript clients do it). The same
+ * token in both is one credential; different ones are ambiguous (400).
+ *
+ * Verified against the store (type `access`). Geoloqi: application tokens may act for any `user_id`; user
+ * tokens only for themselves. So a non-app token whose request names a `user_id` other than its own subject
+ * gets 403. `user_id` is read from the query string only: request bodies are streamed to the upstream
+ * unread, so the upstream must hold a body `user_id` against the `sub` and `kind` claims itself. An app
+ * token's `user_id` reaches the upstream unchanged as a request parameter; it is not copied into the
+ * identity header, because trackgate cannot tell whether that user belongs to the app, and a signed claim
+ * would look like a statement that it had.
+ */
+import { z } from 'zod';
+import { TrackgateError } from '../../errors.js';
+import { authorizationParams } from '../authorization-header.js';
+import { defineAuthenticator } from '../module.js';
+import { identityFromStoredToken, malformedToken, queryValues, singleToken } from '../stored-token.js';
+import type { Credential, Identity } from '../types.js';
+
+export interface OAuthHeaderCredential extends Credential {
+  readonly token: string;
+  /** The request's `user_id` query parameter, when present. */
+  readonly userId: string | undefined;
+}
+
+/** Identity `scheme` claim of a Geoloqi access token. */
+export const OAUTH_SCHEME = 'oauth';
+
+// RFC 6750 b64token: what an OAuth 2 token in an Authorization header can be. OAuth 1.0 headers
+// (`OAuth oauth_consumer_key="…", …`) are not, and are rejected as malformed rather than looked up.
+const B64TOKEN_RE = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+export const oauthHeader = defineAuthenticator({
+  id: 'oauth-header',
+  options: z.object({
+    enabled: z.boolean().default(false).describe('Accept Geoloqi access tokens (`Authorization: OAuth <token>`, `access_token` query parameter).'),
+    realm: z.string().default('trackgate').describe('Realm announced in the OAuth challenge.'),
+  }),
+  create(options, deps) {
+    const challenge = `OAuth realm="${options.realm.replace(/["\\]/g, '\\$&')}"`;
+    return {
+      id: 'oauth-header',
+      carriers: { headers: ['authorization'], query: ['access_token'] },
+      extract(req): OAuthHeaderCredential | undefined {
+        const header = authorizationParams(req, 'OAuth');
+        if (header !== undefined && header !== '' && !B64TOKEN_RE.test(header)) {
+          throw malformedToken('Authorization OAuth: not a b64token (OAuth 1.0 signatures are not supported)');
+        }
+        const token = singleToken([
+          ['Authorization OAuth', header === undefined ? [] : [header]],
+          ['query access_token', queryValues(req, 'access_token')],
+        ]);
+        if (token === undefined) return undefined;
+        const userIds = [...new Set(queryValues(req, 'user_id'))];
+        if (userIds.length > 1) {
+          // Which one the upstream reads is its business; refusing is the only answer that cannot be wrong.
+          throw new TrackgateError('TG_ERR_BAD_REQUEST', 'more than one user_id', { detail: 'query user_id repeated with different values' });
+        }
+        const userId = userIds[0];
+        // user_id is part of the cache key: the verdict (403 for a user token acting for someone else) and,
+        // for app tokens, the request it admits depend on it.
+        return { scheme: 'oauth-header', cacheParts: userId === undefined ? [token] : [token, userId], token, userId };
+      },
+      async verify(cred: OAuthHeaderCredential): Promise<Identity> {
+        const identity = await identityFromStoredToken(deps, cred.token, { types: ['access'], scheme: OAUTH_SCHEME });
+        if (cred.userId !== undefined && identity.kind !== 'app' && cred.userId !== identity.subject) {
+          throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', {
+            reason: 'forbidden', detail: `${identity.kind} token may not act for another user_id`,
+          });
+        }
+        return identity;
+      },
+      challenge: () => challenge,
+    };
+  },
+});

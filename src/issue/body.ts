@@ -1,0 +1,52 @@
+/**
+ * Reading the small bodies of token endpoints: JSON (also `application/json-patch+json`, as the telematics
+ * seed's curl example sends) or form-urlencoded, bounded in size.
+ */
+import type { IncomingMessage } from 'node:http';
+import { TrackgateError } from '../errors.js';
+
+export const MAX_FORM_BYTES = 64 * 1024;
+
+export async function readBody(req: IncomingMessage, max = MAX_FORM_BYTES): Promise<Record<string, unknown>> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > max) {
+    throw new TrackgateError('TG_ERR_BODY_TOO_LARGE', 'request body too large');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw new TrackgateError('TG_ERR_BODY_TOO_LARGE', 'request body too large');
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  const text = Buffer.concat(chunks).toString('utf8');
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/x-www-form-urlencoded') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of new URLSearchParams(text)) if (!(k in out)) out[k] = v;
+    return out;
+  }
+  if (type === 'application/json' || type.endsWith('+json') || type === '' || type === 'text/plain') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new TrackgateError('TG_ERR_BAD_REQUEST', 'body is not valid JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new TrackgateError('TG_ERR_BAD_REQUEST', 'body must be a JSON object');
+    }
+    return parsed as Record<string, unknown>;
+  }
+  throw new TrackgateError('TG_ERR_BAD_REQUEST', 'unsupported content type', { status: 415, detail: `content-type ${type}` });
+}
+
+/** A string field, or undefined; anything else present → 400. */
+export function stringField(body: Record<string, unknown>, name: string): string | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number') return String(v);
+  if (typeof v !== 'string') throw new TrackgateError('TG_ERR_BAD_REQUEST', `field ${name} must be a string`);
+  return v;
+}

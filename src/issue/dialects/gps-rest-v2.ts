@@ -1,0 +1,122 @@
+/**
+ * GPS Data Web Service REST v2 (seed: gps-data-web-service-auth.txt), its URL table exactly:
+ *
+ * | URL         | GET, unauthenticated           | POST, unauthenticated                 | GET, authenticated  |
+ * |-------------|--------------------------------|---------------------------------------|---------------------|
+ * | token       | 401 `WWW-Authenticate: X-Token`| username+password or key [, duration] | redirect to gateway |
+ * |             |                                | → 303 to gateway, 400 on bad creds    |                     |
+ * | auth-basic  | 401 `WWW-Authenticate: Basic`  | 405                                   | redirect to gateway |
+ * | auth-digest | 401 `WWW-Authenticate: Digest` | 405                                   | redirect to gateway |
+ *
+ * The token is returned in `Location: gateway?_token=…` and a `token` cookie. The redirect target is always
+ * the configured gateway, never anything taken from the request (no open redirect).
+ */
+import { z } from 'zod';
+import { TrackgateError } from '../../errors.js';
+import { lookupDigest } from '../../accounts/digest-token.js';
+import { verifyAgainstDummy, verifyPassword } from '../../accounts/password.js';
+import type { UserRecord } from '../../accounts/schema.js';
+import { stringField } from '../body.js';
+import { defineDialect, type IssueReply, type IssueRequest } from '../types.js';
+
+export const gpsRestV2 = defineDialect({
+  id: 'gps_rest_v2',
+  options: z.object({
+    enabled: z.boolean().default(true).describe('Serve the GPS REST v2 token, auth-basic and auth-digest URLs.'),
+    prefix: z.string().regex(/^\/[^?#]*[^/]$/).default('/rest/v2').describe('Path prefix of the token, auth-basic, auth-digest and gateway URLs.'),
+    gateway: z.string().default('gateway').describe('Redirect target after authentication, relative to the prefix (as the seed\'s `Location: gateway?_token=…`).'),
+    defaultDurationSeconds: z.number().int().min(1).max(86400).default(3600).describe('Token lifetime when the client sends no `duration`.'),
+    maxDurationSeconds: z.number().int().min(1).max(86400).default(86400).describe('Longest `duration` a client may ask for (the seed: 24 hours).'),
+    cookiePath: z.string().default('/').describe('Path attribute of the `token` cookie.'),
+  }),
+  create(options, deps) {
+    const base = options.prefix;
+    const redirect = (extra: Record<string, string | string[]> = {}, query = ''): IssueReply => ({
+      status: 303, headers: { location: `${options.gateway}${query}`, ...extra }, body: undefined,
+    });
+    // An authenticated GET of token/auth-basic/auth-digest redirects to the gateway.
+    const getOrChallenge = (challenge: (req: IssueRequest) => string[]) => async (req: IssueRequest): Promise<IssueReply> => {
+      const auth = await req.authenticate();
+      if (auth !== undefined) return redirect();
+      throw new TrackgateError('TG_ERR_NO_CREDENTIALS', 'authentication required', {
+        reason: 'no_credentials', headers: { 'www-authenticate': challenge(req) },
+      });
+    };
+
+    const checkPassword = async (req: IssueRequest, username: string, password: string): Promise<UserRecord> => {
+      const keys = [{ scope: 'user' as const, value: username }, { scope: 'ip' as const, value: req.view.remoteAddress }];
+      await deps.throttle.check(keys);
+      const user = deps.accounts().user(username);
+      const ok = user?.password !== undefined ? await verifyPassword(user.password, password) : await verifyAgainstDummy(password);
+      if (!ok || user === undefined) {
+        await deps.throttle.fail(keys);
+        throw badCredentials(user === undefined ? 'unknown user' : 'wrong password');
+      }
+      return user;
+    };
+
+    return {
+      id: 'gps_rest_v2',
+      routes: [
+        { method: 'GET', path: `${base}/token`, handle: getOrChallenge(() => ['X-Token']) },
+        {
+          method: 'POST', path: `${base}/token`,
+          async handle(req) {
+            const body = await req.body();
+            const key = stringField(body, 'key');
+            const username = stringField(body, 'username');
+            const password = stringField(body, 'password');
+            const duration = parseDuration(body.duration, options.defaultDurationSeconds, options.maxDurationSeconds);
+            let user: UserRecord;
+            if (key !== undefined && key !== '') {
+              const found = deps.accounts().userByWebServiceKey(lookupDigest(key));
+              if (found === undefined) {
+                await deps.throttle.fail([{ scope: 'ip', value: req.view.remoteAddress }]);
+                throw badCredentials('unknown web-service key');
+              }
+              user = found;
+            } else if (username !== undefined && password !== undefined) {
+              user = await checkPassword(req, username, password);
+            } else {
+              throw new TrackgateError('TG_ERR_BAD_REQUEST', 'username and password, or key, required', { reason: 'malformed' });
+            }
+            const { value, record } = await deps.tokens.issue({
+              type: 'session', issuer: 'gps_rest_v2', subject: user.id ?? user.username, kind: 'user',
+              ...(user.accounts[0] !== undefined ? { account: user.accounts[0] } : {}),
+              ttlSeconds: duration,
+            });
+            const cookie = [`token=${value}`, `Expires=${new Date(record.expiresAt).toUTCString()}`, `Path=${options.cookiePath}`, 'HttpOnly', 'SameSite=Lax'];
+            if (req.view.secure) cookie.push('Secure');
+            return redirect({ 'set-cookie': cookie.join('; ') }, `?_token=${encodeURIComponent(value)}`);
+          },
+        },
+        { method: 'GET', path: `${base}/auth-basic`, handle: getOrChallenge((req) => req.challengeOf('basic')) },
+        { method: 'POST', path: `${base}/auth-basic`, handle: methodNotAllowed },
+        { method: 'GET', path: `${base}/auth-digest`, handle: getOrChallenge((req) => req.challengeOf('digest')) },
+        { method: 'POST', path: `${base}/auth-digest`, handle: methodNotAllowed },
+      ],
+      renderError(err) {
+        // The seed answers bad credentials with a plain 400; everything else keeps its own status.
+        const status = err.code === 'TG_ERR_INVALID_CREDENTIALS' ? 400 : err.status;
+        return { status, body: err.toBody() };
+      },
+    };
+  },
+});
+
+async function methodNotAllowed(): Promise<IssueReply> {
+  throw new TrackgateError('TG_ERR_METHOD_NOT_ALLOWED', 'method not allowed', { headers: { allow: 'GET' } });
+}
+
+function badCredentials(detail: string): TrackgateError {
+  return new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'bad credentials', { reason: 'invalid', detail });
+}
+
+function parseDuration(raw: unknown, dflt: number, max: number): number {
+  if (raw === undefined || raw === null || raw === '') return dflt;
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d{1,6}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new TrackgateError('TG_ERR_BAD_REQUEST', `duration must be an integer from 1 to ${max} seconds`, { reason: 'malformed' });
+  }
+  return n;
+}

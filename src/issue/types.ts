@@ -1,0 +1,66 @@
+/**
+ * Legacy token endpoints ("dialects"): each seed document's login/refresh/create endpoints, served by
+ * trackgate itself in that document's own paths, shapes and status codes. One file per dialect in
+ * `dialects/`, one line in `registry.ts`.
+ */
+import type { z } from 'zod';
+import type { AccountDirectory } from '../accounts/directory.js';
+import type { AuthResult } from '../authn/pipeline.js';
+import type { RequestView } from '../authn/types.js';
+import type { TrackgateError } from '../errors.js';
+import type { Logger } from '../observability/log.js';
+import type { Store } from '../store/types.js';
+import type { Throttle } from '../verify/throttle.js';
+import type { TokenService } from './tokens.js';
+
+/** What a dialect's route handler gets. */
+export interface IssueRequest {
+  readonly view: RequestView;
+  /** The parsed body (JSON or form-urlencoded; `{}` when empty). Throws 400/413/415 TrackgateErrors. */
+  body(): Promise<Record<string, unknown>>;
+  /** Runs the proxy's authentication pipeline; `undefined` when the request carries no credential. */
+  authenticate(): Promise<AuthResult | undefined>;
+  /** The `WWW-Authenticate` values of one credential form (e.g. `basic`, `digest`), for legacy challenges. */
+  challengeOf(formId: string): string[];
+}
+
+/** A dialect's answer. `body` is JSON-encoded unless it is a string or undefined. */
+export interface IssueReply {
+  status: number;
+  headers?: Record<string, string | string[]>;
+  body?: unknown;
+}
+
+export interface IssueRoute {
+  readonly method: 'GET' | 'POST';
+  /** Full path (prefix included), matched exactly. */
+  readonly path: string;
+  handle(req: IssueRequest): Promise<IssueReply>;
+}
+
+export interface IssueDeps {
+  accounts(): AccountDirectory;
+  readonly store: Store;
+  readonly tokens: TokenService;
+  readonly throttle: Throttle;
+  readonly logger: Logger;
+  now(): number;
+}
+
+export interface Dialect {
+  readonly id: string;
+  readonly routes: readonly IssueRoute[];
+  /** Renders any error in this dialect's own wire shape. */
+  renderError(err: TrackgateError, req: IssueRequest): IssueReply;
+}
+
+export interface DialectModule<Id extends string = string, S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> {
+  readonly id: Id;
+  /** Config block schema under `issue.<id>`: `enabled`, `prefix`, lifetimes … with defaults. */
+  readonly options: S;
+  create(options: z.output<S>, deps: IssueDeps): Dialect;
+}
+
+export function defineDialect<const Id extends string, S extends z.ZodType<{ enabled: boolean }>>(m: DialectModule<Id, S>): DialectModule<Id, S> {
+  return m;
+}

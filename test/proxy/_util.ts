@@ -1,0 +1,224 @@
+/**
+ * Shared helpers for the proxy data-path tests: raw HTTP/1.x over `node:net` (for requests `fetch` refuses
+ * to send), a tolerant response parser, Prometheus text lookups and small waiting utilities.
+ */
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+
+export interface RawResponse {
+  status: number;
+  /** Lower-cased names; repeated headers joined with ', '. */
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export interface RawResult {
+  responses: RawResponse[];
+  /** Whether the server closed (or reset) the connection before `timeoutMs`. */
+  closed: boolean;
+  /** A socket error (e.g. ECONNRESET), if any. */
+  error: string | undefined;
+  /** Everything received. */
+  raw: Buffer;
+}
+
+/**
+ * Parses as many complete HTTP/1.x responses as `buf` holds. A response without Content-Length and not
+ * chunked is complete only when `eof` (body until close).
+ */
+export function parseResponses(buf: Buffer, eof: boolean): RawResponse[] {
+  const out: RawResponse[] = [];
+  let pos = 0;
+  for (;;) {
+    const headEnd = buf.indexOf('\r\n\r\n', pos);
+    if (headEnd < 0) return out;
+    const lines = buf.subarray(pos, headEnd).toString('latin1').split('\r\n');
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+    if (!m) throw new Error(`not an HTTP response: ${JSON.stringify(lines[0])}`);
+    const headers: Record<string, string> = {};
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      const k = l.slice(0, i).trim().toLowerCase();
+      const v = l.slice(i + 1).trim();
+      headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
+    }
+    const status = Number(m[1]);
+    let bodyStart = headEnd + 4;
+    let body: Buffer;
+    if (status === 101 || status === 204 || status === 304 || (status >= 100 && status < 200)) {
+      body = Buffer.alloc(0);
+    } else if (headers['content-length'] !== undefined) {
+      const n = Number(headers['content-length']);
+      if (buf.length < bodyStart + n) return out;
+      body = buf.subarray(bodyStart, bodyStart + n);
+      bodyStart += n;
+    } else if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+      const parts: Buffer[] = [];
+      let p = bodyStart;
+      for (;;) {
+        const le = buf.indexOf('\r\n', p);
+        if (le < 0) return out;
+        const size = parseInt(buf.subarray(p, le).toString('latin1'), 16);
+        if (buf.length < le + 2 + size + 2) return out;
+        if (size === 0) { p = le + 4; break; }
+        parts.push(buf.subarray(le + 2, le + 2 + size));
+        p = le + 2 + size + 2;
+      }
+      body = Buffer.concat(parts);
+      bodyStart = p;
+    } else {
+      if (!eof) return out;
+      body = buf.subarray(bodyStart);
+      bodyStart = buf.length;
+    }
+    out.push({ status, headers, body });
+    pos = bodyStart;
+    if (status === 101) return out;
+  }
+}
+
+/**
+ * Writes `payload` on a fresh connection and collects the answer. Resolves once `expect` responses are
+ * complete and, with `waitClose`, the server has closed the connection (or `timeoutMs` passed).
+ */
+export function rawRequest(
+  port: number,
+  payload: string | Buffer | (string | Buffer)[],
+  opts: { expect?: number; waitClose?: boolean; timeoutMs?: number } = {},
+): Promise<RawResult> {
+  const expect = opts.expect ?? 1;
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  return new Promise((resolve) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    let error: string | undefined;
+    let closed = false;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const raw = Buffer.concat(chunks);
+      sock.destroy();
+      resolve({ responses: parseResponses(raw, closed), closed, error, raw });
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    sock.on('data', (c: Buffer) => {
+      chunks.push(c);
+      if (!opts.waitClose && parseResponses(Buffer.concat(chunks), false).length >= expect) finish();
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => { error = e.code ?? e.message; });
+    sock.on('close', () => { closed = true; finish(); });
+    sock.on('connect', () => {
+      for (const p of Array.isArray(payload) ? payload : [payload]) sock.write(p);
+    });
+  });
+}
+
+/** A connection on which requests can be written one after the other (keep-alive). */
+export class RawConnection {
+  readonly socket: Socket;
+  #buf = Buffer.alloc(0);
+  #consumed = 0;
+  closed = false;
+  #waiters: (() => void)[] = [];
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (c: Buffer) => { this.#buf = Buffer.concat([this.#buf, c]); this.#wake(); });
+    socket.on('close', () => { this.closed = true; this.#wake(); });
+    socket.on('error', () => undefined);
+  }
+
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port });
+      s.once('connect', () => resolve(new RawConnection(s)));
+      s.once('error', reject);
+    });
+  }
+
+  #wake(): void { for (const w of this.#waiters.splice(0)) w(); }
+
+  /** Waits for the next `n` responses on this connection. */
+  async next(n = 1, timeoutMs = 5000): Promise<RawResponse[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const all = parseResponses(this.#buf, this.closed);
+      if (all.length - this.#consumed >= n) {
+        const got = all.slice(this.#consumed, this.#consumed + n);
+        this.#consumed += n;
+        return got;
+      }
+      if (this.closed) throw new Error(`connection closed after ${all.length} responses`);
+      if (Date.now() > deadline) throw new Error('timed out waiting for a response');
+      await new Promise<void>((r) => { this.#waiters.push(r); setTimeout(r, 50); });
+    }
+  }
+
+  write(data: string | Buffer): void { this.socket.write(data); }
+  close(): void { this.socket.destroy(); }
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on (just released). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Port of a `http://127.0.0.1:<port>` URL. */
+export const portOf = (url: string): number => Number(new URL(url).port);
+
+/**
+ * The value of one Prometheus sample (`name{labels}`), 0 when absent. `labels` must all match; other labels
+ * on the sample are ignored.
+ */
+export async function metric(adminUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  return metricIn(text, name, labels);
+}
+
+export function metricIn(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  let found = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) have[l[1]!] = l[2]!;
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) { sum += Number(m[3]); found = true; }
+  }
+  return found ? sum : 0;
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then returns the last value). */
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 2000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Verifies an identity header against the gate's published JWKS; returns claims and protected header. */
+export async function verifyAssertion(
+  adminUrl: string, token: string, opts: { issuer?: string; audience?: string } = {},
+): Promise<{ payload: JWTPayload & Record<string, unknown>; protectedHeader: ProtectedHeaderParameters }> {
+  const jwks = createLocalJWKSet(await (await fetch(`${adminUrl}/.well-known/jwks.json`)).json() as JSONWebKeySet);
+  const { payload, protectedHeader } = await jwtVerify(token, jwks, {
+    issuer: opts.issuer ?? 'trackgate-test', audience: opts.audience ?? 'upstream-test', algorithms: ['EdDSA', 'ES256'],
+  });
+  return { payload: payload as JWTPayload & Record<string, unknown>, protectedHeader };
+}
+
+/** Log records written since index `from`. */
+export function logsSince(logs: string[], from: number): Record<string, unknown>[] {
+  return logs.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>);
+}

@@ -1,0 +1,156 @@
+/**
+ * The minted identity header: reuse per credential, request-bound mode, configured lifetime, ES256 keys,
+ * and key rotation from a watched private JWK set file (new active key picked up without restart; a bad
+ * file change rejected while the old key keeps signing).
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeProtectedHeader } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { generateJwks } from '../../src/identity/keys.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { logsSince, metric, verifyAssertion, waitFor } from './_util.js';
+
+const AUTH = basicAuth(DEMO.user, DEMO.password);
+let up: RecordingUpstream;
+const gates: TestGate[] = [];
+
+beforeAll(async () => { up = await startRecordingUpstream(); });
+afterEach(async () => { for (const g of gates.splice(0)) await g.close(); up.received.length = 0; });
+afterAll(async () => { await up.close(); });
+
+async function gate(config: Record<string, unknown> = {}, files: Record<string, string> = {}): Promise<TestGate> {
+  const g = await startTrackgate({ upstreamUrl: up.url, config, files });
+  gates.push(g);
+  return g;
+}
+
+/** Sends one authenticated request and returns the identity header the upstream received. */
+async function assertionFor(g: TestGate, path = '/x', init: RequestInit = {}): Promise<string> {
+  const res = await fetch(`${g.url}${path}`, { ...init, headers: { authorization: AUTH, ...(init.headers as Record<string, string>) } });
+  expect(res.status).toBe(200);
+  await res.arrayBuffer();
+  const token = up.received.at(-1)?.headers['x-identity-assertion'];
+  expect(typeof token).toBe('string');
+  return token as string;
+}
+
+const kidOf = (token: string): string | undefined => decodeProtectedHeader(token).kid;
+
+/** Replaces a file the way a Secret mount or an editor does: write a sibling, rename over. */
+function replaceFile(file: string, content: string): void {
+  writeFileSync(`${file}.tmp`, content);
+  renameSync(`${file}.tmp`, file);
+}
+
+describe('header reuse', () => {
+  it('hands out the identical header for the same credential and signs once', async () => {
+    const g = await gate();
+    const first = await assertionFor(g);
+    const second = await assertionFor(g, '/other?q=1', { method: 'POST', body: 'x' });
+    const third = await assertionFor(g);
+    expect(second).toBe(first);
+    expect(third).toBe(first);
+    expect(g.app.minter.mints).toBe(1);
+    expect(await metric(g.adminUrl, 'trackgate_identity_mints_total')).toBe(1);
+  });
+
+  it('signs a separate header for a different credential of the same user', async () => {
+    const g = await gate();
+    const byPassword = await assertionFor(g);
+    const res = await fetch(`${g.url}/x`, { headers: { authorization: basicAuth(DEMO.user, DEMO.webServiceKey) } });
+    expect(res.status).toBe(200);
+    const byKey = up.received.at(-1)!.headers['x-identity-assertion'] as string;
+    expect(byKey).not.toBe(byPassword);
+    expect((await verifyAssertion(g.adminUrl, byKey)).payload.sub).toBe(DEMO.user);
+    expect(g.app.minter.mints).toBe(2);
+    expect(await metric(g.adminUrl, 'trackgate_identity_mints_total')).toBe(2);
+  });
+});
+
+describe('request-bound mode', () => {
+  it('signs each request with htm/htu (path without query) and the configured ttl', async () => {
+    const g = await gate({ identity: { bindToRequest: true, ttlSeconds: 120 } });
+    const requests: [string, string, string, string][] = [
+      ['GET', '/rest/v2/devices?limit=5&_token=x', 'GET', '/rest/v2/devices'],
+      ['POST', '/rest/v2/echo', 'POST', '/rest/v2/echo'],
+      ['GET', '/rest/v2/devices?limit=5', 'GET', '/rest/v2/devices'],
+      ['DELETE', '/a/b%20c?d', 'DELETE', '/a/b%20c'],
+    ];
+    const tokens: string[] = [];
+    for (const [method, path, htm, htu] of requests) {
+      const token = await assertionFor(g, path, { method, ...(method === 'POST' ? { body: '{}' } : {}) });
+      const { payload } = await verifyAssertion(g.adminUrl, token);
+      expect(payload).toMatchObject({ htm, htu, sub: DEMO.user });
+      expect(payload.exp! - payload.iat!).toBe(120);
+      tokens.push(token);
+    }
+    expect(new Set(tokens).size).toBe(requests.length);
+    expect(g.app.minter.mints).toBe(requests.length);
+    expect(await metric(g.adminUrl, 'trackgate_identity_mints_total')).toBe(requests.length);
+  });
+});
+
+describe('signing keys', () => {
+  it('signs with an ES256 key from the keys file', async () => {
+    const jwks = generateJwks('ES256');
+    const g = await gate({ identity: { keysFile: 'keys.json' } }, { 'keys.json': JSON.stringify(jwks) });
+    const token = await assertionFor(g);
+    const { protectedHeader } = await verifyAssertion(g.adminUrl, token);
+    expect(protectedHeader).toMatchObject({ alg: 'ES256', kid: jwks.keys[0]!.kid });
+  });
+
+  it('signs with activeKid when set, and publishes every key without private parts', async () => {
+    const a = generateJwks().keys[0]!;
+    const b = generateJwks().keys[0]!;
+    const g = await gate({ identity: { keysFile: 'keys.json', activeKid: b.kid } }, { 'keys.json': JSON.stringify({ keys: [a, b] }) });
+    expect(kidOf(await assertionFor(g))).toBe(b.kid);
+    const published = await (await fetch(`${g.adminUrl}/.well-known/jwks.json`)).json() as { keys: Record<string, unknown>[] };
+    expect(published.keys.map((k) => k.kid)).toEqual([a.kid, b.kid]);
+    for (const k of published.keys) expect(k.d).toBeUndefined();
+  });
+
+  it('rotates to a new active key on a keys file change, without restart, and rejects a bad change', async () => {
+    const a = generateJwks().keys[0]!;
+    const b = generateJwks().keys[0]!;
+    const g = await gate({ identity: { keysFile: 'keys.json' }, watch: true }, { 'keys.json': JSON.stringify({ keys: [a] }) });
+    const keysFile = join(g.dir, 'keys.json');
+    const old = await assertionFor(g);
+    expect(kidOf(old)).toBe(a.kid);
+
+    // Step 1: the new key is added first (it becomes active); the old one stays published.
+    replaceFile(keysFile, JSON.stringify({ keys: [b, a] }));
+    const rotated = await waitFor(async () => { const t = await assertionFor(g); return kidOf(t) === b.kid ? t : undefined; }, 2500, 100);
+    expect(rotated, 'new kid within 2.5 s').toBeDefined();
+    const published = await (await fetch(`${g.adminUrl}/.well-known/jwks.json`)).json() as { keys: { kid: string }[] };
+    expect(published.keys.map((k) => k.kid)).toEqual([b.kid, a.kid]);
+    expect((await verifyAssertion(g.adminUrl, rotated!)).protectedHeader.kid).toBe(b.kid);
+    // A header minted before the rotation still verifies (the old key is still published).
+    expect((await verifyAssertion(g.adminUrl, old)).payload.sub).toBe(DEMO.user);
+    expect(await metric(g.adminUrl, 'trackgate_config_reloads_total', { result: 'success' })).toBeGreaterThanOrEqual(1);
+
+    // Step 2: a broken file is rejected; the running keys keep signing and stay published.
+    const from = g.logs.length;
+    replaceFile(keysFile, JSON.stringify({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AAAA' }] }));
+    const rejected = await waitFor(() => metric(g.adminUrl, 'trackgate_config_reloads_total', { result: 'error' }), 2500, 50);
+    expect(rejected).toBe(1);
+    const line = logsSince(g.logs, from).find((r) => r.msg === 'configuration change rejected; keeping the running configuration');
+    expect(line?.level).toBe('error');
+    expect(String(line?.err)).toMatch(/kid/);
+    const after = await assertionFor(g);
+    expect(kidOf(after)).toBe(b.kid);
+    expect((await verifyAssertion(g.adminUrl, after)).payload.sub).toBe(DEMO.user);
+    const still = await (await fetch(`${g.adminUrl}/.well-known/jwks.json`)).json() as { keys: { kid: string }[] };
+    expect(still.keys.map((k) => k.kid)).toEqual([b.kid, a.kid]);
+
+    // Step 3: removing the old key later drops it from the JWKS.
+    replaceFile(keysFile, JSON.stringify({ keys: [b] }));
+    const dropped = await waitFor(async () => {
+      const k = await (await fetch(`${g.adminUrl}/.well-known/jwks.json`)).json() as { keys: { kid: string }[] };
+      return k.keys.length === 1 ? k.keys : undefined;
+    }, 2500, 50);
+    expect(dropped?.map((k) => k.kid)).toEqual([b.kid]);
+    expect(kidOf(await assertionFor(g))).toBe(b.kid);
+  });
+});
