@@ -35,6 +35,7 @@ import { FileWatcher } from './config/watch.js';
 import { DIALECTS } from './issue/registry.js';
 import { IssueRouter } from './issue/router.js';
 import { TokenService } from './issue/tokens.js';
+import { RefreshRotation } from './issue/refresh.js';
 import type { Dialect, IssueDeps } from './issue/types.js';
 import { MemoryThrottle, type Throttle } from './verify/throttle.js';
 
@@ -99,6 +100,9 @@ export class App {
     this.throttle = new MemoryThrottle(config.throttle, now);
     this.#issueDeps = {
       accounts: () => this.#accounts, store, tokens: this.tokens, throttle: this.throttle, logger: this.logger, now,
+      refresh: new RefreshRotation(this.tokens, store, () => this.#runtime.config.issue.refreshGraceSeconds, now),
+      signJwt: (claims, typ) => this.minter.signJwt(claims, typ),
+      dialect: (id) => this.#runtime.dialects.get(id),
     };
     this.#runtime = this.#buildRuntime(config);
     this.#forwarder = new Forwarder(config.upstream);
@@ -173,6 +177,7 @@ export class App {
     const identityHeader = config.identity.header.toLowerCase();
     return Object.freeze({
       issue: new IssueRouter(dialects),
+      dialects: new Map(dialects.map((d) => [d.id, d])),
       config,
       pipeline: new AuthPipeline(forms, this.cache, this.#digester, config.authn.rejectAmbiguous),
       rules: new RouteRules(config.routes),

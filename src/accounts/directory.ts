@@ -2,9 +2,13 @@
  * An immutable, indexed view of one accounts file. A reload builds a new directory and swaps it in whole,
  * so a request never sees half of an old file and half of a new one.
  */
+import { createHash } from 'node:crypto';
 import type {
   AccountsFile, AdminRecord, ApplicationRecord, DeviceRecord, UserGroupRecord, UserRecord,
 } from './schema.js';
+
+/** Hash functions of HTTP Digest `userhash` lookups, with their node:crypto names. */
+const USERHASH_FUNCTIONS = { 'MD5': 'md5', 'SHA-256': 'sha256', 'SHA-512-256': 'sha512-256' } as const;
 
 export class AccountDirectory {
   readonly #users = new Map<string, UserRecord>();
@@ -13,6 +17,8 @@ export class AccountDirectory {
   readonly #groups = new Map<string, UserGroupRecord>();
   readonly #devices = new Map<string, { group: UserGroupRecord; device: DeviceRecord }>();
   readonly #apps = new Map<string, ApplicationRecord>();
+  /** Digest userhash indexes, built on first use per hash function (most files never need them). */
+  readonly #byUserhash = new Map<keyof typeof USERHASH_FUNCTIONS, Map<string, UserRecord>>();
 
   constructor(readonly file: AccountsFile) {
     for (const u of file.users) {
@@ -33,6 +39,23 @@ export class AccountDirectory {
 
   user(username: string): UserRecord | undefined {
     return this.#users.get(username.normalize('NFC'));
+  }
+  /**
+   * Finds a user with Digest material by an RFC 7616 `userhash` username: hex H(username ":" realm), the
+   * realm being the one of the user's Digest material.
+   */
+  userByDigestUserhash(hash: keyof typeof USERHASH_FUNCTIONS, userhash: string): UserRecord | undefined {
+    let index = this.#byUserhash.get(hash);
+    if (index === undefined) {
+      index = new Map();
+      for (const u of this.file.users) {
+        if (u.digest === undefined) continue;
+        const h = createHash(USERHASH_FUNCTIONS[hash]).update(`${u.username.normalize('NFC')}:${u.digest.realm}`, 'utf8').digest('hex');
+        index.set(h, u);
+      }
+      this.#byUserhash.set(hash, index);
+    }
+    return index.get(userhash.toLowerCase());
   }
   /** Finds a user by the lookup digest of a web-service key. */
   userByWebServiceKey(digest: string): UserRecord | undefined {

@@ -4,13 +4,26 @@
  * lookup digests (`sha256:<hex>`).
  */
 import { z } from 'zod';
-import { isSupportedHash } from './password.js';
+import { hashProblem } from './password.js';
 import { LOOKUP_DIGEST_RE } from './digest-token.js';
 
-const passwordHash = z.string().refine(isSupportedHash, {
-  message: 'must be a password hash made by `trackgate hash-password` ($scrypt$…)',
+// scrypt from `trackgate hash-password`, or an imported bcrypt/apr1/{SHA}/argon2id hash (see password.ts).
+const passwordHash = z.string().superRefine((value, ctx) => {
+  const problem = hashProblem(value);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
 });
 const lookup = z.string().regex(LOOKUP_DIGEST_RE, 'must be a lookup digest made by `trackgate hash-password --lookup` (sha256:<hex>)');
+
+const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${n}}$`), `must be ${n} hex digits`).transform((s) => s.toLowerCase());
+/**
+ * HTTP Digest material for one realm: H(username ":" realm ":" password) per hash function, hex (what
+ * Apache `htdigest` stores for MD5; see `htdigest.ts`). No clear password is needed for Digest.
+ */
+export const digestMaterialSchema = z.object({
+  realm: z.string().min(1),
+  ha1: z.object({ 'MD5': hex(32).optional(), 'SHA-256': hex(64).optional(), 'SHA-512-256': hex(64).optional() }).strict()
+    .refine((h) => Object.values(h).some((v) => v !== undefined), 'needs at least one of MD5, SHA-256, SHA-512-256'),
+}).strict();
 
 export const userSchema = z.object({
   /** Login name (UTF-8). */
@@ -20,6 +33,8 @@ export const userSchema = z.object({
   password: passwordHash.optional(),
   /** GPS REST v2 web-service keys (usable as the Basic password or as `key`). */
   webServiceKeys: z.array(lookup).default([]),
+  /** HTTP Digest (RFC 7616) material: per-realm HA1 per hash function. */
+  digest: digestMaterialSchema.optional(),
   /** Accounts the user may act for; the first is the default. */
   accounts: z.array(z.string().min(1)).default([]),
 });
@@ -58,6 +73,7 @@ export const accountsFileSchema = z.object({
 
 export type AccountsFile = z.infer<typeof accountsFileSchema>;
 export type UserRecord = z.infer<typeof userSchema>;
+export type DigestMaterial = z.infer<typeof digestMaterialSchema>;
 export type AdminRecord = z.infer<typeof adminSchema>;
 export type UserGroupRecord = z.infer<typeof userGroupSchema>;
 export type DeviceRecord = z.infer<typeof deviceSchema>;

@@ -7,7 +7,7 @@ import { TrackgateError } from '../errors.js';
 import type { CacheOutcome } from '../observability/metrics.js';
 import type { ValidationCache } from '../verify/cache.js';
 import { fingerprint, type CredentialDigester } from '../verify/cache-key.js';
-import type { Authenticator, Credential, Identity, RequestView } from './types.js';
+import type { Authenticator, ChallengeContext, Credential, Identity, RequestView } from './types.js';
 
 export interface AuthResult {
   identity: Identity;
@@ -31,7 +31,9 @@ export class AuthPipeline {
     private readonly cache: ValidationCache,
     private readonly digester: CredentialDigester,
     private readonly rejectAmbiguous: boolean,
-  ) {}
+  ) {
+    assertExclusiveClaims(forms);
+  }
 
   get enabledForms(): readonly Authenticator[] { return this.forms; }
 
@@ -47,7 +49,7 @@ export class AuthPipeline {
         cred = auth.extract(req);
       } catch (err) {
         failure.scheme = auth.id;
-        throw this.#withChallenges(err, req);
+        throw this.#withChallenges(err, req, auth.id);
       }
       if (cred === undefined) continue;
       const key = cred.cacheParts === undefined ? undefined : this.digester.digest(cred.scheme, cred.cacheParts);
@@ -77,15 +79,15 @@ export class AuthPipeline {
       const { identity, outcome } = await this.cache.getOrVerify(key, () => auth.verify(cred, req));
       return { identity, scheme: auth.id, cache: outcome, fingerprint: failure.fingerprint };
     } catch (err) {
-      throw this.#withChallenges(err, req);
+      throw this.#withChallenges(err, req, auth.id);
     }
   }
 
   /** One `WWW-Authenticate` value per enabled form that has a challenge. */
-  challenges(req: RequestView, stale = false): string[] {
+  challenges(req: RequestView, stale = false, failed?: ChallengeContext['failed']): string[] {
     const out: string[] = [];
     for (const f of this.forms) {
-      const c = f.challenge?.({ req, stale });
+      const c = f.challenge?.(failed === undefined ? { req, stale } : { req, stale, failed });
       if (c !== undefined) out.push(c);
     }
     return out;
@@ -98,13 +100,50 @@ export class AuthPipeline {
     return c === undefined ? [] : ([] as string[]).concat(c);
   }
 
-  #withChallenges(err: unknown, req: RequestView): unknown {
+  #withChallenges(err: unknown, req: RequestView, scheme: string): unknown {
     if (!(err instanceof TrackgateError) || err.status !== 401 || err.headers?.['www-authenticate'] !== undefined) return err;
     return new TrackgateError(err.code, err.message, {
       ...(err.detail !== undefined ? { detail: err.detail } : {}),
       ...(err.reason !== undefined ? { reason: err.reason } : {}),
-      headers: { ...err.headers, 'www-authenticate': this.challenges(req, err.reason === 'stale') },
+      headers: { ...err.headers, 'www-authenticate': this.challenges(req, err.reason === 'stale', { scheme, reason: err.reason }) },
       cause: err,
     });
   }
+}
+
+/**
+ * A form that takes over Authorization schemes (`remote`) must be the only enabled form claiming them:
+ * otherwise every such request would carry "two credentials" and get 400. Each other form's `extract` is
+ * probed with the header and scheme (extract is pure and cheap; returning a credential or throwing both
+ * mean "mine"), so no form has to declare what it reads.
+ */
+function assertExclusiveClaims(forms: readonly Authenticator[]): void {
+  for (const owner of forms) {
+    if (owner.exclusive === undefined) continue;
+    for (const header of owner.exclusive.headers) {
+      for (const scheme of owner.exclusive.schemes) {
+        const probe = probeRequest(header.toLowerCase(), `${scheme} ${PROBE_CREDENTIALS}`);
+        for (const other of forms) {
+          if (other === owner) continue;
+          let claims: boolean;
+          try { claims = other.extract(probe) !== undefined; } catch { claims = true; }
+          if (claims) {
+            throw new Error(`authn.${owner.id} takes over "${header}: ${scheme}" credentials, which the enabled form authn.${other.id} `
+              + `also accepts: ${owner.id} replaces local verification for the schemes it lists, so disable authn.${other.id} `
+              + `or remove "${scheme}" from authn.${owner.id}.schemes`);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** base64("trackgate:probe"): well-formed for Basic and as a bearer token. */
+const PROBE_CREDENTIALS = 'dHJhY2tnYXRlOnByb2Jl';
+
+function probeRequest(header: string, value: string): RequestView {
+  return {
+    method: 'GET', url: '/', path: '/', headers: { [header]: value }, httpVersion: '1.1', secure: true, remoteAddress: '127.0.0.1',
+    query: () => undefined, cookie: () => undefined,
+  };
 }

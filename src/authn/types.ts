@@ -10,6 +10,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { AccountDirectory } from '../accounts/directory.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { AuthReason } from '../errors.js';
 
 /** The id of a credential form: also its config key, metric label value and log field. */
 export type AuthnId = string;
@@ -88,17 +90,30 @@ export interface AuthnDeps {
   readonly sharedSecret: Buffer;
   /** Epoch milliseconds; injectable for tests. */
   now(): number;
+  /** The app's metrics, for forms that count calls to an outside source (e.g. `remote`). Absent in unit tests. */
+  readonly metrics?: Metrics;
 }
 
 export interface ChallengeContext {
   /** True when the rejected credential was a stale Digest nonce (RFC 7616 `stale=true`). */
   readonly stale?: boolean;
+  /**
+   * The form whose credential was rejected with this 401, and why; absent when the request carried none.
+   * Lets a form say more about its own failure (RFC 6750 `error="invalid_token"`) and nothing about others'.
+   */
+  readonly failed?: { readonly scheme: AuthnId; readonly reason: AuthReason | undefined };
   readonly req: RequestView;
 }
 
 export interface Authenticator<C extends Credential = Credential> {
   readonly id: AuthnId;
   readonly carriers: Carriers;
+  /**
+   * Authorization-style headers and schemes this form takes over from local verification (the `remote` form).
+   * The pipeline refuses to build (start or reload fails with a message) when another enabled form also
+   * claims a credential there, instead of answering every such request 400 ambiguous.
+   */
+  readonly exclusive?: { readonly headers: readonly string[]; readonly schemes: readonly string[] };
   /**
    * Find this form's credential. `undefined` = not this form's (not responsible).
    * Throws a `TG_ERR_MALFORMED_CREDENTIALS` TrackgateError when it is this form's but unreadable.

@@ -93,7 +93,10 @@ export const configSchema = z.object({
     ...authnShape,
     rejectAmbiguous: z.boolean().default(true).describe('Reject a request carrying two different credentials with 400.'),
   }).strict().prefault({}).describe('Credential forms; each has `enabled`.'),
-  issue: z.object(issueShape).strict().prefault({}).describe('Legacy token endpoints (dialects); each has `enabled` and a path prefix.'),
+  issue: z.object({
+    ...issueShape,
+    refreshGraceSeconds: z.number().int().min(0).max(300).default(10).describe('A spent refresh token presented again within this window gets the same new pair back (a retry after a lost response); after it, reuse revokes the whole token family.'),
+  }).strict().prefault({}).describe('Legacy token endpoints (dialects); each has `enabled` and a path prefix.'),
   throttle: z.object({
     user: throttleRule(10, 'user name').describe('Per user name.'),
     ip: throttleRule(50, 'client address').describe('Per client address.'),

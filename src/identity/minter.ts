@@ -74,6 +74,24 @@ export class IdentityMinter {
     return minted.value;
   }
 
+  /**
+   * Signs arbitrary claims with the active key (`typ` distinguishes them from identity headers: access
+   * tokens use `at+jwt`, RFC 9068, so an upstream that checks `typ`/`aud` never takes one for an identity).
+   */
+  signJwt(claims: Record<string, unknown>, typ: string): string {
+    const key = this.#keys.active;
+    const header = Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ })).toString('base64url');
+    const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    return `${input}.${this.#signature(input).toString('base64url')}`;
+  }
+
+  #signature(input: string): Buffer {
+    const key = this.#keys.active;
+    return key.alg === 'EdDSA'
+      ? sign(null, Buffer.from(input), key.privateKey)
+      : sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+  }
+
   #sign(identity: Identity, nowMs: number, htm?: string, htu?: string): Minted {
     const iat = Math.floor(nowMs / 1000);
     let exp = iat + this.options.ttlSeconds;
@@ -93,9 +111,7 @@ export class IdentityMinter {
     if (htm !== undefined) { claims.htm = htm; claims.htu = htu!; }
     const input = `${this.#protectedB64}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
     const key = this.#keys.active;
-    const sig = key.alg === 'EdDSA'
-      ? sign(null, Buffer.from(input), key.privateKey)
-      : sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+    const sig = this.#signature(input);
     this.mints++;
     this.onMint();
     // Re-mint when a quarter of the lifetime is left, so an upstream never receives a nearly expired header.

@@ -12,6 +12,7 @@ import type { Logger } from '../observability/log.js';
 import type { Store } from '../store/types.js';
 import type { Throttle } from '../verify/throttle.js';
 import type { TokenService } from './tokens.js';
+import type { RefreshRotation } from './refresh.js';
 
 /** What a dialect's route handler gets. */
 export interface IssueRequest {
@@ -43,6 +44,12 @@ export interface IssueDeps {
   readonly store: Store;
   readonly tokens: TokenService;
   readonly throttle: Throttle;
+  /** Access + refresh pairs with rotation, reuse detection and the retry grace window. */
+  readonly refresh: RefreshRotation;
+  /** Signs JWT claims with trackgate's active key (for dialects whose access tokens are JWTs). */
+  signJwt(claims: Record<string, unknown>, typ: string): string;
+  /** Another enabled dialect, by id (a shared refresh endpoint answers in the issuing dialect's shape). */
+  dialect(id: string): Dialect | undefined;
   readonly logger: Logger;
   now(): number;
 }
@@ -52,6 +59,8 @@ export interface Dialect {
   readonly routes: readonly IssueRoute[];
   /** Renders any error in this dialect's own wire shape. */
   renderError(err: TrackgateError, req: IssueRequest): IssueReply;
+  /** Renders a refreshed pair in this dialect's login shape (for refresh endpoints shared between dialects). */
+  renderPair?(pair: import('./refresh.js').TokenPair, req: IssueRequest): IssueReply;
 }
 
 export interface DialectModule<Id extends string = string, S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> {

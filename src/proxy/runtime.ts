@@ -19,4 +19,5 @@ export interface Runtime {
   readonly credentialQuery: readonly string[];
   /** The enabled legacy token endpoints. */
   readonly issue: IssueRouter;
+  readonly dialects: ReadonlyMap<string, import('../issue/types.js').Dialect>;
 }

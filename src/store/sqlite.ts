@@ -10,7 +10,7 @@ import type { Store, StoreEvent, TokenRecord } from './types.js';
 interface Row {
   digest: string; type: string; issuer: string; subject: string; kind: string;
   account: string | null; instance: string | null; family: string | null;
-  issued_at: number; expires_at: number; revoked_at: number | null; data: string | null;
+  issued_at: number; expires_at: number; revoked_at: number | null; data: string | null; rotated: string | null;
 }
 
 export class SqliteStore implements Store {
@@ -30,15 +30,20 @@ export class SqliteStore implements Store {
       CREATE TABLE IF NOT EXISTS tokens (
         digest TEXT PRIMARY KEY, type TEXT NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL,
         kind TEXT NOT NULL, account TEXT, instance TEXT, family TEXT,
-        issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER, data TEXT
+        issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER, data TEXT, rotated TEXT
       );
       CREATE INDEX IF NOT EXISTS tokens_subject ON tokens(subject);
       CREATE INDEX IF NOT EXISTS tokens_family ON tokens(family);
       CREATE INDEX IF NOT EXISTS tokens_expires ON tokens(expires_at);
     `);
+    // Files created before the refresh grace window existed lack the `rotated` column.
+    const columns = (this.#db.pragma('table_info(tokens)') as { name: string }[]).map((c) => c.name);
+    if (!columns.includes('rotated')) this.#db.exec('ALTER TABLE tokens ADD COLUMN rotated TEXT');
     this.#stmts = {
       put: this.#db.prepare(`INSERT OR REPLACE INTO tokens VALUES
-        (@digest, @type, @issuer, @subject, @kind, @account, @instance, @family, @issued_at, @expires_at, @revoked_at, @data)`),
+        (@digest, @type, @issuer, @subject, @kind, @account, @instance, @family, @issued_at, @expires_at, @revoked_at, @data, @rotated)`),
+      rotate: this.#db.prepare('UPDATE tokens SET revoked_at = ?, rotated = ? WHERE digest = ? AND revoked_at IS NULL'),
+      family: this.#db.prepare('SELECT digest FROM tokens WHERE family = ? AND revoked_at IS NULL'),
       get: this.#db.prepare('SELECT * FROM tokens WHERE digest = ?'),
       revoke: this.#db.prepare('UPDATE tokens SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL'),
       list: this.#db.prepare('SELECT * FROM tokens WHERE (@subject IS NULL OR subject = @subject) ORDER BY issued_at DESC LIMIT @limit'),
@@ -57,6 +62,7 @@ export class SqliteStore implements Store {
       account: rec.account ?? null, instance: rec.instance ?? null, family: rec.family ?? null,
       issued_at: rec.issuedAt, expires_at: rec.expiresAt, revoked_at: rec.revokedAt ?? null,
       data: rec.data === undefined ? null : JSON.stringify(rec.data),
+      rotated: rec.rotated ?? null,
     });
   }
 
@@ -70,6 +76,21 @@ export class SqliteStore implements Store {
     const n = tx(digests);
     this.#emit({ type: 'revoked', digests });
     return n;
+  }
+
+  async rotateToken(digest: string, at: number, rotated: string): Promise<boolean> {
+    return this.#stmts.rotate.run(at, rotated, digest).changes === 1;
+  }
+
+  async revokeFamily(family: string, at: number): Promise<string[]> {
+    const tx = this.#db.transaction(() => {
+      const digests = (this.#stmts.family.all(family) as { digest: string }[]).map((r) => r.digest);
+      for (const d of digests) this.#stmts.revoke.run(at, d);
+      return digests;
+    });
+    const digests = tx();
+    if (digests.length > 0) this.#emit({ type: 'revoked', digests });
+    return digests;
   }
 
   async listTokens(filter: { subject?: string; limit: number }): Promise<TokenRecord[]> {
@@ -103,5 +124,6 @@ function fromRow(r: Row): TokenRecord {
     ...(r.family !== null ? { family: r.family } : {}),
     ...(r.revoked_at !== null ? { revokedAt: r.revoked_at } : {}),
     ...(r.data !== null ? { data: JSON.parse(r.data) as Record<string, unknown> } : {}),
+    ...(r.rotated !== null ? { rotated: r.rotated } : {}),
   };
 }

@@ -20,8 +20,13 @@ export interface TokenRecord {
   /** Epoch milliseconds. */
   readonly issuedAt: number;
   readonly expiresAt: number;
-  /** Epoch milliseconds of revocation, if revoked. */
+  /** Epoch milliseconds of revocation (or of rotation, for a spent refresh token), if no longer usable. */
   readonly revokedAt?: number;
+  /**
+   * Spent refresh tokens only: the pair they were exchanged for, encrypted under a key derived from the
+   * refresh token's own value (so only its holder can read it), for the retry grace window.
+   */
+  readonly rotated?: string;
   /** Dialect-specific fields (response shape, parent token …), small JSON. */
   readonly data?: Readonly<Record<string, unknown>>;
 }
@@ -37,6 +42,13 @@ export interface Store {
   getToken(digest: string): Promise<TokenRecord | undefined>;
   /** Marks tokens revoked; resolves with how many were live. Emits a `revoked` event (to every replica). */
   revokeTokens(digests: readonly string[], at: number): Promise<number>;
+  /**
+   * Marks a live refresh token as spent, atomically: true for the one caller that wins, false when the token
+   * was already spent or revoked (a concurrent refresh got there first).
+   */
+  rotateToken(digest: string, at: number, rotated: string): Promise<boolean>;
+  /** Revokes every live token of a refresh family; resolves with their digests. Emits `revoked`. */
+  revokeFamily(family: string, at: number): Promise<string[]>;
   /** Tokens of a subject (for operators' `tokens list`). */
   listTokens(filter: { subject?: string; limit: number }): Promise<TokenRecord[]>;
   /** Deletes records expired before `before`; returns how many. */

@@ -83,9 +83,14 @@ describe('large response', () => {
     };
     try {
       await sleep(50);
+      const v8 = await import('node:v8'); const vm = await import('node:vm');
+      v8.setFlagsFromString('--expose-gc'); const gc = vm.runInNewContext('gc') as (o?: unknown) => void;
+      if (process.env.GCMODE) gc();
+      const m0 = process.memoryUsage();
       const baseline = process.memoryUsage().rss;
       let peak = baseline;
-      const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 10);
+      let n = 0;
+      const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); if (process.env.GCMODE === '2' && ++n % 3 === 0) gc({ type: 'minor' }); if (process.env.GCMODE === '3' && ++n % 10 === 0) gc(); }, 10);
       const hash = createHash('sha256');
       let received = 0;
       let writtenDuringPause = -1;
@@ -113,6 +118,7 @@ describe('large response', () => {
       });
       clearInterval(sampler);
       peak = Math.max(peak, process.memoryUsage().rss);
+      const m1 = process.memoryUsage(); console.log("MEM", (peak - baseline) / MiB, writtenDuringPause / MiB, (m1.heapUsed-m0.heapUsed)/MiB, (m1.external-m0.external)/MiB, (m1.arrayBuffers-m0.arrayBuffers)/MiB, (m1.rss-m0.rss)/MiB);
       expect(received).toBe(TOTAL);
       expect(hash.digest('hex')).toBe(upstreamDigest);
       // Back-pressure reached the upstream: while the client read nothing, only socket and stream buffers
