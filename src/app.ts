@@ -26,6 +26,7 @@ import { UpgradeHandler } from './proxy/upgrade.js';
 import { rawErrorResponse } from './proxy/respond.js';
 import type { Runtime } from './proxy/runtime.js';
 import { openStore } from './store/open.js';
+import { RedisStore } from './store/redis.js';
 import type { Store } from './store/types.js';
 import { ValidationCache } from './verify/cache.js';
 import { CredentialDigester } from './verify/cache-key.js';
@@ -38,6 +39,7 @@ import { TokenService } from './issue/tokens.js';
 import { RefreshRotation } from './issue/refresh.js';
 import type { Dialect, IssueDeps } from './issue/types.js';
 import { MemoryThrottle, type Throttle } from './verify/throttle.js';
+import { RedisThrottle } from './verify/redis-throttle.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -86,7 +88,7 @@ export class App {
     this.logger = opts.logger ?? createLogger({ level: config.logging.level });
     this.metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
     const now = opts.now ?? Date.now;
-    this.cache = new ValidationCache({ ...config.cache, now });
+    this.cache = new ValidationCache({ ...config.cache, now, onEvent: (e) => this.metrics.cacheEvent(e) });
     this.#digester = new CredentialDigester(secret);
     this.minter = new IdentityMinter(keys, config.identity, now, () => this.metrics.identityMints.inc());
     this.#authnDeps = {
@@ -95,9 +97,12 @@ export class App {
       logger: this.logger,
       sharedSecret: secret,
       now,
+      metrics: this.metrics,
+      formEnabled: (id) => (this.#runtime.config.authn as unknown as Record<string, { enabled?: boolean } | undefined>)[id]?.enabled === true,
     };
     this.tokens = new TokenService(store, now);
-    this.throttle = new MemoryThrottle(config.throttle, now);
+    // With Redis, failed attempts count across every replica.
+    this.throttle = store instanceof RedisStore ? new RedisThrottle(store.redis, config.throttle, now) : new MemoryThrottle(config.throttle, now);
     this.#issueDeps = {
       accounts: () => this.#accounts, store, tokens: this.tokens, throttle: this.throttle, logger: this.logger, now,
       refresh: new RefreshRotation(this.tokens, store, () => this.#runtime.config.issue.refreshGraceSeconds, now),
@@ -126,7 +131,8 @@ export class App {
     }));
     this.adminServer.on('clientError', (_err, socket) => socket.destroy());
     this.store.subscribe((e) => {
-      if (e.type !== 'revoked') return;
+      // Revocation events may have been missed (a replica's subscription to the store was down): drop everything.
+      if (e.type === 'resync') { this.cache.clear(); return; }
       const revoked = new Set(e.digests);
       this.cache.deleteWhere((id) => id.tokenDigest !== undefined && revoked.has(id.tokenDigest));
     });

@@ -7,6 +7,7 @@
  *   trackgate hash-password [--lookup] read a secret on stdin, print its hash for the accounts file
  *   trackgate keys generate [--alg EdDSA|ES256]   print a new private JWK set for identity.keysFile
  *   trackgate config-docs              print the config reference (docs/config.md) generated from the schema
+ *   trackgate accounts list|add|remove  edit the accounts file; trackgate import htpasswd|htdigest FILE
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadAccounts, loadConfig, resolveFromConfig } from './config/load.js';
@@ -16,6 +17,7 @@ import { generateJwks, loadKeyRing } from './identity/keys.js';
 import { runServer } from './server.js';
 import { runDemo } from './demo/run.js';
 import { renderConfigDocs } from './config/docs.js';
+import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './accounts/accounts-cli.js';
 
 const USAGE = `usage:
   trackgate [start] --config FILE      run the sidecar
@@ -24,7 +26,7 @@ const USAGE = `usage:
   trackgate hash-password [--lookup]   hash a secret read from stdin (--lookup: sha256 digest for keys/device tokens)
   trackgate keys generate [--alg EdDSA|ES256]  print a private JWK set for identity.keysFile
   trackgate config-docs                print the config reference (Markdown) generated from the schema
-`;
+${ACCOUNTS_USAGE}`;
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -46,6 +48,7 @@ export async function main(argv: string[]): Promise<void> {
       lookup: { type: 'boolean' },
       alg: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...ACCOUNTS_CLI_OPTIONS, // parsed again, strictly, by accounts-cli.ts
     },
   });
   const [command = values.config ? 'start' : 'help', ...rest] = positionals;
@@ -92,6 +95,12 @@ export async function main(argv: string[]): Promise<void> {
       }
       case 'config-docs':
         process.stdout.write(renderConfigDocs());
+        return;
+      case 'accounts': // accounts list|add|remove (src/accounts/accounts-cli.ts)
+        process.exitCode = await runAccountsCli(argv);
+        return;
+      case 'import': // import htpasswd|htdigest FILE
+        process.exitCode = await runAccountsCli(argv);
         return;
       case 'help':
         process.stdout.write(USAGE);

@@ -46,7 +46,21 @@ export async function hashPassword(password: string, params: ScryptParams = DEFA
 
 export type HashFormat = 'scrypt' | 'bcrypt' | 'apr1' | 'sha1' | 'argon2id';
 
-const SCRYPT_RE = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/;
+/** Strict base64 (padding only at the end: Node's decoder would ignore anything after it). */
+const SCRYPT_RE = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$/;
+/**
+ * scrypt parameters verified on the request path: N = 2^ln > 1, r and p ≥ 1, at most 1 GiB per check (a
+ * larger cost would throw or exhaust memory on every failed login), a salt of ≥ 8 and a key of 16–64 bytes.
+ */
+function scryptParamsOk(m: RegExpExecArray): boolean {
+  const ln = Number(m[1]);
+  const r = Number(m[2]);
+  const p = Number(m[3]);
+  const saltBytes = Buffer.from(m[4]!, 'base64').length;
+  const keyBytes = Buffer.from(m[5]!, 'base64').length;
+  return ln >= 1 && ln <= 20 && r >= 1 && r <= 32 && p >= 1 && p <= 16 && 128 * 2 ** ln * r <= 1024 ** 3
+    && saltBytes >= 8 && keyBytes >= 16 && keyBytes <= 64;
+}
 /** `$2a$`/`$2b$`/`$2y$` (the same algorithm today), cost, 22 salt + 31 hash characters (bcrypt base64). */
 const BCRYPT_RE = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
 const APR1_RE = /^\$apr1\$([^$:]{0,8})\$[./0-9A-Za-z]{22}$/;
@@ -89,7 +103,8 @@ function parseArgon2id(encoded: string): Argon2Params | string {
 
 /** The format of `encoded`, or undefined when this build cannot verify it (see {@link hashProblem}). */
 export function hashFormat(encoded: string): HashFormat | undefined {
-  if (SCRYPT_RE.test(encoded)) return 'scrypt';
+  const scrypt = SCRYPT_RE.exec(encoded);
+  if (scrypt) return scryptParamsOk(scrypt) ? 'scrypt' : undefined;
   const bcrypt = BCRYPT_RE.exec(encoded);
   if (bcrypt) {
     const cost = Number(bcrypt[1]);
@@ -151,7 +166,12 @@ async function verifyScrypt(encoded: string, password: string): Promise<boolean>
   const params = { ln: Number(m[1]), r: Number(m[2]), p: Number(m[3]) };
   const salt = Buffer.from(m[4]!, 'base64');
   const expected = Buffer.from(m[5]!, 'base64');
-  const actual = await scrypt(password.normalize('NFC'), salt, expected.length, scryptOptions(params));
+  let actual: Buffer;
+  try {
+    actual = await scrypt(password.normalize('NFC'), salt, expected.length, scryptOptions(params));
+  } catch {
+    return false; // parameters node:crypto refuses: a hash we cannot verify never matches
+  }
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 

@@ -88,7 +88,7 @@ export class AuthPipeline {
     const out: string[] = [];
     for (const f of this.forms) {
       const c = f.challenge?.(failed === undefined ? { req, stale } : { req, stale, failed });
-      if (c !== undefined) out.push(c);
+      if (c !== undefined) out.push(...(typeof c === 'string' ? [c] : c));
     }
     return out;
   }

@@ -92,6 +92,11 @@ export interface AuthnDeps {
   now(): number;
   /** The app's metrics, for forms that count calls to an outside source (e.g. `remote`). Absent in unit tests. */
   readonly metrics?: Metrics;
+  /**
+   * Whether credential form `id` is enabled in the running config. Lets a form defer to another whose wire
+   * format overlaps its own (Basic vs the telematics Basic variant) only while that other form is on.
+   */
+  formEnabled?(id: AuthnId): boolean;
 }
 
 export interface ChallengeContext {
@@ -121,8 +126,8 @@ export interface Authenticator<C extends Credential = Credential> {
   extract(req: RequestView): C | undefined;
   /** Verify a credential; throws a TrackgateError (401/403/503) when it is not good. No caching here. */
   verify(cred: C, req: RequestView): Promise<Identity>;
-  /** The `WWW-Authenticate` value this form adds to a 401, if it has one. */
-  challenge?(ctx: ChallengeContext): string | undefined;
+  /** The `WWW-Authenticate` value(s) this form adds to a 401 (Digest: one per algorithm), if it has any. */
+  challenge?(ctx: ChallengeContext): string | readonly string[] | undefined;
 }
 
 /** Builds an authenticator from its config block and the shared deps. */

@@ -19,8 +19,13 @@ const httpUrl = z.string().refine((s) => {
   } catch { return false; }
 }, 'must be an http(s) URL without credentials, e.g. http://127.0.0.1:3000');
 
-const storeUrl = z.string().refine((s) => s.startsWith('sqlite:') && s.length > 'sqlite:'.length,
-  'must be sqlite:<path> (the Redis engine is not in this build yet)');
+const storeUrl = z.string().refine((s) => {
+  if (s.startsWith('sqlite:')) return s.length > 'sqlite:'.length;
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && /^(\/\d*)?$/.test(u.pathname);
+  } catch { return false; }
+}, 'must be sqlite:<path>, or redis://[user:password@]host[:port][/db] (rediss:// for TLS)');
 
 const KINDS = ['user', 'device', 'app', 'admin', 'anonymous'] as const;
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -45,7 +50,7 @@ const authnShape = Object.fromEntries(AUTHENTICATORS.map((m) => [m.id, strictOpt
   [M in (typeof AUTHENTICATORS)[number] as M['id']]: z.ZodPrefault<M['options']>;
 };
 
-const issueShape = Object.fromEntries(DIALECTS.map((m) => [m.id, m.options.prefault({})])) as unknown as {
+const issueShape = Object.fromEntries(DIALECTS.map((m) => [m.id, strictOptions(m.options).prefault({})])) as unknown as {
   [M in (typeof DIALECTS)[number] as M['id']]: z.ZodPrefault<M['options']>;
 };
 
@@ -70,7 +75,7 @@ export const configSchema = z.object({
     websockets: z.boolean().default(true).describe('Proxy WebSocket upgrades (authenticated like any request).'),
   }).strict().prefault({}).describe('Where authenticated requests go.'),
   store: z.object({
-    url: storeUrl.default('sqlite:data/trackgate.sqlite').describe('Token store (env TRACKGATE_STORE): sqlite:<path> (relative to the working directory).'),
+    url: storeUrl.default('sqlite:data/trackgate.sqlite').describe('Token store (env TRACKGATE_STORE): sqlite:<path> (relative to the working directory; one replica), or redis://[user:password@]host[:port][/db] (rediss:// for TLS) shared by several replicas.'),
   }).strict().prefault({}).describe('Durable state: issued tokens, revocations.'),
   accountsFile: z.string().default('accounts.yaml').describe('Accounts file (YAML), relative to the config file\'s folder.'),
   secretFile: z.string().optional().describe('File holding the shared HMAC secret (≥ 32 bytes) used for cache keys, fingerprints and stateless nonces. Replicas must share it. Absent: a random per-process secret (logged as a warning).'),

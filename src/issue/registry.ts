@@ -3,8 +3,14 @@
  * one line here.
  */
 import { gpsRestV2 } from './dialects/gps-rest-v2.js';
+import { oauth2Password } from './dialects/oauth2-password.js';
+import { fleetLogin } from './dialects/fleet-login.js';
+import { telematics } from './dialects/telematics.js';
 import type { DialectModule } from './types.js';
 
 export const DIALECTS = [
   gpsRestV2,
+  oauth2Password,
+  fleetLogin,
+  telematics,
 ] as const satisfies readonly DialectModule<string, any>[];

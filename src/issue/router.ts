@@ -18,6 +18,9 @@ export class IssueRouter {
         if (entry === undefined) {
           entry = { dialect: d, methods: new Map() };
           this.#paths.set(r.path, entry);
+        } else if (entry.methods.get(r.method) === r) {
+          // The very same route object from two dialects (a shared endpoint, see refresh-route.ts): one endpoint.
+          continue;
         } else if (entry.dialect !== d || entry.methods.has(r.method)) {
           throw new Error(`token endpoint ${r.method} ${r.path} is claimed by both ${entry.dialect.id} and ${d.id}: change one dialect's prefix`);
         }

@@ -9,9 +9,40 @@ export type Logger = PinoLogger;
 
 /** Field paths pino censors wherever they appear (one and two levels deep). */
 export const REDACT_PATHS: readonly string[] = [
-  'authorization', 'authentication', 'cookie', 'password', 'secret', 'token', 'key',
-  'instanceKey', 'deviceToken', 'refreshToken', 'accessToken', 'client_secret',
-].flatMap((k) => [k, `*.${k}`, `*.headers.${k}`, `*.headers["${k.toLowerCase()}"]`]);
+  ...[
+    'authorization', 'authentication', 'cookie', 'password', 'secret', 'token', 'key',
+    'instanceKey', 'deviceToken', 'refreshToken', 'accessToken', 'client_secret',
+  ].flatMap((k) => [k, `*.${k}`, `*.headers.${k}`, `*.headers["${k.toLowerCase()}"]`]),
+  // Credential headers whose names are not identifiers (bracket notation).
+  ...['x-token', 'proxy-authorization', 'set-cookie'].flatMap((k) => [`["${k}"]`, `*["${k}"]`, `*.headers["${k}"]`]),
+];
+
+/**
+ * Query parameters that carry a secret in some legacy API (`?key=` web-service keys, `_token`,
+ * `access_token`, …), whether or not an enabled form reads them: their values are censored in any logged
+ * `path` or `url`, so a credential no form strips still never reaches a log line.
+ */
+export const SECRET_QUERY_PARAMS: ReadonlySet<string> = new Set([
+  '_token', 'token', 'access_token', 'refresh_token', 'id_token', 'key', 'api_key', 'apikey', 'password', 'passwd',
+  'pwd', 'pass', 'secret', 'client_secret', 'instancekey', 'devicetoken', 'sig', 'signature', 'code',
+]);
+
+/** `target` with the value of every {@link SECRET_QUERY_PARAMS} parameter replaced by `[redacted]`. */
+export function redactQuery(target: string): string {
+  const q = target.indexOf('?');
+  if (q < 0) return target;
+  const pairs = target.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    if (eq < 0) return pair;
+    const raw = pair.slice(0, eq);
+    let name: string;
+    try { name = decodeURIComponent(raw.replace(/\+/g, ' ')); } catch { name = raw; }
+    return SECRET_QUERY_PARAMS.has(name.toLowerCase()) ? `${raw}=[redacted]` : pair;
+  });
+  return `${target.slice(0, q)}?${pairs.join('&')}`;
+}
+
+const redactTarget = (v: unknown): unknown => (typeof v === 'string' ? redactQuery(v) : v);
 
 export interface LoggerOptions {
   level: string;
@@ -25,6 +56,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       level: opts.level,
       base: { service: 'trackgate' },
       redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
+      serializers: { path: redactTarget, url: redactTarget },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },

@@ -91,6 +91,12 @@ export class Metrics {
     help: 'Identity headers signed (cached headers are not counted).',
     registers: [this.registry],
   });
+  readonly remoteVerifications = new client.Counter({
+    name: 'trackgate_remote_verification_total',
+    help: 'Calls of the remote (legacy service) verification endpoint by result: valid, invalid, unavailable, timeout.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly websocketSessions = new client.Gauge({
     name: 'trackgate_websocket_sessions',
     help: 'Open proxied WebSocket sessions.',
@@ -107,6 +113,7 @@ export class Metrics {
   readonly #authChildren = new Map<string, client.Counter.Internal>();
   readonly #durationChildren = new Map<string, client.Histogram.Internal<'scheme' | 'cache'>>();
   readonly #requestChildren = new Map<string, client.Counter.Internal>();
+  readonly #cacheEventChildren = new Map<string, client.Counter.Internal>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'trackgate_' });
@@ -123,6 +130,16 @@ export class Metrics {
     if (!child) {
       child = this.authAttempts.labels(scheme, reason === 'ok' ? 'success' : 'failure', reason);
       this.#authChildren.set(key, child);
+    }
+    child.inc();
+  }
+
+  /** A validation cache lookup outcome (`hit`, `negative_hit`, `miss`) or an eviction (`evict`). */
+  cacheEvent(event: string): void {
+    let child = this.#cacheEventChildren.get(event);
+    if (!child) {
+      child = this.cacheEvents.labels(event);
+      this.#cacheEventChildren.set(event, child);
     }
     child.inc();
   }

@@ -31,7 +31,11 @@ export interface TokenRecord {
   readonly data?: Readonly<Record<string, unknown>>;
 }
 
-export type StoreEvent = { type: 'revoked'; digests: readonly string[] };
+/**
+ * `revoked`: these tokens stopped being usable (drop what was derived from them). `resync`: events may have been
+ * missed (a replica's event subscription was down): drop everything derived from the store.
+ */
+export type StoreEvent = { type: 'revoked'; digests: readonly string[] } | { type: 'resync' };
 
 export interface Store {
   /** `sqlite` or `redis`. */

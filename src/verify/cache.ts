@@ -10,7 +10,10 @@
  *   throttled, malformed) are never cached;
  * - bounded by entry count and by approximate bytes; the least recently used go first;
  * - concurrent misses on one key share a single verification (single-flight);
- * - `delete`/`deleteWhere`/`clear` evict at once (revocation, account removal, reload).
+ * - `delete`/`deleteWhere`/`clear` evict at once (revocation, account removal, reload); a verification that
+ *   was already running when `clear` was called does not store its (possibly stale) verdict;
+ * - every lookup reports its outcome (`hit`, `negative_hit`, `miss`) and every eviction (`evict`) to
+ *   `onEvent`, which feeds `trackgate_validation_cache_events_total`.
  */
 import { LRUCache } from 'lru-cache';
 import { TrackgateError } from '../errors.js';
@@ -23,7 +26,11 @@ export interface ValidationCacheOptions {
   ttlSeconds: number;
   negativeTtlSeconds: number;
   now?: () => number;
+  /** Called once per lookup with its outcome, and once per entry evicted to stay within bounds. */
+  onEvent?: (event: CacheEvent) => void;
 }
+
+export type CacheEvent = Exclude<CacheOutcome, 'bypass'> | 'evict';
 
 type Entry = { readonly ok: true; readonly identity: Identity } | { readonly ok: false; readonly error: TrackgateError };
 
@@ -40,11 +47,15 @@ export class ValidationCache {
   readonly #inflight = new Map<string, Promise<Entry>>();
   readonly #opts: ValidationCacheOptions;
   readonly #now: () => number;
+  readonly #onEvent: (event: CacheEvent) => void;
+  /** Bumped by `clear`: a verification started under an older generation does not store its verdict. */
+  #generation = 0;
   evictions = 0;
 
   constructor(opts: ValidationCacheOptions) {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
+    this.#onEvent = opts.onEvent ?? (() => undefined);
     this.#lru = new LRUCache<string, Entry>({
       max: opts.maxEntries,
       maxSize: opts.maxBytes,
@@ -53,7 +64,7 @@ export class ValidationCache {
       allowStale: false,
       updateAgeOnGet: false,
       dispose: (_v, _k, reason) => {
-        if (reason === 'evict') this.evictions++;
+        if (reason === 'evict') { this.evictions++; this.#onEvent('evict'); }
       },
     });
   }
@@ -68,22 +79,32 @@ export class ValidationCache {
   async getOrVerify(key: string, verify: () => Promise<Identity>): Promise<CacheResult> {
     const hit = this.#lru.get(key);
     if (hit !== undefined) {
+      this.#onEvent(hit.ok ? 'hit' : 'negative_hit');
       if (hit.ok) return { identity: hit.identity, outcome: 'hit' };
       throw hit.error;
     }
     let pending = this.#inflight.get(key);
     const leader = pending === undefined;
     if (pending === undefined) {
-      pending = this.#run(key, verify);
-      this.#inflight.set(key, pending);
-      pending.finally(() => this.#inflight.delete(key)).catch(() => undefined);
+      const p = this.#run(key, verify, this.#generation);
+      pending = p;
+      this.#inflight.set(key, p);
+      p.finally(() => { if (this.#inflight.get(key) === p) this.#inflight.delete(key); }).catch(() => undefined);
     }
-    const entry = await pending;
+    let entry: Entry;
+    try {
+      entry = await pending;
+    } catch (err) {
+      if (leader) this.#onEvent('miss');
+      throw err;
+    }
+    // A follower shared the leader's verification: for it, the verdict was already known.
+    this.#onEvent(leader ? 'miss' : entry.ok ? 'hit' : 'negative_hit');
     if (entry.ok) return { identity: entry.identity, outcome: leader ? 'miss' : 'hit' };
     throw entry.error;
   }
 
-  async #run(key: string, verify: () => Promise<Identity>): Promise<Entry> {
+  async #run(key: string, verify: () => Promise<Identity>, generation: number): Promise<Entry> {
     let entry: Entry;
     try {
       entry = { ok: true, identity: await verify() };
@@ -91,7 +112,8 @@ export class ValidationCache {
       if (!(err instanceof TrackgateError)) throw err;
       entry = { ok: false, error: err };
     }
-    this.#store(key, entry);
+    // Cleared meanwhile (reload, account removed): the verdict may rest on the old accounts; do not keep it.
+    if (generation === this.#generation) this.#store(key, entry);
     return entry;
   }
 
@@ -122,6 +144,9 @@ export class ValidationCache {
   }
 
   clear(): void {
+    this.#generation++;
+    // Requests after the clear must not join a verification that started before it.
+    this.#inflight.clear();
     this.#lru.clear();
   }
 }

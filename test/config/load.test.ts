@@ -78,7 +78,7 @@ describe('a bad value stops with the file, the key path and the problem', () => 
     ['cache:\n  maxEntries: many\n', 'cache.maxEntries', /expected number/],
     ['upstream:\n  url: ftp://example.com\n', 'upstream.url', /http\(s\) URL/],
     ['upstream:\n  url: http://user:pw@example.com\n', 'upstream.url', /without credentials/],
-    ['store:\n  url: redis://localhost\n', 'store.url', /sqlite:/],
+    ['store:\n  url: mysql://localhost\n', 'store.url', /sqlite:.*redis:/],
     ['logging:\n  level: loud\n', 'logging.level', /expected one of/],
     ['routes:\n  - path: nope\n    access: public\n', 'routes.0.path', /"\/"/],
     ['routes:\n  - path: /a\n    access: sometimes\n', 'routes.0.access', /./],

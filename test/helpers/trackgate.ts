@@ -45,6 +45,8 @@ export async function startTrackgate(opts: {
   env?: NodeJS.ProcessEnv;
   /** Extra files to write into the temp folder before start (name → content). */
   files?: Record<string, string>;
+  /** Clock (epoch ms) for the app: validation cache, identity header, Digest nonces. */
+  now?: () => number;
 }): Promise<TestGate> {
   const dir = mkdtempSync(join(tmpdir(), 'trackgate-test-'));
   copyFileSync(DEMO_ACCOUNTS, join(dir, 'accounts.yaml'));
@@ -73,6 +75,7 @@ export async function startTrackgate(opts: {
     logger: createLogger({ level: loaded.config.logging.level, destination }),
     env: opts.env ?? {},
     defaultMetrics: false,
+    ...(opts.now !== undefined ? { now: opts.now } : {}),
   });
   const { proxy, admin } = await app.listen();
   return {

@@ -26,7 +26,7 @@ export interface RawResult {
  * Parses as many complete HTTP/1.x responses as `buf` holds. A response without Content-Length and not
  * chunked is complete only when `eof` (body until close).
  */
-export function parseResponses(buf: Buffer, eof: boolean): RawResponse[] {
+export function parseResponses(buf: Buffer, eof: boolean, bodiless: ReadonlySet<number> = new Set()): RawResponse[] {
   const out: RawResponse[] = [];
   let pos = 0;
   for (;;) {
@@ -45,7 +45,7 @@ export function parseResponses(buf: Buffer, eof: boolean): RawResponse[] {
     const status = Number(m[1]);
     let bodyStart = headEnd + 4;
     let body: Buffer;
-    if (status === 101 || status === 204 || status === 304 || (status >= 100 && status < 200)) {
+    if (bodiless.has(out.length) || status === 204 || status === 304 || (status >= 100 && status < 200)) {
       body = Buffer.alloc(0);
     } else if (headers['content-length'] !== undefined) {
       const n = Number(headers['content-length']);
@@ -71,20 +71,27 @@ export function parseResponses(buf: Buffer, eof: boolean): RawResponse[] {
       body = buf.subarray(bodyStart);
       bodyStart = buf.length;
     }
-    out.push({ status, headers, body });
     pos = bodyStart;
+    if (status === 100) continue; // interim response (Expect: 100-continue)
+    out.push({ status, headers, body });
     if (status === 101) return out;
   }
+}
+
+/** parseResponses that reports a garbled answer as no response instead of throwing. */
+function tryParse(buf: Buffer, eof: boolean, bodiless?: ReadonlySet<number>): RawResponse[] {
+  try { return parseResponses(buf, eof, bodiless); } catch { return []; }
 }
 
 /**
  * Writes `payload` on a fresh connection and collects the answer. Resolves once `expect` responses are
  * complete and, with `waitClose`, the server has closed the connection (or `timeoutMs` passed).
+ * `bodiless`: indexes of responses that have no body whatever their headers say (answers to HEAD).
  */
 export function rawRequest(
   port: number,
   payload: string | Buffer | (string | Buffer)[],
-  opts: { expect?: number; waitClose?: boolean; timeoutMs?: number } = {},
+  opts: { expect?: number; waitClose?: boolean; timeoutMs?: number; bodiless?: ReadonlySet<number> } = {},
 ): Promise<RawResult> {
   const expect = opts.expect ?? 1;
   const timeoutMs = opts.timeoutMs ?? 5000;
@@ -100,12 +107,12 @@ export function rawRequest(
       clearTimeout(timer);
       const raw = Buffer.concat(chunks);
       sock.destroy();
-      resolve({ responses: parseResponses(raw, closed), closed, error, raw });
+      resolve({ responses: tryParse(raw, closed, opts.bodiless), closed, error, raw });
     };
     const timer = setTimeout(finish, timeoutMs);
     sock.on('data', (c: Buffer) => {
       chunks.push(c);
-      if (!opts.waitClose && parseResponses(Buffer.concat(chunks), false).length >= expect) finish();
+      if (!opts.waitClose && tryParse(Buffer.concat(chunks), false, opts.bodiless).length >= expect) finish();
     });
     sock.on('error', (e: NodeJS.ErrnoException) => { error = e.code ?? e.message; });
     sock.on('close', () => { closed = true; finish(); });

@@ -55,8 +55,9 @@ export const basic = defineAuthenticator({
       carriers: { headers: ['authorization'] },
       extract(req): BasicCredential | undefined {
         const params = authorizationParams(req, 'Basic');
-        // With an InstanceId header, Basic is the telematics variant (forms/instance.ts), not an account login.
-        if (params === undefined || req.headers.instanceid !== undefined) return undefined;
+        // With an InstanceId header, Basic is the telematics variant (forms/instance.ts), not an account login,
+        // as long as that form is on; when it is off, a stray InstanceId header changes nothing.
+        if (params === undefined || (req.headers.instanceid !== undefined && deps.formEnabled?.('instance') !== false)) return undefined;
         const { username, password } = decodeBasic(params);
         return { scheme: 'basic', cacheParts: [username, password], username, password };
       },

@@ -1,0 +1,24 @@
+/**
+ * The user-name + password check of the token endpoints (oauth2_password, fleet_login): throttled per user
+ * name and per client address (the same counters as every other password check), an unknown user costs a
+ * dummy hash (no user enumeration by timing), and the error says nothing about which half was wrong.
+ */
+import { verifyAgainstDummy, verifyPassword } from '../accounts/password.js';
+import type { UserRecord } from '../accounts/schema.js';
+import { TrackgateError } from '../errors.js';
+import type { ThrottleKey } from '../verify/throttle.js';
+import type { IssueDeps, IssueRequest } from './types.js';
+
+export async function checkUserPassword(deps: IssueDeps, req: IssueRequest, username: string, password: string): Promise<UserRecord> {
+  const keys: ThrottleKey[] = [{ scope: 'user', value: username }, { scope: 'ip', value: req.view.remoteAddress }];
+  await deps.throttle.check(keys);
+  const user = deps.accounts().user(username);
+  const ok = user?.password !== undefined ? await verifyPassword(user.password, password) : await verifyAgainstDummy(password);
+  if (!ok || user === undefined) {
+    await deps.throttle.fail(keys);
+    throw new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'invalid username or password', {
+      reason: 'invalid', detail: user === undefined ? 'unknown user' : user.password === undefined ? 'user has no password' : 'wrong password',
+    });
+  }
+  return user;
+}

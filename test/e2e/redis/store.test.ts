@@ -1,0 +1,271 @@
+/**
+ * The Redis store against a real redis-server: the shared Store contract, then what only Redis has: key
+ * expiry, events between instances (pub/sub), `resync` after the subscriber reconnects, fast failure when Redis
+ * is gone or hung, and the shared throttle.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TrackgateError } from '../../../src/errors.js';
+import { openStore } from '../../../src/store/open.js';
+import { RedisStore, RETAIN_AFTER_EXPIRY_MS } from '../../../src/store/redis.js';
+import type { StoreEvent } from '../../../src/store/types.js';
+import { RedisThrottle } from '../../../src/verify/redis-throttle.js';
+import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js';
+import { record, storeContract } from '../../helpers/store-contract.js';
+
+let server: RedisServer;
+const opened: RedisStore[] = [];
+beforeAll(async () => { server = await startRedisServer(); });
+afterAll(async () => { await server.close(); });
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+  if (!server.running) await server.start();
+  server.resume();
+});
+
+async function connect(url = server.url): Promise<RedisStore> {
+  const store = new RedisStore(url);
+  opened.push(store);
+  expect(await store.waitReady(5000)).toBe(true);
+  return store;
+}
+
+async function until(cond: () => boolean, ms: number): Promise<number> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > ms) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return Date.now() - start;
+}
+
+async function expectUnavailable(p: Promise<unknown>): Promise<TrackgateError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(TrackgateError);
+  expect((err as TrackgateError).code).toBe('TG_ERR_STORE_UNAVAILABLE');
+  expect((err as TrackgateError).status).toBe(503);
+  expect((err as TrackgateError).reason).toBe('unavailable');
+  return err as TrackgateError;
+}
+
+storeContract('redis', async () => {
+  const store = await connect();
+  await store.redis.flushall();
+  return { store, cleanup: () => store.close() };
+});
+
+describe('Redis store: layout and expiry', () => {
+  it('openStore opens redis:// URLs', async () => {
+    const store = await openStore(`${server.url}/0`);
+    opened.push(store as RedisStore);
+    expect(store).toBeInstanceOf(RedisStore);
+    await store.ping();
+  });
+
+  it('a token hash expires RETAIN_AFTER_EXPIRY_MS after the token; its family set and subject index with their longest member', async () => {
+    const store = await connect();
+    const family = randomUUID();
+    const subject = `u-${randomUUID()}`;
+    const short = record({ family, subject, expiresAt: Date.now() + 60_000 });
+    const long = record({ family, subject, expiresAt: Date.now() + 600_000 });
+    await store.putTokens([long, short]);
+    const expiry = (key: string) => store.redis.pexpiretime(key);
+    expect(await expiry(`tg:tok:${short.digest}`)).toBe(short.expiresAt + RETAIN_AFTER_EXPIRY_MS);
+    expect(await expiry(`tg:tok:${long.digest}`)).toBe(long.expiresAt + RETAIN_AFTER_EXPIRY_MS);
+    expect(await expiry(`tg:fam:${family}`)).toBe(long.expiresAt + RETAIN_AFTER_EXPIRY_MS);
+    expect(await expiry(`tg:sub:${subject}`)).toBe(long.expiresAt + RETAIN_AFTER_EXPIRY_MS);
+    // A later, shorter member does not shorten the set.
+    await store.putToken(record({ family, subject, expiresAt: Date.now() + 1000 }));
+    expect(await expiry(`tg:fam:${family}`)).toBe(long.expiresAt + RETAIN_AFTER_EXPIRY_MS);
+    // Rotation keeps the expiry (the sealed pair must outlive the grace window).
+    await store.rotateToken(short.digest, Date.now(), 'sealed');
+    expect(await expiry(`tg:tok:${short.digest}`)).toBe(short.expiresAt + RETAIN_AFTER_EXPIRY_MS);
+  });
+
+  it('a record past its keep time is not written (and replaces the old one by nothing)', async () => {
+    const store = await connect();
+    const rec = record();
+    await store.putToken(rec);
+    await store.putToken({ ...rec, expiresAt: Date.now() - RETAIN_AFTER_EXPIRY_MS - 1000 });
+    expect(await store.getToken(rec.digest)).toBeUndefined();
+  });
+
+  it('listTokens drops index members whose token is gone', async () => {
+    const store = await connect();
+    const subject = `u-${randomUUID()}`;
+    const a = record({ subject, issuedAt: Date.now() });
+    const b = record({ subject, issuedAt: Date.now() + 1 });
+    await store.putTokens([a, b]);
+    await store.redis.del(`tg:tok:${b.digest}`);
+    expect(await store.listTokens({ subject, limit: 1 })).toStrictEqual([a]);
+    expect(await store.redis.zrange(`tg:sub:${subject}`, '0', '-1')).toEqual([a.digest]);
+  });
+
+  it('stores no token value and no clear user name in key names', async () => {
+    const store = await connect();
+    await store.redis.flushall();
+    const throttle = new RedisThrottle(store.redis, { user: { limit: 5, windowSeconds: 60 }, ip: { limit: 5, windowSeconds: 60 } });
+    await throttle.fail([{ scope: 'user', value: 'j.random.user' }, { scope: 'ip', value: '10.1.2.3' }]);
+    const keys = await store.redis.keys('*');
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.join(' ')).not.toMatch(/j\.random\.user|10\.1\.2\.3/);
+  });
+});
+
+describe('Redis store: events between instances', () => {
+  it('a revocation on one instance reaches another\'s listeners within a second', async () => {
+    const a = await connect();
+    const b = await connect();
+    const seenA: StoreEvent[] = [];
+    const seenB: StoreEvent[] = [];
+    a.subscribe((e) => seenA.push(e));
+    b.subscribe((e) => seenB.push(e));
+    const rec = record();
+    await a.putToken(rec);
+    await a.revokeTokens([rec.digest], Date.now());
+    expect(seenA).toContainEqual({ type: 'revoked', digests: [rec.digest] });
+    expect(await until(() => seenB.length > 0, 1000)).toBeLessThan(1000);
+    expect(seenB[0]).toEqual({ type: 'revoked', digests: [rec.digest] });
+    // Delivered again shortly after (closes the race with a verification in flight); never anything else.
+    await until(() => seenB.length >= 2, 1000);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(new Set(seenA.map((e) => JSON.stringify(e))).size).toBe(1);
+    expect(new Set(seenB.map((e) => JSON.stringify(e))).size).toBe(1);
+    // A's own message on the channel is not delivered to A a third time.
+    expect(seenA.length).toBe(2);
+  });
+
+  it('a family kill on one instance reaches another', async () => {
+    const a = await connect();
+    const b = await connect();
+    const seenB: StoreEvent[] = [];
+    b.subscribe((e) => seenB.push(e));
+    const family = randomUUID();
+    const recs = [record({ family, type: 'access' }), record({ family, type: 'refresh' })];
+    await a.putTokens(recs);
+    const revoked = await a.revokeFamily(family, Date.now());
+    await until(() => seenB.length > 0, 1000);
+    const e = seenB[0]!;
+    expect(e.type === 'revoked' ? [...e.digests].sort() : e).toEqual([...revoked].sort());
+    expect(revoked.sort()).toEqual(recs.map((r) => r.digest).sort());
+  });
+
+  it('after the subscriber connection drops and comes back: resync, and events flow again', async () => {
+    const a = await connect();
+    const b = await connect();
+    const seenB: StoreEvent[] = [];
+    b.subscribe((e) => seenB.push(e));
+    expect(await server.command('CLIENT KILL TYPE pubsub')).toMatch(/^:[1-9]/);
+    await until(() => seenB.some((e) => e.type === 'resync'), 5000);
+    await b.ping();
+    const rec = record();
+    await a.putToken(rec);
+    await a.revokeTokens([rec.digest], Date.now());
+    await until(() => seenB.some((e) => e.type === 'revoked'), 1000);
+  });
+});
+
+describe('Redis store: unreachable', () => {
+  it('nothing listening: start-up does not hang, every operation fails fast as TG_ERR_STORE_UNAVAILABLE', async () => {
+    const probe = await startRedisServer();
+    const url = probe.url;
+    await probe.close();
+    const started = Date.now();
+    const store = await openStore(url) as RedisStore;
+    opened.push(store);
+    expect(Date.now() - started).toBeLessThan(5000);
+    const t0 = Date.now();
+    await expectUnavailable(store.getToken('x'));
+    await expectUnavailable(store.putToken(record()));
+    await expectUnavailable(store.revokeTokens(['x'], Date.now()));
+    await expectUnavailable(store.rotateToken('x', Date.now(), 'p'));
+    await expectUnavailable(store.revokeFamily('f', Date.now()));
+    await expectUnavailable(store.listTokens({ limit: 5 }));
+    await expectUnavailable(store.ping());
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('redis-server stopped: fails fast; started again: the store reconnects by itself', async () => {
+    const store = await connect();
+    const seen: StoreEvent[] = [];
+    store.subscribe((e) => seen.push(e));
+    await server.stop();
+    await until(() => store.redis.status !== 'ready', 2000);
+    const t0 = Date.now();
+    await expectUnavailable(store.getToken('x'));
+    await expectUnavailable(store.ping());
+    expect(Date.now() - t0).toBeLessThan(500);
+    await server.start();
+    await until(() => seen.some((e) => e.type === 'resync'), 10_000);
+    await store.ping();
+    const rec = record();
+    await store.putToken(rec);
+    expect(await store.getToken(rec.digest)).toStrictEqual(rec);
+  });
+
+  it('redis-server hung: a command gives up after about a second', async () => {
+    const store = await connect();
+    server.pause();
+    try {
+      const t0 = Date.now();
+      const err = await expectUnavailable(store.getToken('x'));
+      const took = Date.now() - t0;
+      expect(took).toBeGreaterThanOrEqual(900);
+      expect(took).toBeLessThan(2000);
+      expect(err.detail).toMatch(/timed out/i);
+    } finally {
+      server.resume();
+    }
+    await until(() => store.redis.status === 'ready', 5000);
+    await store.ping();
+  });
+});
+
+describe('Redis throttle', () => {
+  const rules = { user: { limit: 3, windowSeconds: 60 }, ip: { limit: 0, windowSeconds: 60 } };
+
+  it('failures counted through one replica throttle the others', async () => {
+    const a = await connect();
+    const b = await connect();
+    const ta = new RedisThrottle(a.redis, rules);
+    const tb = new RedisThrottle(b.redis, rules);
+    const user = `u-${randomUUID()}`;
+    const keys = [{ scope: 'user' as const, value: user }, { scope: 'ip' as const, value: '127.0.0.1' }];
+    for (let i = 0; i < 3; i++) {
+      await tb.check(keys);
+      await ta.fail(keys);
+    }
+    const err = await tb.check(keys).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(TrackgateError);
+    expect((err as TrackgateError).code).toBe('TG_ERR_THROTTLED');
+    const retryAfter = Number((err as TrackgateError).headers?.['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    // Another user is not affected; ip limit 0 means unlimited (and is not even written).
+    await tb.check([{ scope: 'user', value: `u-${randomUUID()}` }, { scope: 'ip', value: '127.0.0.1' }]);
+    expect(await a.redis.keys('tg:thr:ip:*')).toEqual([]);
+  });
+
+  it('the previous window still counts, weighted by its overlap', async () => {
+    const store = await connect();
+    let now = Math.floor(Date.now() / 60_000) * 60_000; // the start of a window (near real time: keys expire by Redis' clock)
+    const t = new RedisThrottle(store.redis, rules, () => now);
+    const keys = [{ scope: 'user' as const, value: `u-${randomUUID()}` }];
+    for (let i = 0; i < 3; i++) await t.fail(keys);
+    now += 60_000 + 15_000; // next window, 25 % in: 3 × 0.75 = 2.25 < 3
+    await t.check(keys);
+    await t.fail(keys); // 2.25 + 1 ≥ 3
+    await expect(t.check(keys)).rejects.toMatchObject({ code: 'TG_ERR_THROTTLED' });
+  });
+
+  it('Redis unreachable: falls back to this replica\'s own counts', async () => {
+    const store = await connect();
+    const t = new RedisThrottle(store.redis, rules);
+    const keys = [{ scope: 'user' as const, value: `u-${randomUUID()}` }];
+    await server.stop();
+    await until(() => store.redis.status !== 'ready', 2000);
+    await t.check(keys);
+    for (let i = 0; i < 3; i++) await t.fail(keys);
+    await expect(t.check(keys)).rejects.toMatchObject({ code: 'TG_ERR_THROTTLED' });
+  });
+});
