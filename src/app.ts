@@ -23,6 +23,7 @@ import { Metrics } from './observability/metrics.js';
 import { Forwarder } from './proxy/forward.js';
 import { ProxyHandler } from './proxy/handler.js';
 import { UpgradeHandler } from './proxy/upgrade.js';
+import { SessionLifetime } from './proxy/session-lifetime.js';
 import { rawErrorResponse } from './proxy/respond.js';
 import type { Runtime } from './proxy/runtime.js';
 import { openStore } from './store/open.js';
@@ -70,6 +71,8 @@ export class App {
   #closing = false;
   readonly #handler: ProxyHandler;
   readonly #upgrade: UpgradeHandler;
+  /** Open WebSockets, closed when their token expires or is revoked, or at the maximum lifetime. */
+  readonly sessions: SessionLifetime;
   readonly #forwarder: Forwarder;
   readonly #probe: UpstreamProbe;
   readonly #digester: CredentialDigester;
@@ -115,11 +118,19 @@ export class App {
     this.#handler = new ProxyHandler({
       runtime: () => this.#runtime, forwarder: this.#forwarder, minter: this.minter, metrics: this.metrics, logger: this.logger,
     });
-    this.#upgrade = new UpgradeHandler(this.#forwarder.origin, this.#handler, () => this.#runtime, this.metrics, this.logger);
+    this.sessions = new SessionLifetime({ maxLifetimeSeconds: config.upstream.websocketMaxLifetimeSeconds, now, store, logger: this.logger });
+    this.#upgrade = new UpgradeHandler(this.#forwarder.origin, this.#handler, () => this.#runtime, this.metrics, this.logger, this.sessions);
     this.proxyServer = createServer({ maxHeaderSize: config.limits.maxHeaderBytes, requestTimeout: config.limits.requestTimeoutMs,
-      headersTimeout: config.limits.headersTimeoutMs, keepAliveTimeout: config.limits.keepAliveTimeoutMs }, this.#handler.handle);
+      headersTimeout: config.limits.headersTimeoutMs, keepAliveTimeout: config.limits.keepAliveTimeoutMs,
+      // The guard rejects a Host-less HTTP/1.1 request itself, with a JSON body and a log line.
+      requireHostHeader: false }, this.#handler.handle);
+    // `Expect: 100-continue`: Node would send 100 at once; the handler sends it only after authentication,
+    // so a client with bad credentials does not upload its body for nothing.
+    this.proxyServer.on('checkContinue', this.#handler.handle);
     this.proxyServer.on('upgrade', this.#upgrade.handle);
     this.proxyServer.on('clientError', (err, socket) => this.#clientError(err, socket));
+    // Without a listener Node drops CONNECT requests without a word; trackgate is not a forward proxy.
+    this.proxyServer.on('connect', (req: IncomingMessage, socket: Duplex) => this.#connect(req, socket));
     this.adminServer = createServer(adminHandler({
       metrics: this.metrics,
       keys: () => this.minter.keys,
@@ -131,6 +142,7 @@ export class App {
     }));
     this.adminServer.on('clientError', (_err, socket) => socket.destroy());
     this.store.subscribe((e) => {
+      this.sessions.onStoreEvent(e);
       // Revocation events may have been missed (a replica's subscription to the store was down): drop everything.
       if (e.type === 'resync') { this.cache.clear(); return; }
       const revoked = new Set(e.digests);
@@ -243,6 +255,14 @@ export class App {
     for (const f of files) this.#watchers.push(new FileWatcher(f, () => this.reload()));
   }
 
+  #connect(req: IncomingMessage, socket: Duplex): void {
+    socket.on('error', () => socket.destroy());
+    const e = new TrackgateError('TG_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not supported', { detail: 'CONNECT request' });
+    this.metrics.badRequests.labels(e.code).inc();
+    this.logger.warn({ method: req.method, err: e.code, detail: e.detail, ip: (socket as Socket).remoteAddress }, 'request rejected');
+    socket.end(rawErrorResponse(e));
+  }
+
   #clientError(err: NodeJS.ErrnoException & { code?: string }, socket: Duplex): void {
     const code = err.code ?? '';
     if (code === 'ECONNRESET' || !socket.writable) {
@@ -276,6 +296,8 @@ export class App {
     }
     if (this.#handler.inflight > 0) this.logger.warn({ inflight: this.#handler.inflight }, 'grace period over; closing remaining connections');
     this.proxyServer.closeAllConnections();
+    // Upgraded sockets are not among the server's connections, yet server.close() waits for them.
+    this.sessions.closeAll();
     await closed;
     this.#upgrade.close();
     await this.#forwarder.close().catch(() => undefined);

@@ -8,6 +8,7 @@
  *   trackgate keys generate [--alg EdDSA|ES256]   print a new private JWK set for identity.keysFile
  *   trackgate config-docs              print the config reference (docs/config.md) generated from the schema
  *   trackgate accounts list|add|remove  edit the accounts file; trackgate import htpasswd|htdigest FILE
+ *   trackgate tokens list|revoke       issued tokens in the configured store (src/issue/tokens-cli.ts)
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadAccounts, loadConfig, resolveFromConfig } from './config/load.js';
@@ -18,6 +19,7 @@ import { runServer } from './server.js';
 import { runDemo } from './demo/run.js';
 import { renderConfigDocs } from './config/docs.js';
 import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './accounts/accounts-cli.js';
+import { TOKENS_CLI_OPTIONS, TOKENS_USAGE, runTokensCli } from './issue/tokens-cli.js';
 
 const USAGE = `usage:
   trackgate [start] --config FILE      run the sidecar
@@ -26,7 +28,7 @@ const USAGE = `usage:
   trackgate hash-password [--lookup]   hash a secret read from stdin (--lookup: sha256 digest for keys/device tokens)
   trackgate keys generate [--alg EdDSA|ES256]  print a private JWK set for identity.keysFile
   trackgate config-docs                print the config reference (Markdown) generated from the schema
-${ACCOUNTS_USAGE}`;
+${ACCOUNTS_USAGE}${TOKENS_USAGE}`;
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -49,6 +51,7 @@ export async function main(argv: string[]): Promise<void> {
       alg: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...ACCOUNTS_CLI_OPTIONS, // parsed again, strictly, by accounts-cli.ts
+      ...TOKENS_CLI_OPTIONS, // parsed again, strictly, by tokens-cli.ts
     },
   });
   const [command = values.config ? 'start' : 'help', ...rest] = positionals;
@@ -101,6 +104,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'import': // import htpasswd|htdigest FILE
         process.exitCode = await runAccountsCli(argv);
+        return;
+      case 'tokens': // tokens list|revoke (src/issue/tokens-cli.ts)
+        process.exitCode = await runTokensCli(argv);
         return;
       case 'help':
         process.stdout.write(USAGE);

@@ -101,7 +101,7 @@ export async function runAccountsCli(argv: string[], io: CliIO = process): Promi
     }
     throw new UsageError(`not an accounts command: ${command ?? '(none)'}`);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || (err instanceof Error && String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
       io.stderr.write(`trackgate: ${(err as Error).message}\nusage:\n${ACCOUNTS_USAGE}`);
       return 2;
     }

@@ -20,7 +20,7 @@
  */
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { hash as bcryptHash } from 'bcryptjs';
-import { hashRaw as argon2Raw, type Algorithm, type Version } from '@node-rs/argon2';
+import type { Algorithm, Version } from '@node-rs/argon2';
 import { apr1 } from './apr1.js';
 
 const scrypt = (password: string | Buffer, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> =>
@@ -180,8 +180,17 @@ async function verifyBcrypt(encoded: string, password: string): Promise<boolean>
   return equal(await bcryptHash(password, encoded.slice(0, 29)), encoded);
 }
 
+// Loaded on first use: a native binding (a per-platform npm package) that only argon2id accounts need, so
+// a platform without it cannot stop trackgate from starting.
+let argon2: Promise<typeof import('@node-rs/argon2')> | undefined;
+
 async function verifyArgon2id(params: Argon2Params, password: string): Promise<boolean> {
-  const actual = await argon2Raw(Buffer.from(password, 'utf8'), {
+  argon2 ??= import('@node-rs/argon2').catch((err: unknown) => {
+    argon2 = undefined;
+    throw new Error(`argon2id verification unavailable: @node-rs/argon2 did not load (${(err as Error).message})`);
+  });
+  const { hashRaw } = await argon2;
+  const actual = await hashRaw(Buffer.from(password, 'utf8'), {
     algorithm: 2 as Algorithm, // Argon2id (a const enum, not importable under isolatedModules)
     version: (params.version === 0x13 ? 1 : 0) as Version,
     memoryCost: params.m,

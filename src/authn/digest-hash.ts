@@ -57,6 +57,8 @@ export interface ResponseInput {
   nc: string;
   cnonce: string;
   qop: DigestQop;
+  /** The qop token as the client sent it, when its case differs (it is hashed as sent). */
+  qopAsSent?: string;
   method: string;
   uri: string;
   /** The entity body, for `qop=auth-int`. */
@@ -74,5 +76,5 @@ export function digestResponse(i: ResponseInput): string {
     ? `${i.method}:${i.uri}:${hashHex(i.hash, i.body ?? Buffer.alloc(0))}`
     : `${i.method}:${i.uri}`;
   const ha2 = hashHex(i.hash, a2, 'latin1');
-  return hashHex(i.hash, `${ha1}:${i.nonce}:${i.nc}:${i.cnonce}:${i.qop}:${ha2}`, 'latin1');
+  return hashHex(i.hash, `${ha1}:${i.nonce}:${i.nc}:${i.cnonce}:${i.qopAsSent ?? i.qop}:${ha2}`, 'latin1');
 }

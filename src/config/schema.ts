@@ -23,7 +23,8 @@ const storeUrl = z.string().refine((s) => {
   if (s.startsWith('sqlite:')) return s.length > 'sqlite:'.length;
   try {
     const u = new URL(s);
-    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && /^(\/\d*)?$/.test(u.pathname);
+    // No ?query: the Redis client would take it as options over trackgate's own (timeouts, no offline queue).
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && /^(\/\d*)?$/.test(u.pathname) && u.search === '' && u.hash === '';
   } catch { return false; }
 }, 'must be sqlite:<path>, or redis://[user:password@]host[:port][/db] (rediss:// for TLS)');
 
@@ -73,6 +74,7 @@ export const configSchema = z.object({
     keepAliveTimeoutMs: z.number().int().min(1).default(4000).describe('Idle keep-alive socket lifetime (keep it below the upstream\'s own).'),
     preserveHost: z.boolean().default(false).describe('Forward the client\'s Host header instead of the upstream\'s host.'),
     websockets: z.boolean().default(true).describe('Proxy WebSocket upgrades (authenticated like any request).'),
+    websocketMaxLifetimeSeconds: z.number().int().min(0).default(3600).describe('A WebSocket is closed (code 1008) this long after it opened (0 = no limit); it is closed earlier (code 4401) when the token it was opened with expires or is revoked.'),
   }).strict().prefault({}).describe('Where authenticated requests go.'),
   store: z.object({
     url: storeUrl.default('sqlite:data/trackgate.sqlite').describe('Token store (env TRACKGATE_STORE): sqlite:<path> (relative to the working directory; one replica), or redis://[user:password@]host[:port][/db] (rediss:// for TLS) shared by several replicas.'),

@@ -6,6 +6,8 @@ import { gpsRestV2 } from './dialects/gps-rest-v2.js';
 import { oauth2Password } from './dialects/oauth2-password.js';
 import { fleetLogin } from './dialects/fleet-login.js';
 import { telematics } from './dialects/telematics.js';
+import { geoloqi } from './dialects/geoloqi.js';
+import { operator } from './dialects/operator.js';
 import type { DialectModule } from './types.js';
 
 export const DIALECTS = [
@@ -13,4 +15,6 @@ export const DIALECTS = [
   oauth2Password,
   fleetLogin,
   telematics,
+  geoloqi,
+  operator,
 ] as const satisfies readonly DialectModule<string, any>[];

@@ -8,6 +8,7 @@ import type { AuthFailureContext } from '../authn/pipeline.js';
 import type { NodeRequestView } from '../proxy/request-view.js';
 import type { Runtime } from '../proxy/runtime.js';
 import { readBody } from './body.js';
+import { expectsContinue } from '../proxy/handler.js';
 import type { IssueMatch } from './router.js';
 import type { IssueReply, IssueRequest } from './types.js';
 
@@ -17,7 +18,10 @@ export async function serveIssue(
   let bodyPromise: Promise<Record<string, unknown>> | undefined;
   const ireq: IssueRequest = {
     view,
-    body: () => (bodyPromise ??= readBody(req)),
+    body: () => {
+      if (bodyPromise === undefined && expectsContinue(req)) res.writeContinue();
+      return (bodyPromise ??= readBody(req));
+    },
     authenticate: async () => {
       try {
         return await rt.pipeline.authenticate(view, failure);

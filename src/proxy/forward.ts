@@ -27,11 +27,12 @@ export interface ForwardOutcome {
 export class Forwarder {
   readonly origin: URL;
   readonly #pool: Pool;
-  readonly #basePath: string;
+  /** The upstream URL's path without a trailing slash ('' for none): prefixed to every forwarded path. */
+  readonly basePath: string;
 
   constructor(opts: ForwarderOptions) {
     this.origin = new URL(opts.url);
-    this.#basePath = this.origin.pathname === '/' ? '' : this.origin.pathname.replace(/\/$/, '');
+    this.basePath = this.origin.pathname === '/' ? '' : this.origin.pathname.replace(/\/$/, '');
     this.#pool = new Pool(this.origin.origin, {
       connections: opts.connections,
       connect: { timeout: opts.connectTimeoutMs },
@@ -63,7 +64,7 @@ export class Forwarder {
     let upstreamSeconds = 0;
     return this.#pool.stream(
       {
-        path: this.#basePath + path,
+        path: this.basePath + path,
         method: req.method as 'GET',
         headers,
         body: body as import('node:stream').Readable | null,

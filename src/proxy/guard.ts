@@ -15,7 +15,8 @@ export interface GuardPolicy {
   maxBodyBytes: number;
 }
 
-const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\/i;
+/** Dot segments, encoded dots/slashes/backslashes, backslashes, and empty segments (`//`, merged by many upstreams). */
+const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\|\/\//i;
 
 export function guardRequest(req: IncomingMessage, path: string, policy: GuardPolicy): void {
   const raw = req.rawHeaders;
@@ -44,6 +45,11 @@ export function guardRequest(req: IncomingMessage, path: string, policy: GuardPo
       throw new TrackgateError('TG_ERR_BODY_TOO_LARGE', 'request body too large', { detail: `Content-Length ${cl}` });
     }
   }
-  if (path.charCodeAt(0) !== 0x2f && path !== '*') throw new TrackgateError('TG_ERR_BAD_REQUEST', 'request target must be a path');
-  if (DOT_SEGMENT.test(path)) throw new TrackgateError('TG_ERR_BAD_REQUEST', 'path has dot segments or encoded separators');
+  // Node's own check (requireHostHeader) answers a bare, unlogged 400: it is off, and done here instead.
+  if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+    throw new TrackgateError('TG_ERR_BAD_REQUEST', 'Host header required', { detail: 'HTTP/1.1 request without Host' });
+  }
+  // Only origin-form targets can be forwarded (`OPTIONS *` cannot be sent upstream).
+  if (path.charCodeAt(0) !== 0x2f) throw new TrackgateError('TG_ERR_BAD_REQUEST', 'request target must be a path');
+  if (DOT_SEGMENT.test(path)) throw new TrackgateError('TG_ERR_BAD_REQUEST', 'path has dot segments, empty segments or encoded separators');
 }

@@ -88,7 +88,8 @@ export class ProxyHandler {
       remoteAddress: view.remoteAddress, secure: view.secure, upgrade,
     });
     if (admission.identity !== undefined) {
-      headers[rt.headerPolicy.identityHeader] = this.deps.minter.mint(admission.identity, view.method, view.path);
+      // `htu` is the path the upstream receives (the upstream URL's base path included), so it can compare.
+      headers[rt.headerPolicy.identityHeader] = this.deps.minter.mint(admission.identity, view.method, this.deps.forwarder.basePath + view.path);
     }
     return { headers, requestId, path: scrubQuery(view.url, rt.credentialQuery) };
   }
@@ -109,6 +110,7 @@ export class ProxyHandler {
     const admission = await this.admit(rt, req, view, failure);
     const { headers, requestId, path } = this.prepare(rt, req, view, admission, false);
     onAdmitted(admission, requestId);
+    if (expectsContinue(req)) res.writeContinue();
     let body: NodeJS.ReadableStream | null = null;
     if (req.headers['transfer-encoding'] !== undefined) {
       body = req.pipe(new BodyLimit(rt.config.limits.maxRequestBodyBytes));
@@ -164,4 +166,10 @@ export class ProxyHandler {
       this.deps.logger.info(line, 'request');
     }
   }
+}
+
+/** Whether the client waits for `100 Continue` before sending its body. */
+export function expectsContinue(req: IncomingMessage): boolean {
+  const e = req.headers.expect;
+  return e !== undefined && e.toLowerCase() === '100-continue';
 }

@@ -66,7 +66,8 @@ export function upstreamHeaders(
       if (kept !== undefined) out.cookie = kept;
       continue;
     }
-    if (name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue;
+    // The client's own forwarding claims are replaced by ours (RFC 7239 `Forwarded` included).
+    if (name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host' || name === 'forwarded') continue;
     out[name] = value;
   }
   const priorFor = incoming['x-forwarded-for'];

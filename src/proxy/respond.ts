@@ -15,7 +15,10 @@ export function sendError(res: ServerResponse, err: TrackgateError, requestId?: 
     ...err.headers,
   };
   if (requestId !== undefined) headers['x-request-id'] = requestId;
-  if (err.status === 413 || err.status === 431 || err.code === 'TG_ERR_DUPLICATE_HEADER') headers.connection = 'close';
+  // A rejected request whose body was not read leaves the connection out of step: close it.
+  if (err.status === 413 || err.status === 431 || err.code === 'TG_ERR_DUPLICATE_HEADER' || res.req?.complete === false) {
+    headers.connection = 'close';
+  }
   res.writeHead(err.status === 499 ? 400 : err.status, headers);
   res.end(body);
 }
@@ -30,6 +33,7 @@ export function rawErrorResponse(err: TrackgateError): string {
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 408: 'Request Timeout', 413: 'Payload Too Large',
-  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
+  413: 'Payload Too Large', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
+  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };

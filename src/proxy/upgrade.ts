@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { toTrackgateError } from '../errors.js';
+import { TrackgateError, toTrackgateError } from '../errors.js';
 import type { AuthFailureContext } from '../authn/pipeline.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -15,6 +15,7 @@ import { upstreamError } from './forward.js';
 import { rawErrorResponse } from './respond.js';
 import type { ProxyHandler } from './handler.js';
 import type { Runtime } from './runtime.js';
+import type { SessionLifetime } from './session-lifetime.js';
 
 export class UpgradeHandler {
   readonly #proxy: httpProxy;
@@ -25,8 +26,13 @@ export class UpgradeHandler {
     private readonly runtime: () => Runtime,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    /** Closes sessions whose token expires or is revoked, or that reach the maximum lifetime. */
+    private readonly sessions?: SessionLifetime,
   ) {
-    this.#proxy = httpProxy.createProxyServer({ target: target.origin, ws: true, xfwd: false, changeOrigin: true });
+    // The upstream URL's base path is kept, as for plain requests (http-proxy prepends it to req.url).
+    const basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
+    this.#proxy = httpProxy.createProxyServer({ target: target.origin + basePath, ws: true, xfwd: false, changeOrigin: true });
+    this.sessions?.attach(this.#proxy);
     this.#proxy.on('error', (err, _req, socket) => {
       this.logger.warn({ err: (err as NodeJS.ErrnoException).code ?? err.message }, 'websocket upstream error');
       const s = socket as (Duplex & { bytesWritten?: number }) | undefined;
@@ -40,11 +46,22 @@ export class UpgradeHandler {
   readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     const rt = this.runtime();
+    const view = new NodeRequestView(req, rt.config.proxy.trustForwardedProto);
+    // Node hands every `Connection: upgrade` request here; http-proxy silently drops anything but a GET
+    // WebSocket upgrade (e.g. `curl --http2`'s h2c upgrade), so answer those clearly instead.
+    let refusal: TrackgateError | undefined;
     if (!rt.config.upstream.websockets) {
-      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      refusal = new TrackgateError('TG_ERR_NOT_FOUND', 'WebSocket proxying is disabled', { detail: 'upstream.websockets is false' });
+    } else if (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      refusal = new TrackgateError('TG_ERR_BAD_REQUEST', 'unsupported upgrade: only WebSocket over GET is proxied', {
+        detail: `${view.method} with Upgrade: ${String(req.headers.upgrade).slice(0, 64)}`,
+      });
+    }
+    if (refusal !== undefined) {
+      this.logger.warn({ method: view.method, path: view.path, err: refusal.code, detail: refusal.detail, ip: view.remoteAddress }, 'websocket upgrade rejected');
+      socket.end(rawErrorResponse(refusal));
       return;
     }
-    const view = new NodeRequestView(req, rt.config.proxy.trustForwardedProto);
     const failure: AuthFailureContext = { scheme: undefined, fingerprint: undefined };
     this.handler.admit(rt, req, view, failure).then(
       (admission) => {
@@ -55,6 +72,7 @@ export class UpgradeHandler {
         this.metrics.websocketSessions.inc();
         socket.once('close', () => this.metrics.websocketSessions.dec());
         this.logger.info({ method: view.method, path, scheme: admission.identity?.scheme ?? 'public', sub: admission.identity?.subject, rid: requestId }, 'websocket upgrade');
+        this.sessions?.track(socket, admission.identity);
         this.#proxy.ws(req, socket, head);
       },
       (err: unknown) => {

@@ -7,6 +7,9 @@
  * - `tg:fam:<family>`  set of the digests of a refresh family; expires with its longest-kept member.
  * - `tg:sub:<subject>` sorted set of a subject's digests scored by issuedAt, the newest {@link MAX_LISTED_PER_SUBJECT}
  *   kept (operators' `listTokens`); members whose hash expired are dropped when met.
+ * - `tg:user:<id>`     string: one StoredUser (JSON), created by a token endpoint; never expires.
+ * - `tg:uname:<name>`  string: the id of the stored user with that username.
+ * - `tg:ukey:<n>:<app>:<key>` string: the id of app's user with that de-duplication key (`n`: the app id's length).
  * - `tg:events`        pub/sub channel: `{"type":"revoked","digests":[…],"origin":…}` on every revocation.
  *
  * Every write that touches several keys is one Lua script (atomic; a dropped connection never leaves half of it),
@@ -25,12 +28,16 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { TrackgateError } from '../errors.js';
-import type { Store, StoreEvent, TokenRecord } from './types.js';
+import type { CreateUserResult, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
 
 const PREFIX = 'tg:';
 const TOKEN = `${PREFIX}tok:`;
 const FAMILY = `${PREFIX}fam:`;
 const SUBJECT = `${PREFIX}sub:`;
+const USER = `${PREFIX}user:`;
+const USERNAME = `${PREFIX}uname:`;
+const USERKEY = `${PREFIX}ukey:`;
+const userKeyKey = (app: string, key: string): string => `${USERKEY}${app.length}:${app}:${key}`;
 /** The pub/sub channel revocations travel on. */
 export const EVENTS_CHANNEL = `${PREFIX}events`;
 
@@ -142,6 +149,20 @@ if #out > 0 then
   redis.call('PUBLISH', ARGV[3], cjson.encode({ type = 'revoked', digests = out, origin = ARGV[4] }))
 end
 return out
+`);
+
+/**
+ * KEYS: the user, its username index, its key index (the user key again when it has none).
+ * ARGV: user JSON, '1' when it has a key, its id. The checks and writes are one atomic step.
+ */
+const CREATE_USER = new Script(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'duplicate_username' end
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return 'duplicate_key' end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'duplicate_id' end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[3])
+if ARGV[2] == '1' then redis.call('SET', KEYS[3], ARGV[3]) end
+return 'created'
 `);
 
 export class RedisStore implements Store {
@@ -289,6 +310,27 @@ export class RedisStore implements Store {
   subscribe(listener: (e: StoreEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  async createUser(u: StoredUser): Promise<CreateUserResult> {
+    const keys = [USER + u.id, USERNAME + u.username, u.key !== undefined ? userKeyKey(u.app, u.key) : USER + u.id];
+    const out = await this.#call(() => CREATE_USER.run(this.redis, keys, [JSON.stringify(u), u.key !== undefined ? '1' : '0', u.id]));
+    return String(out) as CreateUserResult;
+  }
+
+  async getUser(id: string): Promise<StoredUser | undefined> {
+    const json = await this.#call(() => this.redis.get(USER + id));
+    return json === null ? undefined : JSON.parse(json) as StoredUser;
+  }
+
+  async getUserByUsername(username: string): Promise<StoredUser | undefined> {
+    const id = await this.#call(() => this.redis.get(USERNAME + username));
+    return id === null ? undefined : this.getUser(id);
+  }
+
+  async getUserByKey(app: string, key: string): Promise<StoredUser | undefined> {
+    const id = await this.#call(() => this.redis.get(userKeyKey(app, key)));
+    return id === null ? undefined : this.getUser(id);
   }
 
   async close(): Promise<void> {

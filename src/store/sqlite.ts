@@ -1,11 +1,28 @@
 /**
  * The embedded default store: one SQLite file (better-sqlite3, WAL). Writes are committed before the
  * response that depends on them is sent, so a killed process loses nothing it has acknowledged.
+ *
+ * Revocations by another process on the same file (`trackgate tokens revoke` while trackgate runs): SQLite has
+ * no pub/sub, so every revocation is also appended to `revocation_log` (seq, digest, origin), and a store with
+ * subscribers polls it every {@link REVOCATION_POLL_MS} ms, turning other processes' rows into `revoked` events.
+ * A CLI revocation therefore reaches the running process's caches and WebSockets within about a second. Rows are
+ * pruned after {@link REVOCATION_LOG_KEEP_MS}; a process that did not poll for that long (suspended) emits `resync`.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Store, StoreEvent, TokenRecord } from './types.js';
+import type { CreateUserResult, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
+
+/** How often a subscribed store looks for revocations made by other processes on the same file. */
+export const REVOCATION_POLL_MS = 1000;
+/** Revocation log rows older than this are pruned. */
+export const REVOCATION_LOG_KEEP_MS = 10 * 60_000;
+
+interface UserRow {
+  id: string; username: string; password: string | null; email: string | null; app: string; key: string | null;
+  anonymous: number; display_name: string; extra: string | null; created_at: number;
+}
 
 interface Row {
   digest: string; type: string; issuer: string; subject: string; kind: string;
@@ -18,8 +35,15 @@ export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #listeners = new Set<(e: StoreEvent) => void>();
   readonly #stmts;
+  /** Tells this store's own revocation-log rows apart from other processes'. */
+  readonly #origin = randomUUID();
+  readonly #pollMs: number;
+  #poll: NodeJS.Timeout | undefined;
+  #lastSeq = 0;
+  #polls = 0;
 
-  constructor(readonly path: string) {
+  constructor(readonly path: string, opts: { pollMs?: number } = {}) {
+    this.#pollMs = opts.pollMs ?? REVOCATION_POLL_MS;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new Database(path);
     this.#db.pragma('journal_mode = WAL');
@@ -35,6 +59,15 @@ export class SqliteStore implements Store {
       CREATE INDEX IF NOT EXISTS tokens_subject ON tokens(subject);
       CREATE INDEX IF NOT EXISTS tokens_family ON tokens(family);
       CREATE INDEX IF NOT EXISTS tokens_expires ON tokens(expires_at);
+      CREATE TABLE IF NOT EXISTS revocation_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, digest TEXT NOT NULL, origin TEXT NOT NULL, logged_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS store_meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS users (
+        id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password TEXT, email TEXT, app TEXT NOT NULL, key TEXT,
+        anonymous INTEGER NOT NULL, display_name TEXT NOT NULL, extra TEXT, created_at INTEGER NOT NULL,
+        UNIQUE (app, key)
+      );
     `);
     // Files created before the refresh grace window existed lack the `rotated` column.
     const columns = (this.#db.pragma('table_info(tokens)') as { name: string }[]).map((c) => c.name);
@@ -49,6 +82,19 @@ export class SqliteStore implements Store {
       list: this.#db.prepare('SELECT * FROM tokens WHERE (@subject IS NULL OR subject = @subject) ORDER BY issued_at DESC LIMIT @limit'),
       purge: this.#db.prepare('DELETE FROM tokens WHERE expires_at < ?'),
       ping: this.#db.prepare('SELECT 1'),
+      log: this.#db.prepare('INSERT INTO revocation_log (digest, origin, logged_at) VALUES (?, ?, ?)'),
+      logSince: this.#db.prepare('SELECT seq, digest, origin FROM revocation_log WHERE seq > ? ORDER BY seq LIMIT 10000'),
+      logMax: this.#db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM revocation_log'),
+      logPrunable: this.#db.prepare('SELECT MAX(seq) AS seq FROM revocation_log WHERE logged_at < ?'),
+      logPrune: this.#db.prepare('DELETE FROM revocation_log WHERE seq <= ?'),
+      prunedGet: this.#db.prepare("SELECT v FROM store_meta WHERE k = 'revocation_log_pruned_through'"),
+      prunedSet: this.#db.prepare(`INSERT INTO store_meta (k, v) VALUES ('revocation_log_pruned_through', @v)
+        ON CONFLICT (k) DO UPDATE SET v = MAX(v, @v)`),
+      userPut: this.#db.prepare(`INSERT INTO users VALUES
+        (@id, @username, @password, @email, @app, @key, @anonymous, @display_name, @extra, @created_at)`),
+      userGet: this.#db.prepare('SELECT * FROM users WHERE id = ?'),
+      userByName: this.#db.prepare('SELECT * FROM users WHERE username = ?'),
+      userByKey: this.#db.prepare('SELECT * FROM users WHERE app = ? AND key = ?'),
     };
   }
 
@@ -72,7 +118,11 @@ export class SqliteStore implements Store {
   }
 
   async revokeTokens(digests: readonly string[], at: number): Promise<number> {
-    const tx = this.#db.transaction((ds: readonly string[]) => ds.reduce((n, d) => n + this.#stmts.revoke.run(at, d).changes, 0));
+    const tx = this.#db.transaction((ds: readonly string[]) => ds.reduce((n, d) => {
+      const changed = this.#stmts.revoke.run(at, d).changes;
+      if (changed > 0) this.#stmts.log.run(d, this.#origin, Date.now());
+      return n + changed;
+    }, 0));
     const n = tx(digests);
     this.#emit({ type: 'revoked', digests });
     return n;
@@ -85,7 +135,10 @@ export class SqliteStore implements Store {
   async revokeFamily(family: string, at: number): Promise<string[]> {
     const tx = this.#db.transaction(() => {
       const digests = (this.#stmts.family.all(family) as { digest: string }[]).map((r) => r.digest);
-      for (const d of digests) this.#stmts.revoke.run(at, d);
+      for (const d of digests) {
+        this.#stmts.revoke.run(at, d);
+        this.#stmts.log.run(d, this.#origin, Date.now());
+      }
       return digests;
     });
     const digests = tx();
@@ -98,12 +151,85 @@ export class SqliteStore implements Store {
   }
 
   async purgeExpired(before: number): Promise<number> {
+    this.#pruneLog();
     return this.#stmts.purge.run(before).changes;
   }
 
   subscribe(listener: (e: StoreEvent) => void): () => void {
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    if (this.#poll === undefined && this.path !== ':memory:' && this.#db.open) {
+      // Only what is revoked from now on matters: whatever was revoked before was never cached here.
+      this.#lastSeq = (this.#stmts.logMax.get() as { seq: number }).seq;
+      this.#poll = setInterval(() => this.#pollLog(), this.#pollMs);
+      this.#poll.unref();
+    }
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0 && this.#poll !== undefined) { clearInterval(this.#poll); this.#poll = undefined; }
+    };
+  }
+
+  /** Turns other processes' revocation-log rows into `revoked` events (see the file comment). */
+  #pollLog(): void {
+    if (!this.#db.open) return;
+    try {
+      const pruned = (this.#stmts.prunedGet.get() as { v: number } | undefined)?.v ?? 0;
+      if (pruned > this.#lastSeq) {
+        // Rows this process never saw were pruned (it was suspended for longer than the log keeps them).
+        this.#lastSeq = (this.#stmts.logMax.get() as { seq: number }).seq;
+        this.#emit({ type: 'resync' });
+        return;
+      }
+      const rows = this.#stmts.logSince.all(this.#lastSeq) as { seq: number; digest: string; origin: string }[];
+      if (rows.length > 0) {
+        this.#lastSeq = rows[rows.length - 1]!.seq;
+        const digests = rows.filter((r) => r.origin !== this.#origin).map((r) => r.digest);
+        if (digests.length > 0) this.#emit({ type: 'revoked', digests });
+      }
+      if (++this.#polls % 60 === 0) this.#pruneLog();
+    } catch {
+      // Busy or briefly unreadable: the next poll reads the same rows.
+    }
+  }
+
+  #pruneLog(): void {
+    const through = (this.#stmts.logPrunable.get(Date.now() - REVOCATION_LOG_KEEP_MS) as { seq: number | null }).seq;
+    if (through === null) return;
+    this.#db.transaction(() => {
+      this.#stmts.logPrune.run(through);
+      this.#stmts.prunedSet.run({ v: through });
+    })();
+  }
+
+  async createUser(u: StoredUser): Promise<CreateUserResult> {
+    // IMMEDIATE: take the write lock before the checks, so another process cannot insert in between.
+    const tx = this.#db.transaction((): CreateUserResult => {
+      if (this.#stmts.userByName.get(u.username) !== undefined) return 'duplicate_username';
+      if (u.key !== undefined && this.#stmts.userByKey.get(u.app, u.key) !== undefined) return 'duplicate_key';
+      if (this.#stmts.userGet.get(u.id) !== undefined) return 'duplicate_id';
+      this.#stmts.userPut.run({
+        id: u.id, username: u.username, password: u.password ?? null, email: u.email ?? null, app: u.app, key: u.key ?? null,
+        anonymous: u.anonymous ? 1 : 0, display_name: u.displayName, extra: u.extra === undefined ? null : JSON.stringify(u.extra),
+        created_at: u.createdAt,
+      });
+      return 'created';
+    });
+    return tx.immediate();
+  }
+
+  async getUser(id: string): Promise<StoredUser | undefined> {
+    const row = this.#stmts.userGet.get(id) as UserRow | undefined;
+    return row && userFromRow(row);
+  }
+
+  async getUserByUsername(username: string): Promise<StoredUser | undefined> {
+    const row = this.#stmts.userByName.get(username) as UserRow | undefined;
+    return row && userFromRow(row);
+  }
+
+  async getUserByKey(app: string, key: string): Promise<StoredUser | undefined> {
+    const row = this.#stmts.userByKey.get(app, key) as UserRow | undefined;
+    return row && userFromRow(row);
   }
 
   #emit(e: StoreEvent): void {
@@ -111,8 +237,19 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.#poll !== undefined) { clearInterval(this.#poll); this.#poll = undefined; }
     if (this.#db.open) this.#db.close();
   }
+}
+
+function userFromRow(r: UserRow): StoredUser {
+  return {
+    id: r.id, username: r.username, app: r.app, anonymous: r.anonymous === 1, displayName: r.display_name, createdAt: r.created_at,
+    ...(r.password !== null ? { password: r.password } : {}),
+    ...(r.email !== null ? { email: r.email } : {}),
+    ...(r.key !== null ? { key: r.key } : {}),
+    ...(r.extra !== null ? { extra: JSON.parse(r.extra) as Record<string, unknown> } : {}),
+  };
 }
 
 function fromRow(r: Row): TokenRecord {

@@ -37,6 +37,33 @@ export interface TokenRecord {
  */
 export type StoreEvent = { type: 'revoked'; digests: readonly string[] } | { type: 'resync' };
 
+/**
+ * A user created through a token endpoint (Geoloqi `user/create`, `user/create_anon`). The store is the source
+ * of truth for these (the accounts file holds the operator-managed ones); never deleted by expiry.
+ */
+export interface StoredUser {
+  /** Stable subject id (`user_id`). */
+  readonly id: string;
+  /** Unique across stored users (NFC). Anonymous users get `_<random>`. */
+  readonly username: string;
+  /** Password hash (scrypt, `hashPassword`); absent for anonymous users. */
+  readonly password?: string;
+  readonly email?: string;
+  /** Client id of the application that created the user: de-duplication keys are unique per application. */
+  readonly app: string;
+  /** The application's de-duplication key. */
+  readonly key?: string;
+  readonly anonymous: boolean;
+  readonly displayName: string;
+  /** The application's own small JSON (`extra`). */
+  readonly extra?: Readonly<Record<string, unknown>>;
+  /** Epoch milliseconds. */
+  readonly createdAt: number;
+}
+
+/** Outcome of {@link Store.createUser}: a taken username or (app, key) is refused atomically. */
+export type CreateUserResult = 'created' | 'duplicate_username' | 'duplicate_key' | 'duplicate_id';
+
 export interface Store {
   /** `sqlite` or `redis`. */
   readonly engine: string;
@@ -57,7 +84,15 @@ export interface Store {
   listTokens(filter: { subject?: string; limit: number }): Promise<TokenRecord[]>;
   /** Deletes records expired before `before`; returns how many. */
   purgeExpired(before: number): Promise<number>;
-  /** Subscribes to store events (revocations from this or another replica). Returns an unsubscribe. */
+  /**
+   * Subscribes to store events (revocations from this or another replica; with SQLite, also from another process
+   * on the same file, such as `trackgate tokens revoke`, seen within about a second). Returns an unsubscribe.
+   */
   subscribe(listener: (e: StoreEvent) => void): () => void;
+  /** Creates a user (durable); refuses, atomically, a username or (app, key) already taken. */
+  createUser(user: StoredUser): Promise<CreateUserResult>;
+  getUser(id: string): Promise<StoredUser | undefined>;
+  getUserByUsername(username: string): Promise<StoredUser | undefined>;
+  getUserByKey(app: string, key: string): Promise<StoredUser | undefined>;
   close(): Promise<void>;
 }

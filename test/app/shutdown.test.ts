@@ -158,6 +158,6 @@ describe('SIGTERM', () => {
     p.child.kill('SIGTERM');
     const exit = await p.exited;
     expect(exit.code).toBe(0);
-    expect(exit.at - sent).toBeLessThan(1500);
+    expect(exit.at - sent).toBeLessThan(3000); // far below the 5 s grace: nothing to wait for
   });
 });

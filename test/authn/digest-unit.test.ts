@@ -131,7 +131,8 @@ describe('stateless nonces', () => {
     }
     expect(a.open(n.slice(1))).toBeUndefined();
     expect(a.open(`${n}=`)).toBeUndefined();
-    expect(a.open(Buffer.from(n, 'base64url').toString('base64'))).toBeUndefined();
+    const standard = Buffer.from(n, 'base64url').toString('base64'); // `+` and `/` for `-` and `_`
+    if (standard !== n) expect(a.open(standard)).toBeUndefined();
     expect(a.open('')).toBeUndefined();
     expect(a.open('7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v')).toBeUndefined();
     expect(new DigestNonces(secret, 'other').opaque).not.toBe(a.opaque);

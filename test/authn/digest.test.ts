@@ -47,7 +47,7 @@ function startGate(over: { config?: Record<string, unknown>; now?: () => number;
     config: {
       accountsFile: 'digest-accounts.yaml',
       secretFile: 'secret.bin',
-      authn: { digest: { realm: REALM, algorithms: ALL, ...((over.config?.digest as object | undefined) ?? {}) } },
+      authn: { digest: { realm: REALM, algorithms: ALL, qop: ['auth', 'auth-int'], ...((over.config?.digest as object | undefined) ?? {}) } },
     },
     ...(over.now !== undefined ? { now: over.now } : {}),
   });
@@ -99,6 +99,18 @@ function expect401WithChallenges(r: Reply, stale = false): void {
 }
 
 describe('Digest: challenges', () => {
+  it('offers qop="auth" alone by default: clients such as wget 1.21 read a qop list as unsupported and fall back to RFC 2069', async () => {
+    // The demo accounts carry Digest material for this realm.
+    const g = await startTrackgate({ upstreamUrl: up.url, config: { authn: { digest: { realm: 'GPS Data Web Service' } } } });
+    try {
+      const cs = digestChallenges((await send(g.url, { path: '/rest/v2/devices' })).distinct['www-authenticate']!);
+      expect(cs.map((c) => c.algorithm)).toEqual(['MD5', 'SHA-256']);
+      for (const c of cs) expect(c.qop).toEqual(['auth']);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('answers 401 with one Digest challenge per configured algorithm, in order, after Basic', async () => {
     const r = await send(gate.url, { path: '/rest/v2/devices' });
     expect(r.status).toBe(401);
@@ -210,6 +222,9 @@ describe('Digest: accepted', () => {
     const quoted = digestAuthorization({ challenge, username: 'alice', password: 'wonderland', method: 'GET', uri: '/q', nc: 6 })
       .replace('qop=auth', 'qop="auth"').replace('algorithm=SHA-256', 'algorithm="SHA-256"');
     expect((await send(gate.url, { path: '/q', headers: { authorization: quoted } })).status).toBe(200);
+    // token case: qop is matched case-insensitively and hashed as sent
+    const upper = digestAuthorization({ challenge, username: 'alice', password: 'wonderland', method: 'GET', uri: '/q', nc: 7, qop: 'AUTH', algorithm: 'sha-256' });
+    expect((await send(gate.url, { path: '/q', headers: { authorization: upper } })).status).toBe(200);
   });
 
   it('a POST with a body under qop=auth: the body is streamed through', async () => {
@@ -499,6 +514,19 @@ describe('Digest: the demo configuration and a real client', () => {
     expect(rec.url).toBe('/rest/v2/devices?curl=1');
     expect(rec.headers.authorization).toBeUndefined();
     expect(await claims(demo, rec.headers['x-identity-assertion'])).toMatchObject({ sub: DEMO.user, scheme: 'digest', account: 'demo-account' });
+  });
+
+  it.skipIf(!existsSync('/usr/bin/curl'))('curl --digest answers the first challenge: MD5 when it is offered first', async () => {
+    const g = await startTrackgate({ upstreamUrl: up.url, config: { authn: { digest: { realm: 'GPS Data Web Service', algorithms: ['MD5', 'SHA-256'], userhash: false } } } });
+    try {
+      const { stdout } = await promisify(execFile)('/usr/bin/curl', [
+        '--silent', '--digest', '-u', `${DEMO.user}:${DEMO.password}`, '-o', '/dev/null', '-w', '%{http_code}', `${g.url}/rest/v2/devices`,
+      ]);
+      expect(stdout).toBe('200');
+      expect(await claims(g, up.received.at(-1)!.headers['x-identity-assertion'])).toMatchObject({ sub: DEMO.user, scheme: 'digest' });
+    } finally {
+      await g.close();
+    }
   });
 
   it.skipIf(!existsSync('/usr/bin/curl'))('curl --digest with a wrong password gets 401', async () => {

@@ -4,7 +4,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store, StoreEvent, TokenRecord } from '../../src/store/types.js';
+import type { Store, StoreEvent, StoredUser, TokenRecord } from '../../src/store/types.js';
 
 export interface OpenedStore {
   store: Store;
@@ -22,6 +22,11 @@ export function record(over: Partial<TokenRecord> = {}): TokenRecord {
     digest: digest(), type: 'session', issuer: 'gps_rest_v2', subject: 'j.random.user', kind: 'user',
     issuedAt: now, expiresAt: now + 3_600_000, ...over,
   };
+}
+
+export function user(over: Partial<StoredUser> = {}): StoredUser {
+  const id = randomUUID();
+  return { id, username: `user-${id}`, app: 'demo-app', anonymous: false, displayName: 'A User', createdAt: Date.now(), ...over };
 }
 
 export function storeContract(engine: string, open: () => Promise<OpenedStore>): void {
@@ -166,6 +171,43 @@ export function storeContract(engine: string, open: () => Promise<OpenedStore>):
       const n = await store.purgeExpired(Date.now());
       expect(Number.isInteger(n) && n >= 0).toBe(true);
       expect(await store.getToken(live.digest)).toStrictEqual(live);
+    });
+
+    it('createUser stores a user, found by id, username and (app, key); absent fields stay absent', async () => {
+      const full = user({ password: '$scrypt$x', email: 'a@example.com', key: 'k-1', extra: { plan: 'gold', n: [1, 2] }, displayName: 'Zoë' });
+      const anon = user({ username: `_${randomUUID()}`, anonymous: true });
+      expect(await store.createUser(full)).toBe('created');
+      expect(await store.createUser(anon)).toBe('created');
+      expect(await store.getUser(full.id)).toStrictEqual(full);
+      expect(await store.getUserByUsername(full.username)).toStrictEqual(full);
+      expect(await store.getUserByKey(full.app, 'k-1')).toStrictEqual(full);
+      expect(await store.getUser(anon.id)).toStrictEqual(anon);
+      expect(await store.getUser(randomUUID())).toBeUndefined();
+      expect(await store.getUserByUsername('nobody')).toBeUndefined();
+      expect(await store.getUserByKey(full.app, 'k-2')).toBeUndefined();
+      expect(await store.getUserByKey('other-app', 'k-1')).toBeUndefined();
+    });
+
+    it('createUser refuses a taken username, (app, key) or id, checking in that order, and writes nothing', async () => {
+      const first = user({ key: 'dup-key' });
+      expect(await store.createUser(first)).toBe('created');
+      expect(await store.createUser(user({ username: first.username, key: 'dup-key', id: first.id }))).toBe('duplicate_username');
+      expect(await store.createUser(user({ key: 'dup-key', id: first.id }))).toBe('duplicate_key');
+      expect(await store.createUser(user({ id: first.id }))).toBe('duplicate_id');
+      const refused = user({ key: 'dup-key' });
+      expect(await store.createUser(refused)).toBe('duplicate_key');
+      expect(await store.getUserByUsername(refused.username)).toBeUndefined();
+      expect(await store.getUser(refused.id)).toBeUndefined();
+      // Keys are unique per application only.
+      expect(await store.createUser(user({ key: 'dup-key', app: 'another-app' }))).toBe('created');
+      expect((await store.getUserByKey(first.app, 'dup-key'))?.id).toBe(first.id);
+    });
+
+    it('createUser under contention: of 10 concurrent creations of one username exactly one succeeds', async () => {
+      const username = `race-${randomUUID()}`;
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.createUser(user({ username }))));
+      expect(results.filter((r) => r === 'created')).toHaveLength(1);
+      expect(results.filter((r) => r === 'duplicate_username')).toHaveLength(9);
     });
 
     it('close() is idempotent', async () => {

@@ -67,6 +67,31 @@ describe('concurrent refreshes with the same token', () => {
     expect((await refresh(next.refresh_token)).status).toBe(200);
   });
 
+  it('a real interleaving (a slow store, as over the network): the loser withdraws its pair and answers the winner\'s', async () => {
+    const first = await login();
+    const store = gate.app.store;
+    const rotateToken = store.rotateToken.bind(store);
+    // The atomic spend takes a while, so both refreshes read the live token and make a pair before either spends it.
+    store.rotateToken = async (...args) => { await sleep(150); return rotateToken(...args); };
+    let a, b;
+    try {
+      [a, b] = await Promise.all([refresh(first.refresh_token), refresh(first.refresh_token)]);
+    } finally {
+      delete (store as { rotateToken?: unknown }).rotateToken;
+    }
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(200);
+    expect(b.body).toEqual(a.body);
+    // Both created a pair; the loser's is revoked: original access + winner's pair live, nothing else.
+    const records = await family(first.refresh_token);
+    expect(records).toHaveLength(6);
+    const live = records.filter((r) => r.revokedAt === undefined);
+    expect(live.map((r) => r.digest).sort()).toEqual([
+      lookupDigest(first.access_token), lookupDigest((a.body as unknown as Pair).access_token), lookupDigest((a.body as unknown as Pair).refresh_token),
+    ].sort());
+    expect(await api((a.body as unknown as Pair).access_token)).toBe(200);
+  });
+
   it('eight at once → one pair for all', async () => {
     const first = await login();
     const results = await Promise.all(Array.from({ length: 8 }, () => refresh(first.refresh_token)));

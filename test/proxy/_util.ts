@@ -7,6 +7,8 @@ import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type
 
 export interface RawResponse {
   status: number;
+  /** The reason phrase of the status line. */
+  reason: string;
   /** Lower-cased names; repeated headers joined with ', '. */
   headers: Record<string, string>;
   body: Buffer;
@@ -33,7 +35,7 @@ export function parseResponses(buf: Buffer, eof: boolean, bodiless: ReadonlySet<
     const headEnd = buf.indexOf('\r\n\r\n', pos);
     if (headEnd < 0) return out;
     const lines = buf.subarray(pos, headEnd).toString('latin1').split('\r\n');
-    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+    const m = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(lines[0] ?? '');
     if (!m) throw new Error(`not an HTTP response: ${JSON.stringify(lines[0])}`);
     const headers: Record<string, string> = {};
     for (const l of lines.slice(1)) {
@@ -73,7 +75,7 @@ export function parseResponses(buf: Buffer, eof: boolean, bodiless: ReadonlySet<
     }
     pos = bodyStart;
     if (status === 100) continue; // interim response (Expect: 100-continue)
-    out.push({ status, headers, body });
+    out.push({ status, reason: m[2] ?? '', headers, body });
     if (status === 101) return out;
   }
 }
@@ -127,6 +129,8 @@ export class RawConnection {
   readonly socket: Socket;
   #buf = Buffer.alloc(0);
   #consumed = 0;
+  #bodiless = new Set<number>();
+  #requests = 0;
   closed = false;
   #waiters: (() => void)[] = [];
 
@@ -151,7 +155,7 @@ export class RawConnection {
   async next(n = 1, timeoutMs = 5000): Promise<RawResponse[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const all = parseResponses(this.#buf, this.closed);
+      const all = parseResponses(this.#buf, this.closed, this.#bodiless);
       if (all.length - this.#consumed >= n) {
         const got = all.slice(this.#consumed, this.#consumed + n);
         this.#consumed += n;
@@ -164,6 +168,13 @@ export class RawConnection {
   }
 
   write(data: string | Buffer): void { this.socket.write(data); }
+
+  /** Writes one request; `bodiless` when its answer has no body whatever its headers say (HEAD). */
+  send(request: string, opts: { bodiless?: boolean } = {}): void {
+    if (opts.bodiless) this.#bodiless.add(this.#requests);
+    this.#requests++;
+    this.socket.write(request);
+  }
   close(): void { this.socket.destroy(); }
 }
 

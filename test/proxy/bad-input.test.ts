@@ -2,6 +2,7 @@
  * Hostile and malformed requests, each sent raw: a clear 4xx with a short JSON body, a log line naming the
  * error code (and never the credential), never a 500, nothing forwarded, and the server keeps serving.
  */
+import { STATUS_CODES } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
@@ -68,7 +69,14 @@ const CASES: Case[] = [
   ['a trailing dot-segment', authed([], '/public/..'), 400, 'TG_ERR_BAD_REQUEST'],
   ['an encoded slash', authed([], '/public%2f..%2fprivate'), 400, 'TG_ERR_BAD_REQUEST'],
   ['a backslash', authed([], '/public\\..\\private'), 400, 'TG_ERR_BAD_REQUEST'],
+  ['an empty path segment', authed([], '//private'), 400, 'TG_ERR_BAD_REQUEST'],
   ['an absolute-form target', authed([], 'http://evil.example/x'), 400, 'TG_ERR_BAD_REQUEST'],
+  // Requests Node would otherwise answer with a bare, unlogged 400 or a silent close.
+  ['an HTTP/1.1 request without Host', Buffer.from(`GET /x HTTP/1.1\r\nAuthorization: ${AUTH}\r\n\r\n`), 400, 'TG_ERR_BAD_REQUEST'],
+  ['a CONNECT request', Buffer.from(`CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nAuthorization: ${AUTH}\r\n\r\n`), 405, 'TG_ERR_METHOD_NOT_ALLOWED'],
+  ['an OPTIONS * request (cannot be forwarded)', Buffer.from(`OPTIONS * HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\n\r\n`), 400, 'TG_ERR_BAD_REQUEST'],
+  ['an h2c upgrade (only WebSocket is proxied)', authed(['Connection: Upgrade, HTTP2-Settings', 'Upgrade: h2c', 'HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA']), 400, 'TG_ERR_BAD_REQUEST'],
+  ['a WebSocket upgrade with POST', Buffer.from(`POST /live HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`), 400, 'TG_ERR_BAD_REQUEST'],
 ];
 
 describe('malformed and hostile requests', () => {
@@ -79,6 +87,7 @@ describe('malformed and hostile requests', () => {
     expect(r.responses, `raw answer: ${r.raw.toString('latin1')} (${r.error ?? 'no socket error'})`).toHaveLength(1);
     const res = r.responses[0]!;
     expect(res.status).toBe(status);
+    expect(res.reason).toBe(STATUS_CODES[status]);
     expect(res.headers['content-type']).toBe('application/json');
     expect(res.body.length).toBeLessThan(200);
     const body = JSON.parse(res.body.toString()) as { error: string; message: string };

@@ -130,4 +130,34 @@ describe('HTTP/1.1 keep-alive', () => {
       conn.close();
     }
   });
+
+  it('keeps framing right after bodiless responses (HEAD, 204, 304) on a reused socket', async () => {
+    const original = up.respond;
+    up.respond = (req, res) => {
+      if (req.url === '/204') { res.writeHead(204, { 'x-kind': 'no-content' }); res.end(); return; }
+      if (req.url === '/304') { res.writeHead(304, { etag: '"v1"' }); res.end(); return; }
+      original(req, res, up.received.at(-1)!);
+    };
+    const conn = await RawConnection.open(port);
+    try {
+      const req = (method: string, path: string) => `${method} ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\n\r\n`;
+      conn.send(req('HEAD', '/h'), { bodiless: true });
+      const [head] = await conn.next();
+      expect(head!.status).toBe(200);
+      // The upstream's Content-Length is relayed, but no body follows it.
+      expect(head!.headers['content-length']).toBe('32');
+      for (const p of ['/204', '/304', '/after']) conn.send(req('GET', p));
+      const [r204, r304, after] = await conn.next(3);
+      expect(r204!.status).toBe(204);
+      expect(r204!.headers['x-kind']).toBe('no-content');
+      expect(r304!.status).toBe(304);
+      expect(r304!.headers.etag).toBe('"v1"');
+      expect(after!.status).toBe(200);
+      expect(JSON.parse(after!.body.toString())).toMatchObject({ url: '/after' });
+      expect(up.received.map((r) => `${r.method} ${r.url}`)).toEqual(['HEAD /h', 'GET /204', 'GET /304', 'GET /after']);
+    } finally {
+      up.respond = original;
+      conn.close();
+    }
+  });
 });

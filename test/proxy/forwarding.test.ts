@@ -127,6 +127,16 @@ describe('credentials are stripped, everything else kept exactly', () => {
     expect(rec.url).toBe(expected);
   });
 
+  it('keeps credential query values out of the access log, encoded names included', async () => {
+    const from = gate.logs.length;
+    await viaRaw('/p?a=1&_token=s3cr3t-one&access%5Ftoken=s3cr3t-two&%5F%74oken=s3cr3t-three', [`Authorization: ${AUTH}`]);
+    const lines = gate.logs.slice(from);
+    const access = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'request');
+    expect(access?.path).toBe('/p?a=1');
+    expect(lines.join('\n')).not.toMatch(/s3cr3t/);
+    expect(up.received[0]!.url).toBe('/p?a=1');
+  });
+
   it('removes every header the client named in Connection, and hop-by-hop headers', async () => {
     const rec = await viaRaw('/x', [
       `Authorization: ${AUTH}`, 'Connection: keep-alive, X-Secret-Hop', 'X-Secret-Hop: 1', 'Keep-Alive: timeout=5',

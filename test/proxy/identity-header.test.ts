@@ -7,7 +7,9 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { generateJwks } from '../../src/identity/keys.js';
+import { generatedKeyRing, generateJwks } from '../../src/identity/keys.js';
+import { IdentityMinter } from '../../src/identity/minter.js';
+import type { Identity } from '../../src/authn/types.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
 import { logsSince, metric, verifyAssertion, waitFor } from './_util.js';
@@ -152,5 +154,49 @@ describe('signing keys', () => {
     }, 2500, 50);
     expect(dropped?.map((k) => k.kid)).toEqual([b.kid]);
     expect(kidOf(await assertionFor(g))).toBe(b.kid);
+  });
+});
+
+describe('minter lifetime (fake clock)', () => {
+  const opts = { issuer: 'i', audience: 'a', ttlSeconds: 60, bindToRequest: false };
+  const claims = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { iat: number; exp: number };
+
+  it('reuses a header until a quarter of its lifetime is left, then re-mints', () => {
+    let now = 1_700_000_000_000;
+    let counted = 0;
+    const minter = new IdentityMinter(generatedKeyRing(), opts, () => now, () => { counted++; });
+    const id: Identity = Object.freeze({ subject: 's', scheme: 'basic', kind: 'user' });
+    const first = minter.mint(id, 'GET', '/');
+    now += 44_999;
+    expect(minter.mint(id, 'GET', '/')).toBe(first);
+    now += 1;
+    const second = minter.mint(id, 'GET', '/');
+    expect(second).not.toBe(first);
+    expect(claims(second).iat).toBe(claims(first).iat + 45);
+    expect(minter.mints).toBe(2);
+    expect(counted).toBe(2);
+  });
+
+  it('never outlives the credential, and re-mints relative to that shorter life', () => {
+    let now = 1_700_000_000_000;
+    const minter = new IdentityMinter(generatedKeyRing(), opts, () => now);
+    const id: Identity = Object.freeze({ subject: 's', scheme: 'bearer', kind: 'app', expiresAt: now + 10_000 });
+    const first = minter.mint(id, 'GET', '/');
+    expect(claims(first).exp - claims(first).iat).toBe(10);
+    now += 7_499;
+    expect(minter.mint(id, 'GET', '/')).toBe(first);
+    now += 1;
+    expect(minter.mint(id, 'GET', '/')).not.toBe(first);
+  });
+
+  it('drops cached headers when the keys change', () => {
+    const minter = new IdentityMinter(generatedKeyRing(), opts);
+    const id: Identity = Object.freeze({ subject: 's', scheme: 'basic', kind: 'user' });
+    const first = minter.mint(id, 'GET', '/');
+    const ring = generatedKeyRing();
+    minter.setKeys(ring);
+    const second = minter.mint(id, 'GET', '/');
+    expect(second).not.toBe(first);
+    expect(kidOf(second)).toBe(ring.active.kid);
   });
 });

@@ -100,9 +100,9 @@ describe('restricted routes', () => {
     expect(up.received).toHaveLength(0);
   });
 
-  it('a public prefix cannot be used to reach a restricted one through dot segments', async () => {
-    for (const target of ['/open/../admin/users', '/open/%2e%2e/admin/users', '/open/%2E%2e/closed']) {
-      const r = await rawRequest(portOf(gate.url), `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  it('a restricted prefix cannot be dodged through dot segments or empty segments (which upstreams may normalise)', async () => {
+    for (const target of ['/open/../admin/users', '/open/%2e%2e/admin/users', '/open/%2E%2e/closed', '//admin/users', '//closed', '/x//closed', '/admin//users']) {
+      const r = await rawRequest(portOf(gate.url), `GET ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\nConnection: close\r\n\r\n`);
       expect(r.responses[0]?.status, target).toBe(400);
     }
     expect(up.received).toHaveLength(0);

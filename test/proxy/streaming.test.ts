@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest, waitFor } from './_util.js';
+import { metric, portOf, rawRequest, waitFor } from './_util.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const MiB = 1024 * 1024;
@@ -154,6 +154,49 @@ describe('large response', () => {
     // measured 0-45 MiB; 64 MiB leaves headroom for GC timing on a loaded machine.
     expect(r.growth / MiB).toBeLessThan(64);
   }, 60000);
+});
+
+describe('client leaves mid-download', () => {
+  it('stops the upstream: its response is closed before it finished, and trackgate holds nothing', async () => {
+    let written = 0;
+    let upstreamClosedEarly = false;
+    const original = up.respond;
+    up.respond = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.on('close', () => { if (!res.writableFinished) upstreamClosedEarly = true; });
+      let i = 0;
+      const pump = (): void => {
+        while (written < 1024 * MiB && !res.destroyed) {
+          written += CHUNK;
+          if (!res.write(CHUNKS[i++ % CHUNKS.length]!)) { res.once('drain', pump); return; }
+        }
+        if (!res.destroyed) res.end();
+      };
+      pump();
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const req = request(`${gate.url}/export`, { headers: { authorization: AUTH } }, (res) => {
+          let got = 0;
+          res.on('data', (c: Buffer) => {
+            got += c.length;
+            if (got >= 4 * MiB) { req.destroy(); resolve(); }
+          });
+          res.on('error', () => undefined);
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'ECONNRESET') reject(e); });
+        req.end();
+      });
+      expect(await waitFor(() => upstreamClosedEarly, 3000), 'upstream response closed early').toBe(true);
+      const stoppedAt = written;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(written).toBe(stoppedAt);
+      expect(written).toBeLessThan(512 * MiB);
+      expect(await waitFor(async () => (await metric(gate.adminUrl, 'trackgate_inflight_requests')) === 0, 2000)).toBe(true);
+    } finally {
+      up.respond = original;
+    }
+  });
 });
 
 describe('request bodies', () => {

@@ -3,11 +3,13 @@
  * gate's JWKS): with Basic credentials the live feed works both ways; without credentials, or with only a
  * spoofed (even validly signed) identity header, the handshake fails with trackgate's 401.
  */
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { freePort, metric, waitFor } from './_util.js';
+import { freePort, metric, portOf, rawRequest, verifyAssertion, waitFor } from './_util.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 let demo: DemoUpstream;
@@ -138,6 +140,70 @@ describe('WebSocket through trackgate', () => {
       expect((await fetch(`${down.url}/x`)).status).toBe(401);
     } finally {
       await down.close();
+    }
+  });
+
+  it('answers a JSON 404 when WebSocket proxying is disabled', async () => {
+    const off = await startTrackgate({ upstreamUrl: `http://127.0.0.1:${demo.port}`, config: { upstream: { websockets: false } } });
+    try {
+      const ws = new WebSocket(`${off.url.replace(/^http/, 'ws')}/rest/v2/live`, { headers: { authorization: AUTH } });
+      const r = await new Promise<{ status?: number; body?: string; error?: string }>((resolve) => {
+        ws.once('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => { body += c.toString(); });
+          res.on('end', () => resolve({ status: res.statusCode, body }));
+        });
+        ws.once('error', (e) => resolve({ error: e.message }));
+      });
+      expect(r.status).toBe(404);
+      expect(JSON.parse(r.body!)).toEqual({ error: 'TG_ERR_NOT_FOUND', message: 'WebSocket proxying is disabled' });
+    } finally {
+      await off.close();
+    }
+  });
+});
+
+describe('what a WebSocket upstream receives', () => {
+  it('the identity header, and no credentials, spoofs or Connection-named headers', async () => {
+    const upgrades: IncomingMessage[] = [];
+    const server = createServer((_req, res) => res.end());
+    const wss = new WebSocketServer({ noServer: true });
+    server.on('upgrade', (req: IncomingMessage, socket, head) => {
+      upgrades.push(req);
+      wss.handleUpgrade(req, socket, head, () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const g = await startTrackgate({ upstreamUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    try {
+      // Raw, so the Connection header can name another header (the ws client always sends `Upgrade` alone).
+      const r = await rawRequest(portOf(g.url), [
+        'GET /live?a=1&_token=s&b=%2F HTTP/1.1', `Host: 127.0.0.1:${portOf(g.url)}`, `Authorization: ${AUTH}`,
+        'Cookie: a=1; token=secret; b=2', 'X-Identity-Assertion: spoof', 'x_identity_assertion: spoof2', 'InstanceKey: k',
+        'Connection: Upgrade, X-Secret-Hop', 'X-Secret-Hop: 1', 'X-Keep: kept', 'Upgrade: websocket',
+        'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', '', '',
+      ].join('\r\n'));
+      expect(r.responses[0]?.status, r.raw.toString('latin1')).toBe(101);
+      expect(r.responses[0]?.headers['sec-websocket-accept']).toBe('s3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+      const req = upgrades[0]!;
+      expect(req.url).toBe('/live?a=1&b=%2F');
+      expect(req.headers.authorization).toBeUndefined();
+      expect(req.headers.instancekey).toBeUndefined();
+      expect(req.headers.cookie).toBe('a=1; b=2');
+      expect(req.headers['x-secret-hop']).toBeUndefined();
+      expect(req.headers['x-keep']).toBe('kept');
+      expect(req.headers.upgrade).toBe('websocket');
+      expect(req.headers['x-forwarded-for']).toBe('127.0.0.1');
+      const names = req.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+      expect(names).not.toContain('x_identity_assertion');
+      expect(names.filter((n) => n === 'x-identity-assertion')).toHaveLength(1);
+      const { payload } = await verifyAssertion(g.adminUrl, req.headers['x-identity-assertion'] as string);
+      expect(payload).toMatchObject({ sub: DEMO.user, scheme: 'basic', kind: 'user' });
+    } finally {
+      await g.close();
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 });

@@ -149,7 +149,7 @@ describe('SQLite store: SIGKILL under load', () => {
       listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, upstream: { url: up.url },
       store: { url: `sqlite:${storeFile}` }, accountsFile: 'accounts.yaml',
       authn: { 'session-token': { enabled: true } },
-      watch: false, logging: { level: 'warn', access: false },
+      watch: false, logging: { level: 'info', access: false },
     }));
 
     const first = await startProcess(configFile, dir);

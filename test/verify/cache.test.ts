@@ -324,7 +324,9 @@ describe('a wrong-password flood through the proxy', () => {
     expect(await metric('trackgate_validation_cache_events_total', 'event="miss"')).toBe(1);
     expect(await metric('trackgate_validation_cache_events_total', 'event="negative_hit"')).toBe(49);
     expect(await metric('trackgate_auth_attempts_total', 'scheme="basic",result="failure",reason="invalid"')).toBe(50);
-    expect(floodMs, `flood ${floodMs.toFixed(0)} ms, one hash ${oneHashMs.toFixed(1)} ms`).toBeLessThan((50 * oneHashMs) / 4);
+    // Had each request been hashed, the flood would take at least 50 hashes; it takes well under half that.
+    // (The metrics above are the exact proof; this bound is loose so a loaded machine does not flake it.)
+    expect(floodMs, `flood ${floodMs.toFixed(0)} ms, one hash ${oneHashMs.toFixed(1)} ms`).toBeLessThan((50 * oneHashMs) / 2);
     expect(up.received).toHaveLength(0);
 
     // The right password is a different credential: verified (a miss), then served from the cache.

@@ -1,0 +1,177 @@
+/**
+ * Everything the scenarios authenticate with, generated fresh in the run's temp dir: the accounts file
+ * (scrypt, bcrypt `$2y$` cost 5, Digest HA1, instance keys, device tokens), the htpasswd/htdigest files
+ * of the peers (the same users and passwords), the token store (SQLite, through trackgate's own store
+ * module), an outside issuer's key pair and JWKS, and the Digest request lists.
+ */
+import { createHash, randomBytes, generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { SignJWT, exportJWK } from 'jose';
+import { hashPassword } from '../../dist/accounts/password.js';
+import { lookupDigest } from '../../dist/accounts/digest-token.js';
+import { SqliteStore } from '../../dist/store/sqlite.js';
+import { have, run } from './procs.js';
+
+export const REALM = 'bench';
+export const USER = { name: 'bench-user', password: 'bench-password-1' };
+export const BCRYPT_USER = { name: 'bench-bcrypt', password: 'bench-password-2' };
+export const INSTANCE = { id: 'bench-instance', key: 'bench-instance-key-0123456789', device: 'bench-device', deviceToken: 'bench-device-token-0123456789abcdef' };
+export const JWT_ISSUER = 'https://idp.bench.invalid/';
+export const JWT_AUDIENCE = 'trackgate-bench';
+
+const md5 = (s) => createHash('md5').update(s, 'latin1').digest('hex');
+const b64 = (s) => Buffer.from(s, 'utf8').toString('base64');
+export const basicHeader = (u) => `Basic ${b64(`${u.name}:${u.password}`)}`;
+const tokenValue = () => randomBytes(32).toString('base64url');
+
+async function bcryptLine(name, password) {
+  if (have('htpasswd')) {
+    const r = await run(['htpasswd', '-nbB', '-C', '5', name, password]);
+    if (r.code === 0) return r.stdout.trim();
+  }
+  const { hash } = await import('bcryptjs');
+  return `${name}:${(await hash(password, 5)).replace(/^\$2b\$/, '$2y$')}`;
+}
+
+async function apr1Line(name, password) {
+  if (have('htpasswd')) {
+    const r = await run(['htpasswd', '-nbm', name, password]);
+    if (r.code === 0) return r.stdout.trim();
+  }
+  const { apr1 } = await import('../../dist/accounts/apr1.js');
+  return `${name}:${apr1(password, randomBytes(6).toString('base64').replace(/\+/g, '.').slice(0, 8))}`;
+}
+
+/** Writes accounts.yaml, the peers' password files, and returns the credentials. */
+export async function writeAccounts(dir, { coldUsers }) {
+  const ha1 = md5(`${USER.name}:${REALM}:${USER.password}`);
+  const cold = Array.from({ length: coldUsers }, (_, i) => ({ name: `bench-cold-${i + 1}`, password: `cold-password-${i + 1}` }));
+  const coldBcrypt = Array.from({ length: coldUsers }, (_, i) => ({ name: `bench-cold-bcrypt-${i + 1}`, password: `cold-password-b${i + 1}` }));
+  const bcrypt = await bcryptLine(BCRYPT_USER.name, BCRYPT_USER.password);
+  const bcryptHash = (line) => line.slice(line.indexOf(':') + 1);
+  const coldBcryptLines = await Promise.all(coldBcrypt.map((u) => bcryptLine(u.name, u.password)));
+  const users = [
+    {
+      username: USER.name, password: await hashPassword(USER.password), accounts: ['bench-account'],
+      digest: { realm: REALM, ha1: { MD5: ha1 } },
+    },
+    { username: BCRYPT_USER.name, password: bcryptHash(bcrypt), accounts: ['bench-account'] },
+    ...await Promise.all(cold.map(async (u) => ({ username: u.name, password: await hashPassword(u.password) }))),
+    ...coldBcrypt.map((u, i) => ({ username: u.name, password: bcryptHash(coldBcryptLines[i]) })),
+  ];
+  if (!users[1].password.startsWith('$2y$05$')) throw new Error(`bcrypt hash is not $2y$05$: ${users[1].password.slice(0, 7)}`);
+  const accounts = {
+    users,
+    userGroups: [{
+      instanceId: INSTANCE.id, instanceKey: await hashPassword(INSTANCE.key),
+      devices: [{ id: INSTANCE.device, deviceToken: lookupDigest(INSTANCE.deviceToken) }],
+    }],
+  };
+  // JSON is YAML.
+  writeFileSync(join(dir, 'accounts.yaml'), JSON.stringify(accounts, null, 1));
+  writeFileSync(join(dir, 'htpasswd-apr1'), `${await apr1Line(USER.name, USER.password)}\n`, { mode: 0o644 });
+  writeFileSync(join(dir, 'htpasswd-bcrypt'), `${bcrypt}\n`, { mode: 0o644 });
+  writeFileSync(join(dir, 'htdigest'), `${USER.name}:${REALM}:${ha1}\n`, { mode: 0o644 });
+  writeFileSync(join(dir, 'secret'), randomBytes(32).toString('base64'));
+  return { cold, coldBcrypt, ha1 };
+}
+
+/**
+ * Creates the token store with trackgate's SqliteStore (schema and the named tokens through `putToken`),
+ * then bulk-inserts `bulk` session tokens in one transaction (100,000 single-row commits take ~25 s) and
+ * reads samples back through SqliteStore.getToken to prove the rows are what the store itself would write.
+ */
+export async function writeStore(file, { bulk, bulkFile }) {
+  const store = new SqliteStore(file);
+  const now = Date.now();
+  const expiresAt = now + 7 * 24 * 3600 * 1000;
+  const base = { issuer: 'bench', kind: 'user', issuedAt: now, expiresAt, account: 'bench-account' };
+  const named = { sessionQuery: tokenValue(), sessionCookie: tokenValue(), bearer: tokenValue(), oauth: tokenValue() };
+  await store.putToken({ ...base, digest: lookupDigest(named.sessionQuery), type: 'session', subject: 'bench-session-q' });
+  await store.putToken({ ...base, digest: lookupDigest(named.sessionCookie), type: 'session', subject: 'bench-session-c' });
+  await store.putToken({ ...base, digest: lookupDigest(named.bearer), type: 'access', subject: 'bench-bearer' });
+  await store.putToken({ ...base, digest: lookupDigest(named.oauth), type: 'access', subject: 'bench-oauth' });
+  await store.close();
+
+  const values = Array.from({ length: bulk }, tokenValue);
+  const db = new Database(file);
+  const ins = db.prepare(`INSERT INTO tokens (digest, type, issuer, subject, kind, account, issued_at, expires_at)
+    VALUES (?, 'session', 'bench', ?, 'user', 'bench-account', ?, ?)`);
+  db.transaction(() => { values.forEach((v, i) => ins.run(lookupDigest(v), `bench-churn-${i}`, now, expiresAt)); })();
+  db.close();
+  writeFileSync(bulkFile, `${values.join('\n')}\n`);
+
+  const check = new SqliteStore(file);
+  for (const [i, v] of [[0, values[0]], [bulk - 1, values[bulk - 1]]]) {
+    const rec = await check.getToken(lookupDigest(v));
+    if (rec?.subject !== `bench-churn-${i}` || rec.type !== 'session' || rec.expiresAt !== expiresAt) throw new Error('bulk token read-back failed');
+  }
+  await check.close();
+  return named;
+}
+
+/** An outside issuer: ES256 key pair, its public JWKS document, and one signed access token. */
+export async function externalIssuer() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = 'bench-idp-1';
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+  const token = await new SignJWT({ scope: 'read' })
+    .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
+    .setIssuer(JWT_ISSUER).setAudience(JWT_AUDIENCE).setSubject('bench-external-user')
+    .setIssuedAt().setExpirationTime('6h')
+    .sign(privateKey);
+  return { jwks: { keys: [jwk] }, token };
+}
+
+/** The `WWW-Authenticate` values of a 401 from `port` (each challenge separately). */
+export function challenges(port, path) {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      const out = [];
+      for (let i = 0; i < res.rawHeaders.length; i += 2) {
+        if (res.rawHeaders[i].toLowerCase() === 'www-authenticate') out.push(res.rawHeaders[i + 1]);
+      }
+      res.on('end', () => resolve({ status: res.statusCode, challenges: out }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function authParams(challenge) {
+  const out = {};
+  const re = /([A-Za-z0-9_-]+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]+))/g;
+  let m;
+  while ((m = re.exec(challenge)) !== null) out[m[1].toLowerCase()] = m[2] ?? m[3];
+  return out;
+}
+
+/**
+ * Fetches a fresh MD5 Digest challenge from `port` and writes `count` (nc, response) lines for it; returns
+ * the Authorization header template (`{1}` = nc, `{2}` = response) and the data file.
+ */
+export async function digestRun({ port, path, file, count, ha1, user = USER.name }) {
+  const { status, challenges: list } = await challenges(port, path);
+  const ch = list.find((c) => /^Digest /i.test(c) && (!/algorithm=/i.test(c) || /algorithm="?MD5"?(,|$|\s)/i.test(c)));
+  if (status !== 401 || ch === undefined) throw new Error(`no MD5 Digest challenge from port ${port} (status ${status}: ${list.join(' | ')})`);
+  const p = authParams(ch);
+  const qop = (p.qop ?? 'auth').split(',').map((s) => s.trim());
+  if (!qop.includes('auth')) throw new Error(`Digest challenge offers no qop=auth: ${ch}`);
+  const cnonce = randomBytes(8).toString('hex');
+  const ha2 = md5(`GET:${path}`);
+  const lines = new Array(count);
+  for (let i = 1; i <= count; i++) {
+    const nc = i.toString(16).padStart(8, '0');
+    lines[i - 1] = `${nc}\t${md5(`${ha1}:${p.nonce}:${nc}:${cnonce}:auth:${ha2}`)}`;
+  }
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  const opaque = p.opaque === undefined ? '' : `, opaque="${p.opaque}"`;
+  return {
+    file,
+    header: `Digest username="${user}", realm="${p.realm}", nonce="${p.nonce}", uri="${path}", algorithm=MD5, qop=auth, nc={1}, cnonce="${cnonce}", response="{2}"${opaque}`,
+  };
+}

@@ -1,0 +1,214 @@
+/**
+ * Starting the servers of a benchmark run (upstream, trackgate, JWKS endpoint), sending single timed
+ * requests, and measuring one scenario (warm-up, then N wrk runs with CPU and peak-RSS accounting).
+ */
+import { createServer, request, Agent } from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  startServer, freePort, waitForPort, groupCpuSeconds, groupPeakRssMiB, groupRssMiB, resetPeakRss,
+} from './procs.js';
+import { runWrk, writeScript } from './wrk.js';
+
+export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const CPU_LOAD = 0; // load generator and upstream
+export const CPU_PROXY = 1; // the proxy under test, alone
+
+/** Starts bench/upstream.js pinned to the load CPU. */
+export async function startUpstream(dir) {
+  const port = await freePort();
+  const proc = startServer('upstream', [process.execPath, join(ROOT, 'bench', 'upstream.js'), String(port)], {
+    cpu: CPU_LOAD, logFile: join(dir, 'upstream.log'),
+  });
+  await waitForPort(port, { proc });
+  return { name: 'upstream', port, pgid: proc.pid, proc };
+}
+
+/** A tiny in-process HTTP server for the outside issuer's JWKS document. */
+export async function startJwksServer(jwks) {
+  const body = JSON.stringify(jwks);
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}/jwks.json`, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** The trackgate config used by the bench; `overrides` are deep-merged. */
+export function trackgateConfig({ dir, port, adminPort, upstreamPort, jwksUrl }, overrides = {}) {
+  const base = {
+    listen: `127.0.0.1:${port}`,
+    admin: { listen: `127.0.0.1:${adminPort}` },
+    upstream: { url: `http://127.0.0.1:${upstreamPort}` },
+    store: { url: `sqlite:${join(dir, 'store.sqlite')}` },
+    accountsFile: join(dir, 'accounts.yaml'),
+    secretFile: join(dir, 'secret'),
+    identity: { audience: 'bench-upstream' },
+    authn: {
+      basic: { enabled: true, realm: 'bench' },
+      // Nonces must stay valid for a whole scenario (one nonce per wrk run, nc = 1, 2, 3, …).
+      digest: { enabled: true, realm: 'bench', algorithms: ['SHA-256', 'MD5'], nonceTtlSeconds: 86400 },
+      'session-token': { enabled: true },
+      'oauth-header': { enabled: true },
+      instance: { enabled: true },
+      bearer: {
+        enabled: true,
+        external: { issuers: [{ issuer: 'https://idp.bench.invalid/', jwksUrl, audience: 'trackgate-bench', algorithms: ['ES256'] }] },
+      },
+    },
+    // A positive entry outlives the whole run: no re-verification (a 50 ms scrypt) lands inside a measurement.
+    cache: { ttlSeconds: 3600 },
+    logging: { level: 'info', access: false },
+    watch: false,
+  };
+  return merge(base, overrides);
+}
+
+function merge(a, b) {
+  if (typeof a !== 'object' || a === null || Array.isArray(a) || typeof b !== 'object' || b === null || Array.isArray(b)) return b;
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = k in a ? merge(a[k], v) : v;
+  return out;
+}
+
+/**
+ * Starts `node bin/trackgate.js --config <file>` pinned to the proxy CPU, with its log (stdout: the access
+ * log when on) in a file; resolves once /readyz answers 200.
+ */
+export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = [], cwd, bin = join(ROOT, 'bin', 'trackgate.js') } = {}) {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const config = trackgateConfig({ ...ctx, port, adminPort }, overrides);
+  const file = join(ctx.dir, `${name}.yaml`);
+  writeFileSync(file, JSON.stringify(config, null, 1));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACKGATE_')));
+  env.NODE_ENV = 'production';
+  const proc = startServer(name, [process.execPath, ...nodeFlags, bin, '--config', file], {
+    cpu: CPU_PROXY, logFile: join(ctx.dir, `${name}.log`), env, cwd: cwd ?? ctx.dir,
+  });
+  await waitForPort(port, { proc, timeoutMs: 30_000 });
+  for (let i = 0; ; i++) {
+    const r = await get(adminPort, '/readyz').catch(() => ({ status: 0 }));
+    if (r.status === 200) break;
+    if (i > 100 || proc.exited) throw new Error(`${name} not ready (see ${proc.logFile})`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return { name, port, adminPort, pgid: proc.pid, proc, config };
+}
+
+/** One GET; resolves `{ status, body, ms }`. */
+export function get(port, path, headers = {}, agent = false) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({
+        status: res.statusCode, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers,
+        ms: Number(process.hrtime.bigint() - t0) / 1e6,
+      }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A trackgate Prometheus sample value (first series of that name). */
+export async function metric(target, name) {
+  const { body } = await get(target.adminPort, '/metrics');
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(body);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * First-request latency of each of `users` (a validation-cache miss: the password hash is verified), then
+ * `warmCount` sequential requests of the first user (hits), each on an already open keep-alive connection.
+ */
+export async function coldWarm(target, path, users, headerOf, warmCount) {
+  const cold = [];
+  let warm = [];
+  for (const [i, u] of users.entries()) {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const open = await get(target.port, path, {}, agent); // opens the connection (401, no credentials)
+      if (open.status !== 401) throw new Error(`expected 401 without credentials, got ${open.status}`);
+      const first = await get(target.port, path, { authorization: headerOf(u) }, agent);
+      if (first.status !== 200) throw new Error(`cold request for ${u.name}: status ${first.status} ${first.body}`);
+      cold.push(first.ms);
+      if (i === 0) {
+        for (let k = 0; k < warmCount; k++) {
+          const r = await get(target.port, path, { authorization: headerOf(u) }, agent);
+          if (r.status !== 200) throw new Error(`warm request: status ${r.status}`);
+          warm.push(r.ms);
+        }
+      }
+    } finally {
+      agent.destroy();
+    }
+  }
+  warm = warm.sort((a, b) => a - b);
+  return {
+    coldMedian: median(cold), coldMax: Math.max(...cold), cold,
+    warmMedian: median(warm), warmP99: warm[Math.min(warm.length - 1, Math.floor(warm.length * 0.99))],
+  };
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function substitute(spec, line) {
+  const f = line.split('\t');
+  const sub = (s) => s.replace(/\{(\d)\}/g, (_m, k) => f[Number(k) - 1]);
+  return { path: sub(spec.path), headers: Object.fromEntries(Object.entries(spec.headers ?? {}).map(([k, v]) => [k, sub(v)])) };
+}
+
+/** Sends the scenario's first request once and checks it is admitted (and, for trackgate, carries an identity). */
+export async function preflight(target, spec, expectIdentity) {
+  let { path, headers } = spec;
+  if (spec.data !== undefined) ({ path, headers } = substitute(spec, readFileSync(spec.data, 'utf8').split('\n')[0]));
+  const r = await get(target.port, path, headers ?? {});
+  if (r.status !== 200) throw new Error(`preflight ${target.name} ${path}: status ${r.status} ${r.body.slice(0, 200)}`);
+  if (expectIdentity && !r.body.includes('"identity":true')) throw new Error(`preflight ${target.name}: upstream saw no identity header`);
+}
+
+/**
+ * Measures one scenario against `target` (`{ name, port, pgid }`): preflight, warm-up, `runs` wrk runs.
+ * `spec` is a request spec or `async (phase) => spec` (phase: 'check', 'warmup', 0, 1, …).
+ */
+export async function measure(ctx, target, sc) {
+  const { cfg, dir } = ctx;
+  const specOf = typeof sc.spec === 'function' ? sc.spec : async () => sc.spec;
+  if (sc.preflight !== false) await preflight(target, await specOf('check'), sc.identity === true);
+  const url = `http://127.0.0.1:${target.port}`;
+  const wrk = async (spec, seconds, tag) => runWrk({
+    url, script: writeScript(dir, `${sc.id}-${tag}`, spec), seconds, connections: cfg.connections, cpu: CPU_LOAD,
+  });
+  const hwmReset = resetPeakRss(target.pgid);
+  if (cfg.warmup > 0 && sc.warmup !== false) await wrk(await specOf('warmup'), cfg.warmup, 'warmup');
+  const rssAfterWarmup = groupRssMiB(target.pgid);
+  const runs = [];
+  const n = sc.runs ?? cfg.runs;
+  for (let i = 0; i < n; i++) {
+    const spec = await specOf(i);
+    const cpu0 = groupCpuSeconds(target.pgid);
+    const w = await wrk(spec, sc.seconds ?? cfg.seconds, `run${i}`);
+    const cpu1 = groupCpuSeconds(target.pgid);
+    runs.push({ ...w, cpuUs: ((cpu1 - cpu0) * 1e6) / Math.max(1, w.requests), rss: groupRssMiB(target.pgid), hwm: groupPeakRssMiB(target.pgid) });
+  }
+  const row = {
+    id: sc.id, label: sc.label, group: sc.group, server: target.name, kind: sc.kind,
+    rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
+    cpuUs: median(runs.map((r) => r.cpuUs)), peakRss: Math.max(...runs.map((r) => r.hwm)),
+    errors: runs.reduce((a, r) => a + r.errors, 0), requests: runs.reduce((a, r) => a + r.requests, 0),
+    rssAfterWarmup, hwmReset, runs, note: sc.note,
+  };
+  const err = row.errors > 0 ? `  ⚠ ${row.errors} errors` : '';
+  process.stderr.write(`  ${sc.label.padEnd(52)} ${row.rps.toFixed(0).padStart(7)} rps  p50 ${row.p50.toFixed(2)} ms  p99 ${row.p99.toFixed(2)} ms  cpu ${row.cpuUs.toFixed(1)} µs  rss ${row.peakRss.toFixed(0)} MiB${err}\n`);
+  return row;
+}

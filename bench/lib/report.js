@@ -1,0 +1,168 @@
+/**
+ * The results table (ratios to direct and to nginx without auth, per body size), the targets with
+ * pass/fail, and docs/PERFORMANCE.md.
+ */
+
+const f = (x, d = 0) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(d));
+const ratio = (a, b) => (a === undefined || b === undefined || !b ? undefined : a / b);
+
+/** Adds `xDirect` / `xNginx` to every row with an rps, per body-size group. */
+export function withRatios(rows) {
+  const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
+  const ref = {
+    small: { direct: byId['direct-small'], nginx: byId['nginx-noauth-small'] },
+    '64k': { direct: byId['direct-64k'], nginx: byId['nginx-noauth-64k'] },
+    '1m': { direct: byId['direct-1m'], nginx: byId['nginx-noauth-1m'] },
+  };
+  return rows.map((r) => ({
+    ...r,
+    xDirect: r.rps === undefined ? undefined : ratio(r.rps, ref[r.group]?.direct?.rps),
+    xNginx: r.rps === undefined ? undefined : ratio(r.rps, ref[r.group]?.nginx?.rps),
+    addedP99: r.p99 === undefined ? undefined : r.p99 - (ref[r.group]?.direct?.p99 ?? NaN),
+  }));
+}
+
+const HEAD = ['scenario', 'rps', 'p50 ms', 'p99 ms', '×direct', '×nginx', 'CPU µs/req', 'peak RSS MiB'];
+
+function cells(r) {
+  const notes = [];
+  if (r.errors > 0) notes.push(`⚠ ${r.errors} errors`);
+  return [
+    r.label + (notes.length ? ` (${notes.join(', ')})` : ''),
+    f(r.rps), f(r.p50, 2), f(r.p99, 2), f(r.xDirect, 2), f(r.xNginx, 2), f(r.cpuUs, 1), f(r.peakRss, 0),
+  ];
+}
+
+export function markdownTable(rows) {
+  const lines = [`| ${HEAD.join(' | ')} |`, `|${HEAD.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) lines.push(`| ${cells(r).join(' | ')} |`);
+  return lines.join('\n');
+}
+
+export function textTable(rows) {
+  const all = [HEAD, ...rows.map(cells)];
+  const w = HEAD.map((_, i) => Math.max(...all.map((c) => c[i].length)));
+  return all.map((c, k) => {
+    const line = c.map((v, i) => (i === 0 ? v.padEnd(w[i]) : v.padStart(w[i]))).join('  ');
+    return k === 0 ? `${line}\n${'-'.repeat(line.length)}` : line;
+  }).join('\n');
+}
+
+/** Evaluates the targets of the performance issue; each `{ name, pass (true/false/undefined = not measured), detail }`. */
+export function targets(rows, extra) {
+  const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
+  const out = [];
+  const forms = rows.filter((r) => r.kind === 'form');
+  const worst = (list, key) => list.reduce((a, r) => (a === undefined || r[key] < a[key] ? r : a), undefined);
+  const ok = (r) => r !== undefined && r.errors === 0;
+  const formList = (key, fmt) => forms.map((r) => `${r.short ?? r.label} ${fmt(r[key])}`).join(', ');
+
+  const wd = worst(forms, 'xDirect');
+  out.push({
+    name: 'every form on a cache hit ≥ 0.65× direct',
+    pass: forms.length && forms.every((r) => ok(r) && r.xDirect >= 0.65) ? true : forms.length ? false : undefined,
+    detail: forms.length ? `worst: ${wd?.label} ${f(wd?.xDirect, 2)}× — ${formList('xDirect', (x) => `${f(x, 2)}×`)}` : 'not measured',
+  });
+  const wn = worst(forms, 'xNginx');
+  out.push({
+    name: 'every form on a cache hit ≥ 0.80× nginx (no auth)',
+    pass: forms.length && forms.every((r) => ok(r) && r.xNginx >= 0.8) ? true : forms.length && forms.every((r) => r.xNginx !== undefined) ? false : undefined,
+    detail: forms.length ? `worst: ${wn?.label} ${f(wn?.xNginx, 2)}× — ${formList('xNginx', (x) => `${f(x, 2)}×`)}` : 'not measured',
+  });
+  const cmp = (name, a, b, min) => {
+    const A = byId[a];
+    const B = byId[b];
+    const x = ratio(A?.rps, B?.rps);
+    out.push({
+      name,
+      pass: x === undefined ? undefined : ok(A) && ok(B) && x >= min,
+      detail: x === undefined ? 'not measured (peer missing)' : `${f(A.rps)} vs ${f(B.rps)} rps = ${f(x, 2)}×`,
+    });
+  };
+  cmp('Digest ≥ 1.1× Apache mod_auth_digest', 'tg-digest', 'apache-digest', 1.1);
+  cmp('Basic ≥ 2× nginx auth_basic apr1', 'tg-basic', 'nginx-apr1', 2);
+  cmp('bcrypt user (Basic, cache hit) ≥ 20× nginx auth_basic bcrypt cost 5', 'tg-bcrypt', 'nginx-bcrypt', 20);
+  cmp('64 KiB bodies ≥ 0.6× nginx', 'tg-64k', 'nginx-noauth-64k', 0.6);
+  const worstP99 = forms.reduce((a, r) => (a === undefined || r.addedP99 > a.addedP99 ? r : a), undefined);
+  out.push({
+    name: 'p99 added latency over direct ≤ 3 ms at 50 connections (every form)',
+    pass: forms.length ? forms.every((r) => r.addedP99 <= 3) : undefined,
+    detail: forms.length ? `worst: ${worstP99.label} +${f(worstP99.addedP99, 2)} ms (direct p99 ${f(byId['direct-small']?.p99, 2)} ms) — ${formList('addedP99', (x) => `+${f(x, 2)}`)}` : 'not measured',
+  });
+  const fill = byId['tg-100k-fill'];
+  const hits = byId['tg-100k-hits'];
+  const peak = Math.max(fill?.peakRss ?? 0, hits?.peakRss ?? 0);
+  out.push({
+    name: 'peak RSS ≤ 150 MiB with 100,000 cached identities',
+    pass: fill === undefined ? undefined : extra.cachedEntries >= 100000 * 0.99 && peak <= 150,
+    detail: fill === undefined ? 'not measured' : `peak ${f(peak, 1)} MiB with ${extra.cachedEntries ?? '?'} cache entries`,
+  });
+  const churn = byId['tg-churn'];
+  if (churn === undefined) {
+    out.push({ name: 'RSS flat under churn', pass: undefined, detail: 'not measured' });
+  } else {
+    const series = [churn.rssAfterWarmup, ...churn.runs.map((r) => r.rss)];
+    const growth = series[series.length - 1] - series[0];
+    out.push({
+      name: 'RSS flat under churn (100k tokens through a 10k cache: ≤ 10% growth from warm-up to last run)',
+      pass: growth <= series[0] * 0.1,
+      detail: `RSS ${series.map((x) => f(x, 1)).join(' → ')} MiB (peak ${f(churn.peakRss, 1)} MiB)`,
+    });
+  }
+  return out;
+}
+
+const mark = (p) => (p === true ? '**PASS**' : p === false ? '**FAIL**' : 'n/a');
+
+export function markdownDoc({ machine, settings, rows, coldWarm, targetList, notes }) {
+  return `# Performance
+
+<!-- Generated by \`npm run bench\` (bench/run.js). Do not edit by hand: every number below is replaced at each run. -->
+
+Last run: ${settings.date} — \`${settings.command}\`${settings.quick ? ' (**quick mode**: short runs, indicative only)' : ''}
+
+## Machine
+
+| | |
+|---|---|
+| CPU | ${machine.cpu} |
+| cores | ${machine.cores} |
+| kernel | ${machine.kernel} |
+| Node.js | ${machine.node} |
+| nginx | ${machine.nginx} |
+| Apache httpd | ${machine.apache} |
+| load generator | ${machine.wrk} |
+| pinning | ${machine.pinning} |
+
+## Settings
+
+${settings.lines.map((l) => `- ${l}`).join('\n')}
+
+## Results
+
+Median of ${settings.runs} run(s) of ${settings.seconds} s per scenario (rps, p50, p99 and CPU each the median; peak RSS
+the highest VmHWM of the server's processes over the scenario). ×direct and ×nginx compare with the upstream
+reached directly and with nginx without auth, for the same body size, in the same run. CPU µs/req is the server
+under test's own user+system CPU time (the upstream's, for the direct rows) divided by the requests served.
+
+${markdownTable(rows)}
+
+### First request (cold validation cache) vs warm
+
+Single requests on an open keep-alive connection, one at a time (no load).
+
+| credential | cold: first request, median (max) ms | warm: median ms | warm: p99 ms |
+|---|---:|---:|---:|
+${coldWarm.map((c) => `| ${c.label} | ${f(c.coldMedian, 2)} (${f(c.coldMax, 2)}) over ${c.cold.length} users | ${f(c.warmMedian, 3)} | ${f(c.warmP99, 3)} |`).join('\n')}
+
+## Targets
+
+| target | result | measured |
+|---|---|---|
+${targetList.map((t) => `| ${t.name} | ${mark(t.pass)} | ${t.detail} |`).join('\n')}
+
+## Notes
+
+${notes.map((n) => `- ${n}`).join('\n')}
+`;
+}

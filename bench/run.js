@@ -1,0 +1,303 @@
+/**
+ * `npm run bench`: trackgate against the upstream reached directly, nginx and Apache httpd, on this machine.
+ *
+ * Starts a small Node upstream, trackgate (several configurations, one at a time), nginx and Apache (when
+ * installed), pins them with taskset when available (upstream and wrk on CPU 0, the server under test alone
+ * on CPU 1), drives each scenario with `wrk -t1 -c50`, and writes the table of the last run to
+ * docs/PERFORMANCE.md. Every server is stopped at the end, on error and on Ctrl-C (process groups).
+ *
+ * Environment:
+ *   BENCH_QUICK=1            2 s × 1 run, 1 s warm-up, 2 cold users (< 2 minutes; indicative only)
+ *   BENCH_DURATION=5         seconds per wrk run          BENCH_RUNS=3     runs per scenario (median)
+ *   BENCH_WARMUP=1           warm-up seconds (0: none)    BENCH_CONNECTIONS=50
+ *   BENCH_ACCESS_LOG=off|on  access logging of the main trackgate (the other setting is measured too)
+ *   BENCH_ONLY=<regex>       only scenarios whose id matches (then the doc is not written unless BENCH_OUT is set)
+ *   BENCH_OUT=<file>         where to write the Markdown (default docs/PERFORMANCE.md)
+ *   BENCH_JSON=<file>        also write the raw results as JSON
+ *   BENCH_KEEP=1             keep the temp dir (configs, logs, Lua scripts)
+ */
+import { mkdtempSync, chmodSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { installCleanup, killAll, have, TASKSET, startServer, freePort, waitForPort } from './lib/procs.js';
+import {
+  ROOT, CPU_PROXY, startUpstream, startJwksServer, startTrackgate, measure, coldWarm, metric,
+} from './lib/harness.js';
+import {
+  writeAccounts, writeStore, externalIssuer, digestRun, basicHeader, USER, BCRYPT_USER, INSTANCE,
+} from './lib/fixtures.js';
+import { nginxConfig, apacheConfig } from './lib/peers.js';
+import { withRatios, textTable, markdownDoc, targets } from './lib/report.js';
+
+const env = process.env;
+const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
+const num = (v, d) => (v === undefined || v === '' ? d : Number(v));
+const cfg = {
+  quick,
+  seconds: num(env.BENCH_DURATION, quick ? 2 : 5),
+  runs: num(env.BENCH_RUNS, quick ? 1 : 3),
+  warmup: num(env.BENCH_WARMUP, 1),
+  connections: num(env.BENCH_CONNECTIONS, 50),
+  coldUsers: quick ? 2 : 5,
+  warmCount: quick ? 100 : 300,
+  accessLog: (env.BENCH_ACCESS_LOG ?? 'off') === 'on',
+  only: env.BENCH_ONLY ? new RegExp(env.BENCH_ONLY) : undefined,
+  out: env.BENCH_OUT ?? (env.BENCH_ONLY ? undefined : join(ROOT, 'docs', 'PERFORMANCE.md')),
+};
+const CHURN_TOKENS = 100_000;
+const SMALL_PATH = '/v2/positions?device=bench-device';
+const wanted = (id) => cfg.only === undefined || cfg.only.test(id);
+
+function version(argv, re) {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+  const text = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  const m = re.exec(text);
+  return r.status === 0 || m ? (m ? m[1] : text.trim().split('\n')[0]) : 'not installed';
+}
+
+function machine() {
+  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  return {
+    cpu: model,
+    cores: `${cpus().length} (online: ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim() || '?'})`,
+    kernel: spawnSync('uname', ['-sr'], { encoding: 'utf8' }).stdout.trim(),
+    node: process.version,
+    nginx: have('nginx') ? version(['nginx', '-v'], /nginx version: (\S+)/) : 'not installed',
+    apache: have('apache2') ? version(['apache2', '-v'], /Server version: (.+)/) : 'not installed',
+    wrk: have('wrk') ? version(['wrk', '-v'], /^(wrk \S+)/m) : 'not installed',
+    pinning: TASKSET ? 'taskset: upstream, wrk and this script on CPU 0; the server under test alone on CPU 1' : 'none (taskset not available): numbers include scheduler noise',
+  };
+}
+
+async function main() {
+  installCleanup();
+  if (!have('wrk')) throw new Error('wrk is required (apt-get install wrk)');
+  if (TASKSET) spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+  const started = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'trackgate-bench-'));
+  chmodSync(dir, 0o755); // peers' workers (www-data) read the password files
+  process.stderr.write(`trackgate bench: ${cfg.seconds} s × ${cfg.runs} run(s), ${cfg.connections} connections, temp dir ${dir}\n`);
+  const rows = [];
+  const cold = [];
+  const extra = {};
+  const notes = [];
+  const ctx = { cfg, dir };
+  let jwksServer;
+  try {
+    // Fixtures.
+    const acc = await writeAccounts(dir, { coldUsers: cfg.coldUsers });
+    const tokensFile = join(dir, 'churn-tokens.txt');
+    const tokens = await writeStore(join(dir, 'store.sqlite'), { bulk: CHURN_TOKENS, bulkFile: tokensFile });
+    const ext = await externalIssuer();
+    jwksServer = await startJwksServer(ext.jwks);
+    const upstream = await startUpstream(dir);
+    const tgCtx = { dir, upstreamPort: upstream.port, jwksUrl: jwksServer.url };
+    const small = (id, label, spec, more = {}) => ({ id, label, group: 'small', spec: { path: SMALL_PATH, ...spec }, ...more });
+    const bodies = (prefix, label, headers, more = {}) => [
+      small(`${prefix}-small`, `${label}, ~300 B`, { headers }, more),
+      { id: `${prefix}-64k`, label: `${label}, 64 KiB`, group: '64k', spec: { path: '/big/64k', headers }, ...more },
+      { id: `${prefix}-1m`, label: `${label}, 1 MiB`, group: '1m', spec: { path: '/big/1m', headers }, ...more },
+    ];
+    const measureAll = async (target, list) => {
+      for (const sc of list) if (wanted(sc.id)) rows.push(await measure(ctx, target, sc));
+    };
+    const digestSpec = (port, tag) => async (phase) => {
+      const count = Math.ceil((phase === 'warmup' ? cfg.warmup : cfg.seconds) * 40_000) + 20_000;
+      const d = await digestRun({ port, path: SMALL_PATH, file: join(dir, `digest-${tag}-${phase}.txt`), count: phase === 'check' ? 2 : count, ha1: acc.ha1 });
+      return { path: SMALL_PATH, headers: { Authorization: d.header }, data: d.file };
+    };
+
+    // 1. The upstream reached directly.
+    process.stderr.write('direct\n');
+    await measureAll(upstream, bodies('direct', 'direct (upstream, no proxy)', {}));
+
+    // 1b. The platform floor: node:http + undici with nothing else (bench/bare-proxy.js).
+    const bareList = bodies('bare', 'floor: node:http + undici Pool.stream, no auth', {}).slice(0, 2);
+    if (bareList.some((s) => wanted(s.id))) {
+      const port = await freePort();
+      const proc = startServer('bare-proxy', [process.execPath, join(ROOT, 'bench', 'bare-proxy.js'), String(port), `http://127.0.0.1:${upstream.port}`], {
+        cpu: CPU_PROXY, logFile: join(dir, 'bare-proxy.log'),
+      });
+      try {
+        await waitForPort(port, { proc });
+        process.stderr.write('bare node proxy\n');
+        await measureAll({ name: 'bare-proxy', port, pgid: proc.pid }, bareList);
+      } finally { await proc.stop(); }
+    }
+
+    // 2. nginx.
+    const nginxIds = ['nginx-noauth-small', 'nginx-noauth-64k', 'nginx-noauth-1m', 'nginx-apr1', 'nginx-bcrypt'];
+    if (have('nginx') && nginxIds.some(wanted)) {
+      const ports = { noauth: await freePort(), apr1: await freePort(), bcrypt: await freePort() };
+      const conf = await nginxConfig(dir, { upstreamPort: upstream.port, ports });
+      const proc = startServer('nginx', conf.argv, { cpu: CPU_PROXY, logFile: join(dir, 'nginx', 'stdout.log') });
+      try {
+        await waitForPort(ports.bcrypt, { proc });
+        process.stderr.write('nginx\n');
+        const t = (port) => ({ name: 'nginx', port, pgid: proc.pid });
+        await measureAll(t(ports.noauth), bodies('nginx-noauth', 'nginx, no auth', {}));
+        await measureAll(t(ports.apr1), [small('nginx-apr1', 'nginx auth_basic apr1 (htpasswd -m)', { headers: { Authorization: basicHeader(USER) } })]);
+        await measureAll(t(ports.bcrypt), [small('nginx-bcrypt', 'nginx auth_basic bcrypt cost 5 (htpasswd -B -C 5)', { headers: { Authorization: basicHeader(BCRYPT_USER) } })]);
+      } finally {
+        await proc.stop();
+      }
+    } else if (!have('nginx')) {
+      notes.push('nginx is not installed: the nginx rows, the ×nginx column and the nginx targets are missing.');
+    }
+
+    // 3. Apache httpd.
+    if (have('apache2') && ['apache-noauth', 'apache-digest'].some(wanted)) {
+      const ports = { digest: await freePort(), noauth: await freePort() };
+      const conf = await apacheConfig(dir, { upstreamPort: upstream.port, ports });
+      const proc = startServer('apache2', conf.argv, { cpu: CPU_PROXY, logFile: join(dir, 'apache', 'stdout.log') });
+      try {
+        await waitForPort(ports.digest, { proc });
+        await waitForPort(ports.noauth, { proc });
+        process.stderr.write('apache\n');
+        const t = (port) => ({ name: 'apache2', port, pgid: proc.pid });
+        await measureAll(t(ports.noauth), [small('apache-noauth', 'Apache event + mod_proxy, no auth (reference)', {})]);
+        await measureAll(t(ports.digest), [small('apache-digest', 'Apache event + mod_auth_digest + mod_proxy', {}, { spec: digestSpec(ports.digest, 'apache'), preflight: true })]);
+      } finally {
+        await proc.stop();
+      }
+    } else if (!have('apache2')) {
+      notes.push('Apache httpd is not installed: the Digest comparison is missing.');
+    }
+
+    // 4. trackgate, main configuration: every credential form on a cache hit, and large bodies.
+    const mainLog = cfg.accessLog;
+    const logWord = (on) => (on ? 'access log on' : 'access log off');
+    const mainIds = ['tg-cold', 'tg-basic', 'tg-digest', 'tg-query', 'tg-cookie', 'tg-bearer', 'tg-jwt', 'tg-oauth', 'tg-instance', 'tg-bcrypt', 'tg-64k', 'tg-1m'];
+    const main = mainIds.some(wanted) ? await startTrackgate('trackgate-main', tgCtx, { logging: { access: mainLog } }) : undefined;
+    if (main) try {
+      process.stderr.write(`trackgate (${logWord(mainLog)})\n`);
+      if (wanted('tg-cold')) {
+        const scryptCw = await coldWarm(main, SMALL_PATH, acc.cold, basicHeader, cfg.warmCount);
+        cold.push({ label: 'Basic, scrypt hash (ln=14, r=8, p=1)', ...scryptCw });
+        const bcryptCw = await coldWarm(main, SMALL_PATH, acc.coldBcrypt, basicHeader, cfg.warmCount);
+        cold.push({ label: 'Basic, bcrypt hash ($2y$, cost 5)', ...bcryptCw });
+        process.stderr.write(`  Basic scrypt: cold ${scryptCw.coldMedian.toFixed(1)} ms, warm ${scryptCw.warmMedian.toFixed(3)} ms; bcrypt: cold ${bcryptCw.coldMedian.toFixed(1)} ms\n`);
+      }
+      const form = (id, short, label, spec, more = {}) => small(id, `trackgate ${label}`, spec, { kind: 'form', identity: true, short, ...more });
+      const A = (v) => ({ headers: { Authorization: v } });
+      await measureAll(main, [
+        form('tg-basic', 'Basic', 'Basic (cache hit)', A(basicHeader(USER))),
+        form('tg-digest', 'Digest', 'Digest MD5, nc increasing (never cached)', {}, { spec: digestSpec(main.port, 'tg') }),
+        form('tg-query', '_token', '`_token` query (cache hit)', { path: `${SMALL_PATH}&_token=${tokens.sessionQuery}` }),
+        form('tg-cookie', 'cookie', '`token` cookie (cache hit)', { headers: { Cookie: `lang=en; token=${tokens.sessionCookie}` } }),
+        form('tg-bearer', 'Bearer', 'Bearer, self-issued token (cache hit)', A(`Bearer ${tokens.bearer}`)),
+        form('tg-jwt', 'JWT', 'Bearer, external JWKS JWT ES256 (cache hit)', A(`Bearer ${ext.token}`)),
+        form('tg-oauth', 'OAuth', '`Authorization: OAuth` (cache hit)', A(`OAuth ${tokens.oauth}`)),
+        form('tg-instance', 'Instance', 'InstanceId/InstanceKey/DeviceToken (cache hit)', { headers: { InstanceId: INSTANCE.id, InstanceKey: INSTANCE.key, DeviceToken: INSTANCE.deviceToken } }),
+        form('tg-bcrypt', 'bcrypt user', 'Basic, bcrypt-hashed user (cache hit)', A(basicHeader(BCRYPT_USER))),
+        { id: 'tg-64k', label: 'trackgate Basic, 64 KiB', group: '64k', spec: { path: '/big/64k', ...A(basicHeader(USER)) }, identity: false },
+        { id: 'tg-1m', label: 'trackgate Basic, 1 MiB', group: '1m', spec: { path: '/big/1m', ...A(basicHeader(USER)) }, identity: false },
+      ]);
+    } finally {
+      await main.proc.stop();
+    }
+    for (const r of rows) if (r.server === 'trackgate-main' && r.id !== 'tg-64k' && r.id !== 'tg-1m') r.label += ` [${logWord(mainLog)}]`;
+
+    // 5. The other access-log setting.
+    const logList = [
+      small('tg-basic-log', `trackgate Basic (cache hit) [${logWord(!mainLog)}]`, { headers: { Authorization: basicHeader(USER) } }, { identity: true }),
+      small('tg-cookie-log', `trackgate \`token\` cookie (cache hit) [${logWord(!mainLog)}]`, { headers: { Cookie: `lang=en; token=${tokens.sessionCookie}` } }, { identity: true }),
+    ];
+    if (logList.some((s) => wanted(s.id))) {
+      const tg = await startTrackgate('trackgate-log', tgCtx, { logging: { access: !mainLog } });
+      try {
+        process.stderr.write(`trackgate (${logWord(!mainLog)})\n`);
+        await measureAll(tg, logList);
+      } finally { await tg.proc.stop(); }
+    }
+
+    // 6. Request-bound identity headers (one signature per request).
+    if (wanted('tg-bound')) {
+      const tg = await startTrackgate('trackgate-bound', tgCtx, { logging: { access: mainLog }, identity: { bindToRequest: true } });
+      try {
+        process.stderr.write('trackgate (identity.bindToRequest: true)\n');
+        await measureAll(tg, [small('tg-bound', `trackgate Basic, bindToRequest: true [${logWord(mainLog)}]`, { headers: { Authorization: basicHeader(USER) } }, { identity: true })]);
+      } finally { await tg.proc.stop(); }
+    }
+
+    // 7. Churn: 100,000 distinct session tokens cycling through a cache of 10,000 (every request a miss).
+    const tokenLines = { path: `${SMALL_PATH}&_token={1}`, data: tokensFile };
+    if (wanted('tg-churn')) {
+      const tg = await startTrackgate('trackgate-churn', tgCtx, { logging: { access: mainLog }, cache: { maxEntries: 10_000 } });
+      try {
+        process.stderr.write('trackgate (cache.maxEntries 10000, 100k tokens)\n');
+        await measureAll(tg, [small('tg-churn', `trackgate 100k \`_token\`s through a 10k cache (misses) [${logWord(mainLog)}]`, tokenLines, { identity: true, spec: tokenLines })]);
+        extra.churnMisses = await metric(tg, 'trackgate_validation_cache_events_total\\{event="miss"\\}');
+      } finally { await tg.proc.stop(); }
+    }
+
+    // 8. 100,000 cached identities: one pass over 100k tokens (each a miss, then cached), then cycling (hits).
+    if (wanted('tg-100k')) {
+      const tg = await startTrackgate('trackgate-100k', tgCtx, { logging: { access: mainLog }, cache: { maxEntries: 100_000 } });
+      try {
+        process.stderr.write('trackgate (cache.maxEntries 100000, 100k tokens)\n');
+        const churnRps = rows.find((r) => r.id === 'tg-churn')?.rps ?? 5000;
+        const passSeconds = Math.min(90, Math.ceil((CHURN_TOKENS / churnRps) * 1.5) + 2);
+        const fill = await measure(ctx, tg, {
+          id: 'tg-100k-fill', label: 'trackgate 100k `_token`s once through (fill; rps n/a)', group: 'small',
+          spec: { ...tokenLines, once: true }, identity: true, warmup: false, runs: 1, seconds: passSeconds,
+        });
+        extra.cachedEntries = await metric(tg, 'trackgate_validation_cache_entries');
+        rows.push({ ...fill, rps: undefined });
+        rows.push(await measure(ctx, tg, {
+          id: 'tg-100k-hits', label: `trackgate 100k cached \`_token\`s cycling (hits) [${logWord(mainLog)}]`, group: 'small',
+          spec: tokenLines, identity: true,
+        }));
+        extra.cachedEntriesAfter = await metric(tg, 'trackgate_validation_cache_entries');
+      } finally { await tg.proc.stop(); }
+    }
+
+    // Report.
+    const final = withRatios(rows);
+    const targetList = targets(final, extra);
+    const settings = {
+      date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      command: `${quick ? 'BENCH_QUICK=1 ' : ''}npm run bench`,
+      quick, runs: cfg.runs, seconds: cfg.seconds,
+      lines: [
+        `wrk \`-t1 -c${cfg.connections} -d${cfg.seconds}s\`, ${cfg.runs} run(s) per scenario after a ${cfg.warmup} s warm-up; median reported.`,
+        `Upstream: Node ${process.version} \`node:http\` (bench/upstream.js): ~300 B JSON, 64 KiB and 1 MiB routes; keep-alive.`,
+        `trackgate: \`node bin/trackgate.js --config …\` (NODE_ENV=production), SQLite store, EdDSA identity header minted once per identity (ttl 60 s), validation cache ttl 3600 s, all six credential forms enabled, Bearer with one outside ES256 issuer (JWKS served by the bench).`,
+        `Access logging of trackgate: **${logWord(mainLog)}** in the main rows (rows marked otherwise measure the other setting); when on, pino writes JSON lines to a file. nginx and Apache run without access logs.`,
+        'nginx: 1 worker, `keepalive 64` to the upstream, HTTP/1.1, in-memory proxy buffers (no temp files). Apache: event MPM, 1 process × 64 threads, mod_proxy_http keep-alive.',
+        `Cold-cache users: ${cfg.coldUsers} per hash type; warm: ${cfg.warmCount} sequential requests.`,
+      ],
+    };
+    notes.push(
+      'Digest: every request carries a fresh `nc` (1, 2, 3, … on one nonce per wrk run, precomputed in Node because wrk\'s Lua has no MD5; `authn.digest.nonceTtlSeconds: 86400`), so Digest is verified on every request (it is single-use and never cached) and trackgate records every (nonce, nc) pair against replay. Apache runs with `AuthDigestNonceLifetime 86400` and its default `AuthDigestNcCheck Off`: with it on, Apache demands strictly consecutive counts per client, which 50 concurrent connections sharing one counter cannot produce — so Apache does not check replays here and trackgate does.',
+      'Churn: 100,000 session tokens (inserted into the SQLite store before trackgate starts) cycle through `cache.maxEntries: 10000`, so every request misses: store lookup, identity, one identity-header signature.',
+      `100k identities: \`cache.maxEntries: 100000\`, 100,000 distinct tokens requested once (the fill row), leaving ${extra.cachedEntries ?? '?'} entries cached; then the same tokens cycle as hits (${extra.cachedEntriesAfter ?? '?'} entries after).`,
+      'Workers 1 vs 2: not measured — trackgate has no `workers` setting (one process per replica; scale with replicas).',
+      `Peak RSS is VmHWM (reset through /proc/<pid>/clear_refs at the start of each scenario${rows.every((r) => r.hwmReset !== false) ? '' : '; the kernel refused the reset for some scenarios, whose peak is since process start'}), summed over the server's processes (nginx master + worker, Apache parent + child).`,
+      'This machine is shared and noisy: compare rows of one run with each other, not across runs.',
+    );
+    const doc = markdownDoc({ machine: machine(), settings, rows: final, coldWarm: cold, targetList, notes });
+    process.stdout.write(`\n${textTable(final)}\n\n`);
+    for (const c of cold) process.stdout.write(`${c.label}: cold ${c.coldMedian.toFixed(2)} ms (max ${c.coldMax.toFixed(2)}), warm ${c.warmMedian.toFixed(3)} ms (p99 ${c.warmP99.toFixed(3)})\n`);
+    process.stdout.write('\n');
+    for (const t of targetList) process.stdout.write(`${t.pass === true ? 'PASS' : t.pass === false ? 'FAIL' : 'n/a '}  ${t.name}: ${t.detail}\n`);
+    if (cfg.out) {
+      writeFileSync(cfg.out, doc);
+      process.stdout.write(`\nwrote ${cfg.out}\n`);
+    }
+    if (env.BENCH_JSON) writeFileSync(env.BENCH_JSON, JSON.stringify({ cfg, rows: final, cold, extra, targets: targetList }, null, 1));
+    process.stdout.write(`total ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  } finally {
+    await jwksServer?.close();
+    killAll();
+    if (env.BENCH_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+    else process.stderr.write(`kept ${dir}\n`);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+  killAll();
+  process.exitCode = 1;
+});
