@@ -6,7 +6,8 @@
  *                                                    revocation. Never a token value: none is stored. The table
  *                                                    shortens digests; --json gives them whole (for --digest).
  *   tokens revoke TOKEN | -                          by value (`-`: read from stdin, which keeps it out of `ps`
- *                                                    and shell history)
+ *                                                    and shell history; a value starting with `-` needs
+ *                                                    `tokens revoke -- VALUE` on the command line)
  *   tokens revoke --digest sha256:<hex>              by digest, as `tokens list --json` shows it
  *   tokens revoke --subject S                        every live token of a subject
  *

@@ -114,6 +114,7 @@ export class Metrics {
   readonly #durationChildren = new Map<string, client.Histogram.Internal<'scheme' | 'cache'>>();
   readonly #requestChildren = new Map<string, client.Counter.Internal>();
   readonly #cacheEventChildren = new Map<string, client.Counter.Internal>();
+  readonly #upstreamChildren = new Map<number, client.Histogram.Internal<'status_class'>>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'trackgate_' });
@@ -150,6 +151,17 @@ export class Metrics {
     if (!child) {
       child = this.authDuration.labels(scheme, cache);
       this.#durationChildren.set(key, child);
+    }
+    child.observe(seconds);
+  }
+
+  /** Time to upstream response headers, by status class (`2xx`, …). */
+  upstreamTime(status: number, seconds: number): void {
+    const cls = Math.floor(status / 100);
+    let child = this.#upstreamChildren.get(cls);
+    if (!child) {
+      child = this.upstreamDuration.labels(`${cls}xx`);
+      this.#upstreamChildren.set(cls, child);
     }
     child.observe(seconds);
   }

@@ -1,10 +1,16 @@
 /**
  * Forwarding over undici: one keep-alive Pool per upstream, request and response bodies streamed in both
- * directions with back-pressure (`Pool.stream` writes the upstream body straight into the ServerResponse and
- * pauses the upstream socket while the client is slow). Never retried: a non-idempotent request is sent once.
+ * directions with back-pressure (a `Pool.dispatch` handler writes the upstream body straight into the
+ * ServerResponse and pauses the upstream socket while the client is slow). Never retried: a non-idempotent
+ * request is sent once.
+ *
+ * `dispatch` with the small handler below, rather than `Pool.stream` with an AbortSignal: the same
+ * behaviour without an AbortController + EventTarget listener, an AsyncResource and a `finished()` watcher
+ * (about a dozen listeners) per request, which together cost more CPU than all of trackgate's own work.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Pool } from 'undici';
+import type { IncomingMessage, IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { Pool, errors, type Dispatcher } from 'undici';
 import { TrackgateError } from '../errors.js';
 import type { UpstreamErrorKind } from '../observability/metrics.js';
 import { downstreamHeaders } from './headers.js';
@@ -54,42 +60,115 @@ export class Forwarder {
     headers: Record<string, string | string[]>,
     body: NodeJS.ReadableStream | null,
   ): Promise<ForwardOutcome> {
-    const started = process.hrtime.bigint();
-    const ac = new AbortController();
-    // A client that goes away cancels the upstream request (before the response starts; after that,
-    // undici sees the ServerResponse close and aborts by itself).
-    const onClose = (): void => { if (!res.writableFinished) ac.abort(); };
-    res.once('close', onClose);
-    let status = 0;
-    let upstreamSeconds = 0;
-    return this.#pool.stream(
-      {
-        path: this.basePath + path,
-        method: req.method as 'GET',
-        headers,
-        body: body as import('node:stream').Readable | null,
-        signal: ac.signal,
-      },
-      ({ statusCode, headers: resHeaders }) => {
-        status = statusCode;
-        upstreamSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-        res.writeHead(statusCode, downstreamHeaders(resHeaders));
-        return res;
-      },
-    ).then(
-      () => ({ status, upstreamSeconds }),
-      (err: unknown) => {
-        if (status !== 0) {
-          res.destroy();
-          return { status, upstreamSeconds };
-        }
-        throw upstreamError(err);
-      },
-    ).finally(() => res.removeListener('close', onClose));
+    return new Promise((resolve, reject) => {
+      const handler = new ForwardHandler(res, body as Readable | null, resolve, reject);
+      this.#pool.dispatch({ path: this.basePath + path, method: req.method as 'GET', headers, body: body as Readable | null }, handler);
+    });
   }
 
   async close(): Promise<void> {
     await this.#pool.close();
+  }
+}
+
+/**
+ * One forwarded request: relays the upstream response into `res` and settles once `res` has finished (or
+ * closed early). Settles with the outcome when the response started; rejects with {@link upstreamError}
+ * when no response could be obtained. A client that goes away cancels the upstream request, before or
+ * after the response started; a request body that fails (e.g. over the size limit) fails the request with
+ * its own error.
+ */
+class ForwardHandler implements Dispatcher.DispatchHandler {
+  readonly #res: ServerResponse;
+  readonly #body: Readable | null;
+  readonly #resolve: (o: ForwardOutcome) => void;
+  readonly #reject: (e: unknown) => void;
+  readonly #started = performance.now();
+  #status = 0;
+  #upstreamSeconds = 0;
+  #controller: Dispatcher.DispatchController | undefined;
+  /** Set when the client left before undici started the request: it is aborted as soon as it starts. */
+  #abortReason: Error | undefined;
+  #settled = false;
+  #waitingDrain = false;
+
+  constructor(res: ServerResponse, body: Readable | null, resolve: (o: ForwardOutcome) => void, reject: (e: unknown) => void) {
+    this.#res = res;
+    this.#body = body;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    res.once('close', this.#onClose);
+    if (body !== null && typeof body.on === 'function') body.on('error', (err: Error) => this.onResponseError(undefined, err));
+  }
+
+  readonly #onClose = (): void => {
+    if (this.#settled) return;
+    if (this.#res.writableFinished) { this.#succeed(); return; }
+    // The client went away: cancel the upstream request.
+    const reason = new errors.RequestAbortedError();
+    if (this.#controller !== undefined) this.#controller.abort(reason);
+    else this.#abortReason = reason;
+    if (this.#status !== 0) { this.#res.destroy(); this.#succeed(); }
+    // Before the response started, undici reports the abort through onResponseError.
+  };
+
+  readonly #onDrain = (): void => {
+    this.#waitingDrain = false;
+    this.#controller?.resume();
+  };
+
+  readonly #onFinish = (): void => { this.#succeed(); };
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.#abortReason !== undefined) { controller.abort(this.#abortReason); return; }
+    this.#controller = controller;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // 1xx informational: not relayed (Pool.stream ignored them too)
+    this.#controller = controller;
+    this.#status = statusCode;
+    this.#upstreamSeconds = (performance.now() - this.#started) / 1000;
+    this.#res.writeHead(statusCode, downstreamHeaders(headers));
+    if (this.#res.writableNeedDrain) this.#pause(controller);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#res.write(chunk)) this.#pause(controller);
+  }
+
+  onResponseEnd(): void {
+    this.#res.end(this.#onFinish);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    const body = this.#body;
+    if (body !== null && typeof body.destroy === 'function' && !body.destroyed) body.destroy(err);
+    if (this.#settled) return;
+    if (this.#status !== 0) {
+      // The response had started: it cannot become an error response any more.
+      this.#res.destroy();
+      this.#succeed();
+      return;
+    }
+    this.#settled = true;
+    this.#res.removeListener('close', this.#onClose);
+    this.#reject(upstreamError(err));
+  }
+
+  #pause(controller: Dispatcher.DispatchController): void {
+    controller.pause();
+    if (!this.#waitingDrain) {
+      this.#waitingDrain = true;
+      this.#res.once('drain', this.#onDrain);
+    }
+  }
+
+  #succeed(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#res.removeListener('close', this.#onClose);
+    this.#resolve({ status: this.#status, upstreamSeconds: this.#upstreamSeconds });
   }
 }
 

@@ -20,15 +20,22 @@ const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\|\/\//i;
 
 export function guardRequest(req: IncomingMessage, path: string, policy: GuardPolicy): void {
   const raw = req.rawHeaders;
-  let seen: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (!policy.singletonHeaders.has(name)) continue;
-    seen ??= new Set();
-    if (seen.has(name)) {
-      throw new TrackgateError('TG_ERR_DUPLICATE_HEADER', `duplicate ${name} header`, { detail: `header ${name} repeated` });
+  // Node folds every repeated header name (any case) into one key of req.headers: when there are as many
+  // keys as raw headers, no name repeats and there is nothing to find (the common case, without a
+  // toLowerCase per header).
+  let keys = 0;
+  for (const _ in req.headers) keys++;
+  if (keys * 2 !== raw.length) {
+    let seen: Set<string> | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      if (!policy.singletonHeaders.has(name)) continue;
+      seen ??= new Set();
+      if (seen.has(name)) {
+        throw new TrackgateError('TG_ERR_DUPLICATE_HEADER', `duplicate ${name} header`, { detail: `header ${name} repeated` });
+      }
+      seen.add(name);
     }
-    seen.add(name);
   }
   const conn = req.headers.connection;
   if (conn !== undefined) {

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TrackgateError, toTrackgateError } from '../errors.js';
-import type { Logger } from '../observability/log.js';
+import { accessLog, type AccessLine, type AccessLog, type Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { IdentityMinter } from '../identity/minter.js';
 import type { AuthFailureContext, AuthResult } from '../authn/pipeline.js';
@@ -30,32 +30,56 @@ export interface ProxyDeps {
 /** The access decision for a request: no identity (public path) or an authenticated one. */
 export type Admission = { identity: undefined; local?: string } | ({ identity: AuthResult['identity']; local?: undefined } & AuthResult);
 
+/** What one request has established so far (read by the access line). */
+interface RequestState {
+  /** performance.now() when the request arrived. */
+  readonly started: number;
+  readonly failure: AuthFailureContext;
+  admission: Admission | undefined;
+  requestId: string | undefined;
+  /** The scrubbed request target sent upstream (reused for the access line). */
+  path: string | undefined;
+}
+
 export class ProxyHandler {
   /** Requests being handled (for graceful shutdown). */
   inflight = 0;
+  readonly #access: AccessLog;
 
-  constructor(private readonly deps: ProxyDeps) {}
+  constructor(private readonly deps: ProxyDeps) {
+    this.#access = accessLog(deps.logger);
+  }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const { metrics } = this.deps;
     metrics.inflight.inc();
     this.inflight++;
-    const started = process.hrtime.bigint();
     const rt = this.deps.runtime();
     const view = new NodeRequestView(req, rt.config.proxy.trustForwardedProto);
-    const failure: AuthFailureContext = { scheme: undefined, fingerprint: undefined };
-    let admission: Admission | undefined;
-    let requestId: string | undefined;
-    this.#run(req, res, rt, view, failure, (a, rid) => { admission = a; requestId = rid; })
-      .then(
-        (upstreamStatus) => this.#done(rt, view, res, started, admission, failure, requestId, upstreamStatus, undefined),
-        (err: unknown) => {
+    const st: RequestState = {
+      started: performance.now(), failure: { scheme: undefined, fingerprint: undefined },
+      admission: undefined, requestId: undefined, path: undefined,
+    };
+    this.#run(req, res, rt, view, st).then(
+      (upstreamStatus) => {
+        try {
+          this.#done(rt, view, res, st, upstreamStatus, undefined);
+        } finally {
+          metrics.inflight.dec();
+          this.inflight--;
+        }
+      },
+      (err: unknown) => {
+        try {
           const e = toTrackgateError(err);
-          sendError(res, e, requestId);
-          this.#done(rt, view, res, started, admission, failure, requestId, undefined, e);
-        },
-      )
-      .finally(() => { metrics.inflight.dec(); this.inflight--; });
+          sendError(res, e, st.requestId);
+          this.#done(rt, view, res, st, undefined, e);
+        } finally {
+          metrics.inflight.dec();
+          this.inflight--;
+        }
+      },
+    );
   };
 
   /** Authenticates a request (shared with WebSocket upgrades); throws a TrackgateError when it may not pass. */
@@ -64,7 +88,7 @@ export class ProxyHandler {
     const access = rt.rules.match(view.method, view.path);
     if (access === 'deny') throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', { reason: 'forbidden', detail: 'route rule: deny' });
     if (access === 'public') return { identity: undefined };
-    const t0 = process.hrtime.bigint();
+    const t0 = performance.now();
     let result: AuthResult;
     try {
       result = await rt.pipeline.authenticate(view, failure);
@@ -73,7 +97,7 @@ export class ProxyHandler {
       this.deps.metrics.authAttempt(failure.scheme ?? 'none', e.reason ?? 'invalid');
       throw e;
     }
-    this.deps.metrics.authTime(result.scheme, result.cache, Number(process.hrtime.bigint() - t0) / 1e9);
+    this.deps.metrics.authTime(result.scheme, result.cache, (performance.now() - t0) / 1000);
     if (!allows(access, result.identity)) {
       this.deps.metrics.authAttempt(result.scheme, 'forbidden');
       throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', { reason: 'forbidden', detail: 'route rule does not admit this identity' });
@@ -94,22 +118,22 @@ export class ProxyHandler {
     return { headers, requestId, path: scrubQuery(view.url, rt.credentialQuery) };
   }
 
-  async #run(
-    req: IncomingMessage, res: ServerResponse, rt: Runtime, view: NodeRequestView, failure: AuthFailureContext,
-    onAdmitted: (a: Admission, requestId: string | undefined) => void,
-  ): Promise<number> {
+  async #run(req: IncomingMessage, res: ServerResponse, rt: Runtime, view: NodeRequestView, st: RequestState): Promise<number> {
+    const { failure } = st;
     const local = rt.issue.match(view.method, view.path);
     if (local !== undefined) {
       guardRequest(req, view.path, rt.guard);
       const { status, error } = await serveIssue(local, rt, req, res, view, failure);
-      onAdmitted({ identity: undefined, local: local.dialect.id }, undefined);
+      st.admission = { identity: undefined, local: local.dialect.id };
       this.deps.metrics.tokenEndpoint(local.dialect.id, status);
       if (error !== undefined) this.deps.logger.warn({ dialect: local.dialect.id, err: error.code, reason: error.reason, detail: error.detail, path: view.path, status }, 'token endpoint error');
       return status;
     }
     const admission = await this.admit(rt, req, view, failure);
     const { headers, requestId, path } = this.prepare(rt, req, view, admission, false);
-    onAdmitted(admission, requestId);
+    st.admission = admission;
+    st.requestId = requestId;
+    st.path = path;
     if (expectsContinue(req)) res.writeContinue();
     let body: NodeJS.ReadableStream | null = null;
     if (req.headers['transfer-encoding'] !== undefined) {
@@ -119,7 +143,7 @@ export class ProxyHandler {
     }
     try {
       const outcome = await this.deps.forwarder.forward(req, res, path, headers, body);
-      this.deps.metrics.upstreamDuration.labels(`${Math.floor(outcome.status / 100)}xx`).observe(outcome.upstreamSeconds);
+      this.deps.metrics.upstreamTime(outcome.status, outcome.upstreamSeconds);
       return outcome.status;
     } catch (err) {
       const { kind, status } = err as { kind?: string; status?: number };
@@ -128,10 +152,8 @@ export class ProxyHandler {
     }
   }
 
-  #done(
-    rt: Runtime, view: NodeRequestView, res: ServerResponse, started: bigint, admission: Admission | undefined,
-    failure: AuthFailureContext, requestId: string | undefined, upstreamStatus: number | undefined, err: TrackgateError | undefined,
-  ): void {
+  #done(rt: Runtime, view: NodeRequestView, res: ServerResponse, st: RequestState, upstreamStatus: number | undefined, err: TrackgateError | undefined): void {
+    const { admission, failure } = st;
     const status = err?.status ?? upstreamStatus ?? res.statusCode;
     const scheme = admission?.identity !== undefined ? (admission as AuthResult).scheme
       : admission?.local !== undefined ? admission.local : admission ? 'public' : (failure.scheme ?? 'none');
@@ -139,13 +161,13 @@ export class ProxyHandler {
       : err.code === 'TG_ERR_UPSTREAM_UNAVAILABLE' || err.code === 'TG_ERR_UPSTREAM_TIMEOUT' ? 'upstream_error' : 'rejected';
     this.deps.metrics.request(scheme, outcome, status);
     if (!rt.config.logging.access && err === undefined) return;
-    const line: Record<string, unknown> = {
+    const line: AccessLine = {
       method: view.method,
-      path: scrubQuery(view.url, rt.credentialQuery),
+      path: st.path ?? scrubQuery(view.url, rt.credentialQuery),
       status,
-      ms: Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100,
+      ms: Math.round((performance.now() - st.started) * 100) / 100,
       scheme,
-      rid: requestId,
+      rid: st.requestId,
       ip: view.remoteAddress,
     };
     if (admission?.identity !== undefined) {
@@ -161,9 +183,9 @@ export class ProxyHandler {
       line.err = err.code;
       if (err.reason !== undefined) line.reason = err.reason;
       if (err.detail !== undefined) line.detail = err.detail;
-      this.deps.logger[err.status >= 500 ? 'error' : 'warn'](line, 'request rejected');
+      this.#access(err.status >= 500 ? 'error' : 'warn', line, 'request rejected');
     } else {
-      this.deps.logger.info(line, 'request');
+      this.#access('info', line, 'request');
     }
   }
 }

@@ -1,0 +1,15 @@
+import { Writable } from 'node:stream';
+import { createLogger, accessLog } from '/work/main/dist/observability/log.js';
+const lines = [];
+const destination = new Writable({ write(c, _e, cb) { lines.push(c.toString()); cb(); } });
+const logger = createLogger({ level: 'info', destination });
+const acc = accessLog(logger);
+const line = { method: 'GET', path: '/v2/positions?device=x&key=secret&_tok=1', status: 401, ms: 0.42, scheme: 'basic', rid: undefined, ip: '127.0.0.1', fp: 'abcdefabcdefabcd', err: 'TG_ERR_X', reason: 'invalid', detail: 'wrong password' };
+logger.warn({ ...line }, 'request rejected');
+acc('warn', { ...line }, 'request rejected');
+logger.info({ ...line, status: 200 }, 'request'); acc('info', { ...line, status: 200 }, 'request');
+acc('debug' , line, 'x');
+logger.level = 'error'; acc('warn', line, 'should not appear');
+const strip = (l) => l.replace(/"time":"[^"]+"/, '');
+console.log(lines.length, strip(lines[0]) === strip(lines[1]), strip(lines[2]) === strip(lines[3]));
+console.log(lines[1]);
