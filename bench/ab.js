@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { installCleanup, killAll, TASKSET, groupCpuSeconds } from './lib/procs.js';
-import { startUpstream, startJwksServer, startTrackgate, preflight, median, CPU_LOAD } from './lib/harness.js';
+import { startUpstream, startJwksServer, startTrackgate, preflight, median, formIdsOf, CPU_LOAD } from './lib/harness.js';
 import { writeAccounts, writeStore, externalIssuer, digestRun, basicHeader, USER, INSTANCE } from './lib/fixtures.js';
 import { runWrk, writeScript } from './lib/wrk.js';
 
@@ -50,7 +50,7 @@ async function main() {
       '1m': () => ({ ...A(basicHeader(USER)), path: '/big/1m' }),
       churn: () => ({ path: `${PATH}&_token={1}`, data: tokensFile }),
       digest: async (tg, tag) => {
-        const d = await digestRun({ port: tg.port, path: PATH, file: join(dir, `digest-${tag}.txt`), count: (seconds + warmup) * 40_000 + 20_000, ha1: acc.ha1 });
+        const d = await digestRun({ port: tg.port, path: PATH, file: join(dir, `digest-${tag}.txt`), count: (seconds + warmup) * 40_000 + 20_000, ha1: acc.ha1, lead: 100 });
         return { path: PATH, headers: { Authorization: d.header }, data: d.file };
       },
     };
@@ -60,7 +60,7 @@ async function main() {
     const builds = { A: resolve(dirA), B: resolve(dirB) };
     for (let r = 0; r < rounds; r++) {
       for (const which of r % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
-        const tg = await startTrackgate(`ab-${which}`, { dir, upstreamPort: upstream.port, jwksUrl: jwks.url },
+        const tg = await startTrackgate(`ab-${which}`, { dir, upstreamPort: upstream.port, jwksUrl: jwks.url, formIds: await formIdsOf(builds[which]) },
           { logging: { access: process.env.AB_ACCESS_LOG === 'on' }, ...(names.includes('churn') ? { cache: { maxEntries: 10_000 } } : {}) },
           { bin: join(builds[which], 'bin', 'trackgate.js') });
         try {

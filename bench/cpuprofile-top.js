@@ -39,9 +39,29 @@ export function summarise(profile, top = 30) {
       byTotal.set(key, (byTotal.get(key) ?? 0) + t);
     }
   }
+  // Self time by component: what the process spends its time on.
+  const component = (n) => {
+    const { url, functionName } = n.callFrame;
+    if (url.includes('/dist/')) return 'trackgate (dist/)';
+    const mod = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+    if (mod) return `node_modules/${mod[1]}`;
+    if (url.startsWith('node:')) return /_http_|http_parser|llhttp/.test(url) ? 'node:http' : /stream|net|buffer/.test(url) ? 'node: streams/net/buffer' : 'node: other';
+    if (url.startsWith('wasm://')) return 'wasm (undici llhttp)';
+    if (functionName === '(garbage collector)') return 'GC';
+    if (functionName === '(idle)') return 'idle';
+    if (functionName === '(program)') return 'V8/native (program)';
+    if (/^(writev|writeLatin1String|writeUtf8String|writeBuffer|readStart|readStop|close|shutdown)$/.test(functionName)) return 'socket syscalls (native)';
+    if (url === '' && /^[A-Za-z]/.test(functionName)) return `native: ${functionName}`;
+    return url ? 'other JS' : 'other native';
+  };
+  const byComponent = new Map();
+  for (const [id, t] of self) {
+    const c = component(nodes.get(id));
+    byComponent.set(c, (byComponent.get(c) ?? 0) + t);
+  }
   const fmt = (m, filter = () => true) => [...m].filter(([k]) => filter(k)).sort((a, b) => b[1] - a[1]).slice(0, top)
     .map(([k, t]) => `${((100 * t) / total).toFixed(1).padStart(5)}%  ${(t / 1000).toFixed(0).padStart(7)} ms  ${k}`).join('\n');
-  return `total sampled: ${(total / 1000).toFixed(0)} ms\n\nTop ${top} by self time:\n${fmt(bySelf)}\n\nTop ${top} trackgate functions by inclusive time:\n${fmt(byTotal, (k) => k.includes('dist/'))}\n`;
+  return `total sampled: ${(total / 1000).toFixed(0)} ms\n\nSelf time by component:\n${fmt(byComponent)}\n\nTop ${top} by self time:\n${fmt(bySelf)}\n\nTop ${top} trackgate functions by inclusive time:\n${fmt(byTotal, (k) => k.includes('dist/'))}\n`;
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop())) {

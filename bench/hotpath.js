@@ -1,13 +1,17 @@
 /**
  * trackgate's own per-request work, without sockets: the real ProxyHandler of a real App (guard, route
  * rule, every enabled form's extract, validation cache, identity header, upstream headers, metrics,
- * access log) driven in-process with stub requests and a stub forwarder, so CPU time per request can be
- * compared before/after a change with far less noise than an end-to-end run on a busy machine. The HTTP
- * stack and undici (forward.ts) are not in this number; the end-to-end bench and bench/ab.js cover them.
+ * access log) driven in-process with stub requests and a stub forwarder. The HTTP stack and undici
+ * (forward.ts) are not in this number; the end-to-end bench, bench/ab.js and bench/profile.js cover them.
+ *
+ * Several builds can be compared in one process: their rounds alternate (A B B A A B …), so a busy machine
+ * slows them alike, which separate runs on this shared host cannot promise.
  *
  *   npm run build && node bench/hotpath.js [form,…]   forms: basic, digest, query, cookie, bearer, jwt, oauth, instance
- *   HOTPATH_N=200000  HOTPATH_ROUNDS=5  HOTPATH_ACCESS_LOG=on|off (off)  HOTPATH_DIST=<dir holding dist/> (this checkout)
- *   HOTPATH_PROFILE=1: also write a .cpuprofile of the measured loop (node --cpu-prof style, via inspector)
+ *   HOTPATH_DIST=<dir>[,<dir>…]   builds to measure (directories holding dist/; default: this checkout)
+ *   HOTPATH_N=50000  HOTPATH_ROUNDS=6  HOTPATH_ACCESS_LOG=on|off (off)
+ *   HOTPATH_PROFILE=1: also write a .cpuprofile of the measured loops of the first build and summarise it
+ *   HOTPATH_ALLOC=1: sample allocations of the first build's first form; bytes per request by function
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,17 +19,17 @@ import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { Session } from 'node:inspector/promises';
 import { pathToFileURL } from 'node:url';
-import { ROOT, startJwksServer, trackgateConfig, median } from './lib/harness.js';
+import { ROOT, startJwksServer, trackgateConfig, formIdsOf, median } from './lib/harness.js';
 import { writeAccounts, writeStore, externalIssuer, basicHeader, USER, INSTANCE } from './lib/fixtures.js';
 import { summarise } from './cpuprofile-top.js';
 
-const distRoot = resolve(process.env.HOTPATH_DIST ?? ROOT);
-const imp = (p) => import(pathToFileURL(join(distRoot, 'dist', p)).href);
-const N = Number(process.env.HOTPATH_N ?? 200_000);
-const ROUNDS = Number(process.env.HOTPATH_ROUNDS ?? 5);
+const dists = (process.env.HOTPATH_DIST ?? ROOT).split(',').map((d) => resolve(d));
+const N = Number(process.env.HOTPATH_N ?? 50_000);
+const ROUNDS = Number(process.env.HOTPATH_ROUNDS ?? 6);
 const BATCH = 50; // requests in flight at once, like 50 connections
 const forms = (process.argv[2] ?? 'basic,digest,query,cookie,bearer,jwt,oauth,instance').split(',');
 const PATH = '/v2/positions?device=bench-device';
+const ACCESS = process.env.HOTPATH_ACCESS_LOG === 'on';
 
 const md5 = (s) => createHash('md5').update(s, 'latin1').digest('hex');
 
@@ -33,7 +37,7 @@ const md5 = (s) => createHash('md5').update(s, 'latin1').digest('hex');
 function stubReq(url, headers) {
   const rawHeaders = [];
   const lower = {};
-  for (const [k, v] of Object.entries({ Host: '127.0.0.1:8080', 'User-Agent': 'wrk', ...headers })) { rawHeaders.push(k, v); lower[k.toLowerCase()] = v; }
+  for (const k in headers) { rawHeaders.push(k, headers[k]); lower[k.toLowerCase()] = headers[k]; }
   return {
     method: 'GET', url, headers: lower, rawHeaders, httpVersion: '1.1', httpVersionMajor: 1, httpVersionMinor: 1,
     socket: { remoteAddress: '127.0.0.1', encrypted: undefined },
@@ -48,97 +52,136 @@ function stubRes() {
   };
 }
 
-async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'trackgate-hotpath-'));
+/** One build: its App and ProxyHandler, and a request maker per form. */
+async function build(distRoot, ctx) {
+  const imp = (p) => import(pathToFileURL(join(distRoot, 'dist', p)).href);
   const { validateConfig } = await imp('config/load.js');
   const { App } = await imp('app.js');
   const { ProxyHandler } = await imp('proxy/handler.js');
   const { createLogger } = await imp('observability/log.js');
   const { pino } = await import('pino');
-  let app;
+  const file = join(ctx.dir, `hotpath-${ctx.n++}.yaml`);
+  const config = trackgateConfig({ ...ctx.where, formIds: await formIdsOf(distRoot) }, { logging: { access: ACCESS } });
+  writeFileSync(file, JSON.stringify(config));
+  const logger = createLogger({ level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
+  const app = await App.create(validateConfig(config, file, {}), { logger, defaultMetrics: false });
+  const b = { distRoot, app, forwarded: 0 };
+  const forwarder = {
+    async forward(_req, res) { b.forwarded++; res.writeHead(200, {}); res.end(); return { status: 200, upstreamSeconds: 0.0002 }; },
+  };
+  const handler = new ProxyHandler({ runtime: () => app.runtime, forwarder, minter: app.minter, metrics: app.metrics, logger: app.logger });
+  b.runBatch = async (make, n) => {
+    for (let i = 0; i < n; i += BATCH) {
+      for (let k = 0; k < BATCH; k++) handler.handle(make(), stubRes());
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  // Digest: nc = 1, 2, 3, … on one nonce of this app, one precomputed header per request.
+  b.digestMaker = (count) => {
+    const view = { method: 'GET', url: PATH, path: PATH, headers: {}, httpVersion: '1.1', secure: false, remoteAddress: '127.0.0.1', query: () => undefined, cookie: () => undefined };
+    const ch = app.runtime.pipeline.challenges(view).find((c) => /^Digest /.test(c) && /algorithm=MD5/.test(c));
+    const p = Object.fromEntries([...ch.matchAll(/(\w+)=(?:"([^"]*)"|([^,\s]+))/g)].map((m) => [m[1], m[2] ?? m[3]]));
+    const ha2 = md5(`GET:${PATH}`);
+    const list = Array.from({ length: count }, (_, i) => {
+      const nc = (i + 1).toString(16).padStart(8, '0');
+      const response = md5(`${ctx.ha1}:${p.nonce}:${nc}:cn0:auth:${ha2}`);
+      return `Digest username="${USER.name}", realm="${p.realm}", nonce="${p.nonce}", uri="${PATH}", algorithm=MD5, qop=auth, nc=${nc}, cnonce="cn0", response="${response}", opaque="${p.opaque}"`;
+    });
+    let j = 0;
+    return () => stubReq(PATH, { Host: '127.0.0.1:8080', 'User-Agent': 'wrk', Authorization: list[j++] });
+  };
+  return b;
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'trackgate-hotpath-'));
+  const builds = [];
   let jwks;
   try {
     const acc = await writeAccounts(dir, { coldUsers: 0 });
     const tokens = await writeStore(join(dir, 'store.sqlite'), { bulk: 1, bulkFile: join(dir, 'tokens.txt') });
     const ext = await externalIssuer();
     jwks = await startJwksServer(ext.jwks);
-    const config = trackgateConfig({ dir, port: 0, adminPort: 0, upstreamPort: 9, jwksUrl: jwks.url },
-      { logging: { access: process.env.HOTPATH_ACCESS_LOG === 'on' } });
-    writeFileSync(join(dir, 'hotpath.yaml'), JSON.stringify(config));
-    const logger = createLogger({ level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
-    app = await App.create(validateConfig(config, join(dir, 'hotpath.yaml'), {}), { logger, defaultMetrics: false });
-    let forwarded = 0;
-    const forwarder = {
-      async forward(_req, res) { forwarded++; res.writeHead(200, {}); res.end(); return { status: 200, upstreamSeconds: 0.0002 }; },
-    };
-    const handler = new ProxyHandler({ runtime: () => app.runtime, forwarder, minter: app.minter, metrics: app.metrics, logger: app.logger });
+    const ctx = { dir, where: { dir, port: 0, adminPort: 0, upstreamPort: 9, jwksUrl: jwks.url }, ha1: acc.ha1, n: 0 };
+    for (const d of dists) builds.push(await build(d, ctx));
 
-    // Digest: nc = 1, 2, 3, … on one nonce, one precomputed header per request.
-    let digestHeaders;
-    const digestFor = (count) => {
-      const view = { method: 'GET', url: PATH, path: PATH, headers: {}, httpVersion: '1.1', secure: false, remoteAddress: '127.0.0.1', query: () => undefined, cookie: () => undefined };
-      const ch = app.runtime.pipeline.challenges(view).find((c) => /^Digest /.test(c) && /algorithm=MD5/.test(c));
-      const p = Object.fromEntries([...ch.matchAll(/(\w+)=(?:"([^"]*)"|([^,\s]+))/g)].map((m) => [m[1], m[2] ?? m[3]]));
-      const ha2 = md5(`GET:${PATH}`);
-      return Array.from({ length: count }, (_, i) => {
-        const nc = (i + 1).toString(16).padStart(8, '0');
-        const response = md5(`${acc.ha1}:${p.nonce}:${nc}:cn0:auth:${ha2}`);
-        return `Digest username="${USER.name}", realm="${p.realm}", nonce="${p.nonce}", uri="${PATH}", algorithm=MD5, qop=auth, nc=${nc}, cnonce="cn0", response="${response}", opaque="${p.opaque}"`;
-      });
-    };
-    const A = (v) => [PATH, { Authorization: v }];
+    const base = { Host: '127.0.0.1:8080', 'User-Agent': 'wrk' };
+    const A = (v) => [PATH, { ...base, Authorization: v }];
     const requestOf = {
       basic: () => A(basicHeader(USER)),
-      query: () => [`${PATH}&_token=${tokens.sessionQuery}`, {}],
-      cookie: () => [PATH, { Cookie: `lang=en; token=${tokens.sessionCookie}` }],
+      query: () => [`${PATH}&_token=${tokens.sessionQuery}`, base],
+      cookie: () => [PATH, { ...base, Cookie: `lang=en; token=${tokens.sessionCookie}` }],
       bearer: () => A(`Bearer ${tokens.bearer}`),
       jwt: () => A(`Bearer ${ext.token}`),
       oauth: () => A(`OAuth ${tokens.oauth}`),
-      instance: () => [PATH, { InstanceId: INSTANCE.id, InstanceKey: INSTANCE.key, DeviceToken: INSTANCE.deviceToken }],
-    };
-    const runBatch = async (make, n) => {
-      for (let i = 0; i < n; i += BATCH) {
-        for (let k = 0; k < BATCH; k++) handler.handle(make(i + k), stubRes());
-        await new Promise((r) => setImmediate(r));
-      }
+      instance: () => [PATH, { ...base, InstanceId: INSTANCE.id, InstanceKey: INSTANCE.key, DeviceToken: INSTANCE.deviceToken }],
     };
     const session = process.env.HOTPATH_PROFILE === '1' ? new Session() : undefined;
     if (session) { session.connect(); await session.post('Profiler.enable'); }
-    process.stdout.write(`trackgate hot path (no sockets), ${N} requests × ${ROUNDS} rounds, ${distRoot}, access log ${process.env.HOTPATH_ACCESS_LOG === 'on' ? 'on' : 'off'}\n`);
+    const alloc = process.env.HOTPATH_ALLOC === '1' ? new Session() : undefined;
+    if (alloc) { alloc.connect(); await alloc.post('HeapProfiler.enable'); }
+    const warm = Math.min(N, 50_000);
+    process.stdout.write(`trackgate hot path (no sockets): ${N} requests × ${ROUNDS} rounds per build, access log ${ACCESS ? 'on' : 'off'}\n`);
+    dists.forEach((d, i) => process.stdout.write(`  build ${String.fromCharCode(65 + i)}: ${d}\n`));
+    let profiling = false;
     for (const form of forms) {
-      let make;
-      if (form === 'digest') {
-        digestHeaders = digestFor(N * (ROUNDS + 1) + BATCH);
-        let j = 0;
-        make = () => stubReq(PATH, { Authorization: digestHeaders[j++] });
-      } else {
+      const makers = builds.map((b) => {
+        if (form === 'digest') return b.digestMaker(warm + N * ROUNDS + BATCH);
         const [url, headers] = requestOf[form]();
-        make = () => stubReq(url, headers);
+        return () => stubReq(url, headers);
+      });
+      for (const [i, b] of builds.entries()) {
+        const before = b.forwarded;
+        await b.runBatch(makers[i], warm); // JIT, cache fill
+        if (b.forwarded - before < warm) throw new Error(`${form}: only ${b.forwarded - before} of ${warm} requests forwarded (rejected?)`);
       }
-      const before = forwarded;
-      await runBatch(make, Math.min(N, 50_000)); // warm-up: JIT, cache fill
-      if (forwarded - before < Math.min(N, 50_000)) throw new Error(`${form}: only ${forwarded - before} requests forwarded (rejected?)`);
-      if (session && form === forms[0]) await session.post('Profiler.start');
-      const us = [];
+      if (session && !profiling) { await session.post('Profiler.start'); profiling = true; }
+      if (alloc && form === forms[0]) {
+        await alloc.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      }
+      const us = builds.map(() => []);
       for (let r = 0; r < ROUNDS; r++) {
-        const t0 = process.cpuUsage();
-        await runBatch(make, N);
-        const d = process.cpuUsage(t0);
-        us.push((d.user + d.system) / N);
+        const order = builds.map((_, i) => i);
+        if (r % 2 === 1) order.reverse();
+        for (const i of order) {
+          if ((session || alloc) && i !== 0) continue;
+          const t0 = process.cpuUsage();
+          await builds[i].runBatch(makers[i], N);
+          const d = process.cpuUsage(t0);
+          us[i].push((d.user + d.system) / N);
+        }
       }
-      process.stdout.write(`${form.padEnd(9)} ${median(us).toFixed(2).padStart(7)} µs/request  (rounds: ${us.map((x) => x.toFixed(2)).join(' ')})\n`);
+      const line = builds.map((_, i) => (us[i].length ? `${String.fromCharCode(65 + i)} ${median(us[i]).toFixed(2).padStart(6)} µs` : '')).filter(Boolean).join('   ');
+      const change = builds.length > 1 && us[1].length ? `   (B vs A ${(((median(us[1]) / median(us[0])) - 1) * 100).toFixed(1)}%)` : '';
+      process.stdout.write(`${form.padEnd(9)} ${line}${change}\n`);
+      if (alloc && form === forms[0]) allocReport((await alloc.post('HeapProfiler.stopSampling')).profile, N * ROUNDS);
     }
     if (session) {
       const { profile } = await session.post('Profiler.stop');
       const file = join(tmpdir(), `hotpath-${Date.now()}.cpuprofile`);
       writeFileSync(file, JSON.stringify(profile));
-      process.stdout.write(`\nprofile (${forms[0]} … ${forms[forms.length - 1]}): ${file}\n${summarise(profile, Number(process.env.PROFILE_TOP ?? 30))}`);
+      process.stdout.write(`\nprofile (build A, ${forms.join(', ')}): ${file}\n${summarise(profile, Number(process.env.PROFILE_TOP ?? 30))}`);
     }
   } finally {
-    await app?.close(0).catch(() => undefined);
+    for (const b of builds) await b.app.close(0).catch(() => undefined);
     await jwks?.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Sampled bytes allocated per request, by allocating function (sampling adds CPU time: ignore µs then). */
+function allocReport(profile, requests) {
+  const by = new Map();
+  const walk = (n) => {
+    const cf = n.callFrame;
+    const key = `${cf.functionName || '(anonymous)'}  ${cf.url.replace(/^.*\/(dist|bench|node_modules)\//, '$1/')}${cf.url ? `:${cf.lineNumber + 1}` : ''}`;
+    by.set(key, (by.get(key) ?? 0) + n.selfSize);
+    for (const c of n.children) walk(c);
+  };
+  walk(profile.head);
+  const total = [...by.values()].reduce((a, b) => a + b, 0);
+  process.stdout.write(`\nallocated ≈ ${(total / requests).toFixed(0)} bytes/request (sampled; the stub requests of this harness included):\n`);
+  for (const [k, v] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`${(v / requests).toFixed(0).padStart(7)}  ${k}\n`);
 }
 
 main().catch((err) => { process.stderr.write(`hotpath failed: ${err?.stack ?? err}\n`); process.exitCode = 1; });

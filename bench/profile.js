@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { installCleanup, killAll, TASKSET, groupCpuSeconds } from './lib/procs.js';
-import { startUpstream, startJwksServer, startTrackgate, preflight, CPU_LOAD } from './lib/harness.js';
+import { startUpstream, startJwksServer, startTrackgate, preflight, formIdsOf, CPU_LOAD } from './lib/harness.js';
 import { writeAccounts, writeStore, externalIssuer, digestRun, basicHeader, USER, INSTANCE } from './lib/fixtures.js';
 import { runWrk, writeScript } from './lib/wrk.js';
 import { summarise } from './cpuprofile-top.js';
@@ -34,7 +34,7 @@ async function main() {
   const jwks = await startJwksServer(ext.jwks);
   const upstream = await startUpstream(dir);
   const overrides = { logging: { access: process.env.PROFILE_ACCESS_LOG === 'on' }, ...(scenario === 'churn' ? { cache: { maxEntries: 10_000 } } : {}) };
-  const tg = await startTrackgate('trackgate-profile', { dir, upstreamPort: upstream.port, jwksUrl: jwks.url }, overrides,
+  const tg = await startTrackgate('trackgate-profile', { dir, upstreamPort: upstream.port, jwksUrl: jwks.url, formIds: await formIdsOf() }, overrides,
     { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', out] });
   try {
     const A = (v) => ({ path: PATH, headers: { Authorization: v } });
@@ -50,7 +50,7 @@ async function main() {
       '1m': () => ({ ...A(basicHeader(USER)), path: '/big/1m' }),
       churn: () => ({ path: `${PATH}&_token={1}`, data: tokensFile }),
       digest: async () => {
-        const d = await digestRun({ port: tg.port, path: PATH, file: join(dir, 'digest.txt'), count: seconds * 40_000 + 20_000, ha1: acc.ha1 });
+        const d = await digestRun({ port: tg.port, path: PATH, file: join(dir, 'digest.txt'), count: seconds * 40_000 + 20_000, ha1: acc.ha1, lead: 100 });
         return { path: PATH, headers: { Authorization: d.header }, data: d.file };
       },
     };

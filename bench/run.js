@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { installCleanup, killAll, have, TASKSET, startServer, freePort, waitForPort } from './lib/procs.js';
 import {
-  ROOT, CPU_PROXY, startUpstream, startJwksServer, startTrackgate, measure, coldWarm, metric,
+  ROOT, CPU_PROXY, startUpstream, startJwksServer, startTrackgate, measure, coldWarm, metric, formIdsOf,
 } from './lib/harness.js';
 import {
   writeAccounts, writeStore, externalIssuer, digestRun, basicHeader, USER, BCRYPT_USER, INSTANCE,
@@ -60,7 +60,7 @@ function machine() {
   const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
   return {
     cpu: model,
-    cores: `${cpus().length} (online: ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim() || '?'})`,
+    cores: `${cpus().length} (nproc --all: ${spawnSync('nproc', ['--all'], { encoding: 'utf8' }).stdout.trim() || '?'})`,
     kernel: spawnSync('uname', ['-sr'], { encoding: 'utf8' }).stdout.trim(),
     node: process.version,
     nginx: have('nginx') ? version(['nginx', '-v'], /nginx version: (\S+)/) : 'not installed',
@@ -92,7 +92,7 @@ async function main() {
     const ext = await externalIssuer();
     jwksServer = await startJwksServer(ext.jwks);
     const upstream = await startUpstream(dir);
-    const tgCtx = { dir, upstreamPort: upstream.port, jwksUrl: jwksServer.url };
+    const tgCtx = { dir, upstreamPort: upstream.port, jwksUrl: jwksServer.url, formIds: await formIdsOf(ROOT) };
     const small = (id, label, spec, more = {}) => ({ id, label, group: 'small', spec: { path: SMALL_PATH, ...spec }, ...more });
     const bodies = (prefix, label, headers, more = {}) => [
       small(`${prefix}-small`, `${label}, ~300 B`, { headers }, more),
@@ -104,7 +104,10 @@ async function main() {
     };
     const digestSpec = (port, tag) => async (phase) => {
       const count = Math.ceil((phase === 'warmup' ? cfg.warmup : cfg.seconds) * 40_000) + 20_000;
-      const d = await digestRun({ port, path: SMALL_PATH, file: join(dir, `digest-${tag}-${phase}.txt`), count: phase === 'check' ? 2 : count, ha1: acc.ha1 });
+      const d = await digestRun({
+        port, path: SMALL_PATH, file: join(dir, `digest-${tag}-${phase}.txt`), count: phase === 'check' ? 2 : count, ha1: acc.ha1,
+        lead: phase === 'check' ? 0 : 2 * cfg.connections,
+      });
       return { path: SMALL_PATH, headers: { Authorization: d.header }, data: d.file };
     };
 
@@ -113,7 +116,7 @@ async function main() {
     await measureAll(upstream, bodies('direct', 'direct (upstream, no proxy)', {}));
 
     // 1b. The platform floor: node:http + undici with nothing else (bench/bare-proxy.js).
-    const bareList = bodies('bare', 'floor: node:http + undici Pool.stream, no auth', {}).slice(0, 2);
+    const bareList = bodies('bare', 'floor: node:http + undici Pool.dispatch, no auth', {}).slice(0, 2);
     if (bareList.some((s) => wanted(s.id))) {
       const port = await freePort();
       const proc = startServer('bare-proxy', [process.execPath, join(ROOT, 'bench', 'bare-proxy.js'), String(port), `http://127.0.0.1:${upstream.port}`], {
@@ -224,17 +227,21 @@ async function main() {
     // 7. Churn: 100,000 distinct session tokens cycling through a cache of 10,000 (every request a miss).
     const tokenLines = { path: `${SMALL_PATH}&_token={1}`, data: tokensFile };
     if (wanted('tg-churn')) {
-      const tg = await startTrackgate('trackgate-churn', tgCtx, { logging: { access: mainLog }, cache: { maxEntries: 10_000 } });
+      // --trace-gc: the live heap after each run's last full GC shows whether memory is flat (RSS alone
+      // follows V8's heap growth and collection timing).
+      const tg = await startTrackgate('trackgate-churn', tgCtx, { logging: { access: mainLog }, cache: { maxEntries: 10_000 } }, { nodeFlags: ['--trace-gc'] });
       try {
         process.stderr.write('trackgate (cache.maxEntries 10000, 100k tokens)\n');
-        await measureAll(tg, [small('tg-churn', `trackgate 100k \`_token\`s through a 10k cache (misses) [${logWord(mainLog)}]`, tokenLines, { identity: true, spec: tokenLines })]);
+        // A longer warm-up: the 10k cache fills and the heap settles before RSS is compared across runs.
+        await measureAll(tg, [small('tg-churn', `trackgate 100k \`_token\`s through a 10k cache (misses) [${logWord(mainLog)}]`, tokenLines, { identity: true, spec: tokenLines, warmupSeconds: Math.max(cfg.warmup, 3), runs: Math.max(2, cfg.runs) })]);
         extra.churnMisses = await metric(tg, 'trackgate_validation_cache_events_total\\{event="miss"\\}');
+        extra.churnHits = await metric(tg, 'trackgate_validation_cache_events_total\\{event="hit"\\}');
       } finally { await tg.proc.stop(); }
     }
 
     // 8. 100,000 cached identities: one pass over 100k tokens (each a miss, then cached), then cycling (hits).
     if (wanted('tg-100k')) {
-      const tg = await startTrackgate('trackgate-100k', tgCtx, { logging: { access: mainLog }, cache: { maxEntries: 100_000 } });
+      const tg = await startTrackgate('trackgate-100k', tgCtx, { logging: { access: mainLog }, cache: { maxEntries: 100_000 } }, { nodeFlags: ['--trace-gc'] });
       try {
         process.stderr.write('trackgate (cache.maxEntries 100000, 100k tokens)\n');
         const churnRps = rows.find((r) => r.id === 'tg-churn')?.rps ?? 5000;
@@ -270,13 +277,21 @@ async function main() {
       ],
     };
     notes.push(
-      'Digest: every request carries a fresh `nc` (1, 2, 3, … on one nonce per wrk run, precomputed in Node because wrk\'s Lua has no MD5; `authn.digest.nonceTtlSeconds: 86400`), so Digest is verified on every request (it is single-use and never cached) and trackgate records every (nonce, nc) pair against replay. Apache runs with `AuthDigestNonceLifetime 86400` and its default `AuthDigestNcCheck Off`: with it on, Apache demands strictly consecutive counts per client, which 50 concurrent connections sharing one counter cannot produce — so Apache does not check replays here and trackgate does.',
-      'Churn: 100,000 session tokens (inserted into the SQLite store before trackgate starts) cycle through `cache.maxEntries: 10000`, so every request misses: store lookup, identity, one identity-header signature.',
+      'The floor row is the smallest correct proxy on trackgate\'s own stack (bench/bare-proxy.js: node:http + one undici Pool, no auth, metrics or logs) on the same pinned CPU: the most any Node/undici proxy can do here. Targets above it cannot be met by trackgate\'s code alone.',
+      'Digest: every request carries a fresh `nc` (1, 2, 3, … on one nonce per wrk run, precomputed in Node because wrk\'s Lua has no MD5; `authn.digest.nonceTtlSeconds: 86400`), so Digest is verified on every request (it is single-use and never cached, so each request also signs its own identity header) and trackgate records every (nonce, nc) pair against replay. The first 2 × connections requests use a second nonce: wrk writes each connection\'s first request as soon as it connects, and a connection accepted hundreds of requests later would carry a count below trackgate\'s 256-count replay window (answered `stale`, by design). Apache runs with `AuthDigestNonceLifetime 86400` and its default `AuthDigestNcCheck Off`: with it on, Apache demands strictly consecutive counts per client, which 50 connections sharing one counter cannot produce — so Apache does not check replays here and trackgate does.',
+      `Churn: 100,000 session tokens (inserted into the SQLite store before trackgate starts) cycle through \`cache.maxEntries: 10000\`, so every request misses: store lookup, identity, one identity-header signature (${extra.churnMisses ?? '?'} misses and ${extra.churnHits ?? 0} hits counted by trackgate over the scenario). Its process runs with \`--trace-gc\`: "live heap" below is the heap in use after the last full GC of a run.`,
       `100k identities: \`cache.maxEntries: 100000\`, 100,000 distinct tokens requested once (the fill row), leaving ${extra.cachedEntries ?? '?'} entries cached; then the same tokens cycle as hits (${extra.cachedEntriesAfter ?? '?'} entries after).`,
       'Workers 1 vs 2: not measured — trackgate has no `workers` setting (one process per replica; scale with replicas).',
       `Peak RSS is VmHWM (reset through /proc/<pid>/clear_refs at the start of each scenario${rows.every((r) => r.hwmReset !== false) ? '' : '; the kernel refused the reset for some scenarios, whose peak is since process start'}), summed over the server's processes (nginx master + worker, Apache parent + child).`,
       'This machine is shared and noisy: compare rows of one run with each other, not across runs.',
     );
+    const floor = final.find((r) => r.id === 'bare-small');
+    const floor64 = final.find((r) => r.id === 'bare-64k');
+    if (floor !== undefined) {
+      const fx = (x) => (x === undefined ? '—' : `${x.toFixed(2)}×`);
+      const at = notes.findIndex((n) => n.startsWith('The floor row'));
+      notes.splice(at + 1, 0, `The floor itself reaches ${fx(floor.xDirect)} direct and ${fx(floor.xNginx)} nginx (~300 B), ${fx(floor64?.xNginx)} nginx (64 KiB), with p99 +${(floor.addedP99 ?? NaN).toFixed(2)} ms over direct, at ${floor.cpuUs.toFixed(1)} CPU µs/request.`);
+    }
     const doc = markdownDoc({ machine: machine(), settings, rows: final, coldWarm: cold, targetList, notes });
     process.stdout.write(`\n${textTable(final)}\n\n`);
     for (const c of cold) process.stdout.write(`${c.label}: cold ${c.coldMedian.toFixed(2)} ms (max ${c.coldMax.toFixed(2)}), warm ${c.warmMedian.toFixed(3)} ms (p99 ${c.warmP99.toFixed(3)})\n`);

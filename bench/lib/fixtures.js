@@ -151,27 +151,39 @@ function authParams(challenge) {
 }
 
 /**
- * Fetches a fresh MD5 Digest challenge from `port` and writes `count` (nc, response) lines for it; returns
- * the Authorization header template (`{1}` = nc, `{2}` = response) and the data file.
+ * Writes `count` MD5 Digest (nc, response) lines for a fresh challenge from `port`, and returns the
+ * Authorization header template (`{1}` nc, `{2}` response, `{3}` nonce, `{4}` opaque) and the data file.
+ *
+ * The first `lead` lines (two per wrk connection) use a second nonce of their own: wrk writes each
+ * connection's first request as soon as it connects, but the server may accept the last connections only
+ * hundreds of requests later, and a count that far behind is below trackgate's replay window (256) and
+ * answered `stale` (fail closed). A client with one connection per nonce never sees that.
  */
-export async function digestRun({ port, path, file, count, ha1, user = USER.name }) {
-  const { status, challenges: list } = await challenges(port, path);
-  const ch = list.find((c) => /^Digest /i.test(c) && (!/algorithm=/i.test(c) || /algorithm="?MD5"?(,|$|\s)/i.test(c)));
-  if (status !== 401 || ch === undefined) throw new Error(`no MD5 Digest challenge from port ${port} (status ${status}: ${list.join(' | ')})`);
-  const p = authParams(ch);
-  const qop = (p.qop ?? 'auth').split(',').map((s) => s.trim());
-  if (!qop.includes('auth')) throw new Error(`Digest challenge offers no qop=auth: ${ch}`);
+export async function digestRun({ port, path, file, count, ha1, user = USER.name, lead = 0 }) {
+  const fetchChallenge = async () => {
+    const { status, challenges: list } = await challenges(port, path);
+    const ch = list.find((c) => /^Digest /i.test(c) && (!/algorithm=/i.test(c) || /algorithm="?MD5"?(,|$|\s)/i.test(c)));
+    if (status !== 401 || ch === undefined) throw new Error(`no MD5 Digest challenge from port ${port} (status ${status}: ${list.join(' | ')})`);
+    const p = authParams(ch);
+    const qop = (p.qop ?? 'auth').split(',').map((s) => s.trim());
+    if (!qop.includes('auth')) throw new Error(`Digest challenge offers no qop=auth: ${ch}`);
+    return p;
+  };
+  const main = await fetchChallenge();
+  const first = lead > 0 ? await fetchChallenge() : undefined;
   const cnonce = randomBytes(8).toString('hex');
   const ha2 = md5(`GET:${path}`);
-  const lines = new Array(count);
-  for (let i = 1; i <= count; i++) {
+  const line = (p, i) => {
     const nc = i.toString(16).padStart(8, '0');
-    lines[i - 1] = `${nc}\t${md5(`${ha1}:${p.nonce}:${nc}:${cnonce}:auth:${ha2}`)}`;
-  }
+    return `${nc}\t${md5(`${ha1}:${p.nonce}:${nc}:${cnonce}:auth:${ha2}`)}\t${p.nonce}\t${p.opaque ?? '-'}`;
+  };
+  const lines = [];
+  for (let i = 1; i <= lead; i++) lines.push(line(first, i));
+  for (let i = 1; i <= count; i++) lines.push(line(main, i));
   writeFileSync(file, `${lines.join('\n')}\n`);
-  const opaque = p.opaque === undefined ? '' : `, opaque="${p.opaque}"`;
+  const opaque = main.opaque === undefined ? '' : ', opaque="{4}"';
   return {
     file,
-    header: `Digest username="${user}", realm="${p.realm}", nonce="${p.nonce}", uri="${path}", algorithm=MD5, qop=auth, nc={1}, cnonce="${cnonce}", response="{2}"${opaque}`,
+    header: `Digest username="${user}", realm="${main.realm}", nonce="{3}", uri="${path}", algorithm=MD5, qop=auth, nc={1}, cnonce="${cnonce}", response="{2}"${opaque}`,
   };
 }

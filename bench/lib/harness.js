@@ -5,7 +5,7 @@
 import { createServer, request, Agent } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   startServer, freePort, waitForPort, groupCpuSeconds, groupPeakRssMiB, groupRssMiB, resetPeakRss,
 } from './procs.js';
@@ -36,8 +36,20 @@ export async function startJwksServer(jwks) {
   return { url: `http://127.0.0.1:${server.address().port}/jwks.json`, close: () => new Promise((r) => server.close(r)) };
 }
 
-/** The trackgate config used by the bench; `overrides` are deep-merged. */
-export function trackgateConfig({ dir, port, adminPort, upstreamPort, jwksUrl }, overrides = {}) {
+/**
+ * The config keys (form ids) of the session-token and Geoloqi OAuth forms in the build under `root`: the ids
+ * changed once (`session-token` → `session_token`, `oauth-header` → `oauth`), and before/after comparisons
+ * run builds from both sides of that change.
+ */
+export async function formIdsOf(root = ROOT) {
+  const { AUTHENTICATORS } = await import(pathToFileURL(join(root, 'dist', 'authn', 'registry.js')).href);
+  const ids = AUTHENTICATORS.map((m) => m.id);
+  const find = (re, fallback) => ids.find((id) => re.test(id)) ?? fallback;
+  return { session: find(/^session/, 'session_token'), oauth: find(/^oauth/, 'oauth') };
+}
+
+/** The trackgate config used by the bench; `overrides` are deep-merged. `formIds` from {@link formIdsOf}. */
+export function trackgateConfig({ dir, port, adminPort, upstreamPort, jwksUrl, formIds = { session: 'session_token', oauth: 'oauth' } }, overrides = {}) {
   const base = {
     listen: `127.0.0.1:${port}`,
     admin: { listen: `127.0.0.1:${adminPort}` },
@@ -50,8 +62,8 @@ export function trackgateConfig({ dir, port, adminPort, upstreamPort, jwksUrl },
       basic: { enabled: true, realm: 'bench' },
       // Nonces must stay valid for a whole scenario (one nonce per wrk run, nc = 1, 2, 3, …).
       digest: { enabled: true, realm: 'bench', algorithms: ['SHA-256', 'MD5'], nonceTtlSeconds: 86400 },
-      'session-token': { enabled: true },
-      'oauth-header': { enabled: true },
+      [formIds.session]: { enabled: true },
+      [formIds.oauth]: { enabled: true },
       instance: { enabled: true },
       bearer: {
         enabled: true,
@@ -95,7 +107,7 @@ export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = []
     if (i > 100 || proc.exited) throw new Error(`${name} not ready (see ${proc.logFile})`);
     await new Promise((res) => setTimeout(res, 100));
   }
-  return { name, port, adminPort, pgid: proc.pid, proc, config };
+  return { name, port, adminPort, pgid: proc.pid, proc, config, gcLog: nodeFlags.includes('--trace-gc') ? proc.logFile : undefined };
 }
 
 /** One GET; resolves `{ status, body, ms }`. */
@@ -168,6 +180,24 @@ function substitute(spec, line) {
   return { path: sub(spec.path), headers: Object.fromEntries(Object.entries(spec.headers ?? {}).map(([k, v]) => [k, sub(v)])) };
 }
 
+/**
+ * V8's --trace-gc lines written to `file` after byte `from`: the heap in use after the last full
+ * (mark-compact) collection, else the smallest heap seen after a scavenge (an upper bound of the live heap).
+ */
+export function liveHeapMiB(file, from) {
+  const text = readFileSync(file, 'utf8').slice(from);
+  let major;
+  let minor;
+  for (const m of text.matchAll(/(Mark-Compact|Mark-sweep|Scavenge)[^\n]*?([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB/g)) {
+    const after = Number(m[4]);
+    if (m[1] === 'Scavenge') minor = minor === undefined ? after : Math.min(minor, after);
+    else major = after;
+  }
+  return major ?? minor;
+}
+
+const fileSize = (f) => { try { return readFileSync(f).length; } catch { return 0; } };
+
 /** Sends the scenario's first request once and checks it is admitted (and, for trackgate, carries an identity). */
 export async function preflight(target, spec, expectIdentity) {
   let { path, headers } = spec;
@@ -190,19 +220,24 @@ export async function measure(ctx, target, sc) {
     url, script: writeScript(dir, `${sc.id}-${tag}`, spec), seconds, connections: cfg.connections, cpu: CPU_LOAD,
   });
   const hwmReset = resetPeakRss(target.pgid);
-  if (cfg.warmup > 0 && sc.warmup !== false) await wrk(await specOf('warmup'), cfg.warmup, 'warmup');
+  const warmup = sc.warmupSeconds ?? cfg.warmup;
+  if (warmup > 0 && sc.warmup !== false) await wrk(await specOf('warmup'), warmup, 'warmup');
   const rssAfterWarmup = groupRssMiB(target.pgid);
   const runs = [];
   const n = sc.runs ?? cfg.runs;
   for (let i = 0; i < n; i++) {
     const spec = await specOf(i);
+    const logFrom = target.gcLog ? fileSize(target.gcLog) : 0;
     const cpu0 = groupCpuSeconds(target.pgid);
     const w = await wrk(spec, sc.seconds ?? cfg.seconds, `run${i}`);
     const cpu1 = groupCpuSeconds(target.pgid);
-    runs.push({ ...w, cpuUs: ((cpu1 - cpu0) * 1e6) / Math.max(1, w.requests), rss: groupRssMiB(target.pgid), hwm: groupPeakRssMiB(target.pgid) });
+    runs.push({
+      ...w, cpuUs: ((cpu1 - cpu0) * 1e6) / Math.max(1, w.requests), rss: groupRssMiB(target.pgid), hwm: groupPeakRssMiB(target.pgid),
+      liveHeap: target.gcLog ? liveHeapMiB(target.gcLog, logFrom) : undefined,
+    });
   }
   const row = {
-    id: sc.id, label: sc.label, group: sc.group, server: target.name, kind: sc.kind,
+    id: sc.id, label: sc.label, short: sc.short, group: sc.group, server: target.name, kind: sc.kind,
     rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
     cpuUs: median(runs.map((r) => r.cpuUs)), peakRss: Math.max(...runs.map((r) => r.hwm)),
     errors: runs.reduce((a, r) => a + r.errors, 0), requests: runs.reduce((a, r) => a + r.requests, 0),

@@ -77,7 +77,12 @@ export class ValidationCache {
    * the verdict and returns it. Throws the (cached or fresh) TrackgateError for rejected credentials.
    */
   async getOrVerify(key: string, verify: () => Promise<Identity>): Promise<CacheResult> {
-    const hit = this.#lru.get(key);
+    let hit = this.#lru.get(key);
+    // The LRU's TTL runs on its own clock; a credential's own expiry is also checked on the app's clock.
+    if (hit?.ok === true && hit.identity.expiresAt !== undefined && hit.identity.expiresAt <= this.#now()) {
+      this.#lru.delete(key);
+      hit = undefined;
+    }
     if (hit !== undefined) {
       this.#onEvent(hit.ok ? 'hit' : 'negative_hit');
       if (hit.ok) return { identity: hit.identity, outcome: 'hit' };

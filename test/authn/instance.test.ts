@@ -27,7 +27,7 @@ beforeAll(async () => {
   gate = await startTrackgate({
     upstreamUrl: up.url,
     files: { 'accounts.yaml': stringify(accounts) },
-    config: { authn: { instance: { enabled: true }, 'session-token': { enabled: true } } },
+    config: { authn: { instance: { enabled: true }, 'session_token': { enabled: true } } },
   });
 });
 afterAll(async () => { await gate.close(); await up.close(); });

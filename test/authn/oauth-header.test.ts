@@ -16,7 +16,7 @@ beforeAll(async () => {
   up = await startRecordingUpstream();
   gate = await startTrackgate({
     upstreamUrl: up.url,
-    config: { authn: { 'oauth-header': { enabled: true, realm: 'Geoloqi API' }, 'session-token': { enabled: true } } },
+    config: { authn: { 'oauth': { enabled: true, realm: 'Geoloqi API' }, 'session_token': { enabled: true } } },
   });
 });
 afterAll(async () => { await gate.close(); await up.close(); });
@@ -215,7 +215,7 @@ describe('oauth-header: disabled', () => {
   beforeAll(async () => {
     off = await startTrackgate({
       upstreamUrl: up.url,
-      config: { authn: { 'oauth-header': { enabled: false } }, routes: [{ path: '/public', access: 'public' }] },
+      config: { authn: { 'oauth': { enabled: false } }, routes: [{ path: '/public', access: 'public' }] },
     });
   });
   afterAll(async () => { await off.close(); });

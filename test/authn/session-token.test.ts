@@ -14,7 +14,7 @@ let up: RecordingUpstream;
 let gate: TestGate;
 beforeAll(async () => {
   up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { authn: { 'session-token': { enabled: true } } } });
+  gate = await startTrackgate({ upstreamUrl: up.url, config: { authn: { 'session_token': { enabled: true } } } });
 });
 afterAll(async () => { await gate.close(); await up.close(); });
 beforeEach(() => { up.received.length = 0; });
@@ -210,7 +210,7 @@ describe('session-token: disabled', () => {
   beforeAll(async () => {
     off = await startTrackgate({
       upstreamUrl: up.url,
-      config: { authn: { 'session-token': { enabled: false } }, routes: [{ path: '/public', access: 'public' }] },
+      config: { authn: { 'session_token': { enabled: false } }, routes: [{ path: '/public', access: 'public' }] },
     });
   });
   afterAll(async () => { await off.close(); });

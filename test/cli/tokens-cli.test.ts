@@ -36,7 +36,7 @@ let up: RecordingUpstream;
 let gate: TestGate;
 beforeAll(async () => {
   up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { authn: { 'oauth-header': { enabled: true } } } });
+  gate = await startTrackgate({ upstreamUrl: up.url, config: { authn: { 'oauth': { enabled: true } } } });
 });
 afterAll(async () => { await gate.close(); await up.close(); });
 

@@ -17,7 +17,7 @@ import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/track
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const ADMIN = { instanceid: DEMO.apiInstanceId, authorization: basicAuth(DEMO.adminEmail, DEMO.adminPassword) };
 const CONFIG = {
-  authn: { 'oauth-header': { enabled: true }, bearer: { enabled: true }, instance: { enabled: true } },
+  authn: { 'oauth': { enabled: true }, bearer: { enabled: true }, instance: { enabled: true } },
   throttle: { user: { limit: 5 } },
 };
 

@@ -19,7 +19,7 @@ import { closeFrame, FrameTracker } from '../../src/proxy/session-lifetime.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
 import { freePort, metric, sleep, waitFor } from './_util.js';
 
-const CONFIG = { authn: { 'session-token': { enabled: true }, 'oauth-header': { enabled: true }, instance: { enabled: true } } };
+const CONFIG = { authn: { 'session_token': { enabled: true }, 'oauth': { enabled: true }, instance: { enabled: true } } };
 const ADMIN = { instanceid: DEMO.apiInstanceId, authorization: basicAuth(DEMO.adminEmail, DEMO.adminPassword) };
 
 let demo: DemoUpstream;

@@ -148,7 +148,7 @@ describe('SQLite store: SIGKILL under load', () => {
     writeFileSync(configFile, stringify({
       listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, upstream: { url: up.url },
       store: { url: `sqlite:${storeFile}` }, accountsFile: 'accounts.yaml',
-      authn: { 'session-token': { enabled: true } },
+      authn: { 'session_token': { enabled: true } },
       watch: false, logging: { level: 'info', access: false },
     }));
 

@@ -67,6 +67,17 @@ describe('positive entries', () => {
     expect(v.calls()).toBe(2);
   });
 
+  it('checks a cached credential\'s expiry on the app clock too (not only the LRU\'s own clock)', async () => {
+    let t = 1_000_000;
+    const { c } = cache({ ttlSeconds: 300, now: () => t });
+    const v = counted(async () => identity({ expiresAt: t + 60_000 }));
+    await c.getOrVerify('k', v.verify);
+    expect((await c.getOrVerify('k', v.verify)).outcome).toBe('hit');
+    t += 60_000; // the credential has expired, though the LRU's entry (60 s TTL on its clock) has not
+    expect((await c.getOrVerify('k', v.verify)).outcome).toBe('miss');
+    expect(v.calls()).toBe(2);
+  });
+
   it('a ttlSeconds shorter than the credential\'s expiry wins', async () => {
     const { c } = cache({ ttlSeconds: 0.15 });
     const v = counted(async () => identity({ expiresAt: Date.now() + 3_600_000 }));

@@ -32,7 +32,7 @@ export const OAUTH_SCHEME = 'oauth';
 const B64TOKEN_RE = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 export const oauthHeader = defineAuthenticator({
-  id: 'oauth-header',
+  id: 'oauth',
   options: z.object({
     enabled: z.boolean().default(false).describe('Accept Geoloqi access tokens (`Authorization: OAuth <token>`, `access_token` query parameter).'),
     realm: z.string().default('trackgate').describe('Realm announced in the OAuth challenge.'),
@@ -40,7 +40,7 @@ export const oauthHeader = defineAuthenticator({
   create(options, deps) {
     const challenge = `OAuth realm="${options.realm.replace(/["\\]/g, '\\$&')}"`;
     return {
-      id: 'oauth-header',
+      id: 'oauth',
       carriers: { headers: ['authorization'], query: ['access_token'] },
       extract(req): OAuthHeaderCredential | undefined {
         const header = authorizationParams(req, 'OAuth');
@@ -60,7 +60,7 @@ export const oauthHeader = defineAuthenticator({
         const userId = userIds[0];
         // user_id is part of the cache key: the verdict (403 for a user token acting for someone else) and,
         // for app tokens, the request it admits depend on it.
-        return { scheme: 'oauth-header', cacheParts: userId === undefined ? [token] : [token, userId], token, userId };
+        return { scheme: 'oauth', cacheParts: userId === undefined ? [token] : [token, userId], token, userId };
       },
       async verify(cred: OAuthHeaderCredential): Promise<Identity> {
         const identity = await identityFromStoredToken(deps, cred.token, { types: ['access'], scheme: OAUTH_SCHEME });

@@ -20,13 +20,13 @@ export interface SessionTokenCredential extends Credential {
 export const SESSION_TOKEN_SCHEME = 'session_token';
 
 export const sessionToken = defineAuthenticator({
-  id: 'session-token',
+  id: 'session_token',
   options: z.object({
     enabled: z.boolean().default(false).describe('Accept GPS REST v2 session tokens (`_token` query parameter, `token` cookie, `X-Token` header).'),
   }),
   create(_options, deps) {
     return {
-      id: 'session-token',
+      id: 'session_token',
       carriers: { headers: ['x-token'], cookies: ['token'], query: ['_token'] },
       extract(req): SessionTokenCredential | undefined {
         const header = req.headers['x-token'];
@@ -36,7 +36,7 @@ export const sessionToken = defineAuthenticator({
           ['header X-Token', typeof header === 'string' ? [header] : []],
         ]);
         if (token === undefined) return undefined;
-        return { scheme: 'session-token', cacheParts: [token], token };
+        return { scheme: 'session_token', cacheParts: [token], token };
       },
       verify(cred: SessionTokenCredential): Promise<Identity> {
         return identityFromStoredToken(deps, cred.token, { types: ['session'], scheme: SESSION_TOKEN_SCHEME });

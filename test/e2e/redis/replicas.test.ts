@@ -23,7 +23,7 @@ beforeAll(async () => {
   up = await startRecordingUpstream();
   const config = {
     store: { url: redis.url },
-    authn: { 'session-token': { enabled: true }, 'oauth-header': { enabled: true } },
+    authn: { 'session_token': { enabled: true }, 'oauth': { enabled: true } },
     throttle: { user: { limit: 3, windowSeconds: 60 } },
     logging: { level: 'warn' },
   };
