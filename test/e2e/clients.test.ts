@@ -20,15 +20,18 @@ let url: string;
 beforeAll(async () => {
   // The demo upstream verifies trackgate's headers against the admin port's JWKS: reserve that port first.
   const adminPort = await freePort();
-  upstream = await startDemoUpstream({
-    jwksUrl: `http://127.0.0.1:${adminPort}/.well-known/jwks.json`, issuer: 'trackgate-test', audience: 'upstream-test',
-  });
+  let upstreamPort = await freePort();
+  while (upstreamPort === adminPort) upstreamPort = await freePort();
+  // trackgate binds its admin port at once (nothing else may take it), then the upstream binds its own.
   gate = await startTrackgate({
-    upstreamUrl: upstream.url,
+    upstreamUrl: `http://127.0.0.1:${upstreamPort}`,
     config: {
       admin: { listen: `127.0.0.1:${adminPort}` },
       authn: { basic: { realm: 'GPS Data Web Service' }, digest: { realm: 'GPS Data Web Service' } },
     },
+  });
+  upstream = await startDemoUpstream({
+    port: upstreamPort, jwksUrl: `http://127.0.0.1:${adminPort}/.well-known/jwks.json`, issuer: 'trackgate-test', audience: 'upstream-test',
   });
   url = `${gate.url}/rest/v2/devices`;
 }, 60000);
