@@ -75,6 +75,7 @@ async function main() {
   if (!have('wrk')) throw new Error('wrk is required (apt-get install wrk)');
   if (TASKSET) spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
   const started = Date.now();
+  const loadAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const dir = mkdtempSync(join(tmpdir(), 'trackgate-bench-'));
   chmodSync(dir, 0o755); // peers' workers (www-data) read the password files
   process.stderr.write(`trackgate bench: ${cfg.seconds} s × ${cfg.runs} run(s), ${cfg.connections} connections, temp dir ${dir}\n`);
@@ -233,7 +234,7 @@ async function main() {
       try {
         process.stderr.write('trackgate (cache.maxEntries 10000, 100k tokens)\n');
         // A longer warm-up: the 10k cache fills and the heap settles before RSS is compared across runs.
-        await measureAll(tg, [small('tg-churn', `trackgate 100k \`_token\`s through a 10k cache (misses) [${logWord(mainLog)}]`, tokenLines, { identity: true, spec: tokenLines, warmupSeconds: Math.max(cfg.warmup, 3), runs: Math.max(2, cfg.runs) })]);
+        await measureAll(tg, [small('tg-churn', `trackgate 100k \`_token\`s through a 10k cache (misses) [${logWord(mainLog)}]`, tokenLines, { identity: true, spec: tokenLines, warmupSeconds: Math.max(cfg.warmup, quick ? 2 : 3), runs: Math.max(2, cfg.runs) })]);
         extra.churnMisses = await metric(tg, 'trackgate_validation_cache_events_total\\{event="miss"\\}');
         extra.churnHits = await metric(tg, 'trackgate_validation_cache_events_total\\{event="hit"\\}');
       } finally { await tg.proc.stop(); }
@@ -245,7 +246,7 @@ async function main() {
       try {
         process.stderr.write('trackgate (cache.maxEntries 100000, 100k tokens)\n');
         const churnRps = rows.find((r) => r.id === 'tg-churn')?.rps ?? 5000;
-        const passSeconds = Math.min(90, Math.ceil((CHURN_TOKENS / churnRps) * 1.5) + 2);
+        const passSeconds = Math.min(90, Math.ceil((CHURN_TOKENS / churnRps) * 1.3) + 2);
         const fill = await measure(ctx, tg, {
           id: 'tg-100k-fill', label: 'trackgate 100k `_token`s once through (fill; rps n/a)', group: 'small',
           spec: { ...tokenLines, once: true }, identity: true, warmup: false, runs: 1, seconds: passSeconds,
@@ -274,6 +275,7 @@ async function main() {
         `Access logging of trackgate: **${logWord(mainLog)}** in the main rows (rows marked otherwise measure the other setting); when on, pino writes JSON lines to a file. nginx and Apache run without access logs.`,
         'nginx: 1 worker, `keepalive 64` to the upstream, HTTP/1.1, in-memory proxy buffers (no temp files). Apache: event MPM, 1 process × 64 threads, mod_proxy_http keep-alive.',
         `Cold-cache users: ${cfg.coldUsers} per hash type; warm: ${cfg.warmCount} sequential requests.`,
+        `Load average (1, 5, 15 min) at start: ${loadAtStart}; at end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (other work on this 2-core machine shows here and skews rows measured while it ran).`,
       ],
     };
     notes.push(
