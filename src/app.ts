@@ -94,8 +94,11 @@ export class App {
     this.cache = new ValidationCache({ ...config.cache, now, onEvent: (e) => this.metrics.cacheEvent(e) });
     this.#digester = new CredentialDigester(secret);
     this.minter = new IdentityMinter(keys, config.identity, now, () => this.metrics.identityMints.inc());
+    // With Redis, failed attempts count across every replica.
+    this.throttle = store instanceof RedisStore ? new RedisThrottle(store.redis, config.throttle, now) : new MemoryThrottle(config.throttle, now);
     this.#authnDeps = {
       accounts: () => this.#accounts,
+      throttle: this.throttle,
       store,
       logger: this.logger,
       sharedSecret: secret,
@@ -104,8 +107,6 @@ export class App {
       formEnabled: (id) => (this.#runtime.config.authn as unknown as Record<string, { enabled?: boolean } | undefined>)[id]?.enabled === true,
     };
     this.tokens = new TokenService(store, now);
-    // With Redis, failed attempts count across every replica.
-    this.throttle = store instanceof RedisStore ? new RedisThrottle(store.redis, config.throttle, now) : new MemoryThrottle(config.throttle, now);
     this.#issueDeps = {
       accounts: () => this.#accounts, store, tokens: this.tokens, throttle: this.throttle, logger: this.logger, now,
       refresh: new RefreshRotation(this.tokens, store, () => this.#runtime.config.issue.refreshGraceSeconds, now),
@@ -119,7 +120,7 @@ export class App {
       runtime: () => this.#runtime, forwarder: this.#forwarder, minter: this.minter, metrics: this.metrics, logger: this.logger,
     });
     this.sessions = new SessionLifetime({ maxLifetimeSeconds: config.upstream.websocketMaxLifetimeSeconds, now, store, logger: this.logger });
-    this.#upgrade = new UpgradeHandler(this.#forwarder.origin, this.#handler, () => this.#runtime, this.metrics, this.logger, this.sessions);
+    this.#upgrade = new UpgradeHandler(this.#forwarder.origin.origin + this.#forwarder.basePath, this.#handler, () => this.#runtime, this.metrics, this.logger, this.sessions);
     this.proxyServer = createServer({ maxHeaderSize: config.limits.maxHeaderBytes, requestTimeout: config.limits.requestTimeoutMs,
       headersTimeout: config.limits.headersTimeoutMs, keepAliveTimeout: config.limits.keepAliveTimeoutMs,
       // The guard rejects a Host-less HTTP/1.1 request itself, with a JSON body and a log line.

@@ -86,6 +86,8 @@ export interface AuthnDeps {
   accounts(): AccountDirectory;
   readonly store: Store;
   readonly logger: Logger;
+  /** Brute-force throttle for password checks (per user name and client address). */
+  readonly throttle?: import('../verify/throttle.js').Throttle;
   /** Secret for stateless HMACs that every replica shares (Digest nonces, …). */
   readonly sharedSecret: Buffer;
   /** Epoch milliseconds; injectable for tests. */

@@ -21,7 +21,8 @@ export class UpgradeHandler {
   readonly #proxy: httpProxy;
 
   constructor(
-    private readonly target: URL,
+    /** The upstream origin plus its base path (the Forwarder's), which http-proxy prepends to req.url. */
+    target: string,
     private readonly handler: ProxyHandler,
     private readonly runtime: () => Runtime,
     private readonly metrics: Metrics,
@@ -29,9 +30,7 @@ export class UpgradeHandler {
     /** Closes sessions whose token expires or is revoked, or that reach the maximum lifetime. */
     private readonly sessions?: SessionLifetime,
   ) {
-    // The upstream URL's base path is kept, as for plain requests (http-proxy prepends it to req.url).
-    const basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
-    this.#proxy = httpProxy.createProxyServer({ target: target.origin + basePath, ws: true, xfwd: false, changeOrigin: true });
+    this.#proxy = httpProxy.createProxyServer({ target, ws: true, xfwd: false, changeOrigin: true });
     this.sessions?.attach(this.#proxy);
     this.#proxy.on('error', (err, _req, socket) => {
       this.logger.warn({ err: (err as NodeJS.ErrnoException).code ?? err.message }, 'websocket upstream error');

@@ -5,7 +5,7 @@
  * real trackgate, including through its hot reload.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,9 +20,9 @@ import type { AccountsFile } from '../../src/accounts/schema.js';
 import { runAccountsCli } from '../../src/accounts/accounts-cli.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS, startTrackgate } from '../helpers/trackgate.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin/trackgate.js');
 const base = mkdtempSync(join(tmpdir(), 'trackgate-accounts-cli-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
@@ -38,22 +38,10 @@ beforeAll(() => {
   }
 }, 180_000);
 
-/** An environment without TRACKGATE_* variables, so the host's settings cannot change the outcome. */
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACKGATE_')));
 
-interface Run { code: number | null; stdout: string; stderr: string }
-function run(args: string[], input = '', cwd = ROOT): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: ENV, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+
+type Run = CliRun;
+const run = (args: string[], input = '', cwd = ROOT): Promise<Run> => runCli(args, { input, cwd });
 
 /** The same commands in-process (runAccountsCli, what cli.ts delegates to): fast, for the many edge cases. */
 async function cli(args: string[], input = ''): Promise<Run> {

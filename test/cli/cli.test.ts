@@ -3,7 +3,6 @@
  * globalSetup): exit codes, stdout/stderr, and that what it prints is usable by the rest of trackgate.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,28 +10,16 @@ import { fileURLToPath } from 'node:url';
 import { verifyPassword } from '../../src/accounts/password.js';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { loadKeyRing } from '../../src/identity/keys.js';
+import { CLEAN_ENV, runCli, type CliRun } from '../helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin/trackgate.js');
 const dir = mkdtempSync(join(tmpdir(), 'trackgate-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** An environment without TRACKGATE_* variables, so the host's settings cannot change the outcome. */
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACKGATE_')));
+const ENV = CLEAN_ENV;
 
-interface Run { code: number | null; stdout: string; stderr: string }
-function run(args: string[], input?: string, env: NodeJS.ProcessEnv = ENV): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
+type Run = CliRun;
+const run = (args: string[], input?: string, env: NodeJS.ProcessEnv = ENV): Promise<Run> => runCli(args, { ...(input !== undefined ? { input } : {}), env });
 
 describe.concurrent('check-config', () => {
   it('accepts the shipped config/trackgate.yaml: exit 0, "ok" and the accounts summary', async () => {

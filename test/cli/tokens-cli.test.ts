@@ -3,9 +3,7 @@
  * globalSetup) against the SQLite store of a trackgate running in this process: what it prints (never a
  * token value), what it revokes, and that a CLI revocation reaches the running trackgate within ~1 s.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import Database from 'better-sqlite3';
@@ -13,24 +11,12 @@ import { REVOCATION_POLL_MS, SqliteStore } from '../../src/store/sqlite.js';
 import type { StoreEvent } from '../../src/store/types.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { CLEAN_ENV, runCli, type CliRun } from '../helpers/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin/trackgate.js');
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACKGATE_')));
+const ENV = CLEAN_ENV;
 
-interface Run { code: number | null; stdout: string; stderr: string }
-function run(args: string[], input = '', env: NodeJS.ProcessEnv = ENV): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+type Run = CliRun;
+const run = (args: string[], input = '', env: NodeJS.ProcessEnv = ENV): Promise<Run> => runCli(args, { input, env });
 
 let up: RecordingUpstream;
 let gate: TestGate;

@@ -61,7 +61,9 @@ export const basic = defineAuthenticator({
         const { username, password } = decodeBasic(params);
         return { scheme: 'basic', cacheParts: [username, password], username, password };
       },
-      async verify(cred: BasicCredential): Promise<Identity> {
+      async verify(cred: BasicCredential, req): Promise<Identity> {
+        const keys = [{ scope: 'user' as const, value: cred.username }, { scope: 'ip' as const, value: req.remoteAddress }];
+        await deps.throttle?.check(keys);
         const user = deps.accounts().user(cred.username);
         let ok = false;
         if (user === undefined) {
@@ -72,6 +74,7 @@ export const basic = defineAuthenticator({
           else await verifyAgainstDummy(cred.password);
         }
         if (!ok || user === undefined) {
+          await deps.throttle?.fail(keys);
           throw new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'invalid credentials', {
             reason: 'invalid', detail: user === undefined ? 'unknown user' : 'wrong password',
           });

@@ -277,6 +277,9 @@ export const digest = defineAuthenticator({
         const user = cred.userhash
           ? deps.accounts().userByDigestUserhash(alg.hash, cred.username)
           : deps.accounts().user(cred.username);
+        // Throttled per user (the hashed name when userhash is used) and per client address, like Basic.
+        const keys = [{ scope: 'user' as const, value: user?.username ?? cred.username }, { scope: 'ip' as const, value: req.remoteAddress }];
+        await deps.throttle?.check(keys);
         const material = user?.digest?.realm === realm ? user.digest.ha1[alg.hash] : undefined;
         const expected = digestResponse({
           hash: alg.hash, sess: alg.sess, ha1: material ?? dummy[alg.hash], nonce: cred.nonce, nc: cred.nc,
@@ -284,6 +287,7 @@ export const digest = defineAuthenticator({
         });
         const matches = safeEqual(cred.response, expected);
         if (!matches || material === undefined || user === undefined) {
+          await deps.throttle?.fail(keys);
           throw invalid(user === undefined ? 'unknown user' : material === undefined ? `no ${alg.hash} material for the realm` : 'wrong response');
         }
         // Only a client that knows the password learns that its nonce is stale (RFC 7616 §3.3).
