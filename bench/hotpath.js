@@ -67,7 +67,15 @@ async function build(distRoot, ctx) {
   const app = await App.create(validateConfig(config, file, {}), { logger, defaultMetrics: false });
   const b = { distRoot, app, forwarded: 0 };
   const forwarder = {
-    async forward(_req, res) { b.forwarded++; res.writeHead(200, {}); res.end(); return { status: 200, upstreamSeconds: 0.0002 }; },
+    // Both forwarder APIs: a completion callback (current) and a returned promise (builds before it).
+    forward(_req, res, _path, _headers, _body, done) {
+      b.forwarded++;
+      res.writeHead(200, {});
+      res.end();
+      const outcome = { status: 200, upstreamSeconds: 0.0002 };
+      if (typeof done === 'function') { done(undefined, outcome); return undefined; }
+      return Promise.resolve(outcome);
+    },
   };
   const handler = new ProxyHandler({ runtime: () => app.runtime, forwarder, minter: app.minter, metrics: app.metrics, logger: app.logger });
   b.runBatch = async (make, n) => {

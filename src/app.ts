@@ -41,6 +41,7 @@ import { RefreshRotation } from './issue/refresh.js';
 import type { Dialect, IssueDeps } from './issue/types.js';
 import { MemoryThrottle, type Throttle } from './verify/throttle.js';
 import { RedisThrottle } from './verify/redis-throttle.js';
+import type { NonceCounterStore } from './authn/digest-nonce-counter.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -48,6 +49,16 @@ export interface AppOptions {
   now?: () => number;
   /** Skip prom-client's default process metrics (tests that build many apps). */
   defaultMetrics?: boolean;
+  /**
+   * Worker processes (src/cluster/): state the primary shares with every worker. `generatedKeys` and
+   * `generatedSecret` replace the per-process development key and secret when no keys or secret file is
+   * configured; `throttle` replaces the in-memory throttle unless the store is Redis (already shared);
+   * `nonceCounter` is the Digest nc replay store.
+   */
+  generatedKeys?: KeyRing;
+  generatedSecret?: Buffer;
+  throttle?: Throttle;
+  nonceCounter?: NonceCounterStore;
 }
 
 /** Credential headers stripped whatever form is enabled, besides every form's own carriers. */
@@ -95,7 +106,7 @@ export class App {
     this.#digester = new CredentialDigester(secret);
     this.minter = new IdentityMinter(keys, config.identity, now, () => this.metrics.identityMints.inc());
     // With Redis, failed attempts count across every replica.
-    this.throttle = store instanceof RedisStore ? new RedisThrottle(store.redis, config.throttle, now) : new MemoryThrottle(config.throttle, now);
+    this.throttle = store instanceof RedisStore ? new RedisThrottle(store.redis, config.throttle, now) : opts.throttle ?? new MemoryThrottle(config.throttle, now);
     this.#authnDeps = {
       accounts: () => this.#accounts,
       throttle: this.throttle,
@@ -105,6 +116,7 @@ export class App {
       now,
       metrics: this.metrics,
       formEnabled: (id) => (this.#runtime.config.authn as unknown as Record<string, { enabled?: boolean } | undefined>)[id]?.enabled === true,
+      ...(opts.nonceCounter !== undefined ? { nonceCounter: opts.nonceCounter } : {}),
     };
     this.tokens = new TokenService(store, now);
     this.#issueDeps = {
@@ -119,6 +131,7 @@ export class App {
     this.#handler = new ProxyHandler({
       runtime: () => this.#runtime, forwarder: this.#forwarder, minter: this.minter, metrics: this.metrics, logger: this.logger,
     });
+    this.metrics.observeInflight(() => this.#handler.inflight);
     this.sessions = new SessionLifetime({ maxLifetimeSeconds: config.upstream.websocketMaxLifetimeSeconds, now, store, logger: this.logger });
     this.#upgrade = new UpgradeHandler(this.#forwarder.origin.origin + this.#forwarder.basePath, this.#handler, () => this.#runtime, this.metrics, this.logger, this.sessions);
     this.proxyServer = createServer({ maxHeaderSize: config.limits.maxHeaderBytes, requestTimeout: config.limits.requestTimeoutMs,
@@ -136,10 +149,7 @@ export class App {
       metrics: this.metrics,
       keys: () => this.minter.keys,
       closing: () => this.#closing,
-      readiness: async () => {
-        const store = await this.store.ping().then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message }));
-        return { store, upstream: await this.#probe.check() };
-      },
+      readiness: () => this.readiness(),
     }));
     this.adminServer.on('clientError', (_err, socket) => socket.destroy());
     this.store.subscribe((e) => {
@@ -156,14 +166,15 @@ export class App {
   static async create(loaded: LoadedConfig, opts: AppOptions = {}): Promise<App> {
     const config = loaded.config;
     const accounts = new AccountDirectory(loadAccounts(loaded.accountsPath));
-    const keys = loadKeys(loaded);
-    const secret = loadSecret(loaded);
+    const keys = loaded.config.identity.keysFile === undefined && opts.generatedKeys !== undefined ? opts.generatedKeys : loadKeys(loaded);
+    const secret = loaded.config.secretFile === undefined && opts.generatedSecret !== undefined ? { value: opts.generatedSecret, generated: true } : loadSecret(loaded);
     const store = await openStore(config.store.url);
     const app = new App(loaded, store, keys, accounts, secret.value, opts);
-    if (keys.generated) {
+    // A key or secret handed over by the cluster primary: the primary warns, once.
+    if (keys.generated && opts.generatedKeys === undefined) {
       app.logger.warn('DEVELOPMENT ONLY: no identity.keysFile configured; a signing key was generated for this process. Upstreams will reject its headers after a restart. Run `trackgate keys generate` and set identity.keysFile.');
     }
-    if (secret.generated) {
+    if (secret.generated && opts.generatedSecret === undefined) {
       app.logger.warn('no secretFile configured: using a random per-process secret (fingerprints change on restart; replicas cannot share Digest nonces).');
     }
     if (loaded.envUnknown.length > 0) app.logger.warn({ vars: loaded.envUnknown }, 'unknown TRACKGATE_* environment variables ignored');
@@ -171,6 +182,12 @@ export class App {
   }
 
   get config(): Config { return this.#runtime.config; }
+
+  /** Store and upstream reachability (`/readyz`; the cluster primary asks each worker). Never rejects. */
+  async readiness(): Promise<Record<string, { ok: boolean; detail?: string }>> {
+    const store = await this.store.ping().then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message }));
+    return { store, upstream: await this.#probe.check() };
+  }
   get runtime(): Runtime { return this.#runtime; }
   get closing(): boolean { return this.#closing; }
 
@@ -213,12 +230,18 @@ export class App {
   async listen(): Promise<{ proxy: AddressInfo; admin: AddressInfo }> {
     const config = this.#runtime.config;
     await listenOn(this.adminServer, config.admin.listen);
-    await listenOn(this.proxyServer, config.listen);
-    if (config.watch) this.#watch();
-    const proxy = this.proxyServer.address() as AddressInfo;
+    const proxy = await this.listenProxy();
     const admin = this.adminServer.address() as AddressInfo;
     this.logger.info({ proxy: `${proxy.address}:${proxy.port}`, admin: `${admin.address}:${admin.port}`, upstream: config.upstream.url, store: this.store.engine }, 'trackgate listening');
     return { proxy, admin };
+  }
+
+  /** Listens on the proxy port only (a cluster worker: the primary serves the admin port) and starts watching files. */
+  async listenProxy(): Promise<AddressInfo> {
+    const config = this.#runtime.config;
+    await listenOn(this.proxyServer, config.listen);
+    if (config.watch) this.#watch();
+    return this.proxyServer.address() as AddressInfo;
   }
 
   /**
@@ -308,7 +331,7 @@ export class App {
   }
 }
 
-function listenOn(server: Server, hostPort: string): Promise<void> {
+export function listenOn(server: Server, hostPort: string): Promise<void> {
   const i = hostPort.lastIndexOf(':');
   const host = hostPort.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(hostPort.slice(i + 1));
@@ -352,7 +375,7 @@ function keysChanged(a: KeyRing, b: KeyRing): boolean {
 /** Keys whose change needs a restart (sockets, pools and stores are built once). */
 function restartRequiredChanges(a: Config, b: Config): string[] {
   const pick = (c: Config) => ({ listen: c.listen, 'admin.listen': c.admin.listen, upstream: JSON.stringify(c.upstream), 'store.url': c.store.url,
-    secretFile: c.secretFile, cache: JSON.stringify(c.cache), 'identity.options': JSON.stringify({ ...c.identity, keysFile: undefined, activeKid: undefined }), limits: JSON.stringify(c.limits) });
+    secretFile: c.secretFile, cache: JSON.stringify(c.cache), 'identity.options': JSON.stringify({ ...c.identity, keysFile: undefined, activeKid: undefined }), limits: JSON.stringify(c.limits), workers: c.workers });
   const pa = pick(a) as Record<string, unknown>;
   const pb = pick(b) as Record<string, unknown>;
   return Object.keys(pa).filter((k) => pa[k] !== pb[k]);

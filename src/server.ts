@@ -1,11 +1,17 @@
 /**
  * Owns the process: build the app, listen, and stop gracefully on SIGTERM/SIGINT (a second signal forces
- * the exit). Kept apart from app.ts so tests never install signal handlers.
+ * the exit). Kept apart from app.ts so tests never install signal handlers. With `workers` > 1 the process
+ * becomes a cluster primary instead (src/cluster/primary.ts) and the app runs in its workers.
  */
 import { App, type AppOptions } from './app.js';
 import type { LoadedConfig } from './config/load.js';
+import type { Logger } from './observability/log.js';
+import { workerCount } from './cluster/count.js';
+import { runPrimary } from './cluster/primary.js';
 
-export async function runServer(loaded: LoadedConfig, opts: AppOptions = {}, onClose: () => Promise<void> = async () => {}): Promise<App> {
+export async function runServer(loaded: LoadedConfig, opts: AppOptions = {}, onClose: () => Promise<void> = async () => {}): Promise<{ logger: Logger }> {
+  const workers = workerCount(loaded.config.workers);
+  if (workers > 1) return runPrimary(loaded, { workers, onClose, ...(opts.env !== undefined ? { env: opts.env } : {}) });
   const app = await App.create(loaded, opts);
   await app.listen();
   let stopping = false;

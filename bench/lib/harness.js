@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
-  startServer, freePort, waitForPort, groupCpuSeconds, groupPeakRssMiB, groupRssMiB, resetPeakRss,
+  startServer, freePort, waitForPort, groupCpuSeconds, countInstructions, groupPeakRssMiB, groupRssMiB, resetPeakRss,
 } from './procs.js';
 import { runWrk, writeScript } from './wrk.js';
 
@@ -228,22 +228,25 @@ export async function measure(ctx, target, sc) {
   for (let i = 0; i < n; i++) {
     const spec = await specOf(i);
     const logFrom = target.gcLog ? fileSize(target.gcLog) : 0;
+    const instr = countInstructions(target.pgid);
     const cpu0 = groupCpuSeconds(target.pgid);
     const w = await wrk(spec, sc.seconds ?? cfg.seconds, `run${i}`);
     const cpu1 = groupCpuSeconds(target.pgid);
+    const instructions = await instr.stop();
     runs.push({
-      ...w, cpuUs: ((cpu1 - cpu0) * 1e6) / Math.max(1, w.requests), rss: groupRssMiB(target.pgid), hwm: groupPeakRssMiB(target.pgid),
+      ...w, cpuUs: ((cpu1 - cpu0) * 1e6) / Math.max(1, w.requests),
+      kInstr: instructions === undefined ? undefined : instructions / 1000 / Math.max(1, w.requests), rss: groupRssMiB(target.pgid), hwm: groupPeakRssMiB(target.pgid),
       liveHeap: target.gcLog ? liveHeapMiB(target.gcLog, logFrom) : undefined,
     });
   }
   const row = {
     id: sc.id, label: sc.label, short: sc.short, group: sc.group, server: target.name, kind: sc.kind,
     rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
-    cpuUs: median(runs.map((r) => r.cpuUs)), peakRss: Math.max(...runs.map((r) => r.hwm)),
+    cpuUs: median(runs.map((r) => r.cpuUs)), kInstr: runs[0].kInstr === undefined ? undefined : median(runs.map((r) => r.kInstr)), peakRss: Math.max(...runs.map((r) => r.hwm)),
     errors: runs.reduce((a, r) => a + r.errors, 0), requests: runs.reduce((a, r) => a + r.requests, 0),
     rssAfterWarmup, hwmReset, runs, note: sc.note,
   };
   const err = row.errors > 0 ? `  ⚠ ${row.errors} errors` : '';
-  process.stderr.write(`  ${sc.label.padEnd(52)} ${row.rps.toFixed(0).padStart(7)} rps  p50 ${row.p50.toFixed(2)} ms  p99 ${row.p99.toFixed(2)} ms  cpu ${row.cpuUs.toFixed(1)} µs  rss ${row.peakRss.toFixed(0)} MiB${err}\n`);
+  process.stderr.write(`  ${sc.label.padEnd(52)} ${row.rps.toFixed(0).padStart(7)} rps  p50 ${row.p50.toFixed(2)} ms  p99 ${row.p99.toFixed(2)} ms  cpu ${row.cpuUs.toFixed(1)} µs  ${row.kInstr === undefined ? '' : `${row.kInstr.toFixed(0)}k instr  `}rss ${row.peakRss.toFixed(0)} MiB${err}\n`);
   return row;
 }

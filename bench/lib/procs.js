@@ -119,6 +119,34 @@ export async function waitForPort(port, { timeoutMs = 15_000, proc } = {}) {
   }
 }
 
+/**
+ * `perf stat` counting instructions works here (many VMs refuse hardware counters). Instructions per request
+ * barely move with machine load, unlike rps and CPU time: the stable column of the report.
+ */
+export const PERF = have('perf') && spawnSync('perf', ['stat', '-x', ',', '-e', 'instructions', 'true'], { encoding: 'utf8' }).stderr
+  .split('\n').some((l) => /^\d+,/.test(l));
+
+/**
+ * Starts counting user+kernel instructions of every process in group `pgid`; `stop()` resolves the count
+ * (undefined when perf is unavailable or failed).
+ */
+export function countInstructions(pgid) {
+  const pids = PERF ? groupPids(pgid) : [];
+  if (pids.length === 0) return { stop: async () => undefined };
+  const child = spawn('perf', ['stat', '-x', ',', '-e', 'instructions', '-p', pids.join(',')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((resolve) => child.once('close', resolve));
+  return {
+    async stop() {
+      child.kill('SIGINT');
+      await exited;
+      const line = err.split('\n').find((l) => /^\d+,/.test(l) && l.includes('instructions'));
+      return line === undefined ? undefined : Number(line.split(',')[0]);
+    },
+  };
+}
+
 /** Pids of every process in process group `pgid`. */
 export function groupPids(pgid) {
   const out = [];

@@ -22,14 +22,14 @@ export function withRatios(rows) {
   }));
 }
 
-const HEAD = ['scenario', 'rps', 'p50 ms', 'p99 ms', '×direct', '×nginx', 'CPU µs/req', 'peak RSS MiB'];
+const HEAD = ['scenario', 'rps', 'p50 ms', 'p99 ms', '×direct', '×nginx', 'CPU µs/req', 'k instr/req', 'peak RSS MiB'];
 
 function cells(r) {
   const notes = [];
   if (r.errors > 0) notes.push(`⚠ ${r.errors} errors`);
   return [
     r.label + (notes.length ? ` (${notes.join(', ')})` : ''),
-    f(r.rps), f(r.p50, 2), f(r.p99, 2), f(r.xDirect, 2), f(r.xNginx, 2), f(r.cpuUs, 1), f(r.peakRss, 0),
+    f(r.rps), f(r.p50, 2), f(r.p99, 2), f(r.xDirect, 2), f(r.xNginx, 2), f(r.cpuUs, 1), f(r.kInstr, 0), f(r.peakRss, 0),
   ];
 }
 
@@ -147,6 +147,9 @@ Median of ${settings.runs} run(s) of ${settings.seconds} s per scenario (rps, p5
 the highest VmHWM of the server's processes over the scenario). ×direct and ×nginx compare with the upstream
 reached directly and with nginx without auth, for the same body size, in the same run. CPU µs/req is the server
 under test's own user+system CPU time (the upstream's, for the direct rows) divided by the requests served.
+k instr/req is the same processes' instructions (user + kernel, \`perf stat -e instructions\`) per request, in
+thousands: unlike rps and CPU time it barely moves with the load of a shared machine, so it is the column to
+compare across runs ('—' where perf cannot read hardware counters).
 
 ${markdownTable(rows)}
 

@@ -3,11 +3,11 @@
  * 503 while shutting down), `/.well-known/jwks.json` (the identity header's public keys).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Metrics } from '../observability/metrics.js';
 import type { KeyRing } from '../identity/keys.js';
 
 export interface AdminDeps {
-  metrics: Metrics;
+  /** The app's Metrics, or (cluster primary) anything exposing text the same way: workers' metrics aggregated. */
+  metrics: { readonly registry: { metrics(): Promise<string>; readonly contentType: string } };
   keys(): KeyRing;
   /** Resolves with per-dependency status; never rejects. */
   readiness(): Promise<Record<string, { ok: boolean; detail?: string }>>;

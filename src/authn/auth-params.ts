@@ -64,25 +64,28 @@ export function parseAuthParams(input: string, scheme = 'Digest'): Map<string, s
     let value: string;
     if (input.charCodeAt(i) === 0x22) {
       i++;
+      // Unescaped runs are sliced whole (a Digest header is mostly quoted strings without escapes).
       let buf = '';
+      let run = i;
       let closed = false;
       while (i < n) {
         const c = input.charCodeAt(i);
-        if (c === 0x22) { closed = true; i++; break; }
+        if (c === 0x22) { closed = true; break; }
         if (c === 0x5c) {
           if (i + 1 >= n) break;
           const e = input.charCodeAt(i + 1);
           if (!isQuotedPairChar(e)) throw fail(`invalid escaped character in "${name}"`);
-          buf += input[i + 1];
+          buf += input.slice(run, i) + input[i + 1];
           i += 2;
+          run = i;
           continue;
         }
         if (!isQdtext(c)) throw fail(`invalid character in quoted "${name}"`);
-        buf += input[i];
         i++;
       }
       if (!closed) throw fail(`unterminated quoted string in "${name}"`);
-      value = buf;
+      value = buf + input.slice(run, i);
+      i++; // the closing quote
     } else {
       const valueStart = i;
       while (i < n && isTchar(input.charCodeAt(i))) i++;

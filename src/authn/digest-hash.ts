@@ -7,7 +7,7 @@
  * uri) is hashed octet for octet: Node hands header values and the request target over as latin1 strings
  * (one char per octet), so they are encoded back as latin1.
  */
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 
 /** The hash functions of the IANA "HTTP Digest Hash Algorithms" registry that we implement. */
 export const DIGEST_HASHES = ['MD5', 'SHA-256', 'SHA-512-256'] as const;
@@ -31,11 +31,12 @@ export function algorithmInfo(name: string): { algorithm: DigestAlgorithm; hash:
   return { algorithm, hash: (sess ? algorithm.slice(0, -'-sess'.length) : algorithm) as DigestHash, sess };
 }
 
-/** H(data) as lower-case hex. */
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** H(data) as lower-case hex. One-shot `crypto.hash` (it hashes strings as UTF-8, which is latin1 for ASCII). */
 export function hashHex(hash: DigestHash, data: string | Buffer, encoding: 'utf8' | 'latin1' = 'utf8'): string {
-  const h = createHash(NODE_NAME[hash]);
-  if (typeof data === 'string') h.update(data, encoding); else h.update(data);
-  return h.digest('hex');
+  const input = typeof data === 'string' && encoding === 'latin1' && NON_ASCII.test(data) ? Buffer.from(data, 'latin1') : data;
+  return oneShotHash(NODE_NAME[hash], input, 'hex');
 }
 
 /** H(username ":" realm ":" password): what an accounts file stores per realm and hash. */

@@ -5,7 +5,8 @@
  * {@link NonceCounterStore} is the seam for a store shared by replicas. A Redis implementation can be as
  * small as `SET tg:dnc:<nonce>:<nc> 1 NX PXAT <expiresAt>` (`OK` → fresh, nil → replayed; never `unknown`),
  * or a Lua script over one bitmap per nonce like the in-memory one below. Until then, the in-memory store
- * protects each replica on its own: a (nonce, nc) pair replayed to a *different* replica is not caught.
+ * protects each replica on its own: a (nonce, nc) pair replayed to a *different* replica is not caught. The
+ * worker processes of one replica (`workers` > 1) share their primary's store over IPC (src/cluster/).
  */
 import { LRUCache } from 'lru-cache';
 

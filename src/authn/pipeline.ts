@@ -38,10 +38,11 @@ export class AuthPipeline {
   get enabledForms(): readonly Authenticator[] { return this.forms; }
 
   /**
-   * Authenticates a request. On failure throws a TrackgateError (with `WWW-Authenticate` headers for 401s)
-   * and fills `failure` so the caller can log and count which form failed.
+   * Authenticates a request. On failure throws (or rejects with) a TrackgateError (with `WWW-Authenticate`
+   * headers for 401s) and fills `failure` so the caller can log and count which form failed. A validation
+   * cache hit is answered synchronously (no promise); anything else returns a promise.
    */
-  async authenticate(req: RequestView, failure: AuthFailureContext): Promise<AuthResult> {
+  authenticate(req: RequestView, failure: AuthFailureContext): AuthResult | Promise<AuthResult> {
     let found: Found | undefined;
     for (const auth of this.forms) {
       let cred: Credential | undefined;
@@ -69,15 +70,29 @@ export class AuthPipeline {
       });
     }
     failure.scheme = found.auth.id;
-    failure.fingerprint = found.key === undefined ? undefined : fingerprint(found.key);
     const { auth, cred, key } = found;
+    if (key === undefined) return this.#verify(found, req, undefined);
+    const fp = fingerprint(key);
+    failure.fingerprint = fp;
+    let hit;
+    try {
+      hit = this.cache.lookup(key);
+    } catch (err) {
+      throw this.#withChallenges(err, req, auth.id);
+    }
+    if (hit !== undefined) return { identity: hit.identity, scheme: auth.id, cache: hit.outcome, fingerprint: fp };
+    return this.#verify({ auth, cred, key }, req, fp);
+  }
+
+  /** The slow path: verification through the cache (single-flight), or uncached for forms without a key. */
+  async #verify({ auth, cred, key }: Found, req: RequestView, fp: string | undefined): Promise<AuthResult> {
     try {
       if (key === undefined) {
         const identity = await auth.verify(cred, req);
         return { identity, scheme: auth.id, cache: 'bypass', fingerprint: undefined };
       }
       const { identity, outcome } = await this.cache.getOrVerify(key, () => auth.verify(cred, req));
-      return { identity, scheme: auth.id, cache: outcome, fingerprint: failure.fingerprint };
+      return { identity, scheme: auth.id, cache: outcome, fingerprint: fp };
     } catch (err) {
       throw this.#withChallenges(err, req, auth.id);
     }

@@ -88,6 +88,11 @@ export interface AuthnDeps {
   readonly logger: Logger;
   /** Brute-force throttle for password checks (per user name and client address). */
   readonly throttle?: import('../verify/throttle.js').Throttle;
+  /**
+   * Digest `nc` replay store shared by several processes (the cluster primary's, over IPC); absent: the
+   * Digest form keeps its own in memory.
+   */
+  readonly nonceCounter?: import('./digest-nonce-counter.js').NonceCounterStore;
   /** Secret for stateless HMACs that every replica shares (Digest nonces, …). */
   readonly sharedSecret: Buffer;
   /** Epoch milliseconds; injectable for tests. */

@@ -28,6 +28,11 @@ const storeUrl = z.string().refine((s) => {
   } catch { return false; }
 }, 'must be sqlite:<path>, or redis://[user:password@]host[:port][/db] (rediss:// for TLS)');
 
+/** Upper bound of an explicit `workers` count (a typo such as 100 is an error, not 100 processes). */
+export const MAX_WORKERS = 64;
+/** `workers: auto` never forks more than this many, whatever the machine. */
+export const AUTO_WORKERS_MAX = 16;
+
 const KINDS = ['user', 'device', 'app', 'admin', 'anonymous'] as const;
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
@@ -87,6 +92,7 @@ export const configSchema = z.object({
     audience: z.string().default('upstream').describe('`aud` claim.'),
     ttlSeconds: z.number().int().min(5).max(3600).default(60).describe('Lifetime of a minted header (`exp - iat`).'),
     bindToRequest: z.boolean().default(false).describe('Add `htm`/`htu` (method, path) and sign each request: a captured header cannot be replayed elsewhere; costs one signature per request.'),
+    cacheEntries: z.number().int().min(0).max(10_000_000).default(10_000).describe('Most minted headers kept for reuse, one per distinct identity (user, kind, account, instance, credential expiry) whatever credential carried it; least recently used dropped first. An identity whose header is not cached is signed again (one Ed25519 signature, ~30-50 µs). 0 signs every request.'),
     keysFile: z.string().optional().describe('Private JWK set (EdDSA Ed25519 or ES256). The key named by `activeKid`, else the first, signs; all are published. Reloaded on change (mounted Kubernetes Secret). Absent: a development key is generated at start.'),
     activeKid: z.string().optional().describe('kid of the signing key; defaults to the first key of the set.'),
   }).strict().prefault({}).describe('The signed identity header.'),
@@ -128,6 +134,8 @@ export const configSchema = z.object({
     graceMs: z.number().int().min(0).default(10000).describe('On SIGTERM: time in-flight requests get to finish (keep below terminationGracePeriodSeconds).'),
   }).strict().prefault({}).describe('Graceful shutdown.'),
   watch: z.boolean().default(true).describe('Reload the config, accounts and keys files when they change.'),
+  workers: z.union([z.number().int().min(1).max(MAX_WORKERS), z.literal('auto')]).default(1)
+    .describe(`Processes serving the proxy port (node:cluster; a change needs a restart). 1: a single process, no cluster. N > 1: a primary process forks N workers that share the proxy port (connections handed out round-robin) and serves the admin port itself, metrics aggregated across workers. The primary holds the brute-force throttle (SQLite store; Redis shares it already) and the Digest nc replay store for all workers, and, without a keys file or secret file, generates the development signing key and HMAC secret once for all. \`auto\`: \`os.availableParallelism()\` (CPUs by affinity mask; a container CPU limit is not seen), at most ${AUTO_WORKERS_MAX}.`),
 }).strict();
 
 export type Config = z.output<typeof configSchema>;

@@ -10,7 +10,7 @@ import { startDemoUpstream } from './upstream.js';
 export async function runDemo(configFile: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const first = loadConfig(configFile, env);
   if (env.TRACKGATE_UPSTREAM !== undefined) {
-    await runServer(first);
+    await runServer(first, { env });
     return;
   }
   const { config } = first;
@@ -21,8 +21,10 @@ export async function runDemo(configFile: string, env: NodeJS.ProcessEnv = proce
     audience: config.identity.audience,
     headerName: config.identity.header,
   });
-  const loaded = loadConfig(configFile, { ...env, TRACKGATE_UPSTREAM: upstream.url });
-  const app = await runServer(loaded, {}, () => upstream.close());
+  const demoEnv = { ...env, TRACKGATE_UPSTREAM: upstream.url };
+  const loaded = loadConfig(configFile, demoEnv);
+  // The same env for config reloads and, with `workers` > 1, for the worker processes (they load the config too).
+  const app = await runServer(loaded, { env: demoEnv }, () => upstream.close());
   app.logger.info({ upstream: upstream.url }, 'demo GPS data service started behind trackgate');
   const proxy = config.listen;
   process.stdout.write(`\n  trackgate demo is up.  Try:\n`

@@ -3,11 +3,13 @@
  * measured about twice as fast as `jose` for Ed25519 on these machines.
  *
  * Signing dominates the cost of a request, so by default a header is minted once per identity and reused
- * until a quarter of its lifetime is left (the validation cache hands out the same frozen Identity object
- * for a cached credential, so a WeakMap on it is the cache: it is bounded by, and evicted with, the
- * validation cache). With `bindToRequest`, each request gets its own header carrying `htm`/`htu`.
+ * until a quarter of its lifetime is left. The cache is keyed by the identity's claims, not by credential:
+ * every credential of one user (each Digest request, each of a user's tokens with the same expiry) shares
+ * one header, and a bounded LRU of `cacheEntries` keeps memory independent of the validation cache's size.
+ * With `bindToRequest`, each request gets its own header carrying `htm`/`htu`.
  */
 import { randomBytes, sign } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Identity } from '../authn/types.js';
 import type { KeyRing } from './keys.js';
 
@@ -16,6 +18,8 @@ export interface MinterOptions {
   audience: string;
   ttlSeconds: number;
   bindToRequest: boolean;
+  /** Most minted headers kept for reuse (least recently used dropped first). */
+  cacheEntries: number;
 }
 
 /** The claims of an identity header. Documented for upstream teams in the README. */
@@ -39,7 +43,7 @@ export interface IdentityClaims {
 interface Minted { readonly value: string; readonly refreshAt: number; readonly kid: string }
 
 export class IdentityMinter {
-  #cache = new WeakMap<Identity, Minted>();
+  #cache: LRUCache<string, Minted> | undefined;
   #keys: KeyRing;
   #protectedB64: string;
   /** Signatures made (for metrics). */
@@ -52,13 +56,14 @@ export class IdentityMinter {
   ) {
     this.#keys = keys;
     this.#protectedB64 = protectedHeader(keys);
+    this.#cache = options.cacheEntries > 0 ? new LRUCache({ max: options.cacheEntries }) : undefined;
   }
 
   /** Swaps the key ring (rotation); headers minted with the old active key are re-minted. */
   setKeys(keys: KeyRing): void {
     this.#keys = keys;
     this.#protectedB64 = protectedHeader(keys);
-    this.#cache = new WeakMap();
+    this.#cache?.clear();
   }
 
   get keys(): KeyRing { return this.#keys; }
@@ -67,10 +72,12 @@ export class IdentityMinter {
   mint(identity: Identity, method: string, path: string): string {
     const now = this.now();
     if (this.options.bindToRequest) return this.#sign(identity, now, method, path).value;
-    const cached = this.#cache.get(identity);
+    if (this.#cache === undefined) return this.#sign(identity, now).value;
+    const key = claimsKey(identity);
+    const cached = this.#cache.get(key);
     if (cached !== undefined && now < cached.refreshAt) return cached.value;
     const minted = this.#sign(identity, now);
-    this.#cache.set(identity, minted);
+    this.#cache.set(key, minted);
     return minted.value;
   }
 
@@ -118,6 +125,17 @@ export class IdentityMinter {
     const refreshAt = nowMs + (exp - iat) * 750;
     return { value: `${input}.${sig.toString('base64url')}`, refreshAt, kid: key.kid };
   }
+}
+
+/**
+ * Everything of an identity that shapes its header (the credential's expiry caps `exp`). Free-form parts are
+ * length-prefixed, so distinct identities never share a key whatever characters they contain.
+ */
+function claimsKey(id: Identity): string {
+  const account = id.account ?? '';
+  const instance = id.instance ?? '';
+  const exp = id.expiresAt === undefined ? '' : Math.floor(id.expiresAt / 1000);
+  return `${id.scheme} ${id.kind} ${exp} ${id.subject.length}:${id.subject}${account.length}:${account}${instance.length}:${instance}`;
 }
 
 function protectedHeader(keys: KeyRing): string {

@@ -48,12 +48,14 @@ export interface LoggerOptions {
   level: string;
   /** Where lines go; defaults to stdout. Tests pass a stream to inspect every line. */
   destination?: DestinationStream;
+  /** Fields on every line besides `service` (cluster processes add `pid` and `worker` or `role`). */
+  fields?: Record<string, string | number>;
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
   const options = {
     level: opts.level,
-    base: { service: 'trackgate' },
+    base: { service: 'trackgate', ...opts.fields },
     serializers: { path: redactTarget, url: redactTarget },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },

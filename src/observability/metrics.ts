@@ -6,6 +6,7 @@
  */
 import client from 'prom-client';
 import type { AuthReason } from '../errors.js';
+import { FastHistogram, type HistogramSeries } from './histogram.js';
 
 export type CacheOutcome = 'hit' | 'miss' | 'negative_hit' | 'bypass';
 export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'other';
@@ -54,7 +55,7 @@ export class Metrics {
     registers: [this.registry],
     collect: (): void => this.#authTally.flush(),
   });
-  readonly authDuration = new client.Histogram({
+  readonly authDuration = new FastHistogram({
     name: 'trackgate_auth_duration_seconds',
     help: 'Time to authenticate a request, split by validation-cache outcome.',
     labelNames: ['scheme', 'cache'] as const,
@@ -87,7 +88,7 @@ export class Metrics {
     registers: [this.registry],
     collect: () => { if (this.#cacheSource) this.cacheEvictions.set(this.#cacheSource.evictions); },
   });
-  readonly upstreamDuration = new client.Histogram({
+  readonly upstreamDuration = new FastHistogram({
     name: 'trackgate_upstream_duration_seconds',
     help: 'Time from forwarding a request to receiving the upstream response headers.',
     labelNames: ['status_class'] as const,
@@ -100,10 +101,13 @@ export class Metrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  #inflightSource: (() => number) | undefined;
   readonly inflight = new client.Gauge({
     name: 'trackgate_inflight_requests',
     help: 'Requests currently being handled on the proxy port.',
     registers: [this.registry],
+    // Read from the handler's own count at scrape time: a gauge inc/dec per request costs a label hash each.
+    collect: () => { if (this.#inflightSource) this.inflight.set(this.#inflightSource()); },
   });
   readonly badRequests = new client.Counter({
     name: 'trackgate_rejected_requests_total',
@@ -142,10 +146,10 @@ export class Metrics {
   });
 
   readonly #authTally: Tally = new Tally(this.authAttempts);
-  readonly #durationChildren = new Map<string, client.Histogram.Internal<'scheme' | 'cache'>>();
+  readonly #durationChildren = new Map<string, HistogramSeries>();
   readonly #requestTally: Tally = new Tally(this.requests);
   readonly #cacheEventTally: Tally = new Tally(this.cacheEvents);
-  readonly #upstreamChildren = new Map<number, client.Histogram.Internal<'status_class'>>();
+  readonly #upstreamChildren = new Map<number, HistogramSeries>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'trackgate_' });
@@ -154,6 +158,11 @@ export class Metrics {
   /** Reports the validation cache's size at each scrape. */
   observeCache(source: { readonly size: number; readonly bytes: number; readonly evictions: number }): void {
     this.#cacheSource = source;
+  }
+
+  /** Reports the number of requests in flight at each scrape. */
+  observeInflight(source: () => number): void {
+    this.#inflightSource = source;
   }
 
   authAttempt(scheme: string, reason: AuthReason): void {
@@ -169,7 +178,7 @@ export class Metrics {
     const key = `${scheme}\0${cache}`;
     let child = this.#durationChildren.get(key);
     if (!child) {
-      child = this.authDuration.labels(scheme, cache);
+      child = this.authDuration.series(scheme, cache);
       this.#durationChildren.set(key, child);
     }
     child.observe(seconds);
@@ -180,7 +189,7 @@ export class Metrics {
     const cls = Math.floor(status / 100);
     let child = this.#upstreamChildren.get(cls);
     if (!child) {
-      child = this.upstreamDuration.labels(`${cls}xx`);
+      child = this.upstreamDuration.series(`${cls}xx`);
       this.#upstreamChildren.set(cls, child);
     }
     child.observe(seconds);

@@ -30,6 +30,9 @@ export interface ForwardOutcome {
   upstreamSeconds: number;
 }
 
+/** Called once per forwarded request: `(undefined, outcome)` or `(error)`. */
+export type ForwardDone = (err: unknown, outcome?: ForwardOutcome) => void;
+
 export class Forwarder {
   readonly origin: URL;
   readonly #pool: Pool;
@@ -50,8 +53,9 @@ export class Forwarder {
   }
 
   /**
-   * Sends the request upstream and streams the response into `res`. Rejects with a TrackgateError
-   * (502/504) when no response could be obtained; if the response had started, `res` is destroyed instead.
+   * Sends the request upstream and streams the response into `res`, then calls `done` once: with the
+   * outcome when the response started (if it broke off midway, `res` is destroyed), or with a TrackgateError
+   * (502/504) when no response could be obtained. A callback rather than a promise: this runs per request.
    */
   forward(
     req: IncomingMessage,
@@ -59,11 +63,10 @@ export class Forwarder {
     path: string,
     headers: Record<string, string | string[]>,
     body: NodeJS.ReadableStream | null,
-  ): Promise<ForwardOutcome> {
-    return new Promise((resolve, reject) => {
-      const handler = new ForwardHandler(res, body as Readable | null, resolve, reject);
-      this.#pool.dispatch({ path: this.basePath + path, method: req.method as 'GET', headers, body: body as Readable | null }, handler);
-    });
+    done: ForwardDone,
+  ): void {
+    const handler = new ForwardHandler(res, body as Readable | null, done);
+    this.#pool.dispatch({ path: this.basePath + path, method: req.method as 'GET', headers, body: body as Readable | null }, handler);
   }
 
   async close(): Promise<void> {
@@ -73,16 +76,15 @@ export class Forwarder {
 
 /**
  * One forwarded request: relays the upstream response into `res` and settles once `res` has finished (or
- * closed early). Settles with the outcome when the response started; rejects with {@link upstreamError}
- * when no response could be obtained. A client that goes away cancels the upstream request, before or
+ * closed early). Settles with the outcome when the response started; with {@link upstreamError} when no
+ * response could be obtained. A client that goes away cancels the upstream request, before or
  * after the response started; a request body that fails (e.g. over the size limit) fails the request with
  * its own error.
  */
 class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #body: Readable | null;
-  readonly #resolve: (o: ForwardOutcome) => void;
-  readonly #reject: (e: unknown) => void;
+  readonly #done: ForwardDone;
   readonly #started = performance.now();
   #status = 0;
   #upstreamSeconds = 0;
@@ -92,11 +94,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #settled = false;
   #waitingDrain = false;
 
-  constructor(res: ServerResponse, body: Readable | null, resolve: (o: ForwardOutcome) => void, reject: (e: unknown) => void) {
+  constructor(res: ServerResponse, body: Readable | null, done: ForwardDone) {
     this.#res = res;
     this.#body = body;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.#done = done;
     res.once('close', this.#onClose);
     if (body !== null && typeof body.on === 'function') body.on('error', (err: Error) => this.onResponseError(undefined, err));
   }
@@ -153,7 +154,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
     this.#settled = true;
     this.#res.removeListener('close', this.#onClose);
-    this.#reject(upstreamError(err));
+    this.#done(upstreamError(err));
   }
 
   #pause(controller: Dispatcher.DispatchController): void {
@@ -168,7 +169,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.#settled) return;
     this.#settled = true;
     this.#res.removeListener('close', this.#onClose);
-    this.#resolve({ status: this.#status, upstreamSeconds: this.#upstreamSeconds });
+    this.#done(undefined, { status: this.#status, upstreamSeconds: this.#upstreamSeconds });
   }
 }
 

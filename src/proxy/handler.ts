@@ -8,7 +8,7 @@ import { accessLog, type AccessLine, type AccessLog, type Logger } from '../obse
 import type { Metrics } from '../observability/metrics.js';
 import type { IdentityMinter } from '../identity/minter.js';
 import type { AuthFailureContext, AuthResult } from '../authn/pipeline.js';
-import { allows } from '../authn/rules.js';
+import { allows, type Access } from '../authn/rules.js';
 import { NodeRequestView } from './request-view.js';
 import { guardRequest } from './guard.js';
 import { upstreamHeaders } from './headers.js';
@@ -18,6 +18,7 @@ import { sendError } from './respond.js';
 import type { Forwarder } from './forward.js';
 import type { Runtime } from './runtime.js';
 import { serveIssue } from '../issue/serve.js';
+import type { IssueMatch } from '../issue/router.js';
 
 export interface ProxyDeps {
   runtime(): Runtime;
@@ -30,8 +31,12 @@ export interface ProxyDeps {
 /** The access decision for a request: no identity (public path) or an authenticated one. */
 export type Admission = { identity: undefined; local?: string } | ({ identity: AuthResult['identity']; local?: undefined } & AuthResult);
 
-/** What one request has established so far (read by the access line). */
+/** One request on the proxy port: what it arrived with and what has been established so far. */
 interface RequestState {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly rt: Runtime;
+  readonly view: NodeRequestView;
   /** performance.now() when the request arrived. */
   readonly started: number;
   readonly failure: AuthFailureContext;
@@ -41,8 +46,13 @@ interface RequestState {
   path: string | undefined;
 }
 
+/**
+ * The handler is written with callbacks, and authentication answers a cache hit synchronously: the common
+ * request (a cached credential) allocates no promise and waits for no microtask between arriving and being
+ * dispatched upstream. Every path ends in exactly one `#finish`.
+ */
 export class ProxyHandler {
-  /** Requests being handled (for graceful shutdown). */
+  /** Requests being handled (for graceful shutdown and the inflight gauge). */
   inflight = 0;
   readonly #access: AccessLog;
 
@@ -51,52 +61,49 @@ export class ProxyHandler {
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const { metrics } = this.deps;
-    metrics.inflight.inc();
     this.inflight++;
     const rt = this.deps.runtime();
-    const view = new NodeRequestView(req, rt.config.proxy.trustForwardedProto);
     const st: RequestState = {
+      req, res, rt, view: new NodeRequestView(req, rt.config.proxy.trustForwardedProto),
       started: performance.now(), failure: { scheme: undefined, fingerprint: undefined },
       admission: undefined, requestId: undefined, path: undefined,
     };
-    this.#run(req, res, rt, view, st).then(
-      (upstreamStatus) => {
-        try {
-          this.#done(rt, view, res, st, upstreamStatus, undefined);
-        } finally {
-          metrics.inflight.dec();
-          this.inflight--;
-        }
-      },
-      (err: unknown) => {
-        try {
-          const e = toTrackgateError(err);
-          sendError(res, e, st.requestId);
-          this.#done(rt, view, res, st, undefined, e);
-        } finally {
-          metrics.inflight.dec();
-          this.inflight--;
-        }
-      },
-    );
+    try {
+      this.#run(st);
+    } catch (err) {
+      this.#finish(st, undefined, err);
+    }
   };
 
-  /** Authenticates a request (shared with WebSocket upgrades); throws a TrackgateError when it may not pass. */
-  async admit(rt: Runtime, req: IncomingMessage, view: NodeRequestView, failure: AuthFailureContext): Promise<Admission> {
+  /**
+   * Authenticates a request (shared with WebSocket upgrades); throws (or rejects with) a TrackgateError when
+   * it may not pass. Synchronous on a validation-cache hit.
+   */
+  admit(rt: Runtime, req: IncomingMessage, view: NodeRequestView, failure: AuthFailureContext): Admission | Promise<Admission> {
     guardRequest(req, view.path, rt.guard);
     const access = rt.rules.match(view.method, view.path);
     if (access === 'deny') throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', { reason: 'forbidden', detail: 'route rule: deny' });
     if (access === 'public') return { identity: undefined };
     const t0 = performance.now();
-    let result: AuthResult;
+    let result: AuthResult | Promise<AuthResult>;
     try {
-      result = await rt.pipeline.authenticate(view, failure);
+      result = rt.pipeline.authenticate(view, failure);
     } catch (err) {
-      const e = toTrackgateError(err);
-      this.deps.metrics.authAttempt(failure.scheme ?? 'none', e.reason ?? 'invalid');
-      throw e;
+      throw this.#rejected(err, failure);
     }
+    if (result instanceof Promise) {
+      return result.then((r) => this.#admitted(access, r, t0), (err: unknown) => { throw this.#rejected(err, failure); });
+    }
+    return this.#admitted(access, result, t0);
+  }
+
+  #rejected(err: unknown, failure: AuthFailureContext): TrackgateError {
+    const e = toTrackgateError(err);
+    this.deps.metrics.authAttempt(failure.scheme ?? 'none', e.reason ?? 'invalid');
+    return e;
+  }
+
+  #admitted(access: Access, result: AuthResult, t0: number): AuthResult {
     this.deps.metrics.authTime(result.scheme, result.cache, (performance.now() - t0) / 1000);
     if (!allows(access, result.identity)) {
       this.deps.metrics.authAttempt(result.scheme, 'forbidden');
@@ -118,18 +125,40 @@ export class ProxyHandler {
     return { headers, requestId, path: scrubQuery(view.url, rt.credentialQuery) };
   }
 
-  async #run(req: IncomingMessage, res: ServerResponse, rt: Runtime, view: NodeRequestView, st: RequestState): Promise<number> {
-    const { failure } = st;
+  #run(st: RequestState): void {
+    const { req, rt, view, failure } = st;
     const local = rt.issue.match(view.method, view.path);
     if (local !== undefined) {
-      guardRequest(req, view.path, rt.guard);
-      const { status, error } = await serveIssue(local, rt, req, res, view, failure);
-      st.admission = { identity: undefined, local: local.dialect.id };
-      this.deps.metrics.tokenEndpoint(local.dialect.id, status);
-      if (error !== undefined) this.deps.logger.warn({ dialect: local.dialect.id, err: error.code, reason: error.reason, detail: error.detail, path: view.path, status }, 'token endpoint error');
-      return status;
+      this.#serveLocal(st, local).then((status) => this.#finish(st, status, undefined), (err: unknown) => this.#finish(st, undefined, err));
+      return;
     }
-    const admission = await this.admit(rt, req, view, failure);
+    const admission = this.admit(rt, req, view, failure);
+    if (admission instanceof Promise) {
+      admission.then((a) => {
+        try {
+          this.#forward(st, a);
+        } catch (err) {
+          this.#finish(st, undefined, err);
+        }
+      }, (err: unknown) => this.#finish(st, undefined, err));
+    } else {
+      this.#forward(st, admission);
+    }
+  }
+
+  async #serveLocal(st: RequestState, local: IssueMatch): Promise<number> {
+    const { req, res, rt, view, failure } = st;
+    guardRequest(req, view.path, rt.guard);
+    const { status, error } = await serveIssue(local, rt, req, res, view, failure);
+    st.admission = { identity: undefined, local: local.dialect.id };
+    this.deps.metrics.tokenEndpoint(local.dialect.id, status);
+    if (error !== undefined) this.deps.logger.warn({ dialect: local.dialect.id, err: error.code, reason: error.reason, detail: error.detail, path: view.path, status }, 'token endpoint error');
+    return status;
+  }
+
+  /** Sends an admitted request upstream; the last thing it does is hand the request to the forwarder. */
+  #forward(st: RequestState, admission: Admission): void {
+    const { req, res, rt, view } = st;
     const { headers, requestId, path } = this.prepare(rt, req, view, admission, false);
     st.admission = admission;
     st.requestId = requestId;
@@ -141,14 +170,30 @@ export class ProxyHandler {
     } else if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') {
       body = req;
     }
-    try {
-      const outcome = await this.deps.forwarder.forward(req, res, path, headers, body);
-      this.deps.metrics.upstreamTime(outcome.status, outcome.upstreamSeconds);
-      return outcome.status;
-    } catch (err) {
+    this.deps.forwarder.forward(req, res, path, headers, body, (err, outcome) => {
+      if (outcome !== undefined) {
+        this.deps.metrics.upstreamTime(outcome.status, outcome.upstreamSeconds);
+        this.#finish(st, outcome.status, undefined);
+        return;
+      }
       const { kind, status } = err as { kind?: string; status?: number };
       if (kind !== undefined && status !== undefined && status >= 500) this.deps.metrics.upstreamErrors.labels(kind).inc();
-      throw err;
+      this.#finish(st, undefined, err);
+    });
+  }
+
+  /** Ends a request: the error response if it failed, metrics and the access line. Called once per request. */
+  #finish(st: RequestState, upstreamStatus: number | undefined, err: unknown): void {
+    try {
+      if (err === undefined) {
+        this.#done(st.rt, st.view, st.res, st, upstreamStatus, undefined);
+      } else {
+        const e = toTrackgateError(err);
+        sendError(st.res, e, st.requestId);
+        this.#done(st.rt, st.view, st.res, st, undefined, e);
+      }
+    } finally {
+      this.inflight--;
     }
   }
 

@@ -31,6 +31,9 @@ export class NodeRequestView implements RequestView {
 
   query(name: string): string | undefined {
     if (this.search === '') return undefined;
+    // Most requests carry a query without credentials (`?device=…`): a parameter called `name` needs the
+    // name itself or a percent-escape in the query, so parsing it can be skipped.
+    if (this.#query === undefined && !this.search.includes(name) && !this.search.includes('%')) return undefined;
     this.#query ??= new URLSearchParams(this.search);
     return this.#query.get(name) ?? undefined;
   }

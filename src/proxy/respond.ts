@@ -15,12 +15,21 @@ export function sendError(res: ServerResponse, err: TrackgateError, requestId?: 
     ...err.headers,
   };
   if (requestId !== undefined) headers['x-request-id'] = requestId;
-  // A rejected request whose body was not read leaves the connection out of step: close it.
-  if (err.status === 413 || err.status === 431 || err.code === 'TG_ERR_DUPLICATE_HEADER' || res.req?.complete === false) {
+  // A rejected request whose body was not read leaves the connection out of step: close it. (A request
+  // without a body is complete once its headers are, even while `complete` is still false because this
+  // runs synchronously inside the request event.)
+  if (err.status === 413 || err.status === 431 || err.code === 'TG_ERR_DUPLICATE_HEADER' || unreadBody(res)) {
     headers.connection = 'close';
   }
   res.writeHead(err.status === 499 ? 400 : err.status, headers);
   res.end(body);
+}
+
+function unreadBody(res: ServerResponse): boolean {
+  const req = res.req;
+  if (req === undefined || req.complete) return false;
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }
 
 /** A raw HTTP/1.1 error response on a socket that has no ServerResponse (parse errors, upgrades). */

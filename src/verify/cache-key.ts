@@ -1,24 +1,30 @@
 /**
- * Keyed digests of credentials: the validation cache's keys and the fingerprints in logs. HMAC-SHA256 over
- * length-prefixed parts, so no raw secret is held and no two different part lists can collide by
- * concatenation ("ab"+"c" vs "a"+"bc").
+ * Keyed digests of credentials: the validation cache's keys and the fingerprints in logs, computed on every
+ * request. SHA-256 of a 256-bit secret sub-key followed by the length-prefixed parts, so no raw secret is
+ * held, nobody without the key can compute or test a digest, and no two different part lists can collide
+ * by concatenation ("ab"+"c" vs "a"+"bc").
+ *
+ * A secret-prefix hash rather than HMAC: one-shot `crypto.hash` costs a quarter of `createHmac` (which
+ * builds a native object per call; it was a fifth of trackgate's own per-request CPU). HMAC's extra
+ * structure protects a MAC that an attacker sees from length extension; these digests authenticate nothing
+ * and never leave the process except as a 96-bit prefix in logs.
  */
-import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 
 export class CredentialDigester {
-  readonly #key: KeyObject;
+  readonly #prefix: string;
 
   constructor(secret: Buffer) {
-    // A sub-key, so the shared secret itself is never used directly for two purposes.
-    this.#key = createSecretKey(createHmac('sha256', secret).update('trackgate/credential-digest/v1').digest());
+    // A sub-key, so the shared secret itself is never used directly for two purposes; fixed length (43
+    // base64url characters), so the message boundary is unambiguous.
+    this.#prefix = createHmac('sha256', secret).update('trackgate/credential-digest/v2').digest('base64url');
   }
 
   /** Cache key for a credential's identifying parts. */
   digest(scheme: string, parts: readonly string[]): string {
-    // One update of the whole length-prefixed message (the same bytes as one update per part, ~10% cheaper).
-    let msg = lengthPrefixed(scheme);
+    let msg = this.#prefix + lengthPrefixed(scheme);
     for (const p of parts) msg += lengthPrefixed(p);
-    return createHmac('sha256', this.#key).update(msg, 'utf8').digest('base64url');
+    return hash('sha256', msg, 'base64url');
   }
 }
 

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
+import { onLines } from '../helpers/lines.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACKGATE_')));
@@ -60,17 +61,10 @@ async function startProcess(graceMs: number): Promise<Proc> {
     child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() }));
   });
   const listening = new Promise<{ proxy: string; admin: string }>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-      buf += c;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        const rec = JSON.parse(line) as { msg?: string; proxy?: string; admin?: string };
-        if (rec.msg === 'trackgate listening') resolve({ proxy: rec.proxy!, admin: rec.admin! });
-      }
+    onLines(child.stdout!, (line) => {
+      lines.push(line);
+      const rec = JSON.parse(line) as { msg?: string; proxy?: string; admin?: string };
+      if (rec.msg === 'trackgate listening') resolve({ proxy: rec.proxy!, admin: rec.admin! });
     });
     child.on('exit', (code) => reject(new Error(`trackgate exited (${code}) before listening: ${stderr}`)));
     setTimeout(() => reject(new Error(`trackgate did not start: ${stderr}`)), 15000);

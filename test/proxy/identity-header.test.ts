@@ -58,16 +58,16 @@ describe('header reuse', () => {
     expect(await metric(g.adminUrl, 'trackgate_identity_mints_total')).toBe(1);
   });
 
-  it('signs a separate header for a different credential of the same user', async () => {
+  it('shares the header between two credentials of the same user (the claims are the same)', async () => {
     const g = await gate();
     const byPassword = await assertionFor(g);
     const res = await fetch(`${g.url}/x`, { headers: { authorization: basicAuth(DEMO.user, DEMO.webServiceKey) } });
     expect(res.status).toBe(200);
     const byKey = up.received.at(-1)!.headers['x-identity-assertion'] as string;
-    expect(byKey).not.toBe(byPassword);
+    expect(byKey).toBe(byPassword);
     expect((await verifyAssertion(g.adminUrl, byKey)).payload.sub).toBe(DEMO.user);
-    expect(g.app.minter.mints).toBe(2);
-    expect(await metric(g.adminUrl, 'trackgate_identity_mints_total')).toBe(2);
+    expect(g.app.minter.mints).toBe(1);
+    expect(await metric(g.adminUrl, 'trackgate_identity_mints_total')).toBe(1);
   });
 });
 
@@ -158,7 +158,7 @@ describe('signing keys', () => {
 });
 
 describe('minter lifetime (fake clock)', () => {
-  const opts = { issuer: 'i', audience: 'a', ttlSeconds: 60, bindToRequest: false };
+  const opts = { issuer: 'i', audience: 'a', ttlSeconds: 60, bindToRequest: false, cacheEntries: 100 };
   const claims = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { iat: number; exp: number };
 
   it('reuses a header until a quarter of its lifetime is left, then re-mints', () => {
@@ -187,6 +187,42 @@ describe('minter lifetime (fake clock)', () => {
     expect(minter.mint(id, 'GET', '/')).toBe(first);
     now += 1;
     expect(minter.mint(id, 'GET', '/')).not.toBe(first);
+  });
+
+  it('shares one header between equal identities (every Digest request, every token of a user) and keeps distinct ones apart', () => {
+    const minter = new IdentityMinter(generatedKeyRing(), opts);
+    const a = minter.mint(Object.freeze({ subject: 'u', scheme: 'digest', kind: 'user' }), 'GET', '/');
+    expect(minter.mint(Object.freeze({ subject: 'u', scheme: 'digest', kind: 'user' }), 'GET', '/x')).toBe(a);
+    expect(minter.mints).toBe(1);
+    const distinct: Identity[] = [
+      { subject: 'u', scheme: 'basic', kind: 'user' },
+      { subject: 'u', scheme: 'digest', kind: 'device' },
+      { subject: 'v', scheme: 'digest', kind: 'user' },
+      { subject: 'u', scheme: 'digest', kind: 'user', account: 'a' },
+      { subject: 'u', scheme: 'digest', kind: 'user', instance: 'a' },
+      { subject: 'u', scheme: 'digest', kind: 'user', expiresAt: Date.now() + 30_000 },
+      // Length prefixes: moving characters between parts never yields the same key.
+      { subject: 'u1:a', scheme: 'digest', kind: 'user' },
+      { subject: 'u', scheme: 'digest', kind: 'user', account: 'a', instance: '' },
+    ];
+    const headers = new Set([a, ...distinct.map((id) => minter.mint(Object.freeze(id), 'GET', '/'))]);
+    expect(headers.size).toBe(distinct.length); // the last one equals the 4th (instance '' = none)
+    expect(minter.mints).toBe(distinct.length);
+  });
+
+  it('keeps at most cacheEntries headers (least recently used re-signed), and 0 signs every request', () => {
+    const minter = new IdentityMinter(generatedKeyRing(), { ...opts, cacheEntries: 2 });
+    const ids = ['a', 'b', 'c'].map((subject): Identity => Object.freeze({ subject, scheme: 'basic', kind: 'user' }));
+    for (const id of ids) minter.mint(id, 'GET', '/');
+    minter.mint(ids[2]!, 'GET', '/');
+    minter.mint(ids[1]!, 'GET', '/');
+    expect(minter.mints).toBe(3);
+    minter.mint(ids[0]!, 'GET', '/'); // evicted by c
+    expect(minter.mints).toBe(4);
+    const none = new IdentityMinter(generatedKeyRing(), { ...opts, cacheEntries: 0 });
+    none.mint(ids[0]!, 'GET', '/');
+    none.mint(ids[0]!, 'GET', '/');
+    expect(none.mints).toBe(2);
   });
 
   it('drops cached headers when the keys change', () => {

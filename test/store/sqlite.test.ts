@@ -17,6 +17,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { record, storeContract } from '../helpers/store-contract.js';
 import { DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
+import { onLines } from '../helpers/lines.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACKGATE_')));
@@ -105,18 +106,11 @@ describe('SQLite store: SIGKILL under load', () => {
     child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const proxy = await new Promise<string>((resolve, reject) => {
-      let buf = '';
-      child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-        buf += c;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            const rec = JSON.parse(line) as { msg?: string; proxy?: string };
-            if (rec.msg === 'trackgate listening') resolve(rec.proxy!);
-          } catch { /* not a log line */ }
-        }
+      onLines(child.stdout!, (line) => {
+        try {
+          const rec = JSON.parse(line) as { msg?: string; proxy?: string };
+          if (rec.msg === 'trackgate listening') resolve(rec.proxy!);
+        } catch { /* not a log line */ }
       });
       child.once('exit', (code) => reject(new Error(`trackgate exited (${code}) before listening: ${stderr}`)));
       setTimeout(() => reject(new Error(`trackgate did not start: ${stderr}`)), 15_000);

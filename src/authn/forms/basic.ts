@@ -10,9 +10,12 @@ import { authorizationParams } from '../authorization-header.js';
 import { defineAuthenticator } from '../module.js';
 import type { Credential, Identity } from '../types.js';
 
+/**
+ * The raw `base64(user-id ":" password)`: it is the cache key as it stands, so a cached credential is never
+ * decoded; `verify` decodes it (and rejects a malformed one) on a cache miss.
+ */
 export interface BasicCredential extends Credential {
-  readonly username: string;
-  readonly password: string;
+  readonly token: string;
 }
 
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -58,20 +61,20 @@ export const basic = defineAuthenticator({
         // With an InstanceId header, Basic is the telematics variant (forms/instance.ts), not an account login,
         // as long as that form is on; when it is off, a stray InstanceId header changes nothing.
         if (params === undefined || (req.headers.instanceid !== undefined && deps.formEnabled?.('instance') !== false)) return undefined;
-        const { username, password } = decodeBasic(params);
-        return { scheme: 'basic', cacheParts: [username, password], username, password };
+        return { scheme: 'basic', cacheParts: [params], token: params };
       },
       async verify(cred: BasicCredential, req): Promise<Identity> {
-        const keys = [{ scope: 'user' as const, value: cred.username }, { scope: 'ip' as const, value: req.remoteAddress }];
+        const { username, password } = decodeBasic(cred.token);
+        const keys = [{ scope: 'user' as const, value: username }, { scope: 'ip' as const, value: req.remoteAddress }];
         await deps.throttle?.check(keys);
-        const user = deps.accounts().user(cred.username);
+        const user = deps.accounts().user(username);
         let ok = false;
         if (user === undefined) {
-          await verifyAgainstDummy(cred.password);
+          await verifyAgainstDummy(password);
         } else {
-          if (options.webServiceKeys && user.webServiceKeys.includes(lookupDigest(cred.password))) ok = true;
-          else if (user.password !== undefined) ok = await verifyPassword(user.password, cred.password);
-          else await verifyAgainstDummy(cred.password);
+          if (options.webServiceKeys && user.webServiceKeys.includes(lookupDigest(password))) ok = true;
+          else if (user.password !== undefined) ok = await verifyPassword(user.password, password);
+          else await verifyAgainstDummy(password);
         }
         if (!ok || user === undefined) {
           await deps.throttle?.fail(keys);

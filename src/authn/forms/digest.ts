@@ -188,6 +188,7 @@ function safeEqual(a: string, b: string): boolean {
  */
 const counterStores = new WeakMap<AuthnDeps, { maxNonces: number; store: NonceCounterStore }>();
 function counterStoreFor(deps: AuthnDeps, maxNonces: number): NonceCounterStore {
+  if (deps.nonceCounter !== undefined) return deps.nonceCounter; // shared by cluster workers (src/cluster/)
   const prev = counterStores.get(deps);
   if (prev !== undefined && prev.maxNonces === maxNonces) return prev.store;
   const store = new MemoryNonceCounterStore({ maxNonces, now: () => deps.now() });

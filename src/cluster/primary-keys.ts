@@ -1,0 +1,72 @@
+/**
+ * The key ring whose public half the primary publishes (`/.well-known/jwks.json` on the admin port).
+ *
+ * - No `identity.keysFile`: one development key, generated here and handed to every worker at bootstrap.
+ * - A keys file: read here as each worker reads it, and re-read when the config or keys file changes, as
+ *   each worker does on its own (reloads are per process; the file watchers fire together).
+ */
+import { ConfigError, loadConfig, resolveFromConfig, type LoadedConfig } from '../config/load.js';
+import { FileWatcher } from '../config/watch.js';
+import { loadKeyRing, type KeyRing } from '../identity/keys.js';
+import type { Logger } from '../observability/log.js';
+import { generateSharedJwks, sharedKeyRing } from './shared-keys.js';
+
+export class PrimaryKeys {
+  /** The generated private JWK set, when no keys file is configured at start. */
+  readonly generatedJwks: { keys: Record<string, unknown>[] } | undefined;
+  #ring: KeyRing;
+  #loaded: LoadedConfig;
+  #watchers: FileWatcher[] = [];
+  #keysPath: string | undefined;
+
+  constructor(loaded: LoadedConfig, private readonly env: NodeJS.ProcessEnv, private readonly logger: Logger) {
+    this.#loaded = loaded;
+    if (loaded.config.identity.keysFile === undefined) {
+      this.generatedJwks = generateSharedJwks();
+      this.#ring = sharedKeyRing(this.generatedJwks);
+    } else {
+      this.#ring = fileRing(loaded);
+    }
+  }
+
+  get ring(): KeyRing { return this.#ring; }
+
+  /** Follows changes of the config and keys files (`watch: true`). */
+  watch(): void {
+    if (this.#loaded.file !== undefined) this.#watchers.push(new FileWatcher(this.#loaded.file, () => this.#reload()));
+    this.#watchKeys();
+  }
+
+  #watchKeys(): void {
+    const { keysFile } = this.#loaded.config.identity;
+    const path = keysFile === undefined ? undefined : resolveFromConfig(this.#loaded, keysFile);
+    if (path === undefined || path === this.#keysPath) return;
+    this.#keysPath = path;
+    this.#watchers.push(new FileWatcher(path, () => this.#reload()));
+  }
+
+  #reload(): void {
+    try {
+      const loaded = this.#loaded.file === undefined ? this.#loaded : loadConfig(this.#loaded.file, this.env);
+      // Like App.reload: without a keys file the running keys stay.
+      if (loaded.config.identity.keysFile !== undefined) this.#ring = fileRing(loaded);
+      this.#loaded = loaded;
+      this.#watchKeys();
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'primary: keys change rejected; keeping the published keys');
+    }
+  }
+
+  close(): void {
+    for (const w of this.#watchers.splice(0)) w.close();
+  }
+}
+
+function fileRing(loaded: LoadedConfig): KeyRing {
+  const { keysFile, activeKid } = loaded.config.identity;
+  try {
+    return loadKeyRing(resolveFromConfig(loaded, keysFile!), activeKid);
+  } catch (err) {
+    throw new ConfigError(loaded.file ?? '(env)', [`identity.keysFile: ${(err as Error).message}`]);
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * What the primary and its workers say to each other over IPC (see ipc.ts for the transport).
+ *
+ * worker → primary, requests:  `bootstrap`, `throttle.check`, `throttle.fail`, `nonce.record`
+ * worker → primary, notes:     `listening`
+ * primary → worker, requests:  `readiness`, `metrics`
+ * primary → worker, notes:     `shutdown`
+ */
+import type { NonceCountVerdict } from '../authn/digest-nonce-counter.js';
+import type { ThrottleKey } from '../verify/throttle.js';
+
+export const METHOD = {
+  bootstrap: 'bootstrap',
+  throttleCheck: 'throttle.check',
+  throttleFail: 'throttle.fail',
+  nonceRecord: 'nonce.record',
+  listening: 'listening',
+  readiness: 'readiness',
+  metrics: 'metrics',
+  shutdown: 'shutdown',
+} as const;
+
+/** The primary's answer to `bootstrap`: what a worker needs before it builds its app. */
+export interface Bootstrap {
+  /** The config file the primary loaded (the worker loads it too, and watches it itself). */
+  configFile: string | undefined;
+  /** Present when no `identity.keysFile` is configured: the development private JWK set every worker signs with. */
+  generatedJwks?: { keys: Record<string, unknown>[] };
+  /** Present when no `secretFile` is configured: the HMAC secret (base64) every worker shares. */
+  generatedSecret?: string;
+}
+
+export interface ThrottleParams { keys: ThrottleKey[] }
+
+export interface NonceRecordParams { nonce: string; nc: number; issuedAt: number; expiresAt: number }
+export type NonceRecordResult = NonceCountVerdict;
+
+export interface ListeningParams { address: string; port: number }
+
+export type ReadinessResult = Record<string, { ok: boolean; detail?: string }>;
