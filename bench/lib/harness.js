@@ -89,7 +89,7 @@ function merge(a, b) {
  * Starts `node bin/trackgate.js --config <file>` pinned to the proxy CPU, with its log (stdout: the access
  * log when on) in a file; resolves once /readyz answers 200.
  */
-export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = [], cwd, bin = join(ROOT, 'bin', 'trackgate.js') } = {}) {
+export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = [], cwd, bin = join(ROOT, 'bin', 'trackgate.js'), cpu = CPU_PROXY } = {}) {
   const port = await freePort();
   const adminPort = await freePort();
   const config = trackgateConfig({ ...ctx, port, adminPort }, overrides);
@@ -98,7 +98,7 @@ export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = []
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACKGATE_')));
   env.NODE_ENV = 'production';
   const proc = startServer(name, [process.execPath, ...nodeFlags, bin, '--config', file], {
-    cpu: CPU_PROXY, logFile: join(ctx.dir, `${name}.log`), env, cwd: cwd ?? ctx.dir,
+    cpu, logFile: join(ctx.dir, `${name}.log`), env, cwd: cwd ?? ctx.dir,
   });
   await waitForPort(port, { proc, timeoutMs: 30_000 });
   for (let i = 0; ; i++) {

@@ -89,6 +89,15 @@ export function targets(rows, extra) {
     pass: forms.length ? forms.every((r) => r.addedP99 <= 3) : undefined,
     detail: forms.length ? `worst: ${worstP99.short} +${f(worstP99.addedP99, 2)} ms (direct p99 ${f(byId['direct-small']?.p99, 2)} ms) — ${formList('addedP99', (x) => `+${f(x, 2)}`)}` : 'not measured',
   });
+  const w1 = byId['tg-w1'];
+  const w2 = byId['tg-w2'];
+  if (w1 !== undefined && w2 !== undefined) {
+    out.push({
+      name: 'workers: 2 vs 1 (reported; no target)',
+      pass: undefined,
+      detail: `${f(w2.rps)} vs ${f(w1.rps)} rps = ${f(ratio(w2.rps, w1.rps), 2)}×; CPU ${f(w2.cpuUs, 1)} vs ${f(w1.cpuUs, 1)} µs/req`,
+    });
+  }
   const fill = byId['tg-100k-fill'];
   const hits = byId['tg-100k-hits'];
   const peak = Math.max(fill?.peakRss ?? 0, hits?.peakRss ?? 0);

@@ -14,7 +14,8 @@ import type { AuthnDeps, Identity, IdentityKind, RequestView } from './types.js'
 export const MAX_TOKEN_LENGTH = 512;
 // C0 controls and DEL: never part of a token, and a sign of header/log injection attempts.
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
-const KINDS: ReadonlySet<string> = new Set<IdentityKind>(['user', 'device', 'app', 'admin', 'anonymous']);
+/** The kinds, each mapped to its one constant string: a cached identity then holds no copy read from a row. */
+const KINDS: ReadonlyMap<string, IdentityKind> = new Map((['user', 'device', 'app', 'admin', 'anonymous'] as const).map((k) => [k, k]));
 
 /** A malformed-credentials error; `detail` names the carrier, never the value. */
 export function malformedToken(detail: string, message = 'malformed token'): TrackgateError {
@@ -107,11 +108,12 @@ export async function identityFromStoredToken(
   if (rec.expiresAt <= deps.now()) {
     throw new TrackgateError('TG_ERR_EXPIRED_CREDENTIALS', 'credentials expired', { reason: 'expired', detail: 'expired token' });
   }
-  if (!KINDS.has(rec.kind)) throw invalid(`stored token has unknown kind ${JSON.stringify(rec.kind)}`);
+  const kind = KINDS.get(rec.kind);
+  if (kind === undefined) throw invalid(`stored token has unknown kind ${JSON.stringify(rec.kind)}`);
   return Object.freeze({
     subject: rec.subject,
     scheme: policy.scheme,
-    kind: rec.kind as IdentityKind,
+    kind,
     ...(rec.account !== undefined ? { account: rec.account } : {}),
     ...(rec.instance !== undefined ? { instance: rec.instance } : {}),
     expiresAt: rec.expiresAt,

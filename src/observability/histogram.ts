@@ -82,7 +82,7 @@ export class FastHistogram<L extends string> {
       let acc = 0;
       for (let i = 0; i <= this.#bounds.length; i++) {
         acc += s.counts[i]!;
-        values.push({ labels: { ...s.labels, le: i < this.#bounds.length ? this.#bounds[i]! : '+Inf' }, value: acc, metricName: bucket });
+        values.push({ labels: { le: i < this.#bounds.length ? this.#bounds[i]! : '+Inf', ...s.labels }, value: acc, metricName: bucket });
       }
       values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });
       values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
