@@ -42,6 +42,7 @@ import type { Dialect, IssueDeps } from './issue/types.js';
 import { MemoryThrottle, type Throttle } from './verify/throttle.js';
 import { RedisThrottle } from './verify/redis-throttle.js';
 import type { NonceCounterStore } from './authn/digest-nonce-counter.js';
+import { RedisNonceCounter } from './store/redis-nonce-counter.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -52,8 +53,8 @@ export interface AppOptions {
   /**
    * Worker processes (src/cluster/): state the primary shares with every worker. `generatedKeys` and
    * `generatedSecret` replace the per-process development key and secret when no keys or secret file is
-   * configured; `throttle` replaces the in-memory throttle unless the store is Redis (already shared);
-   * `nonceCounter` is the Digest nc replay store.
+   * configured; `throttle` replaces the in-memory throttle and `nonceCounter` the Digest form's own nc
+   * replay store, both unless the store is Redis (shared by every replica, so it wins).
    */
   generatedKeys?: KeyRing;
   generatedSecret?: Buffer;
@@ -91,6 +92,8 @@ export class App {
   readonly #issueDeps: IssueDeps;
   readonly tokens: TokenService;
   readonly throttle: Throttle;
+  /** The Digest nc replay store shared beyond this process (Redis, or the cluster primary's); undefined: the Digest form keeps its own. */
+  readonly nonceCounter: NonceCounterStore | undefined;
   readonly #watchers: FileWatcher[] = [];
   readonly #opts: AppOptions;
 
@@ -107,6 +110,9 @@ export class App {
     this.minter = new IdentityMinter(keys, config.identity, now, () => this.metrics.identityMints.inc());
     // With Redis, failed attempts count across every replica.
     this.throttle = store instanceof RedisStore ? new RedisThrottle(store.redis, config.throttle, now) : opts.throttle ?? new MemoryThrottle(config.throttle, now);
+    // With Redis, a Digest count accepted by one replica (pod) is refused by every other; the primary's store
+    // (workers) is shared by this replica's processes only.
+    this.nonceCounter = store instanceof RedisStore ? new RedisNonceCounter(store.redis, { now }) : opts.nonceCounter;
     this.#authnDeps = {
       accounts: () => this.#accounts,
       throttle: this.throttle,
@@ -116,7 +122,7 @@ export class App {
       now,
       metrics: this.metrics,
       formEnabled: (id) => (this.#runtime.config.authn as unknown as Record<string, { enabled?: boolean } | undefined>)[id]?.enabled === true,
-      ...(opts.nonceCounter !== undefined ? { nonceCounter: opts.nonceCounter } : {}),
+      ...(this.nonceCounter !== undefined ? { nonceCounter: this.nonceCounter } : {}),
     };
     this.tokens = new TokenService(store, now);
     this.#issueDeps = {
@@ -170,6 +176,8 @@ export class App {
     const secret = loaded.config.secretFile === undefined && opts.generatedSecret !== undefined ? { value: opts.generatedSecret, generated: true } : loadSecret(loaded);
     const store = await openStore(config.store.url);
     const app = new App(loaded, store, keys, accounts, secret.value, opts);
+    // Nonces issued from now on are tracked from their first use (see RedisNonceCounter's mark).
+    if (app.nonceCounter instanceof RedisNonceCounter) await app.nonceCounter.init();
     // A key or secret handed over by the cluster primary: the primary warns, once.
     if (keys.generated && opts.generatedKeys === undefined) {
       app.logger.warn('DEVELOPMENT ONLY: no identity.keysFile configured; a signing key was generated for this process. Upstreams will reject its headers after a restart. Run `trackgate keys generate` and set identity.keysFile.');

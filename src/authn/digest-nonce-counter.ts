@@ -2,11 +2,10 @@
  * Replay protection for Digest `nc` values: each (nonce, nc) pair is accepted once. Browsers send
  * concurrent requests on one nonce, so counts may arrive out of order; each is still accepted once.
  *
- * {@link NonceCounterStore} is the seam for a store shared by replicas. A Redis implementation can be as
- * small as `SET tg:dnc:<nonce>:<nc> 1 NX PXAT <expiresAt>` (`OK` → fresh, nil → replayed; never `unknown`),
- * or a Lua script over one bitmap per nonce like the in-memory one below. Until then, the in-memory store
- * protects each replica on its own: a (nonce, nc) pair replayed to a *different* replica is not caught. The
- * worker processes of one replica (`workers` > 1) share their primary's store over IPC (src/cluster/).
+ * {@link NonceCounterStore} has three implementations: the in-memory one below (one process), the cluster
+ * primary's answering its workers over IPC (src/cluster/ipc-nonce-counter.ts), and Redis
+ * (src/store/redis-nonce-counter.ts), used whenever the store is Redis, so that a (nonce, nc) pair replayed
+ * to a *different* replica is refused too. With the SQLite store each replica protects itself only.
  */
 import { LRUCache } from 'lru-cache';
 
@@ -22,7 +21,8 @@ export type NonceCountVerdict = 'fresh' | 'replayed' | 'unknown';
 export interface NonceCounterStore {
   /**
    * Atomically checks and records the use of `nc` (≥ 1) with `nonce`. `issuedAt` and `expiresAt` (epoch
-   * ms) come from the verified nonce; the record may be dropped after `expiresAt`.
+   * ms) come from the verified nonce; the record may be dropped after `expiresAt`, so from then on the
+   * answer is `unknown`, never `fresh`.
    */
   record(nonce: string, nc: number, issuedAt: number, expiresAt: number): Promise<NonceCountVerdict>;
 }
@@ -79,6 +79,8 @@ export class MemoryNonceCounterStore implements NonceCounterStore {
 
   async record(nonce: string, nc: number, issuedAt: number, expiresAt: number): Promise<NonceCountVerdict> {
     if (!Number.isInteger(nc) || nc < 1) return 'unknown';
+    // As in every store: an expired nonce's record may be gone, so it is never fresh.
+    if (expiresAt <= this.#now()) return 'unknown';
     let c = this.#lru.get(nonce);
     if (c === undefined) {
       if (issuedAt <= this.#mark) return 'unknown';

@@ -1,6 +1,7 @@
 /**
  * A cluster worker: asks the primary for what it shares (bootstrap), builds the app as a single process would,
- * with the throttle and the Digest nc store backed by the primary over IPC, and serves the proxy port only
+ * with the throttle and the Digest nc store backed by the primary over IPC (with a Redis store the app uses
+ * Redis for both instead: shared with other replicas too), and serves the proxy port only
  * (the shared listening socket; the primary serves the admin port). It answers the primary's readiness and
  * metrics requests, and drains and exits on the primary's `shutdown` (or its own SIGTERM). Its validation
  * cache is its own: revocations reach it through the store's events (SQLite revocation-log polling, Redis

@@ -113,7 +113,7 @@ export const configSchema = z.object({
   throttle: z.object({
     user: throttleRule(10, 'user name').describe('Per user name.'),
     ip: throttleRule(50, 'client address').describe('Per client address.'),
-  }).strict().prefault({}).describe('Brute-force throttling of every password check (token endpoints, Basic, Digest): 429 with Retry-After.'),
+  }).strict().prefault({}).describe('Brute-force throttling of every password check (token endpoints, Basic, Digest, instance keys and admin passwords): 429 with Retry-After.'),
   routes: z.array(routeRule).default([]).describe('Access rules, first match wins; a path no rule matches needs any valid identity. The health and JWKS endpoints live on the admin port and need no rule.'),
   limits: z.object({
     maxRequestBodyBytes: z.number().int().min(0).default(1024 * 1024 * 1024).describe('Requests declaring a larger Content-Length get 413; streamed bodies are cut off there.'),
@@ -135,7 +135,7 @@ export const configSchema = z.object({
   }).strict().prefault({}).describe('Graceful shutdown.'),
   watch: z.boolean().default(true).describe('Reload the config, accounts and keys files when they change.'),
   workers: z.union([z.number().int().min(1).max(MAX_WORKERS), z.literal('auto')]).default(1)
-    .describe(`Processes serving the proxy port (node:cluster; a change needs a restart). 1: a single process, no cluster. N > 1: a primary process forks N workers that share the proxy port (connections handed out round-robin) and serves the admin port itself, metrics aggregated across workers. The primary holds the brute-force throttle (SQLite store; Redis shares it already) and the Digest nc replay store for all workers, and, without a keys file or secret file, generates the development signing key and HMAC secret once for all. \`auto\`: \`os.availableParallelism()\` (CPUs by affinity mask; a container CPU limit is not seen), at most ${AUTO_WORKERS_MAX}.`),
+    .describe(`Processes serving the proxy port (node:cluster; a change needs a restart). 1: a single process, no cluster. N > 1: a primary process forks N workers that share the proxy port (connections handed out round-robin) and serves the admin port itself, metrics aggregated across workers. With the SQLite store the primary holds the brute-force throttle and the Digest nc replay store for all workers (with Redis both live in Redis, shared by every replica), and, without a keys file or secret file, generates the development signing key and HMAC secret once for all. \`auto\`: \`os.availableParallelism()\` (CPUs by affinity mask; a container CPU limit is not seen), at most ${AUTO_WORKERS_MAX}.`),
 }).strict();
 
 export type Config = z.output<typeof configSchema>;

@@ -10,6 +10,7 @@
  * - `tg:user:<id>`     string: one StoredUser (JSON), created by a token endpoint; never expires.
  * - `tg:uname:<name>`  string: the id of the stored user with that username.
  * - `tg:ukey:<n>:<app>:<key>` string: the id of app's user with that de-duplication key (`n`: the app id's length).
+ * - `tg:dnc:n:<nonce>`, `tg:dnc:since`: the Digest `nc` replay store (redis-nonce-counter.ts).
  * - `tg:events`        pub/sub channel: `{"type":"revoked","digests":[…],"origin":…}` on every revocation.
  *
  * Every write that touches several keys is one Lua script (atomic; a dropped connection never leaves half of it),
@@ -64,7 +65,7 @@ const CLIENT_OPTIONS: RedisOptions = {
 };
 
 /** A Lua script run by SHA, loaded on first NOSCRIPT (never re-run after any other failure). */
-class Script {
+export class Script {
   readonly #sha: string;
   constructor(readonly source: string) {
     this.#sha = createHash('sha1').update(source).digest('hex');
@@ -401,7 +402,8 @@ export class RedisStore implements Store {
   }
 }
 
-function unavailable(err: unknown): TrackgateError {
+/** A Redis failure as the 503 every Redis-backed check answers with (fail closed). */
+export function unavailable(err: unknown): TrackgateError {
   if (err instanceof TrackgateError) return err;
   return new TrackgateError('TG_ERR_STORE_UNAVAILABLE', 'token store unavailable', {
     reason: 'unavailable', detail: `redis: ${err instanceof Error ? err.message : String(err)}`, cause: err,

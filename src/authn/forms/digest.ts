@@ -6,8 +6,9 @@
  * - Nonces are stateless (see `digest-nonce.ts`): any replica with the shared secret accepts them, across
  *   config reloads. They expire after `nonceTtlSeconds`; a correct response on an expired nonce gets a 401
  *   with `stale=true`, so clients retry without asking the user again.
- * - Each (nonce, nc) pair is accepted once, in any order (`digest-nonce-counter.ts`). Digest credentials
- *   are single-use, so they bypass the validation cache (`cacheParts: undefined`).
+ * - Each (nonce, nc) pair is accepted once, in any order (`digest-nonce-counter.ts`; across replicas when the
+ *   store is Redis, `store/redis-nonce-counter.ts`). Digest credentials are single-use, so they bypass the
+ *   validation cache (`cacheParts: undefined`).
  * - `qop=auth-int` covers the entity body, which the proxy streams and never buffers: it is accepted for
  *   requests without a body (the body hash is H("")), and a request with a body gets a 400 saying to use
  *   `qop=auth`; the 401 challenge of a request with a body offers `qop="auth"` only.
@@ -214,7 +215,7 @@ export const digest = defineAuthenticator({
       .describe('Nonce lifetime; a correct response on an older nonce gets 401 `stale=true` and a fresh nonce.'),
     userhash: z.boolean().default(true).describe('Offer and accept `userhash=true` (the user name travels hashed).'),
     maxTrackedNonces: z.number().int().min(1).default(100000)
-      .describe('Nonces whose used `nc` values are remembered (a few hundred bytes each); past this the least recently used are dropped and answered `stale`.'),
+      .describe('Nonces whose used `nc` values are remembered in memory (a few hundred bytes each); past this the least recently used are dropped and answered `stale`. Not used with a Redis store, which keeps each nonce\'s record until the nonce expires.'),
   }),
   create(options, deps) {
     const realm = options.realm;

@@ -13,6 +13,12 @@
  * device tokens lookup digests; every path runs the same number of hash checks, so an unknown instance,
  * device or admin costs what a known one does.
  *
+ * Every failed check is counted by the brute-force throttle (429 with Retry-After over the limit, even for the
+ * right secret), per principal and per client address, under the same keys as the telematics Login endpoint
+ * (src/issue/dialects/telematics.ts), so alternating between the two gains an attacker nothing: a device is
+ * keyed by its instance and device token (the InstanceKey is shared by the whole group, so a per-group key
+ * would let one misconfigured field device lock out every device of its group), an admin by instance and e-mail.
+ *
  * When the request carries an `Authorization` header of another scheme (Bearer, OAuth, Digest), this form is
  * not responsible: telematics clients in transition send their `InstanceId`/`InstanceKey`/`DeviceToken`
  * headers along with the Bearer JWT, and the JWT is the credential then (the headers are still stripped).
@@ -28,6 +34,7 @@ import { authorizationParams } from '../authorization-header.js';
 import { defineAuthenticator } from '../module.js';
 import { checkTokenSyntax, malformedToken } from '../stored-token.js';
 import type { Credential, Identity, RequestView } from '../types.js';
+import type { ThrottleKey } from '../../verify/throttle.js';
 import { decodeBasic } from './basic.js';
 
 export type InstanceCredential = Credential & { readonly instanceId: string } & (
@@ -89,15 +96,26 @@ export const instance = defineAuthenticator({
           cacheParts: ['headers', instanceId, instanceKey, deviceToken],
         };
       },
-      async verify(cred: InstanceCredential): Promise<Identity> {
-        if (cred.mode === 'headers') return device(cred.instanceId, cred.deviceToken, cred.instanceKey, undefined);
-        const admin = deps.accounts().admin(cred.instanceId, cred.login);
-        if (admin === undefined) return device(cred.instanceId, cred.login, cred.password, cred.instanceKey);
-        // Both secrets are always checked, so the time taken says nothing about which one was wrong.
-        const passwordOk = await verifyPassword(admin.password, cred.password);
-        const keyOk = cred.instanceKey === undefined ? true : await verifyPassword(admin.instanceKey, cred.instanceKey);
-        if (!passwordOk || !keyOk) throw invalid(passwordOk ? 'wrong admin instance key' : 'wrong admin password');
-        return Object.freeze({ subject: admin.email, scheme: 'instance', kind: 'admin' as const, instance: admin.instanceId });
+      async verify(cred: InstanceCredential, req): Promise<Identity> {
+        const login = cred.mode === 'basic' ? cred.login : cred.deviceToken;
+        const admin = cred.mode === 'basic' ? deps.accounts().admin(cred.instanceId, login) : undefined;
+        const principal = admin !== undefined
+          ? `telematics-admin\0${cred.instanceId}\0${login.toLowerCase()}`
+          : `telematics-device\0${cred.instanceId}\0${lookupDigest(login)}`;
+        const keys: ThrottleKey[] = [{ scope: 'user', value: principal }, { scope: 'ip', value: req.remoteAddress }];
+        await deps.throttle?.check(keys);
+        try {
+          if (cred.mode === 'headers') return await device(cred.instanceId, cred.deviceToken, cred.instanceKey, undefined);
+          if (admin === undefined) return await device(cred.instanceId, cred.login, cred.password, cred.instanceKey);
+          // Both secrets are always checked, so the time taken says nothing about which one was wrong.
+          const passwordOk = await verifyPassword(admin.password, cred.password);
+          const keyOk = cred.instanceKey === undefined ? true : await verifyPassword(admin.instanceKey, cred.instanceKey);
+          if (!passwordOk || !keyOk) throw invalid(passwordOk ? 'wrong admin instance key' : 'wrong admin password');
+          return Object.freeze({ subject: admin.email, scheme: 'instance', kind: 'admin' as const, instance: admin.instanceId });
+        } catch (err) {
+          if (err instanceof TrackgateError && err.reason === 'invalid') await deps.throttle?.fail(keys);
+          throw err;
+        }
       },
     };
 

@@ -4,31 +4,19 @@
  * is gone or hung, and the shared throttle.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TrackgateError } from '../../../src/errors.js';
 import { openStore } from '../../../src/store/open.js';
 import { RedisStore, RETAIN_AFTER_EXPIRY_MS } from '../../../src/store/redis.js';
 import type { StoreEvent } from '../../../src/store/types.js';
 import { RedisThrottle } from '../../../src/verify/redis-throttle.js';
-import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js';
+import { redisPerFile } from '../../helpers/redis-per-file.js';
+import { startRedisServer } from '../../helpers/redis-server.js';
 import { record, storeContract } from '../../helpers/store-contract.js';
 
-let server: RedisServer;
-const opened: RedisStore[] = [];
-beforeAll(async () => { server = await startRedisServer(); });
-afterAll(async () => { await server.close(); });
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-  if (!server.running) await server.start();
-  server.resume();
-});
+const redis = redisPerFile();
+const connect = (url?: string): Promise<RedisStore> => redis.connect(url);
 
-async function connect(url = server.url): Promise<RedisStore> {
-  const store = new RedisStore(url);
-  opened.push(store);
-  expect(await store.waitReady(5000)).toBe(true);
-  return store;
-}
 
 async function until(cond: () => boolean, ms: number): Promise<number> {
   const start = Date.now();
@@ -56,8 +44,8 @@ storeContract('redis', async () => {
 
 describe('Redis store: layout and expiry', () => {
   it('openStore opens redis:// URLs', async () => {
-    const store = await openStore(`${server.url}/0`);
-    opened.push(store as RedisStore);
+    const store = await openStore(`${redis.server.url}/0`);
+    redis.track(store);
     expect(store).toBeInstanceOf(RedisStore);
     await store.ping();
   });
@@ -155,7 +143,7 @@ describe('Redis store: events between instances', () => {
     const b = await connect();
     const seenB: StoreEvent[] = [];
     b.subscribe((e) => seenB.push(e));
-    expect(await server.command('CLIENT KILL TYPE pubsub')).toMatch(/^:[1-9]/);
+    expect(await redis.server.command('CLIENT KILL TYPE pubsub')).toMatch(/^:[1-9]/);
     await until(() => seenB.some((e) => e.type === 'resync'), 5000);
     await b.ping();
     const rec = record();
@@ -172,7 +160,7 @@ describe('Redis store: unreachable', () => {
     await probe.close();
     const started = Date.now();
     const store = await openStore(url) as RedisStore;
-    opened.push(store);
+    redis.track(store);
     expect(Date.now() - started).toBeLessThan(5000);
     const t0 = Date.now();
     await expectUnavailable(store.getToken('x'));
@@ -189,13 +177,13 @@ describe('Redis store: unreachable', () => {
     const store = await connect();
     const seen: StoreEvent[] = [];
     store.subscribe((e) => seen.push(e));
-    await server.stop();
+    await redis.server.stop();
     await until(() => store.redis.status !== 'ready', 2000);
     const t0 = Date.now();
     await expectUnavailable(store.getToken('x'));
     await expectUnavailable(store.ping());
     expect(Date.now() - t0).toBeLessThan(500);
-    await server.start();
+    await redis.server.start();
     await until(() => seen.some((e) => e.type === 'resync'), 10_000);
     await store.ping();
     const rec = record();
@@ -205,7 +193,7 @@ describe('Redis store: unreachable', () => {
 
   it('redis-server hung: a command gives up after about a second', async () => {
     const store = await connect();
-    server.pause();
+    redis.server.pause();
     try {
       const t0 = Date.now();
       const err = await expectUnavailable(store.getToken('x'));
@@ -214,7 +202,7 @@ describe('Redis store: unreachable', () => {
       expect(took).toBeLessThan(2000);
       expect(err.detail).toMatch(/timed out/i);
     } finally {
-      server.resume();
+      redis.server.resume();
     }
     await until(() => store.redis.status === 'ready', 5000);
     await store.ping();
@@ -262,7 +250,7 @@ describe('Redis throttle', () => {
     const store = await connect();
     const t = new RedisThrottle(store.redis, rules);
     const keys = [{ scope: 'user' as const, value: `u-${randomUUID()}` }];
-    await server.stop();
+    await redis.server.stop();
     await until(() => store.redis.status !== 'ready', 2000);
     await t.check(keys);
     for (let i = 0; i < 3; i++) await t.fail(keys);

@@ -1,0 +1,44 @@
+/**
+ * One redis-server for a whole test file: started before the first test, stopped after the last, and after
+ * each test started again / resumed if the test stopped or paused it; `connect` opens a RedisStore (waited
+ * until ready) that is closed after the test.
+ */
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { RedisStore } from '../../src/store/redis.js';
+import { startRedisServer, type RedisServer } from './redis-server.js';
+
+export interface RedisPerFile {
+  /** The server (available from beforeAll on). */
+  readonly server: RedisServer;
+  connect(url?: string): Promise<RedisStore>;
+  /** Closes a store opened some other way after the test. */
+  track<T extends { close(): Promise<void> }>(store: T): T;
+}
+
+export function redisPerFile(): RedisPerFile {
+  let server: RedisServer | undefined;
+  const opened: { close(): Promise<void> }[] = [];
+  beforeAll(async () => { server = await startRedisServer(); });
+  afterAll(async () => { await server?.close(); });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+    if (server !== undefined && !server.running) await server.start();
+    server?.resume();
+  });
+  return {
+    get server(): RedisServer {
+      if (server === undefined) throw new Error('redis-server not started yet (use it inside tests or hooks)');
+      return server;
+    },
+    track(store) {
+      opened.push(store);
+      return store;
+    },
+    async connect(url?: string): Promise<RedisStore> {
+      const store = new RedisStore(url ?? this.server.url);
+      opened.push(store);
+      expect(await store.waitReady(5000)).toBe(true);
+      return store;
+    },
+  };
+}
