@@ -4,6 +4,7 @@
  * might include by mistake.
  */
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
+import { ACCESS_KEYS, accessLineWriter, type AccessLineWriter } from './access-line.js';
 
 export type Logger = PinoLogger;
 
@@ -27,10 +28,15 @@ export const SECRET_QUERY_PARAMS: ReadonlySet<string> = new Set([
   'pwd', 'pass', 'secret', 'client_secret', 'instancekey', 'devicetoken', 'sig', 'signature', 'code',
 ]);
 
+/** A query that names one of them literally (names are `[a-z_]`; an escaped name needs a `%`). */
+const SECRET_PARAM_NAMED = new RegExp(`(?:^|&)(?:${[...SECRET_QUERY_PARAMS].join('|')})(?:=|&|$)`, 'i');
+
 /** `target` with the value of every {@link SECRET_QUERY_PARAMS} parameter replaced by `[redacted]`. */
 export function redactQuery(target: string): string {
   const q = target.indexOf('?');
   if (q < 0) return target;
+  // Every access line comes here: most queries name no secret and need no split.
+  if (target.indexOf('%', q) < 0 && !SECRET_PARAM_NAMED.test(target.slice(q + 1))) return target;
   const pairs = target.slice(q + 1).split('&').map((pair) => {
     const eq = pair.indexOf('=');
     if (eq < 0) return pair;
@@ -62,8 +68,8 @@ export function createLogger(opts: LoggerOptions): Logger {
   };
   const destination = opts.destination ?? pino.destination({ fd: 1, sync: false });
   const logger = pino({ ...options, redact: { paths: [...REDACT_PATHS], censor: '[redacted]' } }, destination);
-  // Same options and destination, without `redact`: for access lines only (see accessLog).
-  accessSiblings.set(logger, pino({ ...options, level: 'trace' }, destination));
+  // Access lines: same destination and base fields, serialised directly (see accessLog).
+  accessWriters.set(logger, accessLineWriter({ destination, base: options.base, censorPath: redactQuery }));
   return logger;
 }
 
@@ -92,19 +98,23 @@ export interface AccessLine {
   detail?: string;
 }
 
-const accessSiblings = new WeakMap<Logger, Logger>();
+const accessWriters = new WeakMap<Logger, AccessLineWriter>();
+
+// Every AccessLine key is one the writer serialises (a key missing from ACCESS_KEYS would be dropped silently).
+type Unwritten = Exclude<keyof AccessLine, (typeof ACCESS_KEYS)[number]>;
+const everyKeyWritten: [Unwritten] extends [never] ? true : Unwritten = true;
+void everyKeyWritten;
 
 /**
- * The access-line writer of `logger`. pino's `redact` costs ~80 µs a line with REDACT_PATHS' wildcards (it
- * clones the object and walks every path), which was most of a request's CPU time with access logging on.
- * An {@link AccessLine} has only the keys above, none of which REDACT_PATHS names, and only primitive
- * values (so no `*.`-path can match either): redaction can never change it. So a logger made by
- * {@link createLogger} writes access lines through a sibling pino instance with the same options and
- * destination but no `redact` (the `path` serializer still censors secret query parameters), gated by the
- * main logger's level so level changes apply to both. Any other logger is used as it is.
+ * The access-line writer of `logger`. An {@link AccessLine} has only the keys above, none of which
+ * REDACT_PATHS names, and only primitive values (so no `*.`-path can match either): pino's `redact` (~80 µs a
+ * line with these wildcards: it clones and walks) could never change it, and neither could most of pino's
+ * generic serialisation. So a logger made by {@link createLogger} writes access lines with
+ * {@link accessLineWriter} (the path still goes through the query censor), gated by the logger's level.
+ * Any other logger is used as it is.
  */
 export function accessLog(logger: Logger): AccessLog {
-  const sibling = accessSiblings.get(logger);
-  if (sibling === undefined) return (level, line, msg) => logger[level](line, msg);
-  return (level, line, msg) => { if (logger.isLevelEnabled(level)) sibling[level](line, msg); };
+  const writer = accessWriters.get(logger);
+  if (writer === undefined) return (level, line, msg) => logger[level](line, msg);
+  return (level, line, msg) => { if (logger.isLevelEnabled(level)) writer(level, line, msg); };
 }
