@@ -91,7 +91,8 @@ export class AuthPipeline {
         const identity = await auth.verify(cred, req);
         return { identity, scheme: auth.id, cache: 'bypass', fingerprint: undefined };
       }
-      const { identity, outcome } = await this.cache.getOrVerify(key, () => auth.verify(cred, req));
+      // `authenticate` looked the key up a moment ago (synchronously): straight to the verification.
+      const { identity, outcome } = await this.cache.verifyMiss(key, () => auth.verify(cred, req));
       return { identity, scheme: auth.id, cache: outcome, fingerprint: fp };
     } catch (err) {
       throw this.#withChallenges(err, req, auth.id);

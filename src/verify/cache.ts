@@ -95,8 +95,14 @@ export class ValidationCache {
    * the verdict and returns it. Throws the (cached or fresh) TrackgateError for rejected credentials.
    */
   async getOrVerify(key: string, verify: () => Promise<Identity>): Promise<CacheResult> {
-    const cached = this.lookup(key);
-    if (cached !== undefined) return cached;
+    return this.lookup(key) ?? this.verifyMiss(key, verify);
+  }
+
+  /**
+   * The miss half of {@link getOrVerify}, for a caller that has just had `lookup(key)` return undefined:
+   * joins or starts the single-flight verification without looking the key up again.
+   */
+  async verifyMiss(key: string, verify: () => Promise<Identity>): Promise<CacheResult> {
     let pending = this.#inflight.get(key);
     const leader = pending === undefined;
     if (pending === undefined) {
