@@ -27,7 +27,7 @@ import { SessionLifetime } from './proxy/session-lifetime.js';
 import { rawErrorResponse } from './proxy/respond.js';
 import type { Runtime } from './proxy/runtime.js';
 import { openStore } from './store/open.js';
-import { RedisStore } from './store/redis.js';
+import { redisSharedState, type SharedState } from './store/redis-shared.js';
 import type { Store } from './store/types.js';
 import { ValidationCache } from './verify/cache.js';
 import { CredentialDigester } from './verify/cache-key.js';
@@ -40,9 +40,7 @@ import { TokenService } from './issue/tokens.js';
 import { RefreshRotation } from './issue/refresh.js';
 import type { Dialect, IssueDeps } from './issue/types.js';
 import { MemoryThrottle, type Throttle } from './verify/throttle.js';
-import { RedisThrottle } from './verify/redis-throttle.js';
 import type { NonceCounterStore } from './authn/digest-nonce-counter.js';
-import { RedisNonceCounter } from './store/redis-nonce-counter.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -97,7 +95,10 @@ export class App {
   readonly #watchers: FileWatcher[] = [];
   readonly #opts: AppOptions;
 
-  private constructor(loaded: LoadedConfig, readonly store: Store, keys: KeyRing, accounts: AccountDirectory, secret: Buffer, opts: AppOptions) {
+  private constructor(
+    loaded: LoadedConfig, readonly store: Store, keys: KeyRing, accounts: AccountDirectory, secret: Buffer, opts: AppOptions,
+    shared: SharedState | undefined,
+  ) {
     const config = loaded.config;
     this.#opts = opts;
     this.#loaded = loaded;
@@ -109,10 +110,10 @@ export class App {
     this.#digester = new CredentialDigester(secret);
     this.minter = new IdentityMinter(keys, config.identity, now, () => this.metrics.identityMints.inc());
     // With Redis, failed attempts count across every replica.
-    this.throttle = store instanceof RedisStore ? new RedisThrottle(store.redis, config.throttle, now) : opts.throttle ?? new MemoryThrottle(config.throttle, now);
+    this.throttle = shared?.throttle ?? opts.throttle ?? new MemoryThrottle(config.throttle, now);
     // With Redis, a Digest count accepted by one replica (pod) is refused by every other; the primary's store
     // (workers) is shared by this replica's processes only.
-    this.nonceCounter = store instanceof RedisStore ? new RedisNonceCounter(store.redis, { now }) : opts.nonceCounter;
+    this.nonceCounter = shared?.nonceCounter ?? opts.nonceCounter;
     this.#authnDeps = {
       accounts: () => this.#accounts,
       throttle: this.throttle,
@@ -175,9 +176,8 @@ export class App {
     const keys = loaded.config.identity.keysFile === undefined && opts.generatedKeys !== undefined ? opts.generatedKeys : loadKeys(loaded);
     const secret = loaded.config.secretFile === undefined && opts.generatedSecret !== undefined ? { value: opts.generatedSecret, generated: true } : loadSecret(loaded);
     const store = await openStore(config.store.url);
-    const app = new App(loaded, store, keys, accounts, secret.value, opts);
-    // Nonces issued from now on are tracked from their first use (see RedisNonceCounter's mark).
-    if (app.nonceCounter instanceof RedisNonceCounter) await app.nonceCounter.init();
+    const shared = await redisSharedState(store, config.throttle, opts.now ?? Date.now);
+    const app = new App(loaded, store, keys, accounts, secret.value, opts, shared);
     // A key or secret handed over by the cluster primary: the primary warns, once.
     if (keys.generated && opts.generatedKeys === undefined) {
       app.logger.warn('DEVELOPMENT ONLY: no identity.keysFile configured; a signing key was generated for this process. Upstreams will reject its headers after a restart. Run `trackgate keys generate` and set identity.keysFile.');

@@ -16,7 +16,6 @@ import { hashPassword } from './accounts/password.js';
 import { lookupDigest } from './accounts/digest-token.js';
 import { generateJwks, loadKeyRing } from './identity/keys.js';
 import { runServer } from './server.js';
-import { runDemo } from './demo/run.js';
 import { renderConfigDocs } from './config/docs.js';
 import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './accounts/accounts-cli.js';
 import { TOKENS_CLI_OPTIONS, TOKENS_USAGE, runTokensCli } from './issue/tokens-cli.js';
@@ -63,9 +62,12 @@ export async function main(argv: string[]): Promise<void> {
         await runServer(loadConfig(file));
         return;
       }
-      case 'demo':
+      case 'demo': {
+        // The demo service (and its WebSocket library) is loaded only for the demo, never by the sidecar.
+        const { runDemo } = await import('./demo/run.js');
         await runDemo(values.config ?? process.env.TRACKGATE_CONFIG ?? 'config/trackgate.yaml');
         return;
+      }
       case 'check-config': {
         const file = rest[0] ?? values.config;
         if (file === undefined) fail('check-config needs a FILE', 2);

@@ -8,6 +8,7 @@
  */
 import { lookupDigest } from '../accounts/digest-token.js';
 import { TrackgateError } from '../errors.js';
+import { StringPool } from '../verify/string-pool.js';
 import type { AuthnDeps, Identity, IdentityKind, RequestView } from './types.js';
 
 /** Longest token accepted on any carrier; legacy tokens are far shorter, so longer is not a token. */
@@ -110,13 +111,19 @@ export async function identityFromStoredToken(
   }
   const kind = KINDS.get(rec.kind);
   if (kind === undefined) throw invalid(`stored token has unknown kind ${JSON.stringify(rec.kind)}`);
+  // One object shape for every stored-token identity; account and instance names repeat across many tokens, so
+  // each cached identity shares one copy instead of holding the one read from its row.
+  // (All fields in one literal: properties added later would live in a separate, larger backing store.)
   return Object.freeze({
     subject: rec.subject,
     scheme: policy.scheme,
     kind,
-    ...(rec.account !== undefined ? { account: rec.account } : {}),
-    ...(rec.instance !== undefined ? { instance: rec.instance } : {}),
+    account: rec.account === undefined ? undefined : SHARED_NAMES.intern(rec.account),
+    instance: rec.instance === undefined ? undefined : SHARED_NAMES.intern(rec.instance),
     expiresAt: rec.expiresAt,
     tokenDigest: rec.digest,
   });
 }
+
+/** Account and instance names of cached identities (few distinct values, held by many entries). */
+const SHARED_NAMES = new StringPool(10_000);

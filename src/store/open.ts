@@ -1,7 +1,6 @@
 /** Opens the store a `store.url` names. */
 import { resolve } from 'node:path';
 import { TrackgateError } from '../errors.js';
-import { RedisStore } from './redis.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
@@ -14,6 +13,8 @@ export async function openStore(url: string): Promise<Store> {
     return new SqliteStore(path === ':memory:' ? path : resolve(path));
   }
   if (url.startsWith('redis://') || url.startsWith('rediss://')) {
+    // Imported only when configured: the Redis client is the largest module trackgate could load.
+    const { RedisStore } = await import('./redis.js');
     const store = new RedisStore(url);
     await store.waitReady(REDIS_START_WAIT_MS);
     return store;

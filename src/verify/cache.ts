@@ -32,7 +32,11 @@ export interface ValidationCacheOptions {
 
 export type CacheEvent = Exclude<CacheOutcome, 'bypass'> | 'evict';
 
-type Entry = { readonly ok: true; readonly identity: Identity } | { readonly ok: false; readonly error: TrackgateError };
+/**
+ * A cached verdict: the identity itself, or the rejection. No wrapper object: with 100,000 entries every
+ * object per entry is ~4 MiB of heap.
+ */
+type Entry = Identity | TrackgateError;
 
 export interface CacheResult {
   identity: Identity;
@@ -78,16 +82,19 @@ export class ValidationCache {
    * path no promise or microtask.
    */
   lookup(key: string): CacheResult | undefined {
-    let hit = this.#lru.get(key);
-    // The LRU's TTL runs on its own clock; a credential's own expiry is also checked on the app's clock.
-    if (hit?.ok === true && hit.identity.expiresAt !== undefined && hit.identity.expiresAt <= this.#now()) {
-      this.#lru.delete(key);
-      hit = undefined;
-    }
+    const hit = this.#lru.get(key);
     if (hit === undefined) return undefined;
-    this.#onEvent(hit.ok ? 'hit' : 'negative_hit');
-    if (hit.ok) return { identity: hit.identity, outcome: 'hit' };
-    throw hit.error;
+    if (hit instanceof TrackgateError) {
+      this.#onEvent('negative_hit');
+      throw hit;
+    }
+    // The LRU's TTL runs on its own clock; a credential's own expiry is also checked on the app's clock.
+    if (hit.expiresAt !== undefined && hit.expiresAt <= this.#now()) {
+      this.#lru.delete(key);
+      return undefined;
+    }
+    this.#onEvent('hit');
+    return { identity: hit, outcome: 'hit' };
   }
 
   /**
@@ -119,18 +126,21 @@ export class ValidationCache {
       throw err;
     }
     // A follower shared the leader's verification: for it, the verdict was already known.
-    this.#onEvent(leader ? 'miss' : entry.ok ? 'hit' : 'negative_hit');
-    if (entry.ok) return { identity: entry.identity, outcome: leader ? 'miss' : 'hit' };
-    throw entry.error;
+    if (entry instanceof TrackgateError) {
+      this.#onEvent(leader ? 'miss' : 'negative_hit');
+      throw entry;
+    }
+    this.#onEvent(leader ? 'miss' : 'hit');
+    return { identity: entry, outcome: leader ? 'miss' : 'hit' };
   }
 
   async #run(key: string, verify: () => Promise<Identity>, generation: number): Promise<Entry> {
     let entry: Entry;
     try {
-      entry = { ok: true, identity: await verify() };
+      entry = await verify();
     } catch (err) {
       if (!(err instanceof TrackgateError)) throw err;
-      entry = { ok: false, error: err };
+      entry = err;
     }
     // Cleared meanwhile (reload, account removed): the verdict may rest on the old accounts; do not keep it.
     if (generation === this.#generation) this.#store(key, entry);
@@ -139,12 +149,12 @@ export class ValidationCache {
 
   #store(key: string, entry: Entry): void {
     let ttlMs: number;
-    if (entry.ok) {
-      ttlMs = this.#opts.ttlSeconds * 1000;
-      if (entry.identity.expiresAt !== undefined) ttlMs = Math.min(ttlMs, entry.identity.expiresAt - this.#now());
-    } else {
-      if (!NEGATIVE_REASONS.has(entry.error.reason ?? '')) return;
+    if (entry instanceof TrackgateError) {
+      if (!NEGATIVE_REASONS.has(entry.reason ?? '')) return;
       ttlMs = this.#opts.negativeTtlSeconds * 1000;
+    } else {
+      ttlMs = this.#opts.ttlSeconds * 1000;
+      if (entry.expiresAt !== undefined) ttlMs = Math.min(ttlMs, entry.expiresAt - this.#now());
     }
     if (ttlMs < 1) return;
     this.#lru.set(key, entry, { ttl: Math.floor(ttlMs) });
@@ -158,7 +168,7 @@ export class ValidationCache {
   deleteWhere(pred: (identity: Identity) => boolean): number {
     let n = 0;
     for (const [key, entry] of this.#lru.entries()) {
-      if (entry.ok && pred(entry.identity)) { this.#lru.delete(key); n++; }
+      if (!(entry instanceof TrackgateError) && pred(entry)) { this.#lru.delete(key); n++; }
     }
     return n;
   }
@@ -174,11 +184,10 @@ export class ValidationCache {
 /** Approximate heap bytes of an entry: strings are UTF-16 in V8, plus object overheads. */
 function entrySize(key: string, entry: Entry): number {
   let n = 160 + key.length * 2;
-  if (entry.ok) {
-    const id = entry.identity;
-    n += (id.subject.length + id.scheme.length + id.kind.length + (id.account?.length ?? 0) + (id.instance?.length ?? 0)) * 2;
-  } else {
+  if (entry instanceof TrackgateError) {
     n += 400;
+  } else {
+    n += (entry.subject.length + entry.scheme.length + entry.kind.length + (entry.account?.length ?? 0) + (entry.instance?.length ?? 0)) * 2;
   }
   return n;
 }

@@ -1,0 +1,28 @@
+/**
+ * What replicas share through Redis besides tokens: the brute-force throttle and the Digest `nc` replay store.
+ *
+ * Loaded on demand, with the Redis store itself (see open.ts): a SQLite deployment never loads the Redis
+ * client, which is the largest module trackgate could import (~15 MiB of resident memory measured).
+ */
+import type { NonceCounterStore } from '../authn/digest-nonce-counter.js';
+import type { Config } from '../config/schema.js';
+import type { Throttle } from '../verify/throttle.js';
+import type { Store } from './types.js';
+
+export interface SharedState {
+  throttle: Throttle;
+  nonceCounter: NonceCounterStore;
+}
+
+/** The Redis-backed throttle and nonce store over `store`'s connection; undefined unless `store` is Redis. */
+export async function redisSharedState(store: Store, throttle: Config['throttle'], now: () => number): Promise<SharedState | undefined> {
+  if (store.engine !== 'redis') return undefined;
+  const [{ RedisStore }, { RedisThrottle }, { RedisNonceCounter }] = await Promise.all([
+    import('./redis.js'), import('../verify/redis-throttle.js'), import('./redis-nonce-counter.js'),
+  ]);
+  if (!(store instanceof RedisStore)) return undefined;
+  const nonceCounter = new RedisNonceCounter(store.redis, { now });
+  // Nonces issued from now on are tracked from their first use (see RedisNonceCounter's mark).
+  await nonceCounter.init();
+  return { throttle: new RedisThrottle(store.redis, throttle, now), nonceCounter };
+}
