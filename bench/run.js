@@ -2,9 +2,10 @@
  * `npm run bench`: trackgate against the upstream reached directly, nginx and Apache httpd, on this machine.
  *
  * Starts a small Node upstream, trackgate (several configurations, one at a time), nginx and Apache (when
- * installed), pins them with taskset when available (upstream and wrk on CPU 0, the server under test alone
- * on CPU 1), drives each scenario with `wrk -t1 -c50`, and writes the table of the last run to
- * docs/PERFORMANCE.md. Every server is stopped at the end, on error and on Ctrl-C (process groups).
+ * installed), a redis-server for the Redis-store rows (when installed), pins them with taskset when available
+ * (upstream, wrk and redis-server on CPU 0, the server under test alone on CPU 1), drives each scenario with
+ * `wrk -t1 -c50`, and writes the table of the last run to docs/PERFORMANCE.md. Every server is stopped at the
+ * end, on error and on Ctrl-C (process groups).
  *
  * Environment:
  *   BENCH_QUICK=1            2 s × 1 run, 1 s warm-up, 2 cold users (< 2 minutes; indicative only)
@@ -20,12 +21,12 @@ import { mkdtempSync, chmodSync, rmSync, writeFileSync, readFileSync } from 'nod
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { installCleanup, killAll, have, TASKSET, startServer, freePort, waitForPort } from './lib/procs.js';
+import { installCleanup, killAll, have, TASKSET, startServer, freePort, waitForPort, groupCpuSeconds } from './lib/procs.js';
 import {
-  ROOT, CPU_PROXY, startUpstream, startJwksServer, startTrackgate, measure, coldWarm, metric, formIdsOf,
+  ROOT, CPU_LOAD, CPU_PROXY, FIRST_WARMUP_SECONDS, startUpstream, startJwksServer, startTrackgate, measure, coldWarm, metric, formIdsOf, redisCalls,
 } from './lib/harness.js';
 import {
-  writeAccounts, writeStore, externalIssuer, digestRun, basicHeader, USER, BCRYPT_USER, INSTANCE,
+  writeAccounts, writeStore, copyStoreToRedis, externalIssuer, digestRun, basicHeader, USER, BCRYPT_USER, INSTANCE,
 } from './lib/fixtures.js';
 import { nginxConfig, apacheConfig } from './lib/peers.js';
 import { withRatios, textTable, markdownDoc, targets } from './lib/report.js';
@@ -48,6 +49,8 @@ const cfg = {
 const CHURN_TOKENS = 100_000;
 const SMALL_PATH = '/v2/positions?device=bench-device';
 const wanted = (id) => cfg.only === undefined || cfg.only.test(id);
+/** `{ hgetall: 3, ping: 1 }` → "3 HGETALL, 1 PING" ("no command" when empty). */
+const callList = (calls) => Object.entries(calls ?? {}).map(([k, n]) => `${n} ${k.toUpperCase()}`).join(', ') || 'no command';
 
 function version(argv, re) {
   const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
@@ -56,7 +59,7 @@ function version(argv, re) {
   return r.status === 0 || m ? (m ? m[1] : text.trim().split('\n')[0]) : 'not installed';
 }
 
-function machine() {
+function machine({ redis = false } = {}) {
   const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
   return {
     cpu: model,
@@ -66,7 +69,7 @@ function machine() {
     nginx: have('nginx') ? version(['nginx', '-v'], /nginx version: (\S+)/) : 'not installed',
     apache: have('apache2') ? version(['apache2', '-v'], /Server version: (.+)/) : 'not installed',
     wrk: have('wrk') ? version(['wrk', '-v'], /^(wrk \S+)/m) : 'not installed',
-    pinning: TASKSET ? 'taskset: upstream, wrk and this script on CPU 0; the server under test alone on CPU 1' : 'none (taskset not available): numbers include scheduler noise',
+    pinning: TASKSET ? `taskset: upstream, wrk${redis ? ', redis-server (Redis store rows)' : ''} and this script on CPU 0; the server under test alone on CPU 1` : 'none (taskset not available): numbers include scheduler noise',
   };
 }
 
@@ -104,7 +107,7 @@ async function main() {
       for (const sc of list) if (wanted(sc.id)) rows.push(await measure(ctx, target, sc));
     };
     const digestSpec = (port, tag) => async (phase) => {
-      const count = Math.ceil((phase === 'warmup' ? cfg.warmup : cfg.seconds) * 40_000) + 20_000;
+      const count = Math.ceil((phase === 'warmup' ? Math.max(cfg.warmup, FIRST_WARMUP_SECONDS) : cfg.seconds) * 40_000) + 20_000;
       const d = await digestRun({
         port, path: SMALL_PATH, file: join(dir, `digest-${tag}-${phase}.txt`), count: phase === 'check' ? 2 : count, ha1: acc.ha1,
         lead: phase === 'check' ? 0 : 2 * cfg.connections,
@@ -225,6 +228,22 @@ async function main() {
       } finally { await tg.proc.stop(); }
     }
 
+    const cacheEvents = (tg, event) => metric(tg, `trackgate_validation_cache_events_total\\{event="${event}"\\}`);
+    // The churn tokens, each wrk run (warm-up, runs) going on from where the scenario's requests so far stopped
+    // (trackgate's hit + miss count, plus one token per connection for requests in flight): a run restarting at the
+    // first token would ask again for the previous run's tokens, still cached when that run made fewer requests
+    // than the cache holds (a short warm-up), and the row would measure hits. Continued, the cycle over 100k
+    // tokens through a 10k LRU misses on every request.
+    let churnValues;
+    const continuedTokens = (tg, tag) => async (phase) => {
+      const served = ((await cacheEvents(tg, 'miss')) ?? 0) + ((await cacheEvents(tg, 'hit')) ?? 0);
+      if (served === 0) return tokenLines;
+      churnValues ??= readFileSync(tokensFile, 'utf8').split('\n').filter((v) => v !== '');
+      const from = (served + cfg.connections) % churnValues.length;
+      const file = join(dir, `churn-tokens-${tag}-${phase}.txt`);
+      writeFileSync(file, `${[...churnValues.slice(from), ...churnValues.slice(0, from)].join('\n')}\n`);
+      return { ...tokenLines, data: file };
+    };
     // 7. Churn: 100,000 distinct session tokens cycling through a cache of 10,000 (every request a miss).
     const tokenLines = { path: `${SMALL_PATH}&_token={1}`, data: tokensFile };
     if (wanted('tg-churn')) {
@@ -235,7 +254,7 @@ async function main() {
         process.stderr.write('trackgate (cache.maxEntries 10000, 100k tokens)\n');
         // A longer warm-up: the 10k validation cache and the 10k identity-header cache fill and the heap settles
         // before the live heap is compared across runs.
-        await measureAll(tg, [small('tg-churn', `trackgate 100k \`_token\`s through a 10k cache (misses) [${logWord(mainLog)}]`, tokenLines, { identity: true, spec: tokenLines, warmupSeconds: Math.max(cfg.warmup, quick ? 3 : 8), runs: Math.max(2, cfg.runs) })]);
+        await measureAll(tg, [small('tg-churn', `trackgate 100k \`_token\`s through a 10k cache (misses) [${logWord(mainLog)}]`, tokenLines, { identity: true, spec: continuedTokens(tg, 'sqlite'), warmupSeconds: Math.max(cfg.warmup, quick ? 3 : 8), runs: Math.max(2, cfg.runs) })]);
         extra.churnMisses = await metric(tg, 'trackgate_validation_cache_events_total\\{event="miss"\\}');
         extra.churnHits = await metric(tg, 'trackgate_validation_cache_events_total\\{event="hit"\\}');
       } finally { await tg.proc.stop(); }
@@ -263,7 +282,63 @@ async function main() {
       } finally { await tg.proc.stop(); }
     }
 
-    // 9. Workers: one process vs `workers: 2`, both free to use every CPU (pinned to one core, two workers
+    // 9. The Redis store: the same tokens in a real redis-server (no persistence) pinned to the load CPU with the
+    // upstream and wrk, trackgate on `store.url: redis://…`. Cookie and Basic on a cache hit (Basic never reads the
+    // store: the row shows the Redis connections cost nothing on the hot path), and the churn scenario of section 7
+    // against Redis (every request a store lookup, one HGETALL).
+    const redisHits = [
+      small('tg-redis-cookie', `trackgate \`token\` cookie (cache hit), Redis store [${logWord(mainLog)}]`, { headers: { Cookie: `lang=en; token=${tokens.sessionCookie}` } }, { identity: true }),
+      small('tg-redis-basic', `trackgate Basic (cache hit), Redis store [${logWord(mainLog)}]`, { headers: { Authorization: basicHeader(USER) } }, { identity: true }),
+    ];
+    const redisWanted = redisHits.some((s) => wanted(s.id)) || wanted('tg-redis-churn');
+    // Commands Redis served between two `redisCalls` snapshots, less the snapshot connection's own (HELLO, INFO).
+    const callsSince = (a, b) => Object.fromEntries(Object.entries(b).filter(([k, n]) => k !== 'info' && k !== 'hello' && n > (a[k] ?? 0)).map(([k, n]) => [k, n - (a[k] ?? 0)]));
+    if (have('redis-server') && redisWanted) {
+      const redisPort = await freePort();
+      const redis = startServer('redis-server', [
+        'redis-server', '--bind', '127.0.0.1', '--port', String(redisPort), '--save', '', '--appendonly', 'no', '--dir', dir,
+      ], { cpu: CPU_LOAD, logFile: join(dir, 'redis-server.log') });
+      try {
+        await waitForPort(redisPort, { proc: redis });
+        const store = { url: `redis://127.0.0.1:${redisPort}` };
+        const t0 = Date.now();
+        const copied = await copyStoreToRedis(join(dir, 'store.sqlite'), store.url, { named: tokens, bulkFile: tokensFile });
+        extra.redis = { ...copied, version: version(['redis-server', '--version'], /\bv=(\S+)/), fillSeconds: (Date.now() - t0) / 1000 };
+        process.stderr.write(`redis-server ${extra.redis.version}: ${copied.tokens} tokens written through RedisStore.putToken in ${extra.redis.fillSeconds.toFixed(1)} s (${copied.keys} keys, ${copied.usedMemory})\n`);
+        if (redisHits.some((s) => wanted(s.id))) {
+          const tg = await startTrackgate('trackgate-redis', tgCtx, { logging: { access: mainLog }, store });
+          try {
+            process.stderr.write('trackgate (Redis store)\n');
+            const calls0 = await redisCalls(redisPort);
+            await measureAll(tg, redisHits);
+            extra.redisHitCalls = callsSince(calls0, await redisCalls(redisPort));
+            extra.redisHitRequests = rows.filter((r) => r.server === 'trackgate-redis').reduce((a, r) => a + r.requests, 0);
+          } finally { await tg.proc.stop(); }
+        }
+        if (wanted('tg-redis-churn')) {
+          // The settings of tg-churn (section 7), with the token cycle continued across wrk runs.
+          const tg = await startTrackgate('trackgate-redis-churn', tgCtx, { logging: { access: mainLog }, store, cache: { maxEntries: 10_000 } }, { nodeFlags: ['--trace-gc'] });
+          try {
+            process.stderr.write('trackgate (Redis store, cache.maxEntries 10000, 100k tokens)\n');
+            const redisCpu0 = groupCpuSeconds(redis.pid);
+            const calls0 = await redisCalls(redisPort);
+            await measureAll(tg, [small('tg-redis-churn', `trackgate 100k \`_token\`s through a 10k cache (misses), Redis store [${logWord(mainLog)}]`, tokenLines, { identity: true, spec: continuedTokens(tg, 'redis'), warmupSeconds: Math.max(cfg.warmup, quick ? 3 : 8), runs: Math.max(2, cfg.runs) })]);
+            const redisCpu = groupCpuSeconds(redis.pid) - redisCpu0;
+            extra.redisChurnCalls = callsSince(calls0, await redisCalls(redisPort));
+            extra.redisChurnMisses = await cacheEvents(tg, 'miss');
+            extra.redisChurnHits = await cacheEvents(tg, 'hit');
+            // Redis's own CPU per lookup over the whole scenario (preflight, warm-up and runs: the span the counters cover).
+            if (extra.redisChurnMisses > 0) extra.redisCpuUsPerMiss = (redisCpu * 1e6) / extra.redisChurnMisses;
+          } finally { await tg.proc.stop(); }
+        }
+      } finally {
+        await redis.stop();
+      }
+    } else if (!have('redis-server')) {
+      notes.push('redis-server is not installed: the Redis store rows are missing.');
+    }
+
+    // 10. Workers: one process vs `workers: 2`, both free to use every CPU (pinned to one core, two workers
     // could only share it). The upstream and wrk still run on CPU 0, so on a 2-core machine the second worker
     // competes with them: this shows what a second process buys on this machine, not on a bigger one.
     for (const [id, workers] of [['tg-w1', 1], ['tg-w2', 2]]) {
@@ -284,10 +359,11 @@ async function main() {
       command: `${quick ? 'BENCH_QUICK=1 ' : ''}npm run bench`,
       quick, runs: cfg.runs, seconds: cfg.seconds,
       lines: [
-        `wrk \`-t1 -c${cfg.connections} -d${cfg.seconds}s\`, ${cfg.runs} run(s) per scenario after a ${cfg.warmup} s warm-up; median reported.`,
+        `wrk \`-t1 -c${cfg.connections} -d${cfg.seconds}s\`, ${cfg.runs} run(s) per scenario after a ${cfg.warmup} s warm-up (${FIRST_WARMUP_SECONDS} s for the first scenario of each server process: JIT); median reported.`,
         `Upstream: Node ${process.version} \`node:http\` (bench/upstream.js): ~300 B JSON, 64 KiB and 1 MiB routes; keep-alive.`,
-        `trackgate: \`node bin/trackgate.js --config …\` (NODE_ENV=production), SQLite store, EdDSA identity header minted once per identity (ttl 60 s), validation cache ttl 3600 s, all six credential forms enabled, Bearer with one outside ES256 issuer (JWKS served by the bench).`,
+        `trackgate: \`node bin/trackgate.js --config …\` (NODE_ENV=production), SQLite store (the rows marked "Redis store": \`store.url: redis://127.0.0.1:…\`), EdDSA identity header minted once per identity (ttl 60 s), validation cache ttl 3600 s, all six credential forms enabled, Bearer with one outside ES256 issuer (JWKS served by the bench).`,
         `Access logging of trackgate: **${logWord(mainLog)}** in the main rows (rows marked otherwise measure the other setting); when on, pino writes JSON lines to a file. nginx and Apache run without access logs.`,
+        ...(extra.redis ? [`Redis store rows: redis-server ${extra.redis.version} on 127.0.0.1, \`--save '' --appendonly no\` (no persistence), pinned to CPU 0 with the upstream and wrk; ${extra.redis.tokens} tokens (${extra.redis.keys} keys, ${extra.redis.usedMemory} used).`] : []),
         'nginx: 1 worker, `keepalive 64` to the upstream, HTTP/1.1, in-memory proxy buffers (no temp files). Apache: event MPM, 1 process × 64 threads, mod_proxy_http keep-alive.',
         `Cold-cache users: ${cfg.coldUsers} per hash type; warm: ${cfg.warmCount} sequential requests.`,
         `Load average (1, 5, 15 min) at start: ${loadAtStart}; at end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (other work on this 2-core machine shows here and skews rows measured while it ran).`,
@@ -298,6 +374,7 @@ async function main() {
       'Digest: every request carries a fresh `nc` (1, 2, 3, … on one nonce per wrk run, precomputed in Node because wrk\'s Lua has no MD5; `authn.digest.nonceTtlSeconds: 86400`), so Digest is verified on every request (a Digest credential is single-use, never cached; the identity header, minted per identity, is reused) and trackgate records every (nonce, nc) pair against replay. The first 2 × connections requests use a second nonce: wrk writes each connection\'s first request as soon as it connects, and a connection accepted hundreds of requests later would carry a count below trackgate\'s 256-count replay window (answered `stale`, by design). Apache runs with `AuthDigestNonceLifetime 86400` and its default `AuthDigestNcCheck Off`: with it on, Apache demands strictly consecutive counts per client, which 50 connections sharing one counter cannot produce — so Apache does not check replays here and trackgate does.',
       `Churn: 100,000 session tokens (inserted into the SQLite store before trackgate starts) cycle through \`cache.maxEntries: 10000\`, so every request misses: store lookup, identity, one identity-header signature (${extra.churnMisses ?? '?'} misses and ${extra.churnHits ?? 0} hits counted by trackgate over the scenario). Its process runs with \`--trace-gc\`: "live heap" below is the heap in use after the last full GC of a run.`,
       `100k identities: \`cache.maxEntries: 100000\`, 100,000 distinct tokens requested once (the fill row), leaving ${extra.cachedEntries ?? '?'} entries cached; then the same tokens cycle as hits (${extra.cachedEntriesAfter ?? '?'} entries after).`,
+      ...(extra.redis ? [`Redis store: the rows marked so run trackgate on \`store.url: redis://…\` against a local redis-server without persistence (\`--save '' --appendonly no\`), pinned to CPU 0 with the upstream and wrk (so it competes with them, not with trackgate), holding the same ${extra.redis.tokens} tokens as the SQLite store, copied record by record through trackgate's own RedisStore.putToken before trackgate starts (${extra.redis.fillSeconds.toFixed(1)} s; \`tg:tok:<digest>\` hashes and \`tg:sub:<subject>\` indexes, read back and compared with the SQLite records). The cookie and Basic rows are cache hits: the token is looked up once, on the first request, and Basic never reads the store, so they show what the Redis connections cost on the hot path${extra.redisHitCalls === undefined ? '' : ` (Redis served ${callList(extra.redisHitCalls)} over both rows, warm-ups included, against ${extra.redisHitRequests} measured requests)`}. The churn row is the churn scenario above against Redis, each wrk run going on through the 100k tokens where the previous one stopped (not restarting at the first token, which would find the last run's tokens still cached), so every request is a Redis lookup${extra.redisChurnMisses === undefined ? '' : ` (trackgate counted ${extra.redisChurnMisses} misses and ${extra.redisChurnHits ?? 0} hits over the scenario; Redis served ${callList(extra.redisChurnCalls)})`}${extra.redisCpuUsPerMiss === undefined ? '' : `, and Redis itself used ${extra.redisCpuUsPerMiss.toFixed(1)} µs of CPU per lookup, which is not in the row's CPU µs/req (trackgate's alone)`}.`] : []),
       'Workers: the two `workers` rows run trackgate unpinned (any CPU, like the upstream and wrk), one process against a primary with two workers; their CPU µs/req includes the primary. Elsewhere trackgate is one process pinned to its own CPU.',
       `Peak RSS is VmHWM (reset through /proc/<pid>/clear_refs at the start of each scenario${rows.every((r) => r.hwmReset !== false) ? '' : '; the kernel refused the reset for some scenarios, whose peak is since process start'}), summed over the server's processes (nginx master + worker, Apache parent + child).`,
       'This machine is shared and noisy: compare rows of one run with each other, not across runs.',
@@ -309,7 +386,7 @@ async function main() {
       const at = notes.findIndex((n) => n.startsWith('The floor row'));
       notes.splice(at + 1, 0, `The floor itself reaches ${fx(floor.xDirect)} direct and ${fx(floor.xNginx)} nginx (~300 B), ${fx(floor64?.xNginx)} nginx (64 KiB), with p99 +${(floor.addedP99 ?? NaN).toFixed(2)} ms over direct, at ${floor.cpuUs.toFixed(1)} CPU µs/request.`);
     }
-    const doc = markdownDoc({ machine: machine(), settings, rows: final, coldWarm: cold, targetList, notes });
+    const doc = markdownDoc({ machine: machine({ redis: extra.redis !== undefined }), settings, rows: final, coldWarm: cold, targetList, notes });
     process.stdout.write(`\n${textTable(final)}\n\n`);
     for (const c of cold) process.stdout.write(`${c.label}: cold ${c.coldMedian.toFixed(2)} ms (max ${c.coldMax.toFixed(2)}), warm ${c.warmMedian.toFixed(3)} ms (p99 ${c.warmP99.toFixed(3)})\n`);
     process.stdout.write('\n');

@@ -2,10 +2,12 @@
  * Everything the scenarios authenticate with, generated fresh in the run's temp dir: the accounts file
  * (scrypt, bcrypt `$2y$` cost 5, Digest HA1, instance keys, device tokens), the htpasswd/htdigest files
  * of the peers (the same users and passwords), the token store (SQLite, through trackgate's own store
- * module), an outside issuer's key pair and JWKS, and the Digest request lists.
+ * module; copied into a Redis for the Redis-store rows, through trackgate's RedisStore), an outside issuer's
+ * key pair and JWKS, and the Digest request lists.
  */
 import { createHash, randomBytes, generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -111,6 +113,48 @@ export async function writeStore(file, { bulk, bulkFile }) {
   }
   await check.close();
   return named;
+}
+
+/**
+ * Copies the tokens {@link writeStore} wrote (the `named` ones and every session token of `bulkFile`) from the
+ * SQLite store `sqliteFile` into the Redis at `url`: each record read with SqliteStore.getToken and written with
+ * trackgate's RedisStore.putToken, so Redis holds exactly what the store itself writes (its Lua script: a
+ * `tg:tok:<digest>` hash expiring an hour after the token, and the `tg:sub:<subject>` listing index). Up to
+ * `inFlight` writes are outstanding at once (the 100,000 writes alone: ~10 s one by one, ~3 s so; the whole copy
+ * with the SQLite reads took 6–12 s on the shared 2-core machine).
+ * Then reads the named tokens and samples of the bulk ones back through RedisStore.getToken (each must equal
+ * its SQLite record) and checks the key count. Resolves `{ tokens, keys, usedMemory }`.
+ */
+export async function copyStoreToRedis(sqliteFile, url, { named, bulkFile, inFlight = 1000 }) {
+  const bulk = readFileSync(bulkFile, 'utf8').split('\n').filter((v) => v !== '');
+  const digests = [...Object.values(named), ...bulk].map(lookupDigest);
+  const { RedisStore } = await import('../../dist/store/redis.js'); // loads ioredis only for the Redis rows
+  const sqlite = new SqliteStore(sqliteFile);
+  const redis = new RedisStore(url);
+  try {
+    if (!(await redis.waitReady(5000))) throw new Error(`Redis at ${url} not ready`);
+    const subjects = new Set();
+    for (let i = 0; i < digests.length; i += inFlight) {
+      const recs = await Promise.all(digests.slice(i, i + inFlight).map((d) => sqlite.getToken(d)));
+      const missing = recs.findIndex((r) => r === undefined);
+      if (missing >= 0) throw new Error(`token ${i + missing} is not in the SQLite store`);
+      for (const r of recs) subjects.add(r.subject);
+      await Promise.all(recs.map((r) => redis.putToken(r)));
+    }
+    const samples = [...Array(Object.keys(named).length + 1).keys(), digests.length - 1];
+    for (let k = 0; k < 100; k++) samples.push(Math.floor(Math.random() * digests.length));
+    for (const i of samples) {
+      const [want, got] = [await sqlite.getToken(digests[i]), await redis.getToken(digests[i])];
+      if (!isDeepStrictEqual(got, want)) throw new Error(`Redis token read-back failed (token ${i}): ${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+    }
+    const keys = await redis.redis.dbsize();
+    if (keys !== digests.length + subjects.size) throw new Error(`Redis holds ${keys} keys, expected ${digests.length} tokens + ${subjects.size} subject indexes`);
+    const usedMemory = /^used_memory_human:(\S+)/m.exec(await redis.redis.info('memory'))?.[1];
+    return { tokens: digests.length, keys, usedMemory };
+  } finally {
+    await sqlite.close();
+    await redis.close();
+  }
 }
 
 /** An outside issuer: ES256 key pair, its public JWKS document, and one signed access token. */
