@@ -3,7 +3,8 @@
  * bench), one scenario for PROFILE_SECONDS, then a summary of the top self-time functions.
  *
  *   npm run build && node bench/profile.js [scenario]     scenario: basic (default), cookie, query, bearer,
- *                                                          jwt, oauth, instance, digest, 64k, 1m, churn
+ *                                                          jwt, oauth, instance, digest, 64k, 1m, churn,
+ *                                                          public (a public route: no credential form runs)
  *   PROFILE_SECONDS=10  PROFILE_OUT=<dir>  PROFILE_ACCESS_LOG=on|off (default off)
  */
 import { mkdtempSync, chmodSync, readdirSync, readFileSync, mkdirSync } from 'node:fs';
@@ -33,13 +34,19 @@ async function main() {
   const ext = await externalIssuer();
   const jwks = await startJwksServer(ext.jwks);
   const upstream = await startUpstream(dir);
-  const overrides = { logging: { access: process.env.PROFILE_ACCESS_LOG === 'on' }, ...(scenario === 'churn' ? { cache: { maxEntries: 10_000 } } : {}) };
+  const overrides = {
+    logging: { access: process.env.PROFILE_ACCESS_LOG === 'on' },
+    ...(scenario === 'churn' ? { cache: { maxEntries: 10_000 } } : {}),
+    // No authentication at all: what trackgate's request path costs around the credential forms.
+    ...(scenario === 'public' ? { routes: [{ path: '/v2', access: 'public' }] } : {}),
+  };
   const tg = await startTrackgate('trackgate-profile', { dir, upstreamPort: upstream.port, jwksUrl: jwks.url, formIds: await formIdsOf() }, overrides,
     { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', out] });
   try {
     const A = (v) => ({ path: PATH, headers: { Authorization: v } });
     const specs = {
       basic: () => A(basicHeader(USER)),
+      public: () => ({ path: PATH, headers: {} }),
       cookie: () => ({ path: PATH, headers: { Cookie: `lang=en; token=${tokens.sessionCookie}` } }),
       query: () => ({ path: `${PATH}&_token=${tokens.sessionQuery}` }),
       bearer: () => A(`Bearer ${tokens.bearer}`),
@@ -56,7 +63,7 @@ async function main() {
     };
     if (!specs[scenario]) throw new Error(`unknown scenario ${scenario}; one of ${Object.keys(specs).join(', ')}`);
     const spec = await specs[scenario]();
-    if (scenario !== 'digest') await preflight(tg, spec, !['64k', '1m'].includes(scenario));
+    if (scenario !== 'digest') await preflight(tg, spec, !['64k', '1m', 'public'].includes(scenario));
     const cpu0 = groupCpuSeconds(tg.pgid);
     const w = await runWrk({ url: `http://127.0.0.1:${tg.port}`, script: writeScript(dir, `profile-${scenario}`, spec), seconds, connections: 50, cpu: CPU_LOAD });
     const cpu = groupCpuSeconds(tg.pgid) - cpu0;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { TrackgateError } from '../../src/errors.js';
-import { MAX_AUTH_PARAMS, parseAuthParams, quoteString } from '../../src/authn/auth-params.js';
+import { MAX_AUTH_PARAMS, parseAuthParams, parseStrict, quoteString } from '../../src/authn/auth-params.js';
 
 const obj = (s: string) => Object.fromEntries(parseAuthParams(s));
 
@@ -93,5 +93,45 @@ describe('parseAuthParams', () => {
     for (const v of ['plain', 'with "quotes"', 'back\\slash', 'a, b=c', '']) {
       expect(parseAuthParams(`x=${quoteString(v)}`).get('x')).toBe(v);
     }
+  });
+});
+
+describe('parseAuthParams fast path', () => {
+  /** The verdict of a parser: its map as entries, or the error detail. */
+  const verdict = (parse: (s: string) => Map<string, string>, s: string): unknown => {
+    try {
+      return [...parse(s)];
+    } catch (err) {
+      return { error: (err as TrackgateError).detail };
+    }
+  };
+
+  it('answers exactly as the strict parser for real headers and tens of thousands of mutations of them', () => {
+    const seeds = [
+      'username="Mufasa", realm="http-auth@example.org", uri="/dir/index.html", algorithm=MD5, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", nc=00000001, cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", qop=auth, response="8ca523f5e9506fed4657c9700eebdbec", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"',
+      'username="a\\"b", realm="r", qop=auth',
+      'a=b,,c="d" ,  e = "f"',
+      'x="1", x="2"',
+      '',
+    ];
+    // Characters that matter to the grammar, plus controls, DEL, obs-text and a non-latin1 character.
+    const specials = ['"', '\\', ',', '=', ' ', '\t', '\r', '\n', '\u0000', '\u007f', '\u00e9', '\u20ac', 'a', '"x"', '=,'];
+    let n = 0;
+    for (const seed of seeds) {
+      expect(verdict(parseAuthParams, seed)).toEqual(verdict(parseStrict, seed));
+      for (let k = 0; k < 8000; k++) {
+        const bytes = randomBytes(4);
+        const at = bytes.readUInt16BE(0) % (seed.length + 1);
+        const special = specials[bytes[2]! % specials.length]!;
+        // Insert, replace or delete at a random position.
+        const op = bytes[3]! % 3;
+        const s = op === 0 ? seed.slice(0, at) + special + seed.slice(at)
+          : op === 1 ? seed.slice(0, at) + special + seed.slice(at + 1)
+            : seed.slice(0, at) + seed.slice(at + 1);
+        expect(verdict(parseAuthParams, s), s).toEqual(verdict(parseStrict, s));
+        n++;
+      }
+    }
+    expect(n).toBe(seeds.length * 8000);
   });
 });

@@ -203,6 +203,8 @@ describe('minter lifetime (fake clock)', () => {
       { subject: 'u', scheme: 'digest', kind: 'user', expiresAt: Date.now() + 30_000 },
       // Length prefixes: moving characters between parts never yields the same key.
       { subject: 'u1:a', scheme: 'digest', kind: 'user' },
+      { subject: 'u 1 a', scheme: 'digest', kind: 'user' },
+      { subject: 'u 1', scheme: 'digest', kind: 'user', account: '' },
       { subject: 'u', scheme: 'digest', kind: 'user', account: 'a', instance: '' },
     ];
     const headers = new Set([a, ...distinct.map((id) => minter.mint(Object.freeze(id), 'GET', '/'))]);
