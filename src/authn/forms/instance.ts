@@ -64,6 +64,8 @@ export const instance = defineAuthenticator({
         const instanceId = header(req, 'instanceid');
         const instanceKey = header(req, 'instancekey');
         const deviceToken = header(req, 'devicetoken');
+        // Not this form's (the common case on every request): nothing to parse.
+        if (instanceId === undefined && instanceKey === undefined && deviceToken === undefined) return undefined;
         const authorization = req.headers.authorization;
         const basic = authorizationParams(req, 'Basic');
         if (authorization !== undefined && basic === undefined) return undefined;

@@ -47,6 +47,8 @@ export const oauthHeader = defineAuthenticator({
         if (header !== undefined && header !== '' && !B64TOKEN_RE.test(header)) {
           throw malformedToken('Authorization OAuth: not a b64token (OAuth 1.0 signatures are not supported)');
         }
+        // Every request runs this: nothing is allocated unless some carrier is present.
+        if (header === undefined && req.query('access_token') === undefined) return undefined;
         const token = singleToken([
           ['Authorization OAuth', header === undefined ? [] : [header]],
           ['query access_token', queryValues(req, 'access_token')],
