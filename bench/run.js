@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { installCleanup, killAll, have, TASKSET, startServer, freePort, waitForPort, groupCpuSeconds } from './lib/procs.js';
 import {
-  ROOT, CPU_LOAD, CPU_PROXY, FIRST_WARMUP_SECONDS, startUpstream, startJwksServer, startTrackgate, measure, coldWarm, metric, formIdsOf, redisCalls,
+  ROOT, CPU_LOAD, CPU_PROXY, FIRST_WARMUP_SECONDS, startUpstream, startJwksServer, startTrackgate, measure, measureInterleaved, coldWarm, metric, formIdsOf, redisCalls,
 } from './lib/harness.js';
 import {
   writeAccounts, writeStore, copyStoreToRedis, externalIssuer, digestRun, basicHeader, USER, BCRYPT_USER, INSTANCE,
@@ -115,94 +115,95 @@ async function main() {
       return { path: SMALL_PATH, headers: { Authorization: d.header }, data: d.file };
     };
 
-    // 1. The upstream reached directly.
-    process.stderr.write('direct\n');
-    await measureAll(upstream, bodies('direct', 'direct (upstream, no proxy)', {}));
-
-    // 1b. The platform floor: node:http + undici with nothing else (bench/bare-proxy.js).
-    const bareList = bodies('bare', 'floor: node:http + undici Pool.dispatch, no auth', {}).slice(0, 2);
-    if (bareList.some((s) => wanted(s.id))) {
-      const port = await freePort();
-      const proc = startServer('bare-proxy', [process.execPath, join(ROOT, 'bench', 'bare-proxy.js'), String(port), `http://127.0.0.1:${upstream.port}`], {
-        cpu: CPU_PROXY, logFile: join(dir, 'bare-proxy.log'),
-      });
-      try {
-        await waitForPort(port, { proc });
-        process.stderr.write('bare node proxy\n');
-        await measureAll({ name: 'bare-proxy', port, pgid: proc.pid }, bareList);
-      } finally { await proc.stop(); }
-    }
-
-    // 2. nginx.
-    const nginxIds = ['nginx-noauth-small', 'nginx-noauth-64k', 'nginx-noauth-1m', 'nginx-apr1', 'nginx-bcrypt'];
-    if (have('nginx') && nginxIds.some(wanted)) {
-      const ports = { noauth: await freePort(), apr1: await freePort(), bcrypt: await freePort() };
-      const conf = await nginxConfig(dir, { upstreamPort: upstream.port, ports });
-      const proc = startServer('nginx', conf.argv, { cpu: CPU_PROXY, logFile: join(dir, 'nginx', 'stdout.log') });
-      try {
-        await waitForPort(ports.bcrypt, { proc });
-        process.stderr.write('nginx\n');
-        const t = (port) => ({ name: 'nginx', port, pgid: proc.pid });
-        await measureAll(t(ports.noauth), bodies('nginx-noauth', 'nginx, no auth', {}));
-        await measureAll(t(ports.apr1), [small('nginx-apr1', 'nginx auth_basic apr1 (htpasswd -m)', { headers: { Authorization: basicHeader(USER) } })]);
-        await measureAll(t(ports.bcrypt), [small('nginx-bcrypt', 'nginx auth_basic bcrypt cost 5 (htpasswd -B -C 5)', { headers: { Authorization: basicHeader(BCRYPT_USER) } })]);
-      } finally {
-        await proc.stop();
-      }
-    } else if (!have('nginx')) {
-      notes.push('nginx is not installed: the nginx rows, the ×nginx column and the nginx targets are missing.');
-    }
-
-    // 3. Apache httpd.
-    if (have('apache2') && ['apache-noauth', 'apache-digest'].some(wanted)) {
-      const ports = { digest: await freePort(), noauth: await freePort() };
-      const conf = await apacheConfig(dir, { upstreamPort: upstream.port, ports });
-      const proc = startServer('apache2', conf.argv, { cpu: CPU_PROXY, logFile: join(dir, 'apache', 'stdout.log') });
-      try {
-        await waitForPort(ports.digest, { proc });
-        await waitForPort(ports.noauth, { proc });
-        process.stderr.write('apache\n');
-        const t = (port) => ({ name: 'apache2', port, pgid: proc.pid });
-        await measureAll(t(ports.noauth), [small('apache-noauth', 'Apache event + mod_proxy, no auth (reference)', {})]);
-        await measureAll(t(ports.digest), [small('apache-digest', 'Apache event + mod_auth_digest + mod_proxy', {}, { spec: digestSpec(ports.digest, 'apache'), preflight: true })]);
-      } finally {
-        await proc.stop();
-      }
-    } else if (!have('apache2')) {
-      notes.push('Apache httpd is not installed: the Digest comparison is missing.');
-    }
-
-    // 4. trackgate, main configuration: every credential form on a cache hit, and large bodies.
     const mainLog = cfg.accessLog;
     const logWord = (on) => (on ? 'access log on' : 'access log off');
-    const mainIds = ['tg-cold', 'tg-basic', 'tg-digest', 'tg-query', 'tg-cookie', 'tg-bearer', 'tg-jwt', 'tg-oauth', 'tg-instance', 'tg-bcrypt', 'tg-64k', 'tg-1m'];
-    const main = mainIds.some(wanted) ? await startTrackgate('trackgate-main', tgCtx, { logging: { access: mainLog } }) : undefined;
-    if (main) try {
-      process.stderr.write(`trackgate (${logWord(mainLog)})\n`);
-      if (wanted('tg-cold')) {
-        const scryptCw = await coldWarm(main, SMALL_PATH, acc.cold, basicHeader, cfg.warmCount);
-        cold.push({ label: 'Basic, scrypt hash (ln=14, r=8, p=1)', ...scryptCw });
-        const bcryptCw = await coldWarm(main, SMALL_PATH, acc.coldBcrypt, basicHeader, cfg.warmCount);
-        cold.push({ label: 'Basic, bcrypt hash ($2y$, cost 5)', ...bcryptCw });
-        process.stderr.write(`  Basic scrypt: cold ${scryptCw.coldMedian.toFixed(1)} ms, warm ${scryptCw.warmMedian.toFixed(3)} ms; bcrypt: cold ${bcryptCw.coldMedian.toFixed(1)} ms\n`);
+
+    // 1–4: the comparison itself. Every server of these rows runs at once (idle while another is measured) and
+    // the rows are measured in interleaved rounds (harness.js measureInterleaved): the upstream reached directly,
+    // the platform floor, nginx, Apache and trackgate's main configuration each get one run per round.
+    const core = []; // [{ target, sc }] in table order
+    const add = (target, list) => { for (const sc of list) if (wanted(sc.id)) core.push({ target, sc }); };
+    const servers = [];
+    try {
+      // 1. The upstream reached directly.
+      add(upstream, bodies('direct', 'direct (upstream, no proxy)', {}));
+
+      // 1b. The platform floor: node:http + undici with nothing else (bench/bare-proxy.js).
+      const bareList = bodies('bare', 'floor: node:http + undici Pool.dispatch, no auth', {}).slice(0, 2);
+      if (bareList.some((sc) => wanted(sc.id))) {
+        const port = await freePort();
+        const proc = startServer('bare-proxy', [process.execPath, join(ROOT, 'bench', 'bare-proxy.js'), String(port), `http://127.0.0.1:${upstream.port}`], {
+          cpu: CPU_PROXY, logFile: join(dir, 'bare-proxy.log'),
+        });
+        servers.push(proc);
+        await waitForPort(port, { proc });
+        add({ name: 'bare-proxy', port, pgid: proc.pid }, bareList);
       }
-      const form = (id, short, label, spec, more = {}) => small(id, `trackgate ${label}`, spec, { kind: 'form', identity: true, short, ...more });
-      const A = (v) => ({ headers: { Authorization: v } });
-      await measureAll(main, [
-        form('tg-basic', 'Basic', 'Basic (cache hit)', A(basicHeader(USER))),
-        form('tg-digest', 'Digest', 'Digest MD5, nc increasing (never cached)', {}, { spec: digestSpec(main.port, 'tg') }),
-        form('tg-query', '_token', '`_token` query (cache hit)', { path: `${SMALL_PATH}&_token=${tokens.sessionQuery}` }),
-        form('tg-cookie', 'cookie', '`token` cookie (cache hit)', { headers: { Cookie: `lang=en; token=${tokens.sessionCookie}` } }),
-        form('tg-bearer', 'Bearer', 'Bearer, self-issued token (cache hit)', A(`Bearer ${tokens.bearer}`)),
-        form('tg-jwt', 'JWT', 'Bearer, external JWKS JWT ES256 (cache hit)', A(`Bearer ${ext.token}`)),
-        form('tg-oauth', 'OAuth', '`Authorization: OAuth` (cache hit)', A(`OAuth ${tokens.oauth}`)),
-        form('tg-instance', 'Instance', 'InstanceId/InstanceKey/DeviceToken (cache hit)', { headers: { InstanceId: INSTANCE.id, InstanceKey: INSTANCE.key, DeviceToken: INSTANCE.deviceToken } }),
-        form('tg-bcrypt', 'bcrypt user', 'Basic, bcrypt-hashed user (cache hit)', A(basicHeader(BCRYPT_USER))),
-        { id: 'tg-64k', label: 'trackgate Basic, 64 KiB', group: '64k', spec: { path: '/big/64k', ...A(basicHeader(USER)) }, identity: false },
-        { id: 'tg-1m', label: 'trackgate Basic, 1 MiB', group: '1m', spec: { path: '/big/1m', ...A(basicHeader(USER)) }, identity: false },
-      ]);
+
+      // 2. nginx.
+      const nginxIds = ['nginx-noauth-small', 'nginx-noauth-64k', 'nginx-noauth-1m', 'nginx-apr1', 'nginx-bcrypt'];
+      if (have('nginx') && nginxIds.some(wanted)) {
+        const ports = { noauth: await freePort(), apr1: await freePort(), bcrypt: await freePort() };
+        const conf = await nginxConfig(dir, { upstreamPort: upstream.port, ports });
+        const proc = startServer('nginx', conf.argv, { cpu: CPU_PROXY, logFile: join(dir, 'nginx', 'stdout.log') });
+        servers.push(proc);
+        await waitForPort(ports.bcrypt, { proc });
+        const t = (port) => ({ name: 'nginx', port, pgid: proc.pid });
+        add(t(ports.noauth), bodies('nginx-noauth', 'nginx, no auth', {}));
+        add(t(ports.apr1), [small('nginx-apr1', 'nginx auth_basic apr1 (htpasswd -m)', { headers: { Authorization: basicHeader(USER) } })]);
+        add(t(ports.bcrypt), [small('nginx-bcrypt', 'nginx auth_basic bcrypt cost 5 (htpasswd -B -C 5)', { headers: { Authorization: basicHeader(BCRYPT_USER) } })]);
+      } else if (!have('nginx')) {
+        notes.push('nginx is not installed: the nginx rows, the ×nginx column and the nginx targets are missing.');
+      }
+
+      // 3. Apache httpd.
+      if (have('apache2') && ['apache-noauth', 'apache-digest'].some(wanted)) {
+        const ports = { digest: await freePort(), noauth: await freePort() };
+        const conf = await apacheConfig(dir, { upstreamPort: upstream.port, ports });
+        const proc = startServer('apache2', conf.argv, { cpu: CPU_PROXY, logFile: join(dir, 'apache', 'stdout.log') });
+        servers.push(proc);
+        await waitForPort(ports.digest, { proc });
+        await waitForPort(ports.noauth, { proc });
+        const t = (port) => ({ name: 'apache2', port, pgid: proc.pid });
+        add(t(ports.noauth), [small('apache-noauth', 'Apache event + mod_proxy, no auth (reference)', {})]);
+        add(t(ports.digest), [small('apache-digest', 'Apache event + mod_auth_digest + mod_proxy', {}, { spec: digestSpec(ports.digest, 'apache'), preflight: true })]);
+      } else if (!have('apache2')) {
+        notes.push('Apache httpd is not installed: the Digest comparison is missing.');
+      }
+
+      // 4. trackgate, main configuration: every credential form on a cache hit, and large bodies.
+      const mainIds = ['tg-cold', 'tg-basic', 'tg-digest', 'tg-query', 'tg-cookie', 'tg-bearer', 'tg-jwt', 'tg-oauth', 'tg-instance', 'tg-bcrypt', 'tg-64k', 'tg-1m'];
+      if (mainIds.some(wanted)) {
+        const main = await startTrackgate('trackgate-main', tgCtx, { logging: { access: mainLog } });
+        servers.push(main.proc);
+        if (wanted('tg-cold')) {
+          // Single requests on an idle server, before any load.
+          const scryptCw = await coldWarm(main, SMALL_PATH, acc.cold, basicHeader, cfg.warmCount);
+          cold.push({ label: 'Basic, scrypt hash (ln=14, r=8, p=1)', ...scryptCw });
+          const bcryptCw = await coldWarm(main, SMALL_PATH, acc.coldBcrypt, basicHeader, cfg.warmCount);
+          cold.push({ label: 'Basic, bcrypt hash ($2y$, cost 5)', ...bcryptCw });
+          process.stderr.write(`  Basic scrypt: cold ${scryptCw.coldMedian.toFixed(1)} ms, warm ${scryptCw.warmMedian.toFixed(3)} ms; bcrypt: cold ${bcryptCw.coldMedian.toFixed(1)} ms\n`);
+        }
+        const form = (id, short, label, spec, more = {}) => small(id, `trackgate ${label}`, spec, { kind: 'form', identity: true, short, ...more });
+        const A = (v) => ({ headers: { Authorization: v } });
+        add(main, [
+          form('tg-basic', 'Basic', 'Basic (cache hit)', A(basicHeader(USER))),
+          form('tg-digest', 'Digest', 'Digest MD5, nc increasing (never cached)', {}, { spec: digestSpec(main.port, 'tg') }),
+          form('tg-query', '_token', '`_token` query (cache hit)', { path: `${SMALL_PATH}&_token=${tokens.sessionQuery}` }),
+          form('tg-cookie', 'cookie', '`token` cookie (cache hit)', { headers: { Cookie: `lang=en; token=${tokens.sessionCookie}` } }),
+          form('tg-bearer', 'Bearer', 'Bearer, self-issued token (cache hit)', A(`Bearer ${tokens.bearer}`)),
+          form('tg-jwt', 'JWT', 'Bearer, external JWKS JWT ES256 (cache hit)', A(`Bearer ${ext.token}`)),
+          form('tg-oauth', 'OAuth', '`Authorization: OAuth` (cache hit)', A(`OAuth ${tokens.oauth}`)),
+          form('tg-instance', 'Instance', 'InstanceId/InstanceKey/DeviceToken (cache hit)', { headers: { InstanceId: INSTANCE.id, InstanceKey: INSTANCE.key, DeviceToken: INSTANCE.deviceToken } }),
+          form('tg-bcrypt', 'bcrypt user', 'Basic, bcrypt-hashed user (cache hit)', A(basicHeader(BCRYPT_USER))),
+          { id: 'tg-64k', label: 'trackgate Basic, 64 KiB', group: '64k', spec: { path: '/big/64k', ...A(basicHeader(USER)) }, identity: false },
+          { id: 'tg-1m', label: 'trackgate Basic, 1 MiB', group: '1m', spec: { path: '/big/1m', ...A(basicHeader(USER)) }, identity: false },
+        ]);
+      }
+      process.stderr.write(`interleaved: ${core.length} scenarios × ${cfg.runs} round(s)\n`);
+      rows.push(...await measureInterleaved(ctx, core));
     } finally {
-      await main.proc.stop();
+      for (const proc of servers.reverse()) await proc.stop();
     }
     for (const r of rows) if (r.server === 'trackgate-main' && r.id !== 'tg-64k' && r.id !== 'tg-1m') r.label += ` [${logWord(mainLog)}]`;
 

@@ -230,44 +230,82 @@ export async function preflight(target, spec, expectIdentity) {
  * `spec` is a request spec or `async (phase) => spec` (phase: 'check', 'warmup', 0, 1, …).
  */
 export async function measure(ctx, target, sc) {
-  const { cfg, dir } = ctx;
+  const st = await prepareScenario(ctx, target, sc);
+  const n = sc.runs ?? ctx.cfg.runs;
+  for (let i = 0; i < n; i++) await runScenarioOnce(ctx, target, sc, st, i);
+  return scenarioRow(target, sc, st);
+}
+
+/**
+ * Measures several scenarios, possibly on different servers (all running), in rounds: every scenario is
+ * prepared (preflight, warm-up) first, then each round gives every scenario one wrk run, in alternating order
+ * (A B C, C B A, …). The medians of scenarios compared with each other (trackgate, nginx, the upstream direct)
+ * then come from runs spread over the same minutes: this machine's speed drifts by 2× within minutes, which
+ * measuring each scenario's runs back to back turns into differences between the scenarios.
+ * `items`: `[{ target, sc }]`; returns one row per item, in order.
+ */
+export async function measureInterleaved(ctx, items) {
+  const states = [];
+  for (const { target, sc } of items) states.push(await prepareScenario(ctx, target, sc));
+  const rounds = Math.max(...items.map(({ sc }) => sc.runs ?? ctx.cfg.runs));
+  for (let i = 0; i < rounds; i++) {
+    const order = items.map((_, k) => k);
+    if (i % 2 === 1) order.reverse();
+    for (const k of order) {
+      const { target, sc } = items[k];
+      if (i < (sc.runs ?? ctx.cfg.runs)) await runScenarioOnce(ctx, target, sc, states[k], i, { resetPeak: true });
+    }
+  }
+  return items.map(({ target, sc }, k) => scenarioRow(target, sc, states[k]));
+}
+
+/** Preflight and warm-up of one scenario; returns the state its runs add to. */
+async function prepareScenario(ctx, target, sc) {
   const specOf = typeof sc.spec === 'function' ? sc.spec : async () => sc.spec;
   if (sc.preflight !== false) await preflight(target, await specOf('check'), sc.identity === true);
-  const url = `http://127.0.0.1:${target.port}`;
-  const wrk = async (spec, seconds, tag) => runWrk({
-    url, script: writeScript(dir, `${sc.id}-${tag}`, spec), seconds, connections: cfg.connections, cpu: CPU_LOAD,
-  });
   const hwmReset = resetPeakRss(target.pgid);
   // A freshly started server's first scenario warms it up longer: V8 compiles trackgate's request path
   // (and undici's) only after some thousands of requests, and a sidecar is measured in its steady state.
   // Every server under test gets the same (nginx and Apache need none, but it costs them nothing).
   const first = target.warmed !== true;
   target.warmed = true;
-  const warmup = Math.max(sc.warmupSeconds ?? cfg.warmup, first ? FIRST_WARMUP_SECONDS : 0);
-  if (warmup > 0 && sc.warmup !== false) await wrk(await specOf('warmup'), warmup, 'warmup');
-  const rssAfterWarmup = groupRssMiB(target.pgid);
-  const runs = [];
-  const n = sc.runs ?? cfg.runs;
-  for (let i = 0; i < n; i++) {
-    const spec = await specOf(i);
-    const logFrom = target.gcLog ? fileSize(target.gcLog) : 0;
-    const instr = countInstructions(target.pgid);
-    const cpu0 = groupCpuSeconds(target.pgid);
-    const w = await wrk(spec, sc.seconds ?? cfg.seconds, `run${i}`);
-    const cpu1 = groupCpuSeconds(target.pgid);
-    const instructions = await instr.stop();
-    runs.push({
-      ...w, cpuUs: ((cpu1 - cpu0) * 1e6) / Math.max(1, w.requests),
-      kInstr: instructions === undefined ? undefined : instructions / 1000 / Math.max(1, w.requests), rss: groupRssMiB(target.pgid), hwm: groupPeakRssMiB(target.pgid),
-      liveHeap: target.gcLog ? liveHeapMiB(target.gcLog, logFrom) : undefined,
-    });
-  }
+  const warmup = Math.max(sc.warmupSeconds ?? ctx.cfg.warmup, first ? FIRST_WARMUP_SECONDS : 0);
+  if (warmup > 0 && sc.warmup !== false) await wrkRun(ctx, target, sc, await specOf('warmup'), warmup, 'warmup');
+  return { specOf, hwmReset, rssAfterWarmup: groupRssMiB(target.pgid), runs: [] };
+}
+
+function wrkRun(ctx, target, sc, spec, seconds, tag) {
+  return runWrk({
+    url: `http://127.0.0.1:${target.port}`, script: writeScript(ctx.dir, `${sc.id}-${tag}`, spec), seconds, connections: ctx.cfg.connections, cpu: CPU_LOAD,
+  });
+}
+
+/** One measured wrk run of a prepared scenario. `resetPeak`: peak RSS of this run alone (the server is shared). */
+async function runScenarioOnce(ctx, target, sc, st, i, { resetPeak = false } = {}) {
+  const spec = await st.specOf(i);
+  if (resetPeak) st.hwmReset = resetPeakRss(target.pgid) && st.hwmReset;
+  const logFrom = target.gcLog ? fileSize(target.gcLog) : 0;
+  const instr = countInstructions(target.pgid);
+  const cpu0 = groupCpuSeconds(target.pgid);
+  const w = await wrkRun(ctx, target, sc, spec, sc.seconds ?? ctx.cfg.seconds, `run${i}`);
+  const cpu1 = groupCpuSeconds(target.pgid);
+  const instructions = await instr.stop();
+  st.runs.push({
+    ...w, cpuUs: ((cpu1 - cpu0) * 1e6) / Math.max(1, w.requests),
+    kInstr: instructions === undefined ? undefined : instructions / 1000 / Math.max(1, w.requests), rss: groupRssMiB(target.pgid), hwm: groupPeakRssMiB(target.pgid),
+    liveHeap: target.gcLog ? liveHeapMiB(target.gcLog, logFrom) : undefined,
+  });
+}
+
+/** The table row of a measured scenario (medians of its runs), also printed as a progress line. */
+function scenarioRow(target, sc, st) {
+  const { runs } = st;
   const row = {
     id: sc.id, label: sc.label, short: sc.short, group: sc.group, server: target.name, kind: sc.kind,
     rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
     cpuUs: median(runs.map((r) => r.cpuUs)), kInstr: runs[0].kInstr === undefined ? undefined : median(runs.map((r) => r.kInstr)), peakRss: Math.max(...runs.map((r) => r.hwm)),
     errors: runs.reduce((a, r) => a + r.errors, 0), requests: runs.reduce((a, r) => a + r.requests, 0),
-    rssAfterWarmup, hwmReset, runs, note: sc.note,
+    rssAfterWarmup: st.rssAfterWarmup, hwmReset: st.hwmReset, runs, note: sc.note,
   };
   const err = row.errors > 0 ? `  ⚠ ${row.errors} errors` : '';
   process.stderr.write(`  ${sc.label.padEnd(52)} ${row.rps.toFixed(0).padStart(7)} rps  p50 ${row.p50.toFixed(2)} ms  p99 ${row.p99.toFixed(2)} ms  cpu ${row.cpuUs.toFixed(1)} µs  ${row.kInstr === undefined ? '' : `${row.kInstr.toFixed(0)}k instr  `}rss ${row.peakRss.toFixed(0)} MiB${err}\n`);
