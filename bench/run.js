@@ -200,8 +200,15 @@ async function main() {
           { id: 'tg-1m', label: 'trackgate Basic, 1 MiB', group: '1m', spec: { path: '/big/1m', ...A(basicHeader(USER)) }, identity: false },
         ]);
       }
-      process.stderr.write(`interleaved: ${core.length} scenarios × ${cfg.runs} round(s)\n`);
-      rows.push(...await measureInterleaved(ctx, core));
+      // Two blocks: the ~300 B rows, then the 64 KiB and 1 MiB ones (so the small rows' peak RSS is not that of a
+      // process that has just relayed 1 MiB bodies). Rows stay in table order.
+      for (const block of [core.filter((c) => c.sc.group === 'small'), core.filter((c) => c.sc.group !== 'small')]) {
+        if (block.length === 0) continue;
+        process.stderr.write(`interleaved: ${block.length} scenarios × ${cfg.runs} round(s)\n`);
+        rows.push(...await measureInterleaved(ctx, block));
+      }
+      const order = new Map(core.map((c, i) => [c.sc.id, i]));
+      rows.sort((a, b) => order.get(a.id) - order.get(b.id));
     } finally {
       for (const proc of servers.reverse()) await proc.stop();
     }
@@ -378,7 +385,7 @@ async function main() {
       ...(extra.redis ? [`Redis store: the rows marked so run trackgate on \`store.url: redis://…\` against a local redis-server without persistence (\`--save '' --appendonly no\`), pinned to CPU 0 with the upstream and wrk (so it competes with them, not with trackgate), holding the same ${extra.redis.tokens} tokens as the SQLite store, copied record by record through trackgate's own RedisStore.putToken before trackgate starts (${extra.redis.fillSeconds.toFixed(1)} s; \`tg:tok:<digest>\` hashes and \`tg:sub:<subject>\` indexes, read back and compared with the SQLite records). The cookie and Basic rows are cache hits: the token is looked up once, on the first request, and Basic never reads the store, so they show what the Redis connections cost on the hot path${extra.redisHitCalls === undefined ? '' : ` (Redis served ${callList(extra.redisHitCalls)} over both rows, warm-ups included, against ${extra.redisHitRequests} measured requests)`}. The churn row is the churn scenario above against Redis, each wrk run going on through the 100k tokens where the previous one stopped (not restarting at the first token, which would find the last run's tokens still cached), so every request is a Redis lookup${extra.redisChurnMisses === undefined ? '' : ` (trackgate counted ${extra.redisChurnMisses} misses and ${extra.redisChurnHits ?? 0} hits over the scenario; Redis served ${callList(extra.redisChurnCalls)})`}${extra.redisCpuUsPerMiss === undefined ? '' : `, and Redis itself used ${extra.redisCpuUsPerMiss.toFixed(1)} µs of CPU per lookup, which is not in the row's CPU µs/req (trackgate's alone)`}.`] : []),
       'Workers: the two `workers` rows run trackgate unpinned (any CPU, like the upstream and wrk), one process against a primary with two workers; their CPU µs/req includes the primary. Elsewhere trackgate is one process pinned to its own CPU.',
       `Peak RSS is VmHWM (reset through /proc/<pid>/clear_refs at the start of each scenario, and of each run for the interleaved rows${rows.every((r) => r.hwmReset !== false) ? '' : '; the kernel refused the reset for some scenarios, whose peak is since process start'}), summed over the server's processes (nginx master + worker, Apache parent + child).`,
-      'Interleaved rounds: the upstream direct, the floor, nginx, Apache and trackgate\'s main rows were measured with all those servers up, one wrk run per row per round in alternating order, so the machine\'s drift during the comparison spreads over all of them; the other trackgate rows were measured one after the other afterwards.',
+      'Interleaved rounds: the upstream direct, the floor, nginx, Apache and trackgate\'s main rows were measured with all those servers up, one wrk run per row per round in alternating order (the ~300 B rows, then the 64 KiB and 1 MiB rows), so the machine\'s drift during the comparison spreads over all of them; the other trackgate rows were measured one after the other afterwards.',
       'This machine is shared and noisy: compare rows of one run with each other, not across runs.',
     );
     const floor = final.find((r) => r.id === 'bare-small');
