@@ -255,9 +255,9 @@ async function main() {
     // 7. Churn: 100,000 distinct session tokens cycling through a cache of 10,000 (every request a miss).
     const tokenLines = { path: `${SMALL_PATH}&_token={1}`, data: tokensFile };
     if (wanted('tg-churn')) {
-      // --trace-gc: the live heap after each run's last full GC shows whether memory is flat (RSS alone
+      // inspect: after each run, a full GC and the live heap show whether memory is flat (RSS alone
       // follows V8's heap growth and collection timing).
-      const tg = await startTrackgate('trackgate-churn', tgCtx, { logging: { access: mainLog }, cache: { maxEntries: 10_000 } }, { nodeFlags: ['--trace-gc'] });
+      const tg = await startTrackgate('trackgate-churn', tgCtx, { logging: { access: mainLog }, cache: { maxEntries: 10_000 } }, { inspect: true });
       try {
         process.stderr.write('trackgate (cache.maxEntries 10000, 100k tokens)\n');
         // A longer warm-up: the 10k validation cache and the 10k identity-header cache fill and the heap settles
@@ -270,7 +270,7 @@ async function main() {
 
     // 8. 100,000 cached identities: one pass over 100k tokens (each a miss, then cached), then cycling (hits).
     if (wanted('tg-100k')) {
-      const tg = await startTrackgate('trackgate-100k', tgCtx, { logging: { access: mainLog }, cache: { maxEntries: 100_000 } }, { nodeFlags: ['--trace-gc'] });
+      const tg = await startTrackgate('trackgate-100k', tgCtx, { logging: { access: mainLog }, cache: { maxEntries: 100_000 } }, { inspect: true });
       try {
         process.stderr.write('trackgate (cache.maxEntries 100000, 100k tokens)\n');
         const churnRps = rows.find((r) => r.id === 'tg-churn')?.rps ?? 5000;
@@ -325,7 +325,7 @@ async function main() {
         }
         if (wanted('tg-redis-churn')) {
           // The settings of tg-churn (section 7), with the token cycle continued across wrk runs.
-          const tg = await startTrackgate('trackgate-redis-churn', tgCtx, { logging: { access: mainLog }, store, cache: { maxEntries: 10_000 } }, { nodeFlags: ['--trace-gc'] });
+          const tg = await startTrackgate('trackgate-redis-churn', tgCtx, { logging: { access: mainLog }, store, cache: { maxEntries: 10_000 } }, { inspect: true });
           try {
             process.stderr.write('trackgate (Redis store, cache.maxEntries 10000, 100k tokens)\n');
             const redisCpu0 = groupCpuSeconds(redis.pid);
@@ -380,7 +380,7 @@ async function main() {
     notes.push(
       'The floor row is the smallest correct proxy on trackgate\'s own stack (bench/bare-proxy.js: node:http + one undici Pool, no auth, metrics or logs) on the same pinned CPU: the most any Node/undici proxy can do here. Targets above it cannot be met by trackgate\'s code alone.',
       'Digest: every request carries a fresh `nc` (1, 2, 3, … on one nonce per wrk run, precomputed in Node because wrk\'s Lua has no MD5; `authn.digest.nonceTtlSeconds: 86400`), so Digest is verified on every request (a Digest credential is single-use, never cached; the identity header, minted per identity, is reused) and trackgate records every (nonce, nc) pair against replay. The first 2 × connections requests use a second nonce: wrk writes each connection\'s first request as soon as it connects, and a connection accepted hundreds of requests later would carry a count below trackgate\'s 256-count replay window (answered `stale`, by design). Apache runs with `AuthDigestNonceLifetime 86400` and its default `AuthDigestNcCheck Off`: with it on, Apache demands strictly consecutive counts per client, which 50 connections sharing one counter cannot produce — so Apache does not check replays here and trackgate does.',
-      `Churn: 100,000 session tokens (inserted into the SQLite store before trackgate starts) cycle through \`cache.maxEntries: 10000\`, so every request misses: store lookup, identity, one identity-header signature (${extra.churnMisses ?? '?'} misses and ${extra.churnHits ?? 0} hits counted by trackgate over the scenario). Its process runs with \`--trace-gc\`: "live heap" below is the heap in use after the last full GC of a run.`,
+      `Churn: 100,000 session tokens (inserted into the SQLite store before trackgate starts) cycle through \`cache.maxEntries: 10000\`, so every request misses: store lookup, identity, one identity-header signature (${extra.churnMisses ?? '?'} misses and ${extra.churnHits ?? 0} hits counted by trackgate over the scenario). "Live heap" below is the heap in use right after a full GC forced at the end of each run (through the V8 inspector: \`HeapProfiler.collectGarbage\`, then \`Runtime.getHeapUsage\`).`,
       `100k identities: \`cache.maxEntries: 100000\`, 100,000 distinct tokens requested once (the fill row), leaving ${extra.cachedEntries ?? '?'} entries cached; then the same tokens cycle as hits (${extra.cachedEntriesAfter ?? '?'} entries after).`,
       ...(extra.redis ? [`Redis store: the rows marked so run trackgate on \`store.url: redis://…\` against a local redis-server without persistence (\`--save '' --appendonly no\`), pinned to CPU 0 with the upstream and wrk (so it competes with them, not with trackgate), holding the same ${extra.redis.tokens} tokens as the SQLite store, copied record by record through trackgate's own RedisStore.putToken before trackgate starts (${extra.redis.fillSeconds.toFixed(1)} s; \`tg:tok:<digest>\` hashes and \`tg:sub:<subject>\` indexes, read back and compared with the SQLite records). The cookie and Basic rows are cache hits: the token is looked up once, on the first request, and Basic never reads the store, so they show what the Redis connections cost on the hot path${extra.redisHitCalls === undefined ? '' : ` (Redis served ${callList(extra.redisHitCalls)} over both rows, warm-ups included, against ${extra.redisHitRequests} measured requests)`}. The churn row is the churn scenario above against Redis, each wrk run going on through the 100k tokens where the previous one stopped (not restarting at the first token, which would find the last run's tokens still cached), so every request is a Redis lookup${extra.redisChurnMisses === undefined ? '' : ` (trackgate counted ${extra.redisChurnMisses} misses and ${extra.redisChurnHits ?? 0} hits over the scenario; Redis served ${callList(extra.redisChurnCalls)})`}${extra.redisCpuUsPerMiss === undefined ? '' : `, and Redis itself used ${extra.redisCpuUsPerMiss.toFixed(1)} µs of CPU per lookup, which is not in the row's CPU µs/req (trackgate's alone)`}.`] : []),
       'Workers: the two `workers` rows run trackgate unpinned (any CPU, like the upstream and wrk), one process against a primary with two workers; their CPU µs/req includes the primary. Elsewhere trackgate is one process pinned to its own CPU.',

@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   startServer, freePort, waitForPort, groupCpuSeconds, countInstructions, groupPeakRssMiB, groupRssMiB, resetPeakRss,
 } from './procs.js';
+import WebSocket from 'ws';
 import { runWrk, writeScript } from './wrk.js';
 
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -91,7 +92,7 @@ function merge(a, b) {
  * Starts `node bin/trackgate.js --config <file>` pinned to the proxy CPU, with its log (stdout: the access
  * log when on) in a file; resolves once /readyz answers 200.
  */
-export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = [], cwd, bin = join(ROOT, 'bin', 'trackgate.js'), cpu = CPU_PROXY } = {}) {
+export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = [], cwd, bin = join(ROOT, 'bin', 'trackgate.js'), cpu = CPU_PROXY, inspect = false } = {}) {
   const port = await freePort();
   const adminPort = await freePort();
   const config = trackgateConfig({ ...ctx, port, adminPort }, overrides);
@@ -99,7 +100,10 @@ export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = []
   writeFileSync(file, JSON.stringify(config, null, 1));
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACKGATE_')));
   env.NODE_ENV = 'production';
-  const proc = startServer(name, [process.execPath, ...nodeFlags, bin, '--config', file], {
+  // `inspect`: the V8 inspector on a loopback port, for liveHeapMiB (a full GC, then the heap in use).
+  const inspectPort = inspect ? await freePort() : undefined;
+  const flags = inspectPort === undefined ? nodeFlags : [...nodeFlags, `--inspect=127.0.0.1:${inspectPort}`];
+  const proc = startServer(name, [process.execPath, ...flags, bin, '--config', file], {
     cpu, logFile: join(ctx.dir, `${name}.log`), env, cwd: cwd ?? ctx.dir,
   });
   await waitForPort(port, { proc, timeoutMs: 30_000 });
@@ -109,7 +113,7 @@ export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = []
     if (i > 100 || proc.exited) throw new Error(`${name} not ready (see ${proc.logFile})`);
     await new Promise((res) => setTimeout(res, 100));
   }
-  return { name, port, adminPort, pgid: proc.pid, proc, config, gcLog: nodeFlags.includes('--trace-gc') ? proc.logFile : undefined };
+  return { name, port, adminPort, pgid: proc.pid, proc, config, inspectPort };
 }
 
 /** One GET; resolves `{ status, body, ms }`. */
@@ -199,22 +203,35 @@ function substitute(spec, line) {
 }
 
 /**
- * V8's --trace-gc lines written to `file` after byte `from`: the heap in use after the last full
- * (mark-compact) collection, else the smallest heap seen after a scavenge (an upper bound of the live heap).
+ * The live heap of a trackgate started with `inspect: true`, in MiB: a full garbage collection through the V8
+ * inspector (`HeapProfiler.collectGarbage`), then `Runtime.getHeapUsage`. Exact, unlike reading `--trace-gc`
+ * lines, whose last full GC may come at any point of a run, or not at all.
  */
-export function liveHeapMiB(file, from) {
-  const text = readFileSync(file, 'utf8').slice(from);
-  let major;
-  let minor;
-  for (const m of text.matchAll(/(Mark-Compact|Mark-sweep|Scavenge)[^\n]*?([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB/g)) {
-    const after = Number(m[4]);
-    if (m[1] === 'Scavenge') minor = minor === undefined ? after : Math.min(minor, after);
-    else major = after;
+export async function liveHeapMiB(target) {
+  const list = JSON.parse((await get(target.inspectPort, '/json/list')).body);
+  const ws = new WebSocket(list[0].webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  let id = 0;
+  const call = (method) => new Promise((resolve, reject) => {
+    const my = ++id;
+    const onMessage = (data) => {
+      const msg = JSON.parse(String(data));
+      if (msg.id !== my) return;
+      ws.off('message', onMessage);
+      if (msg.error) reject(new Error(`${method}: ${msg.error.message}`)); else resolve(msg.result);
+    };
+    ws.on('message', onMessage);
+    ws.send(JSON.stringify({ id: my, method }));
+  });
+  try {
+    await call('HeapProfiler.collectGarbage');
+    const { usedSize } = await call('Runtime.getHeapUsage');
+    return usedSize / 1048576;
+  } finally {
+    ws.close();
   }
-  return major ?? minor;
 }
 
-const fileSize = (f) => { try { return readFileSync(f).length; } catch { return 0; } };
 
 /** Sends the scenario's first request once and checks it is admitted (and, for trackgate, carries an identity). */
 export async function preflight(target, spec, expectIdentity) {
@@ -284,7 +301,6 @@ function wrkRun(ctx, target, sc, spec, seconds, tag) {
 async function runScenarioOnce(ctx, target, sc, st, i, { resetPeak = false } = {}) {
   const spec = await st.specOf(i);
   if (resetPeak) st.hwmReset = resetPeakRss(target.pgid) && st.hwmReset;
-  const logFrom = target.gcLog ? fileSize(target.gcLog) : 0;
   const instr = countInstructions(target.pgid);
   const cpu0 = groupCpuSeconds(target.pgid);
   const w = await wrkRun(ctx, target, sc, spec, sc.seconds ?? ctx.cfg.seconds, `run${i}`);
@@ -293,7 +309,7 @@ async function runScenarioOnce(ctx, target, sc, st, i, { resetPeak = false } = {
   st.runs.push({
     ...w, cpuUs: ((cpu1 - cpu0) * 1e6) / Math.max(1, w.requests),
     kInstr: instructions === undefined ? undefined : instructions / 1000 / Math.max(1, w.requests), rss: groupRssMiB(target.pgid), hwm: groupPeakRssMiB(target.pgid),
-    liveHeap: target.gcLog ? liveHeapMiB(target.gcLog, logFrom) : undefined,
+    liveHeap: target.inspectPort === undefined ? undefined : await liveHeapMiB(target),
   });
 }
 
