@@ -8,7 +8,7 @@
  * end, on error and on Ctrl-C (process groups).
  *
  * Environment:
- *   BENCH_QUICK=1            2 s × 1 run, 1 s warm-up, 2 cold users (< 2 minutes; indicative only)
+ *   BENCH_QUICK=1            2 s × 1 run, 1 s warm-up, 2 cold users (~5 minutes; indicative only)
  *   BENCH_DURATION=5         seconds per wrk run          BENCH_RUNS=3     runs per scenario (median)
  *   BENCH_WARMUP=1           warm-up seconds (0: none)    BENCH_CONNECTIONS=50
  *   BENCH_ACCESS_LOG=off|on  access logging of the main trackgate (the other setting is measured too)
