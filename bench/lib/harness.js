@@ -17,6 +17,8 @@ export const CPU_LOAD = 0; // load generator and upstream
 export const CPU_PROXY = 1; // the proxy under test, alone
 /** Warm-up of the first scenario measured on a server process (JIT). */
 export const FIRST_WARMUP_SECONDS = 4;
+/** Uncounted load before an interleaved run on a server that was idle while others were measured. */
+export const REWARM_SECONDS = 1;
 
 /** Starts bench/upstream.js pinned to the load CPU. */
 export async function startUpstream(dir) {
@@ -265,12 +267,20 @@ export async function measureInterleaved(ctx, items) {
   const states = [];
   for (const { target, sc } of items) states.push(await prepareScenario(ctx, target, sc));
   const rounds = Math.max(...items.map(({ sc }) => sc.runs ?? ctx.cfg.runs));
+  let last;
   for (let i = 0; i < rounds; i++) {
     const order = items.map((_, k) => k);
     if (i % 2 === 1) order.reverse();
     for (const k of order) {
       const { target, sc } = items[k];
-      if (i < (sc.runs ?? ctx.cfg.runs)) await runScenarioOnce(ctx, target, sc, states[k], i, { resetPeak: true });
+      if (i >= (sc.runs ?? ctx.cfg.runs)) continue;
+      // A server that sat idle while others were measured (half a minute and more) starts its next run cold:
+      // V8 shrinks an idle heap and the first seconds of load pay for regrowing it (measured: the first
+      // trackgate row of a round ran ~20 % slower than the same path later). One uncounted second of the
+      // same load first, for every server alike.
+      if (last !== undefined && last !== target) await wrkRun(ctx, target, sc, await states[k].specOf('warmup'), REWARM_SECONDS, `rewarm${i}`);
+      last = target;
+      await runScenarioOnce(ctx, target, sc, states[k], i, { resetPeak: true });
     }
   }
   return items.map(({ target, sc }, k) => scenarioRow(target, sc, states[k]));
