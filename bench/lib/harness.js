@@ -274,10 +274,10 @@ export async function measureInterleaved(ctx, items) {
     for (const k of order) {
       const { target, sc } = items[k];
       if (i >= (sc.runs ?? ctx.cfg.runs)) continue;
-      // A server that sat idle while others were measured (half a minute and more) starts its next run cold:
-      // V8 shrinks an idle heap and the first seconds of load pay for regrowing it (measured: the first
-      // trackgate row of a round ran ~20 % slower than the same path later). One uncounted second of the
-      // same load first, for every server alike.
+      // A server that sat idle while others were measured (half a minute and more) starts its next run cold
+      // (measured: the first trackgate row of a round ran ~20 % slower than the same path later; likely V8
+      // shrinking the idle heap and caches gone cold). One uncounted second of the same load first, for every
+      // server alike.
       if (last !== undefined && last !== target) await wrkRun(ctx, target, sc, await states[k].specOf('warmup'), REWARM_SECONDS, `rewarm${i}`);
       last = target;
       await runScenarioOnce(ctx, target, sc, states[k], i, { resetPeak: true });
