@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { installCleanup, killAll, have, TASKSET, startServer, freePort, waitForPort, groupCpuSeconds } from './lib/procs.js';
 import {
-  ROOT, CPU_LOAD, CPU_PROXY, FIRST_WARMUP_SECONDS, startUpstream, startJwksServer, startTrackgate, measure, measureInterleaved, coldWarm, metric, formIdsOf, redisCalls,
+  ROOT, CPU_LOAD, CPU_PROXY, FIRST_WARMUP_SECONDS, startUpstream, startBareProxy, startJwksServer, startTrackgate, measure, measureInterleaved, coldWarm, metric, formIdsOf, redisCalls,
 } from './lib/harness.js';
 import {
   writeAccounts, writeStore, copyStoreToRedis, externalIssuer, digestRun, basicHeader, USER, BCRYPT_USER, INSTANCE,
@@ -131,13 +131,9 @@ async function main() {
       // 1b. The platform floor: node:http + undici with nothing else (bench/bare-proxy.js).
       const bareList = bodies('bare', 'floor: node:http + undici Pool.dispatch, no auth', {}).slice(0, 2);
       if (bareList.some((sc) => wanted(sc.id))) {
-        const port = await freePort();
-        const proc = startServer('bare-proxy', [process.execPath, join(ROOT, 'bench', 'bare-proxy.js'), String(port), `http://127.0.0.1:${upstream.port}`], {
-          cpu: CPU_PROXY, logFile: join(dir, 'bare-proxy.log'),
-        });
-        servers.push(proc);
-        await waitForPort(port, { proc });
-        add({ name: 'bare-proxy', port, pgid: proc.pid }, bareList);
+        const bare = await startBareProxy(dir, upstream.port);
+        servers.push(bare.proc);
+        add(bare, bareList);
       }
 
       // 2. nginx.

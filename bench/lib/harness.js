@@ -30,6 +30,16 @@ export async function startUpstream(dir) {
   return { name: 'upstream', port, pgid: proc.pid, proc };
 }
 
+/** Starts bench/bare-proxy.js (the platform floor: node:http + undici, nothing else) pinned to the proxy CPU. */
+export async function startBareProxy(dir, upstreamPort) {
+  const port = await freePort();
+  const proc = startServer('bare-proxy', [process.execPath, join(ROOT, 'bench', 'bare-proxy.js'), String(port), `http://127.0.0.1:${upstreamPort}`], {
+    cpu: CPU_PROXY, logFile: join(dir, 'bare-proxy.log'),
+  });
+  await waitForPort(port, { proc });
+  return { name: 'bare-proxy', port, pgid: proc.pid, proc };
+}
+
 /** A tiny in-process HTTP server for the outside issuer's JWKS document. */
 export async function startJwksServer(jwks) {
   const body = JSON.stringify(jwks);
