@@ -3,10 +3,11 @@
  * node:http + undici, nothing else), trackgate on a public route (its whole request path but no credential form,
  * no validation cache, no identity header), and trackgate with Basic on a cache hit. All three servers run at
  * once and are measured in interleaved rounds (harness.js measureInterleaved, as `npm run bench` measures its
- * comparison), so the machine's drift hits them alike. Prints the median rps and CPU µs/request of each and the
- * differences.
+ * comparison), so the machine's drift hits them alike. Prints the median rps, CPU µs/request and p50/p99 of each
+ * and the CPU differences. LAYERS_PACED_RPS: at that fixed offered load instead of at saturation (each wrk
+ * connection pausing between requests, as the bench's `@paced` rows).
  *
- *   npm run build && node bench/layers.js          LAYERS_ROUNDS=5  LAYERS_SECONDS=3
+ *   npm run build && node bench/layers.js          LAYERS_ROUNDS=5  LAYERS_SECONDS=3  LAYERS_PACED_RPS=2000
  */
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,9 @@ const cfg = {
   runs: Number(process.env.LAYERS_ROUNDS ?? 5), seconds: Number(process.env.LAYERS_SECONDS ?? 3), warmup: 1, connections: 50,
 };
 const PATH = '/v2/positions?device=bench-device';
+const pacedRps = Number(process.env.LAYERS_PACED_RPS ?? 0);
+/** Warm-ups at full load; measured runs paced when LAYERS_PACED_RPS is set. */
+const paced = (spec) => (pacedRps > 0 ? async (phase) => (phase === 'warmup' || phase === 'check' ? spec : { ...spec, paceMs: (cfg.connections / pacedRps) * 1000 }) : spec);
 
 async function main() {
   installCleanup();
@@ -36,7 +40,7 @@ async function main() {
     const bare = await startBareProxy(dir, upstream.port);
     const pub = await startTrackgate('trackgate-public', ctx, { routes: [{ path: '/v2', access: 'public' }] });
     const basic = await startTrackgate('trackgate-basic', ctx, {});
-    const sc = (id, label, headers, more = {}) => ({ id, label, group: 'small', spec: { path: PATH, headers }, ...more });
+    const sc = (id, label, headers, more = {}) => ({ id, label, group: 'small', spec: paced({ path: PATH, headers }), ...more });
     const rows = await measureInterleaved({ cfg, dir }, [
       { target: bare, sc: sc('floor', 'floor (node:http + undici)', {}) },
       { target: pub, sc: sc('public', 'trackgate, public route', {}) },
@@ -45,7 +49,7 @@ async function main() {
     let prev;
     for (const r of rows) {
       const delta = prev === undefined ? '' : `  (+${(r.cpuUs - prev).toFixed(1)} µs over the row above)`;
-      process.stdout.write(`${r.label.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} rps  ${r.cpuUs.toFixed(1).padStart(6)} CPU µs/req${delta}   runs: ${r.runs.map((x) => x.cpuUs.toFixed(0)).join(' ')}\n`);
+      process.stdout.write(`${r.label.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} rps  p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms  ${r.cpuUs.toFixed(1).padStart(6)} CPU µs/req${delta}   runs: ${r.runs.map((x) => x.cpuUs.toFixed(0)).join(' ')}\n`);
       prev = r.cpuUs;
     }
     await jwks.close();

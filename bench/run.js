@@ -12,6 +12,7 @@
  *   BENCH_DURATION=5         seconds per wrk run          BENCH_RUNS=3     runs per scenario (median)
  *   BENCH_WARMUP=1           warm-up seconds (0: none)    BENCH_CONNECTIONS=50
  *   BENCH_ACCESS_LOG=off|on  access logging of the main trackgate (the other setting is measured too)
+ *   BENCH_PACED_RPS=2000     offered load of the latency rows (`…@paced`: a fixed rate, not saturation)
  *   BENCH_ONLY=<regex>       only scenarios whose id matches (then the doc is not written unless BENCH_OUT is set)
  *   BENCH_OUT=<file>         where to write the Markdown (default docs/PERFORMANCE.md)
  *   BENCH_JSON=<file>        also write the raw results as JSON
@@ -43,12 +44,23 @@ const cfg = {
   coldUsers: quick ? 2 : 5,
   warmCount: quick ? 100 : 300,
   accessLog: (env.BENCH_ACCESS_LOG ?? 'off') === 'on',
+  pacedRps: num(env.BENCH_PACED_RPS, 2000),
   only: env.BENCH_ONLY ? new RegExp(env.BENCH_ONLY) : undefined,
   out: env.BENCH_OUT ?? (env.BENCH_ONLY ? undefined : join(ROOT, 'docs', 'PERFORMANCE.md')),
 };
 const CHURN_TOKENS = 100_000;
 const SMALL_PATH = '/v2/positions?device=bench-device';
 const wanted = (id) => cfg.only === undefined || cfg.only.test(id);
+/**
+ * Rows measured a second time at a fixed offered load (`<id>@paced`, cfg.pacedRps over the same connections):
+ * the latency a proxy adds to a request when it is not saturated. At saturation (the main rows) every proxy's
+ * p50 and p99 are mostly the queue of 50 connections waiting for a CPU that is full, i.e. its throughput again.
+ */
+const PACED = new Set(['direct-small', 'bare-small', 'nginx-noauth-small', 'nginx-apr1', 'apache-digest',
+  'tg-basic', 'tg-digest', 'tg-query', 'tg-cookie', 'tg-bearer', 'tg-jwt', 'tg-oauth', 'tg-instance']);
+const pacedId = (id) => `${id}@paced`;
+/** Whether a row, or its paced twin, is selected (then its server must run). */
+const wantedAny = (id) => wanted(id) || (PACED.has(id) && wanted(pacedId(id)));
 /** `{ hgetall: 3, ping: 1 }` → "3 HGETALL, 1 PING" ("no command" when empty). */
 const callList = (calls) => Object.entries(calls ?? {}).map(([k, n]) => `${n} ${k.toUpperCase()}`).join(', ') || 'no command';
 
@@ -106,10 +118,12 @@ async function main() {
     const measureAll = async (target, list) => {
       for (const sc of list) if (wanted(sc.id)) rows.push(await measure(ctx, target, sc));
     };
-    const digestSpec = (port, tag) => async (phase) => {
-      const count = Math.ceil((phase === 'warmup' ? Math.max(cfg.warmup, FIRST_WARMUP_SECONDS) : cfg.seconds) * 40_000) + 20_000;
+    // `paced`: a paced run needs only its offered rate's worth of requests (a smaller Lua table in wrk).
+    const digestSpec = (port, tag) => async (phase, { paced = false } = {}) => {
+      const perSecond = paced ? Math.ceil(cfg.pacedRps * 1.5) : 40_000;
+      const count = Math.ceil((phase === 'warmup' ? Math.max(cfg.warmup, FIRST_WARMUP_SECONDS) : cfg.seconds) * perSecond) + (paced ? 1_000 : 20_000);
       const d = await digestRun({
-        port, path: SMALL_PATH, file: join(dir, `digest-${tag}-${phase}.txt`), count: phase === 'check' ? 2 : count, ha1: acc.ha1,
+        port, path: SMALL_PATH, file: join(dir, `digest-${tag}-${phase}${paced ? '-paced' : ''}.txt`), count: phase === 'check' ? 2 : count, ha1: acc.ha1,
         lead: phase === 'check' ? 0 : 2 * cfg.connections,
       });
       return { path: SMALL_PATH, headers: { Authorization: d.header }, data: d.file };
@@ -122,7 +136,22 @@ async function main() {
     // the rows are measured in interleaved rounds (harness.js measureInterleaved): the upstream reached directly,
     // the platform floor, nginx, Apache and trackgate's main configuration each get one run per round.
     const core = []; // [{ target, sc }] in table order
-    const add = (target, list) => { for (const sc of list) if (wanted(sc.id)) core.push({ target, sc }); };
+    const paceMs = (cfg.connections / cfg.pacedRps) * 1000;
+    // The paced twin of a row: the same requests, each connection pausing paceMs on average before each one.
+    // Warm-ups stay unpaced (they are there to warm the server up).
+    const pacedScenario = (sc) => {
+      const specOf = typeof sc.spec === 'function' ? sc.spec : async () => sc.spec;
+      return {
+        ...sc, id: pacedId(sc.id), group: 'paced',
+        spec: async (phase) => (phase === 'warmup' || phase === 'check' ? specOf(phase) : { ...(await specOf(phase, { paced: true })), paceMs }),
+      };
+    };
+    const add = (target, list) => {
+      for (const sc of list) {
+        if (wanted(sc.id)) core.push({ target, sc });
+        if (PACED.has(sc.id) && wanted(pacedId(sc.id))) core.push({ target, sc: pacedScenario(sc) });
+      }
+    };
     const servers = [];
     try {
       // 1. The upstream reached directly.
@@ -130,7 +159,7 @@ async function main() {
 
       // 1b. The platform floor: node:http + undici with nothing else (bench/bare-proxy.js).
       const bareList = bodies('bare', 'floor: node:http + undici Pool.dispatch, no auth', {}).slice(0, 2);
-      if (bareList.some((sc) => wanted(sc.id))) {
+      if (bareList.some((sc) => wantedAny(sc.id))) {
         const bare = await startBareProxy(dir, upstream.port);
         servers.push(bare.proc);
         add(bare, bareList);
@@ -138,7 +167,7 @@ async function main() {
 
       // 2. nginx.
       const nginxIds = ['nginx-noauth-small', 'nginx-noauth-64k', 'nginx-noauth-1m', 'nginx-apr1', 'nginx-bcrypt'];
-      if (have('nginx') && nginxIds.some(wanted)) {
+      if (have('nginx') && nginxIds.some(wantedAny)) {
         const ports = { noauth: await freePort(), apr1: await freePort(), bcrypt: await freePort() };
         const conf = await nginxConfig(dir, { upstreamPort: upstream.port, ports });
         const proc = startServer('nginx', conf.argv, { cpu: CPU_PROXY, logFile: join(dir, 'nginx', 'stdout.log') });
@@ -153,7 +182,7 @@ async function main() {
       }
 
       // 3. Apache httpd.
-      if (have('apache2') && ['apache-noauth', 'apache-digest'].some(wanted)) {
+      if (have('apache2') && ['apache-noauth', 'apache-digest'].some(wantedAny)) {
         const ports = { digest: await freePort(), noauth: await freePort() };
         const conf = await apacheConfig(dir, { upstreamPort: upstream.port, ports });
         const proc = startServer('apache2', conf.argv, { cpu: CPU_PROXY, logFile: join(dir, 'apache', 'stdout.log') });
@@ -169,7 +198,7 @@ async function main() {
 
       // 4. trackgate, main configuration: every credential form on a cache hit, and large bodies.
       const mainIds = ['tg-cold', 'tg-basic', 'tg-digest', 'tg-query', 'tg-cookie', 'tg-bearer', 'tg-jwt', 'tg-oauth', 'tg-instance', 'tg-bcrypt', 'tg-64k', 'tg-1m'];
-      if (mainIds.some(wanted)) {
+      if (mainIds.some(wantedAny)) {
         const main = await startTrackgate('trackgate-main', tgCtx, { logging: { access: mainLog } });
         servers.push(main.proc);
         if (wanted('tg-cold')) {
@@ -196,11 +225,12 @@ async function main() {
           { id: 'tg-1m', label: 'trackgate Basic, 1 MiB', group: '1m', spec: { path: '/big/1m', ...A(basicHeader(USER)) }, identity: false },
         ]);
       }
-      // Two blocks: the ~300 B rows, then the 64 KiB and 1 MiB ones (so the small rows' peak RSS is not that of a
-      // process that has just relayed 1 MiB bodies). Rows stay in table order.
-      for (const block of [core.filter((c) => c.sc.group === 'small'), core.filter((c) => c.sc.group !== 'small')]) {
+      // Three blocks: the ~300 B rows, then the 64 KiB and 1 MiB ones (so the small rows' peak RSS is not that of a
+      // process that has just relayed 1 MiB bodies), then the paced rows. Rows stay in table order.
+      const blocks = [['small'], ['64k', '1m'], ['paced']].map((groups) => core.filter((c) => groups.includes(c.sc.group)));
+      for (const block of blocks) {
         if (block.length === 0) continue;
-        process.stderr.write(`interleaved: ${block.length} scenarios × ${cfg.runs} round(s)\n`);
+        process.stderr.write(`interleaved: ${block.length} scenarios × ${cfg.runs} round(s)${block[0].sc.group === 'paced' ? `, paced at ${cfg.pacedRps} rps` : ''}\n`);
         rows.push(...await measureInterleaved(ctx, block));
       }
       const order = new Map(core.map((c, i) => [c.sc.id, i]));
@@ -361,7 +391,7 @@ async function main() {
     const settings = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
       command: `${quick ? 'BENCH_QUICK=1 ' : ''}npm run bench`,
-      quick, runs: cfg.runs, seconds: cfg.seconds,
+      quick, runs: cfg.runs, seconds: cfg.seconds, pacedRps: cfg.pacedRps,
       lines: [
         `wrk \`-t1 -c${cfg.connections} -d${cfg.seconds}s\`, ${cfg.runs} run(s) per scenario after a ${cfg.warmup} s warm-up (${FIRST_WARMUP_SECONDS} s for the first scenario of each server process: JIT); median reported.`,
         `Upstream: Node ${process.version} \`node:http\` (bench/upstream.js): ~300 B JSON, 64 KiB and 1 MiB routes; keep-alive.`,

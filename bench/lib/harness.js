@@ -338,7 +338,8 @@ function scenarioRow(target, sc, st) {
   const { runs } = st;
   const row = {
     id: sc.id, label: sc.label, short: sc.short, group: sc.group, server: target.name, kind: sc.kind,
-    rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
+    rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p90: median(runs.map((r) => r.p90)), p99: median(runs.map((r) => r.p99)),
+    max: median(runs.map((r) => r.max)),
     cpuUs: median(runs.map((r) => r.cpuUs)), kInstr: runs[0].kInstr === undefined ? undefined : median(runs.map((r) => r.kInstr)), peakRss: Math.max(...runs.map((r) => r.hwm)),
     errors: runs.reduce((a, r) => a + r.errors, 0), requests: runs.reduce((a, r) => a + r.requests, 0),
     rssAfterWarmup: st.rssAfterWarmup, hwmReset: st.hwmReset, runs, note: sc.note,

@@ -4,6 +4,11 @@
  * tab-separated values per request; `{1}`, `{2}` … in the path and header templates are replaced by them).
  * Every request string is built once in `init`, so the load generator does the same work per request in
  * every scenario. `done` prints one JSON line: requests, duration, p50/p99 (µs) and error counts.
+ *
+ * Paced scripts (`spec.paceMs`) hold a fixed offered load instead of saturating the server: each connection
+ * waits an exponentially distributed think time (mean `paceMs`, wrk's `delay()` hook) after every response, so
+ * N connections offer about N / (paceMs + latency) requests per second in Poisson-like arrivals. Well below
+ * the server's capacity, latency then measures the server's work and pauses, not a queue of 50 requests.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,9 +28,19 @@ done = function(summary, latency, requests)
 end
 `;
 
+/** wrk's `delay()` hook (ms before each request; integers): exponential think time, fixed seed. */
+const paced = (meanMs) => `
+math.randomseed(1)
+local PACE_MS = ${Number(meanMs)}
+delay = function()
+  return math.floor(-PACE_MS * math.log(1 - math.random()) + 0.5)
+end
+`;
+
 /**
- * Writes the Lua script for a request spec: `{ method, path, headers, data?, once? }`. With `data` (a file of
- * tab-separated values), requests cycle through its lines (`once`: stop after one pass).
+ * Writes the Lua script for a request spec: `{ method, path, headers, data?, once?, paceMs? }`. With `data` (a
+ * file of tab-separated values), requests cycle through its lines (`once`: stop after one pass); with
+ * `paceMs`, each connection waits that long on average before each request (see above).
  */
 export function writeScript(dir, name, spec) {
   const method = spec.method ?? 'GET';
@@ -64,7 +79,8 @@ end
 `;
   }
   const file = join(dir, `${name.replace(/[^A-Za-z0-9_-]+/g, '_')}.lua`);
-  writeFileSync(file, body + DONE);
+  if (spec.paceMs !== undefined && !(Number(spec.paceMs) > 0)) throw new Error(`paceMs must be > 0: ${spec.paceMs}`);
+  writeFileSync(file, body + (spec.paceMs === undefined ? '' : paced(spec.paceMs)) + DONE);
   return file;
 }
 

@@ -1,0 +1,74 @@
+/**
+ * The bench report (bench/lib/report.js): the paced rows (a fixed offered load) carry the p99 target and never
+ * get throughput ratios; the saturation rows keep the ratios and report their p99 without a target.
+ */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+interface Row { id: string; label: string; short?: string; group: string; kind?: string; rps: number; p50: number; p99: number; errors: number; cpuUs: number; runs: unknown[] }
+type Ratioed = Row & { xDirect?: number; xNginx?: number; addedP50?: number; addedP99?: number };
+interface Target { name: string; pass: boolean | undefined; detail: string }
+interface Report {
+  withRatios(rows: Row[]): Ratioed[];
+  targets(rows: Ratioed[], extra: Record<string, unknown>): Target[];
+  markdownTable(rows: Ratioed[]): string;
+  pacedMarkdownTable(rows: Ratioed[]): string;
+}
+// A path import: bench/ is plain JavaScript, outside the typed build.
+const report = (await import(pathToFileURL(join(import.meta.dirname, '..', '..', 'bench', 'lib', 'report.js')).href)) as Report;
+
+const row = (id: string, group: string, rps: number, p99: number, more: Partial<Row> = {}): Row => ({
+  id, label: id, group, rps, p50: p99 / 4, p99, errors: 0, cpuUs: 100, runs: [], ...more,
+});
+
+function sample(pacedBasicP99: number): Ratioed[] {
+  return report.withRatios([
+    row('direct-small', 'small', 20_000, 5),
+    row('nginx-noauth-small', 'small', 16_000, 6),
+    row('tg-basic', 'small', 10_000, 12, { kind: 'form', short: 'Basic' }),
+    row('direct-small@paced', 'paced', 1990, 1.2),
+    row('tg-basic@paced', 'paced', 1980, pacedBasicP99, { kind: 'form', short: 'Basic' }),
+  ]);
+}
+
+const target = (list: Target[], prefix: string) => list.find((t) => t.name.startsWith(prefix));
+
+describe('bench report: paced rows', () => {
+  it('gives paced rows the latency over direct at the same load and no throughput ratio', () => {
+    const rows = sample(3.9);
+    const paced = rows.find((r) => r.id === 'tg-basic@paced')!;
+    expect(paced.xDirect).toBeUndefined();
+    expect(paced.xNginx).toBeUndefined();
+    expect(paced.addedP99).toBeCloseTo(2.7, 6);
+    const sat = rows.find((r) => r.id === 'tg-basic')!;
+    expect(sat.xDirect).toBeCloseTo(0.5, 6);
+    expect(sat.xNginx).toBeCloseTo(0.625, 6);
+    expect(sat.addedP99).toBeCloseTo(7, 6);
+  });
+
+  it('judges the p99 target on the paced rows only, and reports the saturation p99 without a verdict', () => {
+    const pass = report.targets(sample(3.9), {});
+    expect(target(pass, 'p99 added latency')?.pass).toBe(true);
+    expect(target(pass, 'p99 added latency')?.detail).toContain('Basic +2.70');
+    expect(target(pass, 'p99 over direct at saturation')?.pass).toBeUndefined();
+    expect(target(pass, 'p99 over direct at saturation')?.detail).toContain('Basic +7.00');
+    // The ×direct target is judged on the saturation row alone (the paced row would pass it at 0.99×).
+    expect(target(pass, 'every form on a cache hit ≥ 0.65× direct')?.pass).toBe(false);
+    expect(target(report.targets(sample(4.3), {}), 'p99 added latency')?.pass).toBe(false);
+  });
+
+  it('leaves the p99 target unjudged when no paced row was measured', () => {
+    const rows = sample(3.9).filter((r) => r.group !== 'paced');
+    expect(target(report.targets(rows, {}), 'p99 added latency')?.pass).toBeUndefined();
+  });
+
+  it('puts paced rows in their own table', () => {
+    const rows = sample(3.9);
+    expect(report.markdownTable(rows)).not.toContain('@paced');
+    const paced = report.pacedMarkdownTable(rows);
+    expect(paced).toContain('| tg-basic@paced | 1980 |');
+    expect(paced).toContain('+2.70');
+    expect(paced).not.toContain('| tg-basic |');
+  });
+});
