@@ -31,6 +31,7 @@ import {
 } from './lib/fixtures.js';
 import { nginxConfig, apacheConfig } from './lib/peers.js';
 import { withRatios, textTable, markdownDoc, targets } from './lib/report.js';
+import { parseAllDocuments } from 'yaml';
 
 const env = process.env;
 const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
@@ -69,6 +70,18 @@ function version(argv, re) {
   const text = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   const m = re.exec(text);
   return r.status === 0 || m ? (m ? m[1] : text.trim().split('\n')[0]) : 'not installed';
+}
+
+/** The trackgate container's memory limit in k8s/sidecar.yaml, in MiB (undefined when it cannot be read). */
+function k8sMemoryLimitMiB() {
+  try {
+    const pod = parseAllDocuments(readFileSync(join(ROOT, 'k8s', 'sidecar.yaml'), 'utf8')).map((d) => d.toJS()).find((d) => d?.kind === 'Deployment')?.spec.template.spec;
+    const q = [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])].find((c) => c.name === 'trackgate')?.resources?.limits?.memory;
+    const m = /^(\d+)(Mi|Gi)$/.exec(q ?? '');
+    return m ? Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function machine({ redis = false } = {}) {
@@ -386,6 +399,7 @@ async function main() {
     }
 
     // Report.
+    extra.k8sMemoryLimitMiB = k8sMemoryLimitMiB();
     const final = withRatios(rows);
     const targetList = targets(final, extra);
     const settings = {

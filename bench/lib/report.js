@@ -149,6 +149,16 @@ export function targets(rows, extra) {
     pass: fill === undefined ? undefined : extra.cachedEntries >= 100000 * 0.99 && peak <= 150,
     detail: fill === undefined ? 'not measured' : `peak RSS ${f(peak, 1)} MiB with ${extra.cachedEntries ?? '?'} cache entries (live heap after full GC ${f(hits?.runs.at(-1)?.liveHeap ?? fill.runs.at(-1)?.liveHeap, 1)} MiB)`,
   });
+  const limit = extra.k8sMemoryLimitMiB;
+  // Every single-process trackgate row (the `workers` rows run several processes, not the manifest's one).
+  const tgRows = rows.filter((r) => r.server?.startsWith('trackgate') && !r.id.startsWith('tg-w') && r.peakRss !== undefined);
+  const heaviest = tgRows.reduce((a, r) => (a === undefined || r.peakRss > a.peakRss ? r : a), undefined);
+  out.push({
+    name: 'peak RSS of every trackgate row within the memory limit of k8s/sidecar.yaml (reported; the manifest is sized from these rows)',
+    pass: limit === undefined || heaviest === undefined ? undefined : heaviest.peakRss <= limit,
+    detail: limit === undefined ? 'no limit read from k8s/sidecar.yaml' : heaviest === undefined ? 'not measured'
+      : `limit ${f(limit)} MiB; highest ${f(heaviest.peakRss)} MiB (${heaviest.label})`,
+  });
   const churn = byId['tg-churn'];
   if (churn === undefined) {
     out.push({ name: 'memory flat under churn', pass: undefined, detail: 'not measured' });

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-interface Row { id: string; label: string; short?: string; group: string; kind?: string; rps: number; p50: number; p99: number; errors: number; cpuUs: number; runs: unknown[] }
+interface Row {
+  id: string; label: string; short?: string; group: string; kind?: string; server?: string;
+  rps: number; p50: number; p99: number; errors: number; cpuUs: number; peakRss?: number; runs: unknown[];
+}
 type Ratioed = Row & { xDirect?: number; xNginx?: number; addedP50?: number; addedP99?: number };
 interface Target { name: string; pass: boolean | undefined; detail: string }
 interface Report {
@@ -70,5 +73,26 @@ describe('bench report: paced rows', () => {
     expect(paced).toContain('| tg-basic@paced | 1980 |');
     expect(paced).toContain('+2.70');
     expect(paced).not.toContain('| tg-basic |');
+  });
+});
+
+describe('bench report: the k8s memory limit', () => {
+  const rows = () => report.withRatios([
+    row('tg-basic', 'small', 10_000, 12, { server: 'trackgate-main', peakRss: 180 }),
+    row('tg-100k-fill', 'small', 5000, 40, { server: 'trackgate-100k', peakRss: 300 }),
+    // Several processes: not the manifest's one-process sidecar.
+    row('tg-w2', 'small', 9000, 20, { server: 'trackgate-tg-w2', peakRss: 900 }),
+    row('nginx-noauth-small', 'small', 16_000, 6, { server: 'nginx', peakRss: 2000 }),
+  ]);
+  const judge = (limit: number | undefined) => target(report.targets(rows(), { k8sMemoryLimitMiB: limit }), 'peak RSS of every trackgate row');
+
+  it('compares the heaviest single-process trackgate row with the limit', () => {
+    expect(judge(384)?.pass).toBe(true);
+    expect(judge(384)?.detail).toContain('highest 300 MiB (tg-100k-fill)');
+    expect(judge(256)?.pass).toBe(false);
+  });
+
+  it('says so when the manifest gave no limit', () => {
+    expect(judge(undefined)?.pass).toBeUndefined();
   });
 });
