@@ -12,6 +12,11 @@ RUN npm ci && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# glibc: allocations of 1 MiB and more (each scrypt login's 16 MiB work area) are mmapped and given back to the
+# system when freed. Left dynamic, glibc raises this threshold after the first such free and keeps later ones in
+# its per-thread arenas: 8 concurrent scrypt logins left an idle trackgate at ~174 MiB resident instead of ~105.
+# (test/deploy/malloc-env.test.ts; the bench runs trackgate with this setting too.)
+ENV MALLOC_MMAP_THRESHOLD_=1048576
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
