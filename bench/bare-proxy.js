@@ -1,6 +1,7 @@
 /**
  * The platform floor: the smallest correct proxy on trackgate's stack (node:http server + one undici Pool,
- * a `Pool.dispatch` handler writing into the ServerResponse with back-pressure, hop-by-hop headers dropped),
+ * a `Pool.dispatch` handler writing into the ServerResponse with back-pressure, hop-by-hop headers dropped, the
+ * upstream request aborted when the client leaves),
  * with no authentication, no metrics, no logging. What trackgate costs above this row is trackgate's own work.
  *
  *   node bench/bare-proxy.js <port> <upstream-url>
@@ -15,8 +16,12 @@ const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trai
 createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   const headers = {};
   for (const k in req.headers) if (!HOP.has(k)) headers[k] = req.headers[k];
+  // A client that leaves mid-response (wrk stops a run with responses in flight) must release the upstream
+  // request: left paused, waiting for a 'drain' that never comes, it would hold a pool connection for good.
+  let controller;
+  res.once('close', () => { if (!res.writableFinished) controller?.abort(new Error('client closed')); });
   pool.dispatch({ path: req.url, method: req.method, headers, body: null }, {
-    onRequestStart() {},
+    onRequestStart(c) { controller = c; },
     onResponseStart(_c, statusCode, h) {
       if (statusCode < 200) return;
       const out = {};

@@ -149,9 +149,12 @@ export function get(port, path, headers = {}, agent = false) {
       }));
     });
     req.on('error', reject);
+    // A server that stopped answering fails the run with its name, instead of hanging the bench.
+    req.setTimeout(GET_TIMEOUT_MS, () => req.destroy(new Error(`GET 127.0.0.1:${port}${path}: no answer in ${GET_TIMEOUT_MS / 1000} s`)));
     req.end();
   });
 }
+const GET_TIMEOUT_MS = 30_000;
 
 /** A trackgate Prometheus sample value (first series of that name). */
 export async function metric(target, name) {
