@@ -400,12 +400,13 @@ async function main() {
 
     // Report.
     extra.k8sMemoryLimitMiB = k8sMemoryLimitMiB();
+    extra.connections = cfg.connections;
     const final = withRatios(rows);
     const targetList = targets(final, extra);
     const settings = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
       command: `${quick ? 'BENCH_QUICK=1 ' : ''}npm run bench`,
-      quick, runs: cfg.runs, seconds: cfg.seconds, pacedRps: cfg.pacedRps,
+      quick, runs: cfg.runs, seconds: cfg.seconds, pacedRps: cfg.pacedRps, connections: cfg.connections,
       lines: [
         `wrk \`-t1 -c${cfg.connections} -d${cfg.seconds}s\`, ${cfg.runs} run(s) per scenario after a ${cfg.warmup} s warm-up (${FIRST_WARMUP_SECONDS} s for the first scenario of each server process: JIT); median reported.`,
         `Upstream: Node ${process.version} \`node:http\` (bench/upstream.js): ~300 B JSON, 64 KiB and 1 MiB routes; keep-alive.`,

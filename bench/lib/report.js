@@ -120,15 +120,15 @@ export function targets(rows, extra) {
   const wp = worstOf(pacedForms);
   const pacedDirect = byId['direct-small@paced'];
   out.push({
-    name: 'p99 added latency over direct ≤ 3 ms at 50 connections, every form (at a fixed offered load below saturation)',
+    name: `p99 added latency over direct ≤ 3 ms at ${extra.connections ?? 50} connections, every form (at a fixed offered load below saturation)`,
     pass: pacedForms.length && pacedDirect !== undefined ? pacedForms.every((r) => ok(r) && r.addedP99 <= 3) : undefined,
     detail: pacedForms.length && pacedDirect !== undefined
-      ? `${f(pacedDirect.rps)} rps offered over 50 connections; worst: ${wp.short} ${signed(wp.addedP99)} ms (direct p99 ${f(pacedDirect.p99, 2)} ms) — ${p99List(pacedForms)}`
+      ? `${f(pacedDirect.rps)} rps offered over ${extra.connections ?? 50} connections; worst: ${wp.short} ${signed(wp.addedP99)} ms (direct p99 ${f(pacedDirect.p99, 2)} ms) — ${p99List(pacedForms)}`
       : 'not measured',
   });
   const ws = worstOf(forms);
   out.push({
-    name: 'p99 over direct at saturation (reported; no target: at saturation p99 is the queue of 50 connections at each server\'s own throughput)',
+    name: `p99 over direct at saturation (reported; no target: at saturation p99 is the queue of ${extra.connections ?? 50} connections at each server's own throughput)`,
     pass: undefined,
     detail: forms.length ? `worst: ${ws.short} ${signed(ws.addedP99)} ms (direct p99 ${f(byId['direct-small']?.p99, 2)} ms) — ${p99List(forms)}` : 'not measured',
   });
@@ -157,7 +157,7 @@ export function targets(rows, extra) {
     name: 'peak RSS of every trackgate row within the memory limit of k8s/sidecar.yaml (reported; the manifest is sized from these rows)',
     pass: limit === undefined || heaviest === undefined ? undefined : heaviest.peakRss <= limit,
     detail: limit === undefined ? 'no limit read from k8s/sidecar.yaml' : heaviest === undefined ? 'not measured'
-      : `limit ${f(limit)} MiB; highest ${f(heaviest.peakRss)} MiB (${heaviest.label})`,
+      : `limit ${f(limit)} MiB; highest ${f(heaviest.peakRss)} MiB (${heaviest.label}${isPaced(heaviest) ? ', paced' : ''})`,
   });
   const churn = byId['tg-churn'];
   if (churn === undefined) {
@@ -218,9 +218,9 @@ ${rows.some(isPaced) ? `
 ### Latency at a fixed load
 
 The paced rows (\`…@paced\` in \`BENCH_ONLY\`) send the same requests at a fixed offered load of about ${settings.pacedRps} requests/s over
-the same 50 connections (each connection waits an exponentially distributed pause after each response, mean 50 / ${settings.pacedRps} s:
+the same ${settings.connections} connections (each connection waits an exponentially distributed pause after each response, mean ${settings.connections} / ${settings.pacedRps} s:
 wrk's \`delay()\` hook), so no server is saturated and latency is the time a request takes through it, not the time spent
-queued behind 49 others. +p50 and +p99 are the difference to the upstream reached directly at the same load, in the
+queued behind the other connections' requests. +p50 and +p99 are the difference to the upstream reached directly at the same load, in the
 same run. CPU % of a core is CPU µs/req × rps: how busy the server was.
 
 ${pacedMarkdownTable(rows)}
