@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { installCleanup, killAll, TASKSET } from './lib/procs.js';
-import { startUpstream, startBareProxy, startJwksServer, startTrackgate, measureInterleaved, formIdsOf, CPU_LOAD } from './lib/harness.js';
+import { startUpstream, startBareProxy, startJwksServer, startTrackgate, measureInterleaved, pacedSpec, formIdsOf, CPU_LOAD } from './lib/harness.js';
 import { writeAccounts, writeStore, externalIssuer, basicHeader, USER } from './lib/fixtures.js';
 
 const cfg = {
@@ -22,8 +22,8 @@ const cfg = {
 };
 const PATH = '/v2/positions?device=bench-device';
 const pacedRps = Number(process.env.LAYERS_PACED_RPS ?? 0);
-/** Warm-ups at full load; measured runs paced when LAYERS_PACED_RPS is set. */
-const paced = (spec) => (pacedRps > 0 ? async (phase) => (phase === 'warmup' || phase === 'check' ? spec : { ...spec, paceMs: (cfg.connections / pacedRps) * 1000 }) : spec);
+/** Measured runs paced when LAYERS_PACED_RPS is set (warm-ups at full load). */
+const paced = (spec) => (pacedRps > 0 ? pacedSpec(spec, (cfg.connections / pacedRps) * 1000) : spec);
 
 async function main() {
   installCleanup();
@@ -48,7 +48,8 @@ async function main() {
     ]);
     let prev;
     for (const r of rows) {
-      const delta = prev === undefined ? '' : `  (+${(r.cpuUs - prev).toFixed(1)} µs over the row above)`;
+      const d = prev === undefined ? undefined : r.cpuUs - prev;
+      const delta = d === undefined ? '' : `  (${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(1)} µs against the row above)`;
       process.stdout.write(`${r.label.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} rps  p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms  ${r.cpuUs.toFixed(1).padStart(6)} CPU µs/req${delta}   runs: ${r.runs.map((x) => x.cpuUs.toFixed(0)).join(' ')}\n`);
       prev = r.cpuUs;
     }

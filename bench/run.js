@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { installCleanup, killAll, have, TASKSET, startServer, freePort, waitForPort, groupCpuSeconds } from './lib/procs.js';
 import {
-  ROOT, CPU_LOAD, CPU_PROXY, FIRST_WARMUP_SECONDS, IMAGE_MALLOC_ENV, startUpstream, startBareProxy, startJwksServer, startTrackgate, measure, measureInterleaved, coldWarm, metric, formIdsOf, redisCalls,
+  ROOT, CPU_LOAD, CPU_PROXY, FIRST_WARMUP_SECONDS, IMAGE_MALLOC_ENV, pacedSpec, startUpstream, startBareProxy, startJwksServer, startTrackgate, measure, measureInterleaved, coldWarm, metric, formIdsOf, redisCalls,
 } from './lib/harness.js';
 import {
   writeAccounts, writeStore, copyStoreToRedis, externalIssuer, digestRun, basicHeader, USER, BCRYPT_USER, INSTANCE,
@@ -151,14 +151,7 @@ async function main() {
     const core = []; // [{ target, sc }] in table order
     const paceMs = (cfg.connections / cfg.pacedRps) * 1000;
     // The paced twin of a row: the same requests, each connection pausing paceMs on average before each one.
-    // Warm-ups stay unpaced (they are there to warm the server up).
-    const pacedScenario = (sc) => {
-      const specOf = typeof sc.spec === 'function' ? sc.spec : async () => sc.spec;
-      return {
-        ...sc, id: pacedId(sc.id), group: 'paced',
-        spec: async (phase) => (phase === 'warmup' || phase === 'check' ? specOf(phase) : { ...(await specOf(phase, { paced: true })), paceMs }),
-      };
-    };
+    const pacedScenario = (sc) => ({ ...sc, id: pacedId(sc.id), group: 'paced', spec: pacedSpec(sc.spec, paceMs) });
     const add = (target, list) => {
       for (const sc of list) {
         if (wanted(sc.id)) core.push({ target, sc });

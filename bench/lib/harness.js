@@ -136,6 +136,8 @@ export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = []
   return { name, port, adminPort, pgid: proc.pid, proc, config, inspectPort };
 }
 
+const GET_TIMEOUT_MS = 30_000;
+
 /** One GET; resolves `{ status, body, ms }`. */
 export function get(port, path, headers = {}, agent = false) {
   return new Promise((resolve, reject) => {
@@ -154,7 +156,6 @@ export function get(port, path, headers = {}, agent = false) {
     req.end();
   });
 }
-const GET_TIMEOUT_MS = 30_000;
 
 /** A trackgate Prometheus sample value (first series of that name). */
 export async function metric(target, name) {
@@ -307,9 +308,22 @@ export async function measureInterleaved(ctx, items) {
   return items.map(({ target, sc }, k) => scenarioRow(target, sc, states[k]));
 }
 
+/** A scenario's `spec` as a function of the phase (a spec object is the same for every phase). */
+const specFunction = (spec) => (typeof spec === 'function' ? spec : async () => spec);
+
+/**
+ * `spec` at a fixed offered load: the measured runs carry `paceMs` (each wrk connection's mean think time, see
+ * wrk.js); the preflight and the warm-ups stay unpaced (they check and warm the server up). A spec function is
+ * asked for `(phase, { paced: true })` on measured runs, so it can size per-run request lists to the rate.
+ */
+export function pacedSpec(spec, paceMs) {
+  const specOf = specFunction(spec);
+  return async (phase) => (phase === 'warmup' || phase === 'check' ? specOf(phase) : { ...(await specOf(phase, { paced: true })), paceMs });
+}
+
 /** Preflight and warm-up of one scenario; returns the state its runs add to. */
 async function prepareScenario(ctx, target, sc) {
-  const specOf = typeof sc.spec === 'function' ? sc.spec : async () => sc.spec;
+  const specOf = specFunction(sc.spec);
   if (sc.preflight !== false) await preflight(target, await specOf('check'), sc.identity === true);
   const hwmReset = resetPeakRss(target.pgid);
   // A freshly started server's first scenario warms it up longer: V8 compiles trackgate's request path

@@ -85,9 +85,12 @@ export function targets(rows, extra) {
   const out = [];
   const forms = rows.filter((r) => r.kind === 'form' && !isPaced(r));
   const pacedForms = rows.filter((r) => r.kind === 'form' && isPaced(r));
-  const worst = (list, key) => list.reduce((a, r) => (a === undefined || r[key] < a[key] ? r : a), undefined);
+  // The row with the lowest (sign 1) or highest (sign -1) `key`.
+  const pick = (list, key, sign) => list.reduce((a, r) => (a === undefined || sign * (r[key] - a[key]) < 0 ? r : a), undefined);
+  const worst = (list, key) => pick(list, key, 1);
   const ok = (r) => r !== undefined && r.errors === 0;
-  const formList = (key, fmt) => forms.map((r) => `${r.short} ${fmt(r[key])}`).join(', ');
+  const listOf = (list, key, fmt) => list.map((r) => `${r.short} ${fmt(r[key])}`).join(', ');
+  const formList = (key, fmt) => listOf(forms, key, fmt);
 
   const wd = worst(forms, 'xDirect');
   out.push({
@@ -115,8 +118,8 @@ export function targets(rows, extra) {
   cmp('Basic ≥ 2× nginx auth_basic apr1', 'tg-basic', 'nginx-apr1', 2);
   cmp('bcrypt user (Basic, cache hit) ≥ 20× nginx auth_basic bcrypt cost 5', 'tg-bcrypt', 'nginx-bcrypt', 20);
   cmp('64 KiB bodies ≥ 0.6× nginx', 'tg-64k', 'nginx-noauth-64k', 0.6);
-  const worstOf = (list) => list.reduce((a, r) => (a === undefined || r.addedP99 > a.addedP99 ? r : a), undefined);
-  const p99List = (list) => list.map((r) => `${r.short} ${signed(r.addedP99)}`).join(', ');
+  const worstOf = (list) => pick(list, 'addedP99', -1);
+  const p99List = (list) => listOf(list, 'addedP99', signed);
   const wp = worstOf(pacedForms);
   const pacedDirect = byId['direct-small@paced'];
   out.push({
@@ -152,7 +155,7 @@ export function targets(rows, extra) {
   const limit = extra.k8sMemoryLimitMiB;
   // Every single-process trackgate row (the `workers` rows run several processes, not the manifest's one).
   const tgRows = rows.filter((r) => r.server?.startsWith('trackgate') && !r.id.startsWith('tg-w') && r.peakRss !== undefined);
-  const heaviest = tgRows.reduce((a, r) => (a === undefined || r.peakRss > a.peakRss ? r : a), undefined);
+  const heaviest = pick(tgRows, 'peakRss', -1);
   out.push({
     name: 'peak RSS of every trackgate row within the memory limit of k8s/sidecar.yaml (reported; the manifest is sized from these rows)',
     pass: limit === undefined || heaviest === undefined ? undefined : heaviest.peakRss <= limit,
