@@ -21,11 +21,11 @@ export const FIRST_WARMUP_SECONDS = 4;
 export const REWARM_SECONDS = 1;
 
 /**
- * The glibc MALLOC_* settings of the Dockerfile's final stage (`ENV MALLOC_…=…`): trackgate runs with them here as
- * in the image, so its memory rows measure what a deployment gets.
+ * The runtime settings of the Dockerfile's final stage: glibc's `ENV MALLOC_…=…` and V8's `ENV NODE_OPTIONS=…`.
+ * trackgate runs with them here as in the image, so its rows measure what a deployment gets.
  */
-export const IMAGE_MALLOC_ENV = Object.fromEntries([...readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split(/^FROM /m).at(-1)
-  .matchAll(/^ENV (MALLOC_[A-Z_]+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+export const IMAGE_ENV = Object.fromEntries([...readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split(/^FROM /m).at(-1)
+  .matchAll(/^ENV (MALLOC_[A-Z_]+|NODE_OPTIONS)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
 
 /** Starts bench/upstream.js pinned to the load CPU. */
 export async function startUpstream(dir) {
@@ -119,7 +119,7 @@ export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = []
   writeFileSync(file, JSON.stringify(config, null, 1));
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACKGATE_')));
   env.NODE_ENV = 'production';
-  Object.assign(env, IMAGE_MALLOC_ENV);
+  Object.assign(env, IMAGE_ENV);
   // `inspect`: the V8 inspector on a loopback port, for liveHeapMiB (a full GC, then the heap in use).
   const inspectPort = inspect ? await freePort() : undefined;
   const flags = inspectPort === undefined ? nodeFlags : [...nodeFlags, `--inspect=127.0.0.1:${inspectPort}`];

@@ -8,16 +8,17 @@
  * - a negative entry (the credential was rejected as invalid/expired) lives `negativeTtlSeconds`, so a
  *   flood of one wrong password costs one hash per window; errors that are not verdicts (source down,
  *   throttled, malformed) are never cached;
- * - bounded by entry count and by approximate bytes; the least recently used go first;
+ * - bounded by entry count and by approximate bytes; the least recently used go first (the entries live in an
+ *   {@link IdentityTable}, typed arrays outside the V8 heap);
  * - concurrent misses on one key share a single verification (single-flight);
  * - `delete`/`deleteWhere`/`clear` evict at once (revocation, account removal, reload); a verification that
  *   was already running when `clear` was called does not store its (possibly stale) verdict;
  * - every lookup reports its outcome (`hit`, `negative_hit`, `miss`) and every eviction (`evict`) to
  *   `onEvent`, which feeds `trackgate_validation_cache_events_total`.
  */
-import { LRUCache } from 'lru-cache';
 import { TrackgateError } from '../errors.js';
 import type { Identity } from '../authn/types.js';
+import { IdentityTable, type Verdict } from './identity-table.js';
 import type { CacheOutcome } from '../observability/metrics.js';
 
 export interface ValidationCacheOptions {
@@ -32,11 +33,6 @@ export interface ValidationCacheOptions {
 
 export type CacheEvent = Exclude<CacheOutcome, 'bypass'> | 'evict';
 
-/**
- * A cached verdict: the identity itself, or the rejection. No wrapper object: with 100,000 entries every
- * object per entry is ~4 MiB of heap.
- */
-type Entry = Identity | TrackgateError;
 
 export interface CacheResult {
   identity: Identity;
@@ -47,8 +43,8 @@ export interface CacheResult {
 const NEGATIVE_REASONS = new Set(['invalid', 'expired']);
 
 export class ValidationCache {
-  readonly #lru: LRUCache<string, Entry>;
-  readonly #inflight = new Map<string, Promise<Entry>>();
+  readonly #table: IdentityTable;
+  readonly #inflight = new Map<string, Promise<Verdict>>();
   readonly #opts: ValidationCacheOptions;
   readonly #now: () => number;
   readonly #onEvent: (event: CacheEvent) => void;
@@ -60,21 +56,15 @@ export class ValidationCache {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
     this.#onEvent = opts.onEvent ?? (() => undefined);
-    this.#lru = new LRUCache<string, Entry>({
-      max: opts.maxEntries,
-      maxSize: opts.maxBytes,
-      sizeCalculation: (entry, key) => entrySize(key, entry),
-      ttlAutopurge: false,
-      allowStale: false,
-      updateAgeOnGet: false,
-      dispose: (_v, _k, reason) => {
-        if (reason === 'evict') { this.evictions++; this.#onEvent('evict'); }
-      },
+    this.#table = new IdentityTable({
+      maxEntries: opts.maxEntries,
+      maxBytes: opts.maxBytes,
+      onEvict: () => { this.evictions++; this.#onEvent('evict'); },
     });
   }
 
-  get size(): number { return this.#lru.size; }
-  get bytes(): number { return this.#lru.calculatedSize; }
+  get size(): number { return this.#table.size; }
+  get bytes(): number { return this.#table.bytes; }
 
   /**
    * The cached verdict for `key` without waiting: the identity on a hit, undefined when nothing is cached,
@@ -82,16 +72,12 @@ export class ValidationCache {
    * path no promise or microtask.
    */
   lookup(key: string): CacheResult | undefined {
-    const hit = this.#lru.get(key);
+    // An entry's deadline already includes the credential's own expiry (see #store), on the app's clock.
+    const hit = this.#table.get(key, this.#now());
     if (hit === undefined) return undefined;
     if (hit instanceof TrackgateError) {
       this.#onEvent('negative_hit');
       throw hit;
-    }
-    // The LRU's TTL runs on its own clock; a credential's own expiry is also checked on the app's clock.
-    if (hit.expiresAt !== undefined && hit.expiresAt <= this.#now()) {
-      this.#lru.delete(key);
-      return undefined;
     }
     this.#onEvent('hit');
     return { identity: hit, outcome: 'hit' };
@@ -118,7 +104,7 @@ export class ValidationCache {
       this.#inflight.set(key, p);
       p.finally(() => { if (this.#inflight.get(key) === p) this.#inflight.delete(key); }).catch(() => undefined);
     }
-    let entry: Entry;
+    let entry: Verdict;
     try {
       entry = await pending;
     } catch (err) {
@@ -134,8 +120,8 @@ export class ValidationCache {
     return { identity: entry, outcome: leader ? 'miss' : 'hit' };
   }
 
-  async #run(key: string, verify: () => Promise<Identity>, generation: number): Promise<Entry> {
-    let entry: Entry;
+  async #run(key: string, verify: () => Promise<Identity>, generation: number): Promise<Verdict> {
+    let entry: Verdict;
     try {
       entry = await verify();
     } catch (err) {
@@ -147,47 +133,33 @@ export class ValidationCache {
     return entry;
   }
 
-  #store(key: string, entry: Entry): void {
+  #store(key: string, entry: Verdict): void {
+    const now = this.#now();
     let ttlMs: number;
     if (entry instanceof TrackgateError) {
       if (!NEGATIVE_REASONS.has(entry.reason ?? '')) return;
       ttlMs = this.#opts.negativeTtlSeconds * 1000;
     } else {
       ttlMs = this.#opts.ttlSeconds * 1000;
-      if (entry.expiresAt !== undefined) ttlMs = Math.min(ttlMs, entry.expiresAt - this.#now());
+      if (entry.expiresAt !== undefined) ttlMs = Math.min(ttlMs, entry.expiresAt - now);
     }
     if (ttlMs < 1) return;
-    this.#lru.set(key, entry, { ttl: Math.floor(ttlMs) });
+    this.#table.set(key, entry, now + Math.floor(ttlMs));
   }
 
   delete(key: string): boolean {
-    return this.#lru.delete(key);
+    return this.#table.delete(key);
   }
 
   /** Evicts every positive entry whose identity matches (e.g. a removed account's subject). */
   deleteWhere(pred: (identity: Identity) => boolean): number {
-    let n = 0;
-    for (const [key, entry] of this.#lru.entries()) {
-      if (!(entry instanceof TrackgateError) && pred(entry)) { this.#lru.delete(key); n++; }
-    }
-    return n;
+    return this.#table.deleteWhere(pred);
   }
 
   clear(): void {
     this.#generation++;
     // Requests after the clear must not join a verification that started before it.
     this.#inflight.clear();
-    this.#lru.clear();
+    this.#table.clear();
   }
-}
-
-/** Approximate heap bytes of an entry: strings are UTF-16 in V8, plus object overheads. */
-function entrySize(key: string, entry: Entry): number {
-  let n = 160 + key.length * 2;
-  if (entry instanceof TrackgateError) {
-    n += 400;
-  } else {
-    n += (entry.subject.length + entry.scheme.length + entry.kind.length + (entry.account?.length ?? 0) + (entry.instance?.length ?? 0)) * 2;
-  }
-  return n;
 }

@@ -18,7 +18,8 @@ import { ROOT } from '../helpers/cli.js';
 
 // The MALLOC_* settings of the Dockerfile's final stage, as the bench reads them (bench/ is plain JavaScript,
 // outside the typed build: a path import).
-const { IMAGE_MALLOC_ENV } = (await import(pathToFileURL(join(ROOT, 'bench', 'lib', 'harness.js')).href)) as { IMAGE_MALLOC_ENV: Record<string, string> };
+const { IMAGE_ENV } = (await import(pathToFileURL(join(ROOT, 'bench', 'lib', 'harness.js')).href)) as { IMAGE_ENV: Record<string, string> };
+const IMAGE_MALLOC_ENV = Object.fromEntries(Object.entries(IMAGE_ENV).filter(([k]) => k.startsWith('MALLOC_')));
 /** The host's own MALLOC_* variables removed (undefined: not passed to the child). */
 const NO_MALLOC = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('MALLOC_')).map((k) => [k, undefined]));
 const USERS = Array.from({ length: 8 }, (_, i) => ({ name: `login-${i}`, password: `login-password-${i}` }));

@@ -1,0 +1,75 @@
+/**
+ * The image's V8 setting (Dockerfile `ENV NODE_OPTIONS=--max-semi-space-size=4`): Node accepts it from the
+ * environment (a flag it refused there would stop the container from starting), it bounds the young generation
+ * where Node's default lets it grow, and the real trackgate starts and serves with it.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { basicAuth } from '../helpers/trackgate.js';
+import { startCluster } from '../helpers/cluster-process.js';
+import { ROOT } from '../helpers/cli.js';
+import { hashPassword } from '../../src/accounts/password.js';
+
+// The settings of the Dockerfile's final stage, as the bench reads and applies them (a path import: bench/ is plain JS).
+const { IMAGE_ENV } = (await import(pathToFileURL(join(ROOT, 'bench', 'lib', 'harness.js')).href)) as { IMAGE_ENV: Record<string, string> };
+
+/** The young generation's size (MiB) in a Node process that made 400 MiB of short-lived garbage. */
+function youngGenerationMiB(nodeOptions: string | undefined): number {
+  const script = `
+    const v8 = require('node:v8');
+    let keep = [];
+    for (let i = 0; i < 400_000; i++) { keep.push({ i, s: 'x'.repeat(900) + i }); if (keep.length > 2000) keep = []; }
+    const ns = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+    process.stdout.write(String(ns.space_size / 1048576));`;
+  const env = { ...process.env, NODE_OPTIONS: nodeOptions };
+  if (nodeOptions === undefined) delete env.NODE_OPTIONS;
+  const r = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return Number(r.stdout);
+}
+
+let dir: string;
+let up: RecordingUpstream;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'trackgate-node-options-'));
+  up = await startRecordingUpstream();
+});
+
+afterAll(async () => {
+  await up.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('Dockerfile NODE_OPTIONS', () => {
+  it('is set in the final image, and the bench applies the same value', () => {
+    expect(IMAGE_ENV.NODE_OPTIONS).toBe('--max-semi-space-size=4');
+  });
+
+  it('bounds the young generation to 2 × 4 MiB, where Node\'s default grows past it', () => {
+    expect(youngGenerationMiB(IMAGE_ENV.NODE_OPTIONS)).toBeLessThanOrEqual(8);
+    expect(youngGenerationMiB(undefined)).toBeGreaterThan(8);
+  }, 30_000);
+
+  it('the real trackgate starts and serves with it', async () => {
+    writeFileSync(join(dir, 'accounts.yaml'), stringify({ users: [{ username: 'alice', password: await hashPassword('alice-password') }] }));
+    const tg = await startCluster({
+      dir, name: 'node-options', env: { NODE_OPTIONS: IMAGE_ENV.NODE_OPTIONS },
+      config: { listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, upstream: { url: up.url }, store: { url: 'sqlite::memory:' }, accountsFile: 'accounts.yaml', watch: false },
+    });
+    try {
+      const res = await fetch(`${tg.proxy}/data`, { headers: { authorization: basicAuth('alice', 'alice-password') } });
+      expect(res.status).toBe(200);
+      expect(up.received.at(-1)?.headers['x-identity-assertion']).toMatch(/^ey/);
+    } finally {
+      tg.kill();
+    }
+  }, 30_000);
+});

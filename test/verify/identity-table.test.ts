@@ -1,0 +1,177 @@
+/**
+ * The validation cache's off-heap storage: identities survive the round trip field for field, LRU order and
+ * bounds hold, hash chains survive deletes, and a long random run agrees with a plain Map-based LRU.
+ */
+import { describe, expect, it } from 'vitest';
+import { IdentityTable, MAX_KEY_LENGTH, ROW_BYTES, type Verdict } from '../../src/verify/identity-table.js';
+import { TrackgateError } from '../../src/errors.js';
+import type { Identity } from '../../src/authn/types.js';
+import { lookupDigest } from '../../src/accounts/digest-token.js';
+import { CredentialDigester } from '../../src/verify/cache-key.js';
+
+const FOREVER = Number.MAX_SAFE_INTEGER;
+
+function table(maxEntries = 100, maxBytes = 1 << 20): { t: IdentityTable; evicted: () => number } {
+  let n = 0;
+  const t = new IdentityTable({ maxEntries, maxBytes, onEvict: () => { n++; } });
+  return { t, evicted: () => n };
+}
+
+const id = (extra: Partial<Identity> = {}): Identity => Object.freeze({ subject: 'u', scheme: 'basic', kind: 'user' as const, ...extra });
+
+describe('IdentityTable', () => {
+  it('gives back every field of an identity, frozen, and a rejection as the same error', () => {
+    const { t } = table();
+    const digest = lookupDigest('a-session-token');
+    const full = id({ subject: 'dev-Ünïcode-42', scheme: 'session-token', kind: 'device', account: 'acme', instance: 'fleet-7', expiresAt: 1_764_000_000_123, tokenDigest: digest });
+    const bare = id({ subject: '' });
+    const other = id({ tokenDigest: 'not-a-store-digest' });
+    const err = new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'invalid credentials', { reason: 'invalid' });
+    t.set('full', full, FOREVER);
+    t.set('bare', bare, FOREVER);
+    t.set('other', other, FOREVER);
+    t.set('neg', err, FOREVER);
+    const got = t.get('full', 0) as Identity;
+    expect(got).toEqual(full);
+    expect(got.tokenDigest).toBe(digest);
+    expect(Object.isFrozen(got)).toBe(true);
+    expect(t.get('bare', 0)).toMatchObject({ subject: '', scheme: 'basic', kind: 'user', account: undefined, instance: undefined, expiresAt: undefined, tokenDigest: undefined });
+    expect((t.get('other', 0) as Identity).tokenDigest).toBe('not-a-store-digest');
+    expect(t.get('neg', 0)).toBe(err);
+    expect(t.get('missing', 0)).toBeUndefined();
+  });
+
+  it('drops an entry at its deadline, on the clock it is given', () => {
+    const { t, evicted } = table();
+    t.set('k', id(), 1000);
+    expect(t.get('k', 999)).toBeDefined();
+    expect(t.get('k', 1000)).toBeUndefined();
+    expect(t.size).toBe(0);
+    expect(t.bytes).toBe(0);
+    expect(evicted()).toBe(0); // expiry is not an eviction
+  });
+
+  it('evicts the least recently used; a hit makes an entry recent', () => {
+    const { t, evicted } = table(3);
+    for (const k of ['a', 'b', 'c']) t.set(k, id({ subject: k }), FOREVER);
+    t.get('a', 0); // b is now the least recently used
+    t.set('d', id({ subject: 'd' }), FOREVER);
+    expect(t.get('b', 0)).toBeUndefined();
+    expect(['a', 'c', 'd'].map((k) => (t.get(k, 0) as Identity).subject)).toEqual(['a', 'c', 'd']);
+    expect(evicted()).toBe(1);
+    expect(t.size).toBe(3);
+  });
+
+  it('replacing a key is not an eviction and keeps one entry', () => {
+    const { t, evicted } = table(2);
+    t.set('a', id({ subject: 'old' }), FOREVER);
+    t.set('a', id({ subject: 'new' }), FOREVER);
+    expect(t.size).toBe(1);
+    expect((t.get('a', 0) as Identity).subject).toBe('new');
+    expect(evicted()).toBe(0);
+  });
+
+  it('stays within maxBytes, counting subject lengths, and reserves no more rows than maxBytes can hold', () => {
+    const maxBytes = 64 * 1024;
+    const { t } = table(1_000_000, maxBytes);
+    expect(t.capacity).toBeLessThanOrEqual(Math.floor(maxBytes / ROW_BYTES));
+    for (let i = 0; i < 5000; i++) {
+      t.set(`k${i}`, id({ subject: 'x'.repeat(i % 200) }), FOREVER);
+      expect(t.bytes).toBeLessThanOrEqual(maxBytes);
+    }
+    expect(t.size).toBeGreaterThan(50);
+    // An entry bigger than the whole bound is not stored (and evicts nothing for it).
+    const before = t.size;
+    t.set('huge', id({ subject: 'y'.repeat(maxBytes) }), FOREVER);
+    expect(t.get('huge', 0)).toBeUndefined();
+    expect(t.size).toBe(before);
+  });
+
+  it('deleteWhere removes matching identities only (never rejections), by their rebuilt token digests', () => {
+    const { t } = table();
+    const d1 = lookupDigest('token-1');
+    t.set('t1', id({ tokenDigest: d1 }), FOREVER);
+    t.set('t1b', id({ subject: 'v', tokenDigest: d1 }), FOREVER);
+    t.set('t2', id({ tokenDigest: lookupDigest('token-2') }), FOREVER);
+    t.set('neg', new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'no', { reason: 'invalid' }), FOREVER);
+    expect(t.deleteWhere((i) => i.tokenDigest === d1)).toBe(2);
+    expect(t.size).toBe(2);
+    expect(t.get('t1', 0)).toBeUndefined();
+    expect(t.get('t2', 0)).toBeDefined();
+    expect(t.deleteWhere(() => true)).toBe(1);
+    expect(t.get('neg', 0)).toBeInstanceOf(TrackgateError);
+  });
+
+  it('keeps hash chains whole when entries in the middle of a chain go (16 rows, 16 buckets, 40 keys)', () => {
+    const { t } = table(16);
+    const live = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const k = `key-${i}`;
+      t.set(k, id({ subject: k }), FOREVER);
+      live.add(k);
+      if (live.size > 16) live.delete([...live][0]!);
+      if (i % 3 === 0) { const victim = [...live][Math.floor(live.size / 2)]!; expect(t.delete(victim)).toBe(true); live.delete(victim); }
+      for (const k2 of live) expect((t.get(k2, 0) as Identity | undefined)?.subject).toBe(k2);
+    }
+  });
+
+  it('clear empties everything and the table fills again', () => {
+    const { t } = table(4);
+    for (const k of ['a', 'b', 'c', 'd']) t.set(k, id({ subject: k, account: k }), FOREVER);
+    t.clear();
+    expect([t.size, t.bytes]).toEqual([0, 0]);
+    expect(t.get('a', 0)).toBeUndefined();
+    for (const k of ['e', 'f', 'g', 'h', 'i']) t.set(k, id({ subject: k, account: `acct-${k}` }), FOREVER);
+    expect(t.size).toBe(4);
+    expect(t.get('i', 0)).toMatchObject({ subject: 'i', account: 'acct-i' });
+  });
+
+  it('refuses keys it cannot hold, and never finds them', () => {
+    const { t } = table();
+    expect(() => t.set('k'.repeat(MAX_KEY_LENGTH + 1), id(), FOREVER)).toThrow(TypeError);
+    expect(() => t.set('ключ', id(), FOREVER)).toThrow(TypeError);
+    expect(t.get('k'.repeat(MAX_KEY_LENGTH + 1), 0)).toBeUndefined();
+    expect(t.delete('k'.repeat(MAX_KEY_LENGTH + 1))).toBe(false);
+    // The digester's keys fit.
+    const key = new CredentialDigester(Buffer.alloc(32, 1)).digest('basic', ['user', 'password']);
+    t.set(key, id(), FOREVER);
+    expect(t.get(key, 0)).toBeDefined();
+  });
+
+  it('agrees with a Map-based LRU over 200,000 random operations', () => {
+    // The reference: a Map in recency order (delete + set moves a key to the most recent end).
+    const cap = 64;
+    const ref = new Map<string, { v: Verdict; deadline: number }>();
+    const { t, evicted } = table(cap);
+    let refEvictions = 0;
+    let seed = 12345;
+    const rnd = (n: number): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n; };
+    const accounts = ['a', 'b', undefined];
+    const err = new TrackgateError('TG_ERR_EXPIRED_CREDENTIALS', 'expired', { reason: 'expired' });
+    let now = 0;
+    for (let i = 0; i < 200_000; i++) {
+      const key = `k${rnd(160)}`;
+      const op = rnd(10);
+      now += rnd(3);
+      if (op < 5) {
+        const want = ref.get(key);
+        let expect_: Verdict | undefined;
+        if (want !== undefined && want.deadline > now) { ref.delete(key); ref.set(key, want); expect_ = want.v; } else if (want !== undefined) ref.delete(key);
+        const got = t.get(key, now);
+        expect(got).toEqual(expect_);
+      } else if (op < 9) {
+        const v: Verdict = rnd(8) === 0 ? err : id({ subject: `s${rnd(1000)}`, account: accounts[rnd(3)], expiresAt: rnd(2) === 0 ? undefined : now + 5000, tokenDigest: rnd(2) === 0 ? lookupDigest(key) : undefined });
+        const deadline = now + 1 + rnd(400);
+        ref.delete(key);
+        if (ref.size >= cap) { ref.delete(ref.keys().next().value!); refEvictions++; }
+        ref.set(key, { v, deadline });
+        t.set(key, v, deadline);
+      } else {
+        expect(t.delete(key)).toBe(ref.delete(key));
+      }
+      expect(t.size).toBe(ref.size);
+    }
+    expect(evicted()).toBe(refEvictions);
+    expect(refEvictions).toBeGreaterThan(1000);
+  });
+});
