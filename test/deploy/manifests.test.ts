@@ -52,16 +52,16 @@ describe('k8s/sidecar.yaml', () => {
     expect(sidecar.volumeMounts.some((m: Doc) => storePath.startsWith(`${m.mountPath}/`) && !m.readOnly)).toBe(true);
   });
 
-  it('gives trackgate the memory its validation cache and large bodies can take (256 MiB + 1.25 KiB per entry, from the bench)', () => {
+  it('gives trackgate the memory its validation cache and large bodies can take (256 MiB + 0.5 KiB per entry, from the bench)', () => {
     const mib = (q: string) => {
       const m = /^(\d+)(Mi|Gi)$/.exec(q);
       if (m === null) throw new Error(`unexpected memory quantity ${q}`);
       return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1);
     };
     const limit = mib(sidecar.resources.limits.memory);
-    expect(limit).toBeGreaterThanOrEqual(256 + (1.25 * config.cache.maxEntries) / 1024);
-    // The request covers a loaded sidecar with an empty cache (125-150 MiB measured), so the scheduler does not
-    // place it where that much is not free.
+    expect(limit).toBeGreaterThanOrEqual(256 + (0.5 * config.cache.maxEntries) / 1024);
+    // The request covers a loaded sidecar (100-125 MiB measured with an empty cache, 145-183 filling 100,000
+    // identities), so the scheduler does not place it where that much is not free.
     expect(mib(sidecar.resources.requests.memory)).toBeGreaterThanOrEqual(150);
     expect(mib(sidecar.resources.requests.memory)).toBeLessThanOrEqual(limit);
   });

@@ -74,7 +74,9 @@ describe('IdentityTable', () => {
   it('stays within maxBytes, counting subject lengths, and reserves no more rows than maxBytes can hold', () => {
     const maxBytes = 64 * 1024;
     const { t } = table(1_000_000, maxBytes);
-    expect(t.capacity).toBeLessThanOrEqual(Math.floor(maxBytes / ROW_BYTES));
+    // docs/config.md (cache.maxBytes) says rows reserved = maxBytes / 152 B: a row and an empty subject string.
+    expect(ROW_BYTES + 16).toBe(152);
+    expect(t.capacity).toBe(Math.floor(maxBytes / 152));
     for (let i = 0; i < 5000; i++) {
       t.set(`k${i}`, id({ subject: 'x'.repeat(i % 200) }), FOREVER);
       expect(t.bytes).toBeLessThanOrEqual(maxBytes);
