@@ -5,9 +5,11 @@
  * once and are measured in interleaved rounds (harness.js measureInterleaved, as `npm run bench` measures its
  * comparison), so the machine's drift hits them alike. Prints the median rps, CPU µs/request and p50/p99 of each
  * and the CPU differences. LAYERS_PACED_RPS: at that fixed offered load instead of at saturation (each wrk
- * connection pausing between requests, as the bench's `@paced` rows).
+ * connection pausing between requests, as the bench's `@paced` rows). LAYERS_NODE_FLAGS: a fourth row, trackgate
+ * Basic started with these Node flags (e.g. `--max-semi-space-size=16`, Node's default young generation, against
+ * the image's NODE_OPTIONS that every trackgate here runs with).
  *
- *   npm run build && node bench/layers.js          LAYERS_ROUNDS=5  LAYERS_SECONDS=3  LAYERS_PACED_RPS=2000
+ *   npm run build && node bench/layers.js          LAYERS_ROUNDS=5  LAYERS_SECONDS=3  LAYERS_PACED_RPS=2000  LAYERS_NODE_FLAGS=…
  */
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +24,7 @@ const cfg = {
 };
 const PATH = '/v2/positions?device=bench-device';
 const pacedRps = Number(process.env.LAYERS_PACED_RPS ?? 0);
+const nodeFlags = (process.env.LAYERS_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 /** Measured runs paced when LAYERS_PACED_RPS is set (warm-ups at full load). */
 const paced = (spec) => (pacedRps > 0 ? pacedSpec(spec, (cfg.connections / pacedRps) * 1000) : spec);
 
@@ -40,11 +43,14 @@ async function main() {
     const bare = await startBareProxy(dir, upstream.port);
     const pub = await startTrackgate('trackgate-public', ctx, { routes: [{ path: '/v2', access: 'public' }] });
     const basic = await startTrackgate('trackgate-basic', ctx, {});
+    // A second Basic server on other Node flags (after the image's NODE_OPTIONS, so they override it).
+    const flagged = nodeFlags.length === 0 ? undefined : await startTrackgate('trackgate-flags', ctx, {}, { nodeFlags });
     const sc = (id, label, headers, more = {}) => ({ id, label, group: 'small', spec: paced({ path: PATH, headers }), ...more });
     const rows = await measureInterleaved({ cfg, dir }, [
       { target: bare, sc: sc('floor', 'floor (node:http + undici)', {}) },
       { target: pub, sc: sc('public', 'trackgate, public route', {}) },
       { target: basic, sc: sc('basic', 'trackgate, Basic cache hit', { Authorization: basicHeader(USER) }, { identity: true }) },
+      ...(flagged === undefined ? [] : [{ target: flagged, sc: sc('flags', `Basic, ${nodeFlags.join(' ')}`, { Authorization: basicHeader(USER) }, { identity: true }) }]),
     ]);
     let prev;
     for (const r of rows) {

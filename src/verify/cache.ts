@@ -33,7 +33,6 @@ export interface ValidationCacheOptions {
 
 export type CacheEvent = Exclude<CacheOutcome, 'bypass'> | 'evict';
 
-
 export interface CacheResult {
   identity: Identity;
   outcome: CacheOutcome;

@@ -3,14 +3,15 @@
  *
  * Why not an LRU of objects (lru-cache, which this replaced): with 100,000 cached identities, each entry cost
  * ~400 B of live heap (the Identity object, its key string, a 71-character token-digest string, a boxed expiry,
- * the Map entry and the LRU's slots), and the heap's headroom above that brought it to ~650 B resident. The fill
- * of 100k identities peaked at 212-226 MiB resident against 134-155 MiB with an empty cache. Here an entry is
+ * the Map entry and the LRU's slots), and the heap's headroom above that brought it to ~650 B resident: the bench's
+ * fill of 100k identities peaked at 212-226 MiB, 60-70 MiB above the same fill into a 10-entry cache. Here an entry is
  * one fixed row across typed arrays (key, hash chain, LRU links, deadline, expiry, token digest as 32 raw bytes),
  * one heap slot for its subject string (or rejection) and an index into a table of shared *shapes*
  * (scheme, kind, account, instance) that the many identities of one account or instance share.
  *
  * - keys are the credential digests of cache-key.ts: at most {@link MAX_KEY_LENGTH} Latin-1 characters;
- * - a hit builds a fresh frozen Identity (young-generation garbage, well under a microsecond);
+ * - a hit builds a fresh frozen Identity (young-generation garbage; `bench/hotpath.js` measured +1 µs per
+ *   stored-token hit, whose token digest is rebuilt as hex, and no difference for Basic);
  * - expiry is lazy: an entry past its deadline is dropped when looked up, or evicted in LRU order;
  * - bounded by entry count and by approximate bytes (rows, subject strings, cached rejections); rows are
  *   allocated for `min(maxEntries, maxBytes / smallest entry)` entries up front, and the system only backs
