@@ -163,8 +163,7 @@ export class App {
       this.sessions.onStoreEvent(e);
       // Revocation events may have been missed (a replica's subscription to the store was down): drop everything.
       if (e.type === 'resync') { this.cache.clear(); return; }
-      const revoked = new Set(e.digests);
-      this.cache.deleteWhere((id) => id.tokenDigest !== undefined && revoked.has(id.tokenDigest));
+      this.cache.deleteTokenDigests(new Set(e.digests));
     });
     this.metrics.observeCache(this.cache);
   }

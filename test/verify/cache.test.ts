@@ -214,6 +214,17 @@ describe('eviction', () => {
     expect(fresh.calls()).toBe(1);
   });
 
+  it('deleteTokenDigests evicts exactly the identities of revoked tokens, and the next lookup verifies again', async () => {
+    const { c } = cache();
+    const d1 = 'sha256:' + 'ab'.repeat(32);
+    await c.getOrVerify('t1', async () => identity({ subject: 'a', tokenDigest: d1 }));
+    await c.getOrVerify('t2', async () => identity({ subject: 'b', tokenDigest: 'sha256:' + 'cd'.repeat(32) }));
+    expect(c.deleteTokenDigests(new Set([d1]))).toBe(1);
+    const fresh = counted(async () => identity());
+    expect((await c.getOrVerify('t1', fresh.verify)).outcome).toBe('miss');
+    expect((await c.getOrVerify('t2', fresh.verify)).outcome).toBe('hit');
+  });
+
   it('delete and clear evict at once', async () => {
     const { c } = cache();
     await c.getOrVerify('a', async () => identity());

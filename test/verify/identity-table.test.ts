@@ -104,6 +104,25 @@ describe('IdentityTable', () => {
     expect(t.get('neg', 0)).toBeInstanceOf(TrackgateError);
   });
 
+  it('deleteTokenDigests removes exactly the identities of those tokens, store digests and others alike', () => {
+    const { t } = table();
+    const d1 = lookupDigest('token-1');
+    // Same first 32 bits as d1 but a different digest: must survive (the lookup goes by the first 4 bytes).
+    const near = `${d1.slice(0, 15)}${d1.slice(15).replace(/./g, (c) => (c === '0' ? '1' : '0'))}`;
+    t.set('t1', id({ tokenDigest: d1 }), FOREVER);
+    t.set('t1b', id({ subject: 'v', tokenDigest: d1 }), FOREVER);
+    t.set('near', id({ tokenDigest: near }), FOREVER);
+    t.set('t2', id({ tokenDigest: lookupDigest('token-2') }), FOREVER);
+    t.set('odd', id({ tokenDigest: 'opaque-digest' }), FOREVER);
+    t.set('plain', id(), FOREVER);
+    t.set('neg', new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'no', { reason: 'invalid' }), FOREVER);
+    expect(t.deleteTokenDigests(new Set([d1, 'opaque-digest', lookupDigest('never-cached')]))).toBe(3);
+    expect(['t1', 't1b', 'odd'].map((k) => t.get(k, 0))).toEqual([undefined, undefined, undefined]);
+    expect(['near', 't2', 'plain', 'neg'].every((k) => t.get(k, 0) !== undefined)).toBe(true);
+    expect(t.size).toBe(4);
+    expect(t.deleteTokenDigests(new Set())).toBe(0);
+  });
+
   it('keeps hash chains whole when entries in the middle of a chain go (16 rows, 16 buckets, 40 keys)', () => {
     const { t } = table(16);
     const live = new Set<string>();
@@ -168,6 +187,12 @@ describe('IdentityTable', () => {
         if (ref.size >= cap) { ref.delete(ref.keys().next().value!); refEvictions++; }
         ref.set(key, { v, deadline });
         t.set(key, v, deadline);
+      } else if (op === 9 && rnd(50) === 0) {
+        // A revocation: every entry whose identity carries this key's token digest.
+        const digest = lookupDigest(key);
+        let n = 0;
+        for (const [k, e] of ref) if (!(e.v instanceof TrackgateError) && e.v.tokenDigest === digest) { ref.delete(k); n++; }
+        expect(t.deleteTokenDigests(new Set([digest]))).toBe(n);
       } else {
         expect(t.delete(key)).toBe(ref.delete(key));
       }
