@@ -5,8 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 
+/** What every lookup digest starts with; the rest is 64 hex digits. */
+export const LOOKUP_DIGEST_PREFIX = 'sha256:';
+
 export function lookupDigest(secret: string): string {
-  return `sha256:${createHash('sha256').update(secret, 'utf8').digest('hex')}`;
+  return `${LOOKUP_DIGEST_PREFIX}${createHash('sha256').update(secret, 'utf8').digest('hex')}`;
 }
 
 export const LOOKUP_DIGEST_RE = /^sha256:[0-9a-f]{64}$/;

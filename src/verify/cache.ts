@@ -11,7 +11,7 @@
  * - bounded by entry count and by approximate bytes; the least recently used go first (the entries live in an
  *   {@link IdentityTable}, typed arrays outside the V8 heap);
  * - concurrent misses on one key share a single verification (single-flight);
- * - `delete`/`deleteWhere`/`deleteTokenDigests`/`clear` evict at once (revocation, account removal, reload); a verification that
+ * - `delete`/`deleteTokenDigests`/`clear` evict at once (revocation, account removal, reload); a verification that
  *   was already running when `clear` was called does not store its (possibly stale) verdict;
  * - every lookup reports its outcome (`hit`, `negative_hit`, `miss`) and every eviction (`evict`) to
  *   `onEvent`, which feeds `trackgate_validation_cache_events_total`.
@@ -148,11 +148,6 @@ export class ValidationCache {
 
   delete(key: string): boolean {
     return this.#table.delete(key);
-  }
-
-  /** Evicts every positive entry whose identity matches (e.g. a removed account's subject). */
-  deleteWhere(pred: (identity: Identity) => boolean): number {
-    return this.#table.deleteWhere(pred);
   }
 
   /** Evicts every entry of an identity that came from one of these issued tokens (`Identity.tokenDigest`): revocation. */

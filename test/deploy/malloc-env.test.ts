@@ -7,18 +7,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { hashPassword } from '../../src/accounts/password.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth } from '../helpers/trackgate.js';
 import { startCluster, type ClusterProc } from '../helpers/cluster-process.js';
-import { ROOT } from '../helpers/cli.js';
 
-// The MALLOC_* settings of the Dockerfile's final stage, as the bench reads them (bench/ is plain JavaScript,
-// outside the typed build: a path import).
-const { IMAGE_ENV } = (await import(pathToFileURL(join(ROOT, 'bench', 'lib', 'harness.js')).href)) as { IMAGE_ENV: Record<string, string> };
+import { IMAGE_ENV } from '../helpers/image-env.js';
+
 const IMAGE_MALLOC_ENV = Object.fromEntries(Object.entries(IMAGE_ENV).filter(([k]) => k.startsWith('MALLOC_')));
 /** The host's own MALLOC_* variables removed (undefined: not passed to the child). */
 const NO_MALLOC = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('MALLOC_')).map((k) => [k, undefined]));

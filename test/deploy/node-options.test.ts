@@ -7,17 +7,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth } from '../helpers/trackgate.js';
 import { startCluster } from '../helpers/cluster-process.js';
-import { ROOT } from '../helpers/cli.js';
 import { hashPassword } from '../../src/accounts/password.js';
 
-// The settings of the Dockerfile's final stage, as the bench reads and applies them (a path import: bench/ is plain JS).
-const { IMAGE_ENV } = (await import(pathToFileURL(join(ROOT, 'bench', 'lib', 'harness.js')).href)) as { IMAGE_ENV: Record<string, string> };
+import { IMAGE_ENV } from '../helpers/image-env.js';
 
 /** The young generation's size (MiB) in a Node process that made 400 MiB of short-lived garbage. */
 function youngGenerationMiB(nodeOptions: string | undefined): number {

@@ -89,22 +89,7 @@ describe('IdentityTable', () => {
     expect(t.size).toBe(before);
   });
 
-  it('deleteWhere removes matching identities only (never rejections), by their rebuilt token digests', () => {
-    const { t } = table();
-    const d1 = lookupDigest('token-1');
-    t.set('t1', id({ tokenDigest: d1 }), FOREVER);
-    t.set('t1b', id({ subject: 'v', tokenDigest: d1 }), FOREVER);
-    t.set('t2', id({ tokenDigest: lookupDigest('token-2') }), FOREVER);
-    t.set('neg', new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'no', { reason: 'invalid' }), FOREVER);
-    expect(t.deleteWhere((i) => i.tokenDigest === d1)).toBe(2);
-    expect(t.size).toBe(2);
-    expect(t.get('t1', 0)).toBeUndefined();
-    expect(t.get('t2', 0)).toBeDefined();
-    expect(t.deleteWhere(() => true)).toBe(1);
-    expect(t.get('neg', 0)).toBeInstanceOf(TrackgateError);
-  });
-
-  it('deleteTokenDigests removes exactly the identities of those tokens, store digests and others alike', () => {
+  it('deleteTokenDigests removes exactly the identities of those tokens (store digests and others), never rejections', () => {
     const { t } = table();
     const d1 = lookupDigest('token-1');
     // Same first 32 bits as d1 but a different digest: must survive (the lookup goes by the first 4 bytes).
