@@ -174,7 +174,7 @@ export class App {
     const accounts = new AccountDirectory(loadAccounts(loaded.accountsPath));
     const keys = loaded.config.identity.keysFile === undefined && opts.generatedKeys !== undefined ? opts.generatedKeys : loadKeys(loaded);
     const secret = loaded.config.secretFile === undefined && opts.generatedSecret !== undefined ? { value: opts.generatedSecret, generated: true } : loadSecret(loaded);
-    const store = await openStore(config.store.url);
+    const store = await openStore(config.store);
     const shared = await redisSharedState(store, config.throttle, opts.now ?? Date.now);
     const app = new App(loaded, store, keys, accounts, secret.value, opts, shared);
     // A key or secret handed over by the cluster primary: the primary warns, once.
@@ -381,7 +381,7 @@ function keysChanged(a: KeyRing, b: KeyRing): boolean {
 
 /** Keys whose change needs a restart (sockets, pools and stores are built once). */
 function restartRequiredChanges(a: Config, b: Config): string[] {
-  const pick = (c: Config) => ({ listen: c.listen, 'admin.listen': c.admin.listen, upstream: JSON.stringify(c.upstream), 'store.url': c.store.url,
+  const pick = (c: Config) => ({ listen: c.listen, 'admin.listen': c.admin.listen, upstream: JSON.stringify(c.upstream), store: JSON.stringify(c.store),
     secretFile: c.secretFile, cache: JSON.stringify(c.cache), 'identity.options': JSON.stringify({ ...c.identity, keysFile: undefined, activeKid: undefined }), limits: JSON.stringify(c.limits), workers: c.workers });
   const pa = pick(a) as Record<string, unknown>;
   const pb = pick(b) as Record<string, unknown>;

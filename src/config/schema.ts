@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { AUTHENTICATORS } from '../authn/registry.js';
 import { DIALECTS } from '../issue/registry.js';
+import { DEFAULT_SQLITE_CACHE_BYTES } from '../store/types.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:8080')
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
@@ -83,6 +84,7 @@ export const configSchema = z.object({
   }).strict().prefault({}).describe('Where authenticated requests go.'),
   store: z.object({
     url: storeUrl.default('sqlite:data/trackgate.sqlite').describe('Token store (env TRACKGATE_STORE): sqlite:<path> (relative to the working directory; one replica), or redis://[user:password@]host[:port][/db] (rediss:// for TLS) shared by several replicas.'),
+    sqliteCacheBytes: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(DEFAULT_SQLITE_CACHE_BYTES).describe('SQLite store only: the page cache of each process\'s connection (`PRAGMA cache_size`). The store is read on validation-cache misses only; pages outside this cache come from the operating system\'s file cache, a read each. The SQLite build trackgate ships defaults to 16 MiB, which a pass over 100,000 stored tokens fills, in every process.'),
   }).strict().prefault({}).describe('Durable state: issued tokens, revocations.'),
   accountsFile: z.string().default('accounts.yaml').describe('Accounts file (YAML), relative to the config file\'s folder.'),
   secretFile: z.string().optional().describe('File holding the shared HMAC secret (≥ 32 bytes) used for cache keys, fingerprints and stateless nonces. Replicas must share it. Absent: a random per-process secret (logged as a warning).'),

@@ -77,11 +77,12 @@ export async function runTokensCli(argv: string[], io: TokensCliIO = { stdin: pr
     const revokeBy = verb === 'revoke' ? revokeTarget(values, args) : undefined;
     if (verb === 'list' && args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`);
     const limit = verb === 'list' ? parseLimit(values.limit) : 0;
-    const url = loadConfig(file, io.env).config.store.url;
+    const storeConfig = loadConfig(file, io.env).config.store;
+    const url = storeConfig.url;
     if (url.startsWith('sqlite:') && url !== 'sqlite::memory:' && !existsSync(resolve(url.slice('sqlite:'.length)))) {
       throw new CliError(`no store at ${resolve(url.slice('sqlite:'.length))} (store.url ${url}, relative to the working directory)`);
     }
-    store = await openStore(url);
+    store = await openStore(storeConfig);
     if (revokeBy === undefined) return await list(store, io, values.subject, limit, values.json === true);
     return await revoke(store, io, revokeBy);
   } catch (err) {

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { CreateUserResult, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
+import { DEFAULT_SQLITE_CACHE_BYTES, type CreateUserResult, type Store, type StoreEvent, type StoredUser, type TokenRecord } from './types.js';
 
 /** How often a subscribed store looks for revocations made by other processes on the same file. */
 export const REVOCATION_POLL_MS = 1000;
@@ -42,7 +42,11 @@ export class SqliteStore implements Store {
   #lastSeq = 0;
   #polls = 0;
 
-  constructor(readonly path: string, opts: { pollMs?: number } = {}) {
+  /**
+   * @param opts.pollMs how often to look for other processes' revocations (default {@link REVOCATION_POLL_MS})
+   * @param opts.cacheBytes SQLite page cache of this connection (default {@link DEFAULT_SQLITE_CACHE_BYTES})
+   */
+  constructor(readonly path: string, opts: { pollMs?: number; cacheBytes?: number } = {}) {
     this.#pollMs = opts.pollMs ?? REVOCATION_POLL_MS;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new Database(path);
@@ -50,6 +54,8 @@ export class SqliteStore implements Store {
     // NORMAL in WAL mode survives a process crash (SIGKILL); only an OS crash can lose the last commits.
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
+    // Negative: a size in KiB rather than a page count.
+    this.#db.pragma(`cache_size = ${-Math.ceil((opts.cacheBytes ?? DEFAULT_SQLITE_CACHE_BYTES) / 1024)}`);
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS tokens (
         digest TEXT PRIMARY KEY, type TEXT NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL,
@@ -96,6 +102,12 @@ export class SqliteStore implements Store {
       userByName: this.#db.prepare('SELECT * FROM users WHERE username = ?'),
       userByKey: this.#db.prepare('SELECT * FROM users WHERE app = ? AND key = ?'),
     };
+  }
+
+  /** The page cache this connection may fill, in bytes (as SQLite reports it back). */
+  get cacheBytes(): number {
+    const size = this.#db.pragma('cache_size', { simple: true }) as number;
+    return size < 0 ? -size * 1024 : size * (this.#db.pragma('page_size', { simple: true }) as number);
   }
 
   async ping(): Promise<void> {

@@ -32,7 +32,7 @@ describe('store.url', () => {
   it('openStore: sqlite: opens the SQLite engine', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'trackgate-open-'));
     try {
-      const store = await openStore(`sqlite:${join(dir, 'store.sqlite')}`);
+      const store = await openStore({ url: `sqlite:${join(dir, 'store.sqlite')}` });
       expect(store).toBeInstanceOf(SqliteStore);
       expect(store.engine).toBe('sqlite');
       await store.close();
@@ -41,8 +41,27 @@ describe('store.url', () => {
     }
   });
 
+  it('openStore: store.sqliteCacheBytes sizes the SQLite page cache (default 2 MiB, not the 16 MiB of the SQLite build)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trackgate-open-'));
+    try {
+      const url = `sqlite:${join(dir, 'store.sqlite')}`;
+      const byDefault = await openStore(configSchema.parse({ store: { url } }).store) as SqliteStore;
+      expect(byDefault.cacheBytes).toBe(2 * 1024 * 1024);
+      await byDefault.close();
+      const sized = await openStore(configSchema.parse({ store: { url, sqliteCacheBytes: 8 * 1024 * 1024 } }).store) as SqliteStore;
+      expect(sized.cacheBytes).toBe(8 * 1024 * 1024);
+      await sized.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([1024, 2 ** 31, 1.5e6 + 0.5])('store.sqliteCacheBytes: %d is refused', (bytes) => {
+    expect(configSchema.safeParse({ store: { sqliteCacheBytes: bytes } }).success).toBe(false);
+  });
+
   it('openStore: an unknown engine is TG_ERR_STORE_UNAVAILABLE', async () => {
-    const err = await openStore('memcached://x').catch((e: unknown) => e);
+    const err = await openStore({ url: 'memcached://x' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TrackgateError);
     expect((err as TrackgateError).code).toBe('TG_ERR_STORE_UNAVAILABLE');
   });

@@ -44,7 +44,7 @@ storeContract('redis', async () => {
 
 describe('Redis store: layout and expiry', () => {
   it('openStore opens redis:// URLs', async () => {
-    const store = await openStore(`${redis.server.url}/0`);
+    const store = await openStore({ url: `${redis.server.url}/0` });
     redis.track(store);
     expect(store).toBeInstanceOf(RedisStore);
     await store.ping();
@@ -159,7 +159,7 @@ describe('Redis store: unreachable', () => {
     const url = probe.url;
     await probe.close();
     const started = Date.now();
-    const store = await openStore(url) as RedisStore;
+    const store = await openStore({ url }) as RedisStore;
     redis.track(store);
     expect(Date.now() - started).toBeLessThan(5000);
     const t0 = Date.now();
