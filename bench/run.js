@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { installCleanup, killAll, have, TASKSET, startServer, freePort, waitForPort, groupCpuSeconds } from './lib/procs.js';
 import {
-  ROOT, CPU_LOAD, CPU_PROXY, FIRST_WARMUP_SECONDS, IMAGE_ENV, pacedSpec, startUpstream, startBareProxy, startJwksServer, startTrackgate, measure, measureInterleaved, coldWarm, metric, formIdsOf, redisCalls,
+  ROOT, CPU_LOAD, CPU_PROXY, FIRST_WARMUP_SECONDS, IMAGE_ENV, IMAGE_NODE_FLAGS, pacedSpec, startUpstream, startBareProxy, startJwksServer, startTrackgate, measure, measureInterleaved, coldWarm, metric, formIdsOf, redisCalls,
 } from './lib/harness.js';
 import {
   writeAccounts, writeStore, copyStoreToRedis, externalIssuer, digestRun, basicHeader, USER, BCRYPT_USER, INSTANCE,
@@ -403,7 +403,7 @@ async function main() {
       lines: [
         `wrk \`-t1 -c${cfg.connections} -d${cfg.seconds}s\`, ${cfg.runs} run(s) per scenario after a ${cfg.warmup} s warm-up (${FIRST_WARMUP_SECONDS} s for the first scenario of each server process: JIT); median reported.`,
         `Upstream: Node ${process.version} \`node:http\` (bench/upstream.js): ~300 B JSON, 64 KiB and 1 MiB routes; keep-alive.`,
-        `trackgate: \`node bin/trackgate.js --config …\` (NODE_ENV=production${Object.entries(IMAGE_ENV).map(([k, v]) => `, ${k}=${v}`).join('')}: the Dockerfile's environment), SQLite store (the rows marked "Redis store": \`store.url: redis://127.0.0.1:…\`), EdDSA identity header minted once per identity (ttl 60 s), validation cache ttl 3600 s, all six credential forms enabled, Bearer with one outside ES256 issuer (JWKS served by the bench).`,
+        `trackgate: \`node ${IMAGE_NODE_FLAGS.map((f) => `${f} `).join('')}bin/trackgate.js --config …\` (NODE_ENV=production${Object.entries(IMAGE_ENV).map(([k, v]) => `, ${k}=${v}`).join('')}: the Dockerfile's environment and node flags), SQLite store (the rows marked "Redis store": \`store.url: redis://127.0.0.1:…\`), EdDSA identity header minted once per identity (ttl 60 s), validation cache ttl 3600 s, all six credential forms enabled, Bearer with one outside ES256 issuer (JWKS served by the bench).`,
         `Access logging of trackgate: **${logWord(mainLog)}** in the main rows (rows marked otherwise measure the other setting); when on, pino writes JSON lines to a file. nginx and Apache run without access logs.`,
         ...(extra.redis ? [`Redis store rows: redis-server ${extra.redis.version} on 127.0.0.1, \`--save '' --appendonly no\` (no persistence), pinned to CPU 0 with the upstream and wrk; ${extra.redis.tokens} tokens (${extra.redis.keys} keys, ${extra.redis.usedMemory} used).`] : []),
         'nginx: 1 worker, `keepalive 64` to the upstream, HTTP/1.1, in-memory proxy buffers (no temp files). Apache: event MPM, 1 process × 64 threads, mod_proxy_http keep-alive.',

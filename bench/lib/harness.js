@@ -27,6 +27,10 @@ export const REWARM_SECONDS = 1;
 export const IMAGE_ENV = Object.fromEntries([...readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split(/^FROM /m).at(-1)
   .matchAll(/^ENV (MALLOC_[A-Z_]+|NODE_OPTIONS)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
 
+/** The node flags of the Dockerfile's final `ENTRYPOINT ["node", <flags…>, "bin/trackgate.js"]`, applied likewise. */
+export const IMAGE_NODE_FLAGS = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split(/^FROM /m).at(-1))[1])
+  .slice(1).filter((a) => a.startsWith('--'));
+
 /** Starts bench/upstream.js pinned to the load CPU. */
 export async function startUpstream(dir) {
   const port = await freePort();
@@ -109,7 +113,8 @@ function merge(a, b) {
 
 /**
  * Starts `node bin/trackgate.js --config <file>` pinned to the proxy CPU, with its log (stdout: the access
- * log when on) in a file; resolves once /readyz answers 200.
+ * log when on) in a file; resolves once /readyz answers 200. The image's settings apply (IMAGE_ENV,
+ * IMAGE_NODE_FLAGS); `nodeFlags` come after the image's, so a V8 flag given there wins.
  */
 export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = [], cwd, bin = join(ROOT, 'bin', 'trackgate.js'), cpu = CPU_PROXY, inspect = false } = {}) {
   const port = await freePort();
@@ -122,7 +127,7 @@ export async function startTrackgate(name, ctx, overrides = {}, { nodeFlags = []
   Object.assign(env, IMAGE_ENV);
   // `inspect`: the V8 inspector on a loopback port, for liveHeapMiB (a full GC, then the heap in use).
   const inspectPort = inspect ? await freePort() : undefined;
-  const flags = inspectPort === undefined ? nodeFlags : [...nodeFlags, `--inspect=127.0.0.1:${inspectPort}`];
+  const flags = [...IMAGE_NODE_FLAGS, ...nodeFlags, ...(inspectPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectPort}`])];
   const proc = startServer(name, [process.execPath, ...flags, bin, '--config', file], {
     cpu, logFile: join(ctx.dir, `${name}.log`), env, cwd: cwd ?? ctx.dir,
   });

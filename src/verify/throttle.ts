@@ -31,7 +31,9 @@ export interface ThrottleKey {
 interface Counter { window: number; current: number; previous: number }
 
 export class MemoryThrottle implements Throttle {
-  readonly #counters = new LRUCache<string, Counter>({ max: 100_000 });
+  // Bounded by count through maxSize (each entry sized 1), not `max`: with `max`, lru-cache allocates its arrays
+  // for every entry at construction (~1.6 MiB of heap for 100,000), paid by every process that never sees a flood.
+  readonly #counters = new LRUCache<string, Counter>({ maxSize: 100_000, sizeCalculation: () => 1 });
 
   constructor(private readonly rules: { user: ThrottleRule; ip: ThrottleRule }, private readonly now: () => number = Date.now) {}
 

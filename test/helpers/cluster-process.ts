@@ -29,10 +29,10 @@ export interface ClusterProc {
   kill(): void;
 }
 
-export async function startCluster(opts: { dir: string; name: string; config: Record<string, unknown>; env?: NodeJS.ProcessEnv; startTimeoutMs?: number }): Promise<ClusterProc> {
+export async function startCluster(opts: { dir: string; name: string; config: Record<string, unknown>; env?: NodeJS.ProcessEnv; nodeFlags?: string[]; startTimeoutMs?: number }): Promise<ClusterProc> {
   const configFile = join(opts.dir, `${opts.name}.yaml`);
   writeFileSync(configFile, stringify(opts.config));
-  const child = spawn(process.execPath, [BIN, '--config', configFile], { cwd: opts.dir, env: { ...CLEAN_ENV, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), BIN, '--config', configFile], { cwd: opts.dir, env: { ...CLEAN_ENV, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const records: LogRecord[] = [];
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
