@@ -20,7 +20,7 @@ ENV MALLOC_MMAP_THRESHOLD_=1048576
 # V8: a young generation of 2 x 4 MiB instead of Node's 2 x 16 MiB, which a busy proxy fills between scavenges, and
 # which lets more garbage reach the old generation before each full collection. Filling a cache of 100,000 identities
 # at full load peaked at 145-183 MiB resident (160-162 in full bench runs) instead of 205, for the same to ~10 % more
-# CPU per request in interleaved runs.
+# CPU per request in interleaved runs (measured before the SQLite page cache and the ENTRYPOINT flag below).
 # (test/deploy/node-options.test.ts; the bench runs trackgate with this setting too; override NODE_OPTIONS to change.)
 ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
