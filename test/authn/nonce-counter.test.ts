@@ -17,10 +17,13 @@ describe('in-memory nc store: maxNonces', () => {
     expect(store.size).toBe(3);
     // The least recently used (the first) was dropped: its counts are gone, so it cannot be proven fresh.
     expect(await store.record(nonces[0]!, 2, t0, t0 + 60_000)).toBe('unknown');
-    // The three tracked ones keep their counts.
-    for (const [i, n] of nonces.slice(1).entries()) {
-      expect(await store.record(n, 1, t0 + i + 1, t0 + 60_000)).toBe('replayed');
-      expect(await store.record(n, 2, t0 + i + 1, t0 + 60_000)).toBe('fresh');
+    // So is a nonce never seen but issued no later than the one dropped; one issued after it is tracked.
+    expect(await store.record(nonce(), 1, t0, t0 + 60_000)).toBe('unknown');
+    expect(await store.record(nonce(), 1, t0 + 10, t0 + 60_000)).toBe('fresh');
+    // That last one pushed out nonces[1]; the two newest keep their counts.
+    for (const [i, n] of nonces.slice(2).entries()) {
+      expect(await store.record(n, 1, t0 + i + 2, t0 + 60_000)).toBe('replayed');
+      expect(await store.record(n, 2, t0 + i + 2, t0 + 60_000)).toBe('fresh');
     }
     expect(store.size).toBe(3);
   });
