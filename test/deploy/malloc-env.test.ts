@@ -75,8 +75,11 @@ describe('Dockerfile MALLOC_* setting', () => {
   it('gives scrypt work areas back after a burst of logins (glibc keeps them without it)', async () => {
     const without = await growthOverLogins('without', NO_MALLOC);
     const withSetting = await growthOverLogins('with', { ...NO_MALLOC, ...IMAGE_MALLOC_ENV });
-    // Measured here: about +80 MiB without, +10 MiB with (8 × 16 MiB work areas, 4 threads at a time).
+    // Measured here: about +80 MiB without, +10 MiB with (8 × 16 MiB work areas, 4 threads at a time). Without the
+    // setting glibc keeps a freed work area in each arena that ran a login after its threshold rose: at least one
+    // (16 MiB), up to one per pool thread. How many depends on how the threads overlapped; with both cores busy
+    // (a clean-clone CI run) the difference once came to 18 MiB.
     expect(withSetting).toBeLessThan(40);
-    expect(without - withSetting).toBeGreaterThan(30);
+    expect(without - withSetting).toBeGreaterThan(12);
   }, 60_000);
 });
