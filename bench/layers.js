@@ -6,8 +6,9 @@
  * comparison), so the machine's drift hits them alike. Prints the median rps, CPU µs/request and p50/p99 of each
  * and the CPU differences. LAYERS_PACED_RPS: at that fixed offered load instead of at saturation (each wrk
  * connection pausing between requests, as the bench's `@paced` rows). LAYERS_NODE_FLAGS: a fourth row, trackgate
- * Basic started with these Node flags (e.g. `--max-semi-space-size=16`, Node's default young generation, against
- * the image's NODE_OPTIONS that every trackgate here runs with).
+ * Basic started with these Node flags, given after the image's NODE_OPTIONS and ENTRYPOINT flags that every
+ * trackgate here runs with, so they win (e.g. `--max-semi-space-size=16`, Node's default young generation, or
+ * `--heap-growing-percent=0`, V8's own old-generation growth).
  *
  *   npm run build && node bench/layers.js          LAYERS_ROUNDS=5  LAYERS_SECONDS=3  LAYERS_PACED_RPS=2000  LAYERS_NODE_FLAGS=…
  */
@@ -43,7 +44,7 @@ async function main() {
     const bare = await startBareProxy(dir, upstream.port);
     const pub = await startTrackgate('trackgate-public', ctx, { routes: [{ path: '/v2', access: 'public' }] });
     const basic = await startTrackgate('trackgate-basic', ctx, {});
-    // A second Basic server on other Node flags (after the image's NODE_OPTIONS, so they override it).
+    // A second Basic server on other Node flags (after the image's, so they override them).
     const flagged = nodeFlags.length === 0 ? undefined : await startTrackgate('trackgate-flags', ctx, {}, { nodeFlags });
     const sc = (id, label, headers, more = {}) => ({ id, label, group: 'small', spec: paced({ path: PATH, headers }), ...more });
     const rows = await measureInterleaved({ cfg, dir }, [

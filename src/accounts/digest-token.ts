@@ -12,4 +12,4 @@ export function lookupDigest(secret: string): string {
   return `${LOOKUP_DIGEST_PREFIX}${createHash('sha256').update(secret, 'utf8').digest('hex')}`;
 }
 
-export const LOOKUP_DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+export const LOOKUP_DIGEST_RE = new RegExp(`^${LOOKUP_DIGEST_PREFIX}[0-9a-f]{64}$`);
