@@ -5,7 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Suites that need system packages (redis-server, curl, python3-requests, ab) live in test/e2e and run
     // from .ci/run with their own command.
-    exclude: ['test/e2e/**', 'node_modules/**'],
+    exclude: ['test/e2e/**', 'test/reliability/**', 'node_modules/**'],
     testTimeout: 20000,
     hookTimeout: 20000,
     pool: 'forks',
