@@ -116,7 +116,8 @@ describe('signing keys', () => {
   it('rotates to a new active key on a keys file change, without restart, and rejects a bad change', async () => {
     const a = generateJwks().keys[0]!;
     const b = generateJwks().keys[0]!;
-    const g = await gate({ identity: { keysFile: 'keys.json' }, watch: true }, { 'keys.json': JSON.stringify({ keys: [a] }) });
+    // minPublishSeconds 0: the new key signs at once (the deferral itself: test/identity/key-rotation.test.ts).
+    const g = await gate({ identity: { keysFile: 'keys.json', minPublishSeconds: 0 }, watch: true }, { 'keys.json': JSON.stringify({ keys: [a] }) });
     const keysFile = join(g.dir, 'keys.json');
     const old = await assertionFor(g);
     expect(kidOf(old)).toBe(a.kid);
