@@ -193,6 +193,8 @@ export class App {
       app.logger.warn('no secretFile configured: using a random per-process secret (fingerprints change on restart; replicas cannot share Digest nonces).');
     }
     if (loaded.envUnknown.length > 0) app.logger.warn({ vars: loaded.envUnknown }, 'unknown TRACKGATE_* environment variables ignored');
+    // A key the file makes active but published moments ago (its published_at) is deferred at start too.
+    app.#logRotation(app.minter.refreshKeys());
     return app;
   }
 
