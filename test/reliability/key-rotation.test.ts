@@ -11,6 +11,7 @@ import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js
 import { runCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { waitFor } from '../proxy/_util.js';
 import { recordRow } from './record.js';
 
 const MIN_PUBLISH_SECONDS = 31;
@@ -30,13 +31,9 @@ beforeAll(async () => {
 });
 afterAll(async () => { await gate?.close(); await demo?.close(); });
 
-/** Waits until `check` holds (the file watcher debounces 150 ms). */
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Waits until `check` holds (the file watcher debounces 150 ms); fails naming `what` after 10 s. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  expect(await waitFor(check, 10_000, 50), what).toBe(true);
 }
 
 const kids = (): string[] => gate.app.minter.keys.keys.map((k) => k.kid);
