@@ -4,12 +4,14 @@
  * it from the live runtime, not from a copy taken at construction). The walk over every key of the schema is
  * reload-policy.test.ts.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { parse, stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { waitFor } from '../proxy/_util.js';
 
 let up: RecordingUpstream;
 const gates: TestGate[] = [];
@@ -95,6 +97,17 @@ describe('live on reload', () => {
     const after = await claims();
     expect(after).toMatchObject({ iss: 'issuer-2', aud: 'aud-2' });
     expect((after.exp as number) - (after.iat as number)).toBe(120);
+  });
+
+  it('accountsFile: the new file is used, and its watcher follows it (an edit of the new file applies)', async () => {
+    const g = await gate({ watch: true });
+    copyFileSync(join(g.dir, 'accounts.yaml'), join(g.dir, 'accounts-2.yaml'));
+    reloadWith(g, (d) => { d.accountsFile = 'accounts-2.yaml'; });
+    expect(await get(g, RIGHT)).toBe(200);
+    const doc = parse(readFileSync(join(g.dir, 'accounts-2.yaml'), 'utf8')) as { users: unknown[] };
+    doc.users = [];
+    writeFileSync(join(g.dir, 'accounts-2.yaml'), stringify(doc));
+    expect(await waitFor(async () => (await get(g, RIGHT)) === 401, 3000, 50)).toBe(true);
   });
 
   it('identity.bindToRequest: the next header carries htm/htu', async () => {

@@ -119,6 +119,11 @@ function candidates(path: string, node: Node, current: unknown): unknown[] {
   return [];
 }
 
+/** Where a component shows the options it uses, by key prefix (the rest of the path is looked up in it). */
+const IN_USE: Record<string, (g: TestGate) => unknown> = {
+  'identity.': (g) => g.app.minter.options,
+};
+
 let up: RecordingUpstream;
 let gate: TestGate;
 let base: Record<string, unknown>;
@@ -191,8 +196,11 @@ describe('the reload policy', () => {
       } else {
         live++;
         if (warned.includes(path)) problems.push(`${path}: live key named in the restart warning`);
-        if (!isDeepStrictEqual(getPath(gate.app.config, path), getPath(validateConfig(changed.doc, gate.configFile, {}).config, path))) {
-          problems.push(`${path}: the running config does not hold the new value`);
+        const expected = getPath(validateConfig(changed.doc, gate.configFile, {}).config, path);
+        if (!isDeepStrictEqual(getPath(gate.app.config, path), expected)) problems.push(`${path}: the running config does not hold the new value`);
+        // Components that expose the options they use must show the new value too.
+        for (const [prefix, read] of Object.entries(IN_USE)) {
+          if (path.startsWith(prefix) && !isDeepStrictEqual(getPath(read(gate), path.slice(prefix.length)), expected)) problems.push(`${path}: not in use by the component (still ${JSON.stringify(getPath(read(gate), path.slice(prefix.length)))})`);
         }
       }
     }
