@@ -414,7 +414,7 @@ function loadSecret(loaded: LoadedConfig): { value: Buffer; generated: boolean }
   return { value, generated: false };
 }
 
-/** Same keys, same publication stamps, same wanted key. */
+/** Whether the key ring differs: its keys, their publication stamps or the key it wants to sign with. */
 function keysChanged(a: KeyRing, b: KeyRing): boolean {
   const sig = (r: KeyRing): string => JSON.stringify([r.jwks(), r.keys.map((k) => k.publishedAt ?? null), r.active.kid]);
   return sig(a) !== sig(b);

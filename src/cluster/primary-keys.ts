@@ -9,8 +9,7 @@ import { ConfigError, loadConfig, resolveFromConfig, type LoadedConfig } from '.
 import type { Config } from '../config/schema.js';
 import { FileWatcher } from '../config/watch.js';
 import { loadKeyRing, type KeyRing } from '../identity/keys.js';
-import { RETAIN_SKEW_SECONDS } from '../identity/minter.js';
-import { SigningKeys } from '../identity/signing-keys.js';
+import { RETAIN_SKEW_SECONDS, SigningKeys } from '../identity/signing-keys.js';
 import type { Logger } from '../observability/log.js';
 import { generateSharedJwks, sharedKeyRing } from './shared-keys.js';
 

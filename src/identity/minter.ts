@@ -12,7 +12,7 @@ import { randomBytes, sign } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Identity } from '../authn/types.js';
 import type { KeyRing, SigningKey } from './keys.js';
-import { SigningKeys, type RotationDecision } from './signing-keys.js';
+import { RETAIN_SKEW_SECONDS, SigningKeys, type RotationDecision } from './signing-keys.js';
 
 export interface MinterOptions {
   issuer: string;
@@ -24,9 +24,6 @@ export interface MinterOptions {
   /** A new key signs only once published this long (src/identity/signing-keys.ts); default 0. */
   minPublishSeconds?: number;
 }
-
-/** Clock skew allowed for beyond a header's lifetime before a removed key stops being published. */
-export const RETAIN_SKEW_SECONDS = 60;
 
 /** The claims of an identity header. Documented for upstream teams in the README. */
 export interface IdentityClaims {

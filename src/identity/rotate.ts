@@ -11,7 +11,7 @@
  * Pure functions over the parsed file; the CLI (keys-cli.ts) reads, validates and writes it.
  */
 import { generateJwk, KEY_META, metaTime, type SigningAlg } from './keys.js';
-import { RETAIN_SKEW_SECONDS } from './minter.js';
+import { RETAIN_SKEW_SECONDS } from './signing-keys.js';
 
 export type Jwk = Record<string, unknown> & { kid: string };
 export interface JwkSet { keys: Jwk[] }

@@ -12,6 +12,9 @@
  */
 import type { KeyRing, SigningKey } from './keys.js';
 
+/** Clock skew allowed for beyond a header's lifetime before a removed key stops being published. */
+export const RETAIN_SKEW_SECONDS = 60;
+
 export interface RotationPolicy {
   /** How long a key must have been published before it signs. */
   minPublishMs: number;
