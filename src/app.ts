@@ -34,6 +34,8 @@ import { CredentialDigester } from './verify/cache-key.js';
 import { adminHandler } from './admin/server.js';
 import { UpstreamProbe } from './admin/upstream-probe.js';
 import { FileWatcher } from './config/watch.js';
+import { restartRequiredChanges } from './config/reload-policy.js';
+import type { RotationDecision } from './identity/signing-keys.js';
 import { DIALECTS } from './issue/registry.js';
 import { IssueRouter } from './issue/router.js';
 import { TokenService } from './issue/tokens.js';
@@ -93,6 +95,8 @@ export class App {
   /** The Digest nc replay store shared beyond this process (Redis, or the cluster primary's); undefined: the Digest form keeps its own. */
   readonly nonceCounter: NonceCounterStore | undefined;
   readonly #watchers: FileWatcher[] = [];
+  /** The watched files by path, while watching (a reload that names other files moves the watchers). */
+  #watched: Map<string, FileWatcher> | undefined;
   readonly #opts: AppOptions;
 
   private constructor(
@@ -108,9 +112,8 @@ export class App {
     const now = opts.now ?? Date.now;
     this.cache = new ValidationCache({ ...config.cache, now, onEvent: (e) => this.metrics.cacheEvent(e) });
     this.#digester = new CredentialDigester(secret);
-    this.minter = new IdentityMinter(keys, config.identity, now, () => this.metrics.identityMints.inc());
     // With Redis, failed attempts count across every replica.
-    this.throttle = shared?.throttle ?? opts.throttle ?? new MemoryThrottle(config.throttle, now);
+    this.throttle = shared?.throttle ?? opts.throttle ?? new MemoryThrottle(() => this.#runtime.config.throttle, now);
     // With Redis, a Digest count accepted by one replica (pod) is refused by every other; the primary's store
     // (workers) is shared by this replica's processes only.
     this.nonceCounter = shared?.nonceCounter ?? opts.nonceCounter;
@@ -133,6 +136,9 @@ export class App {
       dialect: (id) => this.#runtime.dialects.get(id),
     };
     this.#runtime = this.#buildRuntime(config);
+    // Reads identity.* from the running config at each mint (hot reload).
+    this.minter = new IdentityMinter(keys, () => this.#runtime.config.identity, now, () => this.metrics.identityMints.inc(),
+      (kid) => this.logger.info({ kid }, 'identity signing key activated: published for identity.minPublishSeconds'));
     this.#forwarder = new Forwarder(config.upstream);
     this.#probe = new UpstreamProbe(this.#forwarder.origin);
     this.#handler = new ProxyHandler({
@@ -154,7 +160,7 @@ export class App {
     this.proxyServer.on('connect', (req: IncomingMessage, socket: Duplex) => this.#connect(req, socket));
     this.adminServer = createServer(adminHandler({
       metrics: this.metrics,
-      keys: () => this.minter.keys,
+      keys: () => this.minter,
       closing: () => this.#closing,
       readiness: () => this.readiness(),
     }));
@@ -175,8 +181,10 @@ export class App {
     const keys = loaded.config.identity.keysFile === undefined && opts.generatedKeys !== undefined ? opts.generatedKeys : loadKeys(loaded);
     const secret = loaded.config.secretFile === undefined && opts.generatedSecret !== undefined ? { value: opts.generatedSecret, generated: true } : loadSecret(loaded);
     const store = await openStore(config.store);
-    const shared = await redisSharedState(store, config.throttle, opts.now ?? Date.now);
-    const app = new App(loaded, store, keys, accounts, secret.value, opts, shared);
+    // The throttle reads its rules from the running config (hot reload), which exists once the app does.
+    let app: App | undefined;
+    const shared = await redisSharedState(store, () => (app?.config ?? config).throttle, opts.now ?? Date.now);
+    app = new App(loaded, store, keys, accounts, secret.value, opts, shared);
     // A key or secret handed over by the cluster primary: the primary warns, once.
     if (keys.generated && opts.generatedKeys === undefined) {
       app.logger.warn('DEVELOPMENT ONLY: no identity.keysFile configured; a signing key was generated for this process. Upstreams will reject its headers after a restart. Run `trackgate keys generate` and set identity.keysFile.');
@@ -185,6 +193,8 @@ export class App {
       app.logger.warn('no secretFile configured: using a random per-process secret (fingerprints change on restart; replicas cannot share Digest nonces).');
     }
     if (loaded.envUnknown.length > 0) app.logger.warn({ vars: loaded.envUnknown }, 'unknown TRACKGATE_* environment variables ignored');
+    // A key the file makes active but published moments ago (its published_at) is deferred at start too.
+    app.#logRotation(app.minter.refreshKeys());
     return app;
   }
 
@@ -267,7 +277,10 @@ export class App {
       this.#loaded = loaded;
       this.#accounts = accounts;
       this.#runtime = runtime;
-      if (keys !== undefined && keysChanged(this.minter.keys, keys)) this.minter.setKeys(keys);
+      this.logger.level = loaded.config.logging.level;
+      // The minter reads identity.* (minPublishSeconds included) from the runtime just swapped in.
+      this.#logRotation(keys !== undefined && keysChanged(this.minter.keys, keys) ? this.minter.setKeys(keys) : this.minter.refreshKeys());
+      if (this.#watched !== undefined) this.#watch();
       // Removed accounts and changed passwords must stop working at once.
       this.cache.clear();
       this.metrics.configReloads.labels('success').inc();
@@ -280,10 +293,36 @@ export class App {
     }
   }
 
+  #logRotation(d: RotationDecision): void {
+    const at = (ms: number): string => new Date(ms).toISOString();
+    if (d.deferred !== undefined) {
+      this.logger.warn({ kid: d.deferred.kid, signing: d.signing, activatesAt: at(d.deferred.activatesAt) },
+        'identity key published for less than identity.minPublishSeconds: the previous key keeps signing until then');
+    }
+    if (d.early !== undefined) {
+      this.logger.warn({ kid: d.early.kid, safeAt: at(d.early.readyAt) },
+        'identity key signs before it was published for identity.minPublishSeconds (no other key can sign): upstreams with a cached JWKS may reject it');
+    }
+    for (const r of d.retained) this.logger.info({ kid: r.kid, until: at(r.until) }, 'identity key removed from the keys file: still published until its headers expired');
+  }
+
+  /** Watches the config, accounts and keys files; again after a reload, so a changed path is followed. */
   #watch(): void {
     const files = [this.#loaded.file, this.#loaded.accountsPath, this.#loaded.config.identity.keysFile === undefined ? undefined : resolveFromConfig(this.#loaded, this.#loaded.config.identity.keysFile)]
       .filter((f): f is string => f !== undefined);
-    for (const f of files) this.#watchers.push(new FileWatcher(f, () => this.reload()));
+    const watched = this.#watched ??= new Map();
+    for (const [f, w] of watched) {
+      if (files.includes(f)) continue;
+      w.close();
+      watched.delete(f);
+      this.#watchers.splice(this.#watchers.indexOf(w), 1);
+    }
+    for (const f of files) {
+      if (watched.has(f)) continue;
+      const w = new FileWatcher(f, () => this.reload());
+      watched.set(f, w);
+      this.#watchers.push(w);
+    }
   }
 
   #connect(req: IncomingMessage, socket: Duplex): void {
@@ -375,17 +414,10 @@ function loadSecret(loaded: LoadedConfig): { value: Buffer; generated: boolean }
   return { value, generated: false };
 }
 
+/** Whether the key ring differs: its keys, their publication stamps or the key it wants to sign with. */
 function keysChanged(a: KeyRing, b: KeyRing): boolean {
-  return JSON.stringify(a.jwks()) !== JSON.stringify(b.jwks()) || a.active.kid !== b.active.kid;
-}
-
-/** Keys whose change needs a restart (sockets, pools and stores are built once). */
-function restartRequiredChanges(a: Config, b: Config): string[] {
-  const pick = (c: Config) => ({ listen: c.listen, 'admin.listen': c.admin.listen, upstream: JSON.stringify(c.upstream), store: JSON.stringify(c.store),
-    secretFile: c.secretFile, cache: JSON.stringify(c.cache), 'identity.options': JSON.stringify({ ...c.identity, keysFile: undefined, activeKid: undefined }), limits: JSON.stringify(c.limits), workers: c.workers });
-  const pa = pick(a) as Record<string, unknown>;
-  const pb = pick(b) as Record<string, unknown>;
-  return Object.keys(pa).filter((k) => pa[k] !== pb[k]);
+  const sig = (r: KeyRing): string => JSON.stringify([r.jwks(), r.keys.map((k) => k.publishedAt ?? null), r.active.kid]);
+  return sig(a) !== sig(b);
 }
 
 export type { IncomingMessage };

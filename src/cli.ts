@@ -6,6 +6,7 @@
  *   trackgate check-config FILE        validate a config (and its accounts and keys files) without starting
  *   trackgate hash-password [--lookup] read a secret on stdin, print its hash for the accounts file
  *   trackgate keys generate [--alg EdDSA|ES256]   print a new private JWK set for identity.keysFile
+ *   trackgate keys rotate add|promote|retire|status  rotate the signing key in safe steps (src/identity/keys-cli.ts)
  *   trackgate config-docs              print the config reference (docs/config.md) generated from the schema
  *   trackgate accounts list|add|remove  edit the accounts file; trackgate import htpasswd|htdigest FILE
  *   trackgate tokens list|revoke       issued tokens in the configured store (src/issue/tokens-cli.ts)
@@ -19,6 +20,7 @@ import { runServer } from './server.js';
 import { renderConfigDocs } from './config/docs.js';
 import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './accounts/accounts-cli.js';
 import { TOKENS_CLI_OPTIONS, TOKENS_USAGE, runTokensCli } from './issue/tokens-cli.js';
+import { KEYS_CLI_OPTIONS, KEYS_USAGE, runKeysRotateCli } from './identity/keys-cli.js';
 
 const USAGE = `usage:
   trackgate [start] --config FILE      run the sidecar
@@ -26,7 +28,7 @@ const USAGE = `usage:
   trackgate check-config FILE          validate a config file, its accounts file and keys
   trackgate hash-password [--lookup]   hash a secret read from stdin (--lookup: sha256 digest for keys/device tokens)
   trackgate keys generate [--alg EdDSA|ES256]  print a private JWK set for identity.keysFile
-  trackgate config-docs                print the config reference (Markdown) generated from the schema
+${KEYS_USAGE}  trackgate config-docs                print the config reference (Markdown) generated from the schema
 ${ACCOUNTS_USAGE}${TOKENS_USAGE}`;
 
 async function readStdin(): Promise<string> {
@@ -51,6 +53,7 @@ export async function main(argv: string[]): Promise<void> {
       help: { type: 'boolean', short: 'h' },
       ...ACCOUNTS_CLI_OPTIONS, // parsed again, strictly, by accounts-cli.ts
       ...TOKENS_CLI_OPTIONS, // parsed again, strictly, by tokens-cli.ts
+      ...KEYS_CLI_OPTIONS, // parsed again, strictly, by keys-cli.ts
     },
   });
   const [command = values.config ? 'start' : 'help', ...rest] = positionals;
@@ -92,6 +95,7 @@ export async function main(argv: string[]): Promise<void> {
         return;
       }
       case 'keys': {
+        if (rest[0] === 'rotate') { process.exitCode = runKeysRotateCli(argv); return; }
         if (rest[0] !== 'generate') fail(`unknown keys command\n${USAGE}`, 2);
         const alg = values.alg ?? 'EdDSA';
         if (alg !== 'EdDSA' && alg !== 'ES256') fail('--alg must be EdDSA or ES256', 2);

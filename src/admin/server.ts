@@ -8,7 +8,8 @@ import type { KeyRing } from '../identity/keys.js';
 export interface AdminDeps {
   /** The app's Metrics, or (cluster primary) anything exposing text the same way: workers' metrics aggregated. */
   metrics: { readonly registry: { metrics(): Promise<string>; readonly contentType: string } };
-  keys(): KeyRing;
+  /** What `/.well-known/jwks.json` publishes. */
+  keys(): Pick<KeyRing, 'jwks'>;
   /** Resolves with per-dependency status; never rejects. */
   readiness(): Promise<Record<string, { ok: boolean; detail?: string }>>;
   closing(): boolean;

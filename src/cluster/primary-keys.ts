@@ -6,15 +6,18 @@
  *   each worker does on its own (reloads are per process; the file watchers fire together).
  */
 import { ConfigError, loadConfig, resolveFromConfig, type LoadedConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { FileWatcher } from '../config/watch.js';
 import { loadKeyRing, type KeyRing } from '../identity/keys.js';
+import { RETAIN_SKEW_SECONDS, SigningKeys } from '../identity/signing-keys.js';
 import type { Logger } from '../observability/log.js';
 import { generateSharedJwks, sharedKeyRing } from './shared-keys.js';
 
 export class PrimaryKeys {
   /** The generated private JWK set, when no keys file is configured at start. */
   readonly generatedJwks: { keys: Record<string, unknown>[] } | undefined;
-  #ring: KeyRing;
+  /** The published set: a key removed from the file stays published until the headers it signed expired. */
+  readonly #keys: SigningKeys;
   #loaded: LoadedConfig;
   #watchers: FileWatcher[] = [];
   #keysPath: string | undefined;
@@ -23,13 +26,17 @@ export class PrimaryKeys {
     this.#loaded = loaded;
     if (loaded.config.identity.keysFile === undefined) {
       this.generatedJwks = generateSharedJwks();
-      this.#ring = sharedKeyRing(this.generatedJwks);
-    } else {
-      this.#ring = fileRing(loaded);
     }
+    const ring = this.generatedJwks !== undefined ? sharedKeyRing(this.generatedJwks) : fileRing(loaded);
+    // Only what is published matters here (the workers sign, each deciding as its App does).
+    this.#keys = new SigningKeys(ring, () => ({ minPublishMs: 0, retainMs: (this.#loaded.config.identity.ttlSeconds + RETAIN_SKEW_SECONDS) * 1000 }));
   }
 
-  get ring(): KeyRing { return this.#ring; }
+  get ring(): KeyRing { return this.#keys.ring; }
+  /** What `/.well-known/jwks.json` publishes. */
+  jwks(): ReturnType<SigningKeys['jwks']> { return this.#keys.jwks(); }
+  /** The config as last reloaded (the primary has no App; its shared throttle reads its rules here). */
+  get config(): Config { return this.#loaded.config; }
 
   /** Follows changes of the config and keys files (`watch: true`). */
   watch(): void {
@@ -49,8 +56,9 @@ export class PrimaryKeys {
     try {
       const loaded = this.#loaded.file === undefined ? this.#loaded : loadConfig(this.#loaded.file, this.env);
       // Like App.reload: without a keys file the running keys stay.
-      if (loaded.config.identity.keysFile !== undefined) this.#ring = fileRing(loaded);
+      const ring = loaded.config.identity.keysFile === undefined ? undefined : fileRing(loaded);
       this.#loaded = loaded;
+      if (ring !== undefined) this.#keys.update(ring);
       this.#watchKeys();
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'primary: keys change rejected; keeping the published keys');

@@ -47,7 +47,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
   const secret = config.secretFile === undefined ? randomBytes(32) : undefined;
   // The one throttle and nc store of all workers (a worker's own would give an attacker N× the attempts, and
   // let a Digest nc used on one worker be replayed on another).
-  const throttle = new MemoryThrottle(config.throttle);
+  const throttle = new MemoryThrottle(() => keys.config.throttle);
   const counters = new MemoryNonceCounterStore({ maxNonces: config.authn.digest.maxTrackedNonces, now: Date.now });
   const bootstrap: Bootstrap = {
     configFile: loaded.file,
@@ -84,7 +84,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
     }
     return checks;
   };
-  const admin = createServer(adminHandler({ metrics: { registry: metrics }, keys: () => keys.ring, closing: () => closing, readiness }));
+  const admin = createServer(adminHandler({ metrics: { registry: metrics }, keys: () => keys, closing: () => closing, readiness }));
   admin.on('clientError', (_err, socket) => socket.destroy());
   await listenOn(admin, config.admin.listen);
 

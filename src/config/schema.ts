@@ -97,6 +97,7 @@ export const configSchema = z.object({
     cacheEntries: z.number().int().min(0).max(10_000_000).default(10_000).describe('Most minted headers kept for reuse, one per distinct identity (user, kind, account, instance, credential expiry) whatever credential carried it; least recently used dropped first. An identity whose header is not cached is signed again (one Ed25519 signature, ~30-50 µs). 0 signs every request.'),
     keysFile: z.string().optional().describe('Private JWK set (EdDSA Ed25519 or ES256). The key named by `activeKid`, else the first, signs; all are published. Reloaded on change (mounted Kubernetes Secret). Absent: a development key is generated at start.'),
     activeKid: z.string().optional().describe('kid of the signing key; defaults to the first key of the set.'),
+    minPublishSeconds: z.number().int().min(0).max(86400).default(660).describe('A key signs only once it has been published this long (its `published_at` in the keys file, or the reload that brought it): until then the previous key keeps signing, and the switch happens by itself. Upstreams cache the JWKS (jose: 10 min, refetching an unknown kid at most every 30 s; this JWKS response: max-age 60 s), so a key used at once is rejected. See docs/key-rotation.md.'),
   }).strict().prefault({}).describe('The signed identity header.'),
   cache: z.object({
     maxEntries: z.number().int().min(1).default(100000).describe('Maximum validated credentials kept.'),

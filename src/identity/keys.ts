@@ -15,6 +15,11 @@ export interface SigningKey {
   readonly privateKey: KeyObject;
   /** Public JWK as published in the JWKS. */
   readonly publicJwk: Readonly<Record<string, unknown>>;
+  /**
+   * When the key was first published (epoch ms): the keys file's private `published_at` member, written by
+   * `trackgate keys rotate add`. Undefined: unknown (a key without it counts as published long ago).
+   */
+  readonly publishedAt?: number;
 }
 
 export class KeyRing {
@@ -26,7 +31,22 @@ export class KeyRing {
   }
 }
 
-interface PrivateJwk { kty?: string; crv?: string; kid?: string; alg?: string; d?: string; [k: string]: unknown }
+interface PrivateJwk { kty?: string; crv?: string; kid?: string; alg?: string; d?: string; published_at?: unknown; [k: string]: unknown }
+
+/**
+ * Private members trackgate keeps next to a key in the keys file (never published: the JWKS is built from
+ * the public key alone). RFC 3339 times; see src/identity/rotate.ts for the steps that write them.
+ */
+export const KEY_META = { publishedAt: 'published_at', activatedAt: 'activated_at' } as const;
+
+/** An RFC 3339 time member as epoch ms; undefined when absent; throws when present but not a time. */
+export function metaTime(jwk: Record<string, unknown>, member: string, where: string): number | undefined {
+  const v = jwk[member];
+  if (v === undefined) return undefined;
+  const ms = typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v) ? Date.parse(v) : Number.NaN;
+  if (Number.isNaN(ms)) throw new Error(`${where}: key "${String(jwk.kid)}" has ${member} ${JSON.stringify(v)}, expected an RFC 3339 time such as 2026-01-31T12:00:00Z`);
+  return ms;
+}
 
 function toSigningKey(jwk: PrivateJwk, where: string): SigningKey {
   if (typeof jwk.kid !== 'string' || jwk.kid === '') throw new Error(`${where}: every key needs a "kid"`);
@@ -43,7 +63,12 @@ function toSigningKey(jwk: PrivateJwk, where: string): SigningKey {
     throw new Error(`${where}: key "${jwk.kid}" cannot be imported: ${(err as Error).message}`);
   }
   const pub = createPublicKey(privateKey).export({ format: 'jwk' });
-  return { kid: jwk.kid, alg, privateKey, publicJwk: Object.freeze({ ...pub, kid: jwk.kid, alg, use: 'sig' }) };
+  const publishedAt = metaTime(jwk, KEY_META.publishedAt, where);
+  metaTime(jwk, KEY_META.activatedAt, where);
+  return {
+    kid: jwk.kid, alg, privateKey, publicJwk: Object.freeze({ ...pub, kid: jwk.kid, alg, use: 'sig' }),
+    ...(publishedAt !== undefined ? { publishedAt } : {}),
+  };
 }
 
 /** Reads a private JWK set file; throws with the file and the problem. */
@@ -66,9 +91,17 @@ export function loadKeyRing(file: string, activeKid?: string): KeyRing {
 
 /** A fresh private JWK set, for `trackgate keys generate` and development. */
 export function generateJwks(alg: SigningAlg = 'EdDSA'): { keys: Record<string, unknown>[] } {
+  return { keys: [generateJwk(alg)] };
+}
+
+/** One fresh private JWK; `publishedAt` (epoch ms) is recorded as its `published_at` member when given. */
+export function generateJwk(alg: SigningAlg = 'EdDSA', publishedAt?: number): Record<string, unknown> {
   const pair = alg === 'EdDSA' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const kid = `${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;
-  return { keys: [{ ...pair.privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' }] };
+  const kid = `${new Date(publishedAt ?? Date.now()).toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;
+  return {
+    ...pair.privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig',
+    ...(publishedAt !== undefined ? { [KEY_META.publishedAt]: new Date(publishedAt).toISOString() } : {}),
+  };
 }
 
 /** A development-only key ring, generated in memory. */

@@ -11,7 +11,8 @@
 import { randomBytes, sign } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Identity } from '../authn/types.js';
-import type { KeyRing } from './keys.js';
+import type { KeyRing, SigningKey } from './keys.js';
+import { RETAIN_SKEW_SECONDS, SigningKeys, type RotationDecision } from './signing-keys.js';
 
 export interface MinterOptions {
   issuer: string;
@@ -20,6 +21,8 @@ export interface MinterOptions {
   bindToRequest: boolean;
   /** Most minted headers kept for reuse (least recently used dropped first). */
   cacheEntries: number;
+  /** A new key signs only once published this long (src/identity/signing-keys.ts); default 0. */
+  minPublishSeconds?: number;
 }
 
 /** The claims of an identity header. Documented for upstream teams in the README. */
@@ -44,34 +47,88 @@ interface Minted { readonly value: string; readonly refreshAt: number; readonly 
 
 export class IdentityMinter {
   #cache: LRUCache<string, Minted> | undefined;
-  #keys: KeyRing;
+  readonly #keys: SigningKeys;
+  #signer: SigningKey;
   #protectedB64: string;
+  readonly #options: () => MinterOptions;
+  /** The options the cached headers were minted with: another object (a reload) drops them. */
+  #cachedWith: MinterOptions;
   /** Signatures made (for metrics). */
   mints = 0;
 
   constructor(
-    keys: KeyRing, readonly options: MinterOptions, private readonly now: () => number = Date.now,
+    keys: KeyRing,
+    /** A getter is read at every mint (hot reload); fixed options: tests. */
+    options: MinterOptions | (() => MinterOptions),
+    private readonly now: () => number = Date.now,
     /** Called once per signature (feeds `trackgate_identity_mints_total`). */
     private readonly onMint: () => void = () => undefined,
+    /** Called when a deferred key starts signing (src/identity/signing-keys.ts). */
+    private readonly onSignerChange: (kid: string) => void = () => undefined,
   ) {
-    this.#keys = keys;
-    this.#protectedB64 = protectedHeader(keys);
-    this.#cache = options.cacheEntries > 0 ? new LRUCache({ max: options.cacheEntries }) : undefined;
+    this.#options = typeof options === 'function' ? options : () => options;
+    this.#cachedWith = this.#options();
+    this.#keys = new SigningKeys(keys, () => {
+      const o = this.#options();
+      return { minPublishMs: (o.minPublishSeconds ?? 0) * 1000, retainMs: (o.ttlSeconds + RETAIN_SKEW_SECONDS) * 1000 };
+    }, now);
+    this.#signer = this.#keys.signer();
+    this.#protectedB64 = protectedHeader(this.#signer);
+    this.#cache = newCache(this.#cachedWith.cacheEntries);
   }
 
-  /** Swaps the key ring (rotation); headers minted with the old active key are re-minted. */
-  setKeys(keys: KeyRing): void {
-    this.#keys = keys;
-    this.#protectedB64 = protectedHeader(keys);
+  get options(): MinterOptions { return this.#options(); }
+
+  /**
+   * Takes the key ring from the file (rotation): the key it asks for signs once published long enough, a
+   * removed key stays published until its headers expired. Headers cached with another key are re-minted.
+   */
+  setKeys(keys: KeyRing): RotationDecision {
+    const decision = this.#keys.update(keys);
+    this.#useSigner(this.#keys.signer());
+    return decision;
+  }
+
+  /** Decides the signing key again with the running options (a reload changed `identity.*`). */
+  refreshKeys(): RotationDecision {
+    const decision = this.#keys.refresh();
+    this.#useSigner(this.#keys.signer());
+    return decision;
+  }
+
+  /** The key ring of the file. */
+  get keys(): KeyRing { return this.#keys.ring; }
+  /** The kid that signs now. */
+  get signingKid(): string { return this.#signer.kid; }
+  /** What `/.well-known/jwks.json` publishes: the file's keys and removed keys still retained. */
+  jwks(): { keys: Readonly<Record<string, unknown>>[] } { return this.#keys.jwks(); }
+
+  #useSigner(key: SigningKey): void {
+    if (key === this.#signer) return;
+    this.#signer = key;
+    this.#protectedB64 = protectedHeader(key);
     this.#cache?.clear();
   }
 
-  get keys(): KeyRing { return this.#keys; }
+  /** The running options; a change (reload) drops the cached headers, minted with the old ones. */
+  #current(): MinterOptions {
+    const o = this.#options();
+    if (o !== this.#cachedWith) {
+      const was = this.#cachedWith;
+      if (o.cacheEntries !== was.cacheEntries) this.#cache = newCache(o.cacheEntries);
+      else if (o.issuer !== was.issuer || o.audience !== was.audience || o.ttlSeconds !== was.ttlSeconds) this.#cache?.clear();
+      this.#cachedWith = o;
+    }
+    const key = this.#keys.signer();
+    if (key !== this.#signer) { this.#useSigner(key); this.onSignerChange(key.kid); }
+    return o;
+  }
 
   /** The header value for `identity` (and, in request-bound mode, for this method and path). */
   mint(identity: Identity, method: string, path: string): string {
     const now = this.now();
-    if (this.options.bindToRequest) return this.#sign(identity, now, method, path).value;
+    const options = this.#current();
+    if (options.bindToRequest) return this.#sign(identity, now, method, path).value;
     if (this.#cache === undefined) return this.#sign(identity, now).value;
     const key = claimsKey(identity);
     const cached = this.#cache.get(key);
@@ -86,14 +143,15 @@ export class IdentityMinter {
    * tokens use `at+jwt`, RFC 9068, so an upstream that checks `typ`/`aud` never takes one for an identity).
    */
   signJwt(claims: Record<string, unknown>, typ: string): string {
-    const key = this.#keys.active;
+    this.#current();
+    const key = this.#signer;
     const header = Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ })).toString('base64url');
     const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
     return `${input}.${this.#signature(input).toString('base64url')}`;
   }
 
   #signature(input: string): Buffer {
-    const key = this.#keys.active;
+    const key = this.#signer;
     return key.alg === 'EdDSA'
       ? sign(null, Buffer.from(input), key.privateKey)
       : sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
@@ -101,11 +159,12 @@ export class IdentityMinter {
 
   #sign(identity: Identity, nowMs: number, htm?: string, htu?: string): Minted {
     const iat = Math.floor(nowMs / 1000);
-    let exp = iat + this.options.ttlSeconds;
+    const options = this.#cachedWith;
+    let exp = iat + options.ttlSeconds;
     if (identity.expiresAt !== undefined) exp = Math.max(iat + 1, Math.min(exp, Math.floor(identity.expiresAt / 1000)));
     const claims: IdentityClaims = {
-      iss: this.options.issuer,
-      aud: this.options.audience,
+      iss: options.issuer,
+      aud: options.audience,
       sub: identity.subject,
       iat,
       exp,
@@ -117,7 +176,7 @@ export class IdentityMinter {
     if (identity.instance !== undefined) claims.instance = identity.instance;
     if (htm !== undefined) { claims.htm = htm; claims.htu = htu!; }
     const input = `${this.#protectedB64}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
-    const key = this.#keys.active;
+    const key = this.#signer;
     const sig = this.#signature(input);
     this.mints++;
     this.onMint();
@@ -142,6 +201,10 @@ function claimsKey(id: Identity): string {
   return [id.scheme, id.kind, exp, id.subject.length, id.subject, account.length, account, instance.length, instance].join(' ');
 }
 
-function protectedHeader(keys: KeyRing): string {
-  return Buffer.from(JSON.stringify({ alg: keys.active.alg, kid: keys.active.kid, typ: 'JWT' })).toString('base64url');
+function protectedHeader(key: SigningKey): string {
+  return Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ: 'JWT' })).toString('base64url');
+}
+
+function newCache(entries: number): LRUCache<string, Minted> | undefined {
+  return entries > 0 ? new LRUCache({ max: entries }) : undefined;
 }

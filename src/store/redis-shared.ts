@@ -15,7 +15,7 @@ export interface SharedState {
 }
 
 /** The Redis-backed throttle and nonce store over `store`'s connection; undefined unless `store` is Redis. */
-export async function redisSharedState(store: Store, throttle: Config['throttle'], now: () => number): Promise<SharedState | undefined> {
+export async function redisSharedState(store: Store, throttle: () => Config['throttle'], now: () => number): Promise<SharedState | undefined> {
   if (store.engine !== 'redis') return undefined;
   const [{ RedisStore }, { RedisThrottle }, { RedisNonceCounter }] = await Promise.all([
     import('./redis.js'), import('../verify/redis-throttle.js'), import('./redis-nonce-counter.js'),

@@ -12,23 +12,26 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { TrackgateError } from '../errors.js';
-import { MemoryThrottle, type Throttle, type ThrottleKey, type ThrottleRule } from './throttle.js';
+import { MemoryThrottle, rulesGetter, type Throttle, type ThrottleKey, type ThrottleRules } from './throttle.js';
 
 const PREFIX = 'tg:thr:';
 
 export class RedisThrottle implements Throttle {
   readonly #local: MemoryThrottle;
+  private readonly rules: () => ThrottleRules;
 
   constructor(
     private readonly redis: Redis,
-    private readonly rules: { user: ThrottleRule; ip: ThrottleRule },
+    rules: ThrottleRules | (() => ThrottleRules),
     private readonly now: () => number = Date.now,
   ) {
-    this.#local = new MemoryThrottle(rules, now);
+    // A getter is read on every check (a hot reload's new limits apply at once).
+    this.rules = rulesGetter(rules);
+    this.#local = new MemoryThrottle(this.rules, now);
   }
 
   async check(keys: readonly ThrottleKey[]): Promise<void> {
-    const limited = keys.filter((k) => this.rules[k.scope].limit > 0);
+    const limited = keys.filter((k) => this.rules()[k.scope].limit > 0);
     if (limited.length === 0) return;
     const now = this.now();
     const p = this.redis.pipeline();
@@ -45,7 +48,7 @@ export class RedisThrottle implements Throttle {
     }
     let retryAfter = 0;
     limited.forEach((k, i) => {
-      const rule = this.rules[k.scope];
+      const rule = this.rules()[k.scope];
       const windowMs = rule.windowSeconds * 1000;
       const [previous, current] = (replies[i]![1] as (string | null)[]).map((v) => Number(v ?? 0));
       const elapsed = now - this.#window(k, now) * windowMs;
@@ -61,7 +64,7 @@ export class RedisThrottle implements Throttle {
 
   async fail(keys: readonly ThrottleKey[]): Promise<void> {
     await this.#local.fail(keys);
-    const limited = keys.filter((k) => this.rules[k.scope].limit > 0);
+    const limited = keys.filter((k) => this.rules()[k.scope].limit > 0);
     if (limited.length === 0) return;
     const now = this.now();
     const m = this.redis.multi();
@@ -69,14 +72,14 @@ export class RedisThrottle implements Throttle {
       const w = this.#window(k, now);
       const key = this.#key(k, w);
       m.incr(key);
-      m.pexpireat(key, (w + 2) * this.rules[k.scope].windowSeconds * 1000);
+      m.pexpireat(key, (w + 2) * this.rules()[k.scope].windowSeconds * 1000);
     }
     // Unreachable: the local count above stands in.
     await m.exec().catch(() => undefined);
   }
 
   #window(k: ThrottleKey, now: number): number {
-    return Math.floor(now / (this.rules[k.scope].windowSeconds * 1000));
+    return Math.floor(now / (this.rules()[k.scope].windowSeconds * 1000));
   }
 
   #key(k: ThrottleKey, window: number): string {

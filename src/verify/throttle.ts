@@ -15,6 +15,14 @@ export interface ThrottleRule {
   windowSeconds: number;
 }
 
+/** The rules per scope, as `throttle.*` in the config. */
+export interface ThrottleRules { user: ThrottleRule; ip: ThrottleRule }
+
+/** Rules as given: a getter (the live config) or fixed values. */
+export function rulesGetter(rules: ThrottleRules | (() => ThrottleRules)): () => ThrottleRules {
+  return typeof rules === 'function' ? rules : () => rules;
+}
+
 export interface Throttle {
   /** Throws a 429 TrackgateError (with Retry-After) when any key is over its limit. */
   check(keys: readonly ThrottleKey[]): Promise<void>;
@@ -35,12 +43,17 @@ export class MemoryThrottle implements Throttle {
   // for every entry at construction (~1.6 MiB of heap for 100,000), paid by every process that never sees a flood.
   readonly #counters = new LRUCache<string, Counter>({ maxSize: 100_000, sizeCalculation: () => 1 });
 
-  constructor(private readonly rules: { user: ThrottleRule; ip: ThrottleRule }, private readonly now: () => number = Date.now) {}
+  readonly #rules: () => ThrottleRules;
+
+  /** A getter is read on every check, so a hot reload's new limits apply at once (fixed rules: tests). */
+  constructor(rules: ThrottleRules | (() => ThrottleRules), private readonly now: () => number = Date.now) {
+    this.#rules = rulesGetter(rules);
+  }
 
   async check(keys: readonly ThrottleKey[]): Promise<void> {
     let retryAfter = 0;
     for (const k of keys) {
-      const rule = this.rules[k.scope];
+      const rule = this.#rules()[k.scope];
       if (rule.limit <= 0) continue;
       const { estimate, elapsed } = this.#estimate(k, rule);
       if (estimate >= rule.limit) retryAfter = Math.max(retryAfter, Math.ceil(rule.windowSeconds - elapsed / 1000));
@@ -54,7 +67,7 @@ export class MemoryThrottle implements Throttle {
 
   async fail(keys: readonly ThrottleKey[]): Promise<void> {
     for (const k of keys) {
-      const rule = this.rules[k.scope];
+      const rule = this.#rules()[k.scope];
       const c = this.#roll(`${k.scope}\0${k.value}`, rule);
       c.current++;
     }

@@ -1,7 +1,7 @@
 /**
  * The minted identity header: reuse per credential, request-bound mode, configured lifetime, ES256 keys,
  * and key rotation from a watched private JWK set file (new active key picked up without restart; a bad
- * file change rejected while the old key keeps signing).
+ * file change rejected while the old key keeps signing; a removed key kept published).
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -116,7 +116,8 @@ describe('signing keys', () => {
   it('rotates to a new active key on a keys file change, without restart, and rejects a bad change', async () => {
     const a = generateJwks().keys[0]!;
     const b = generateJwks().keys[0]!;
-    const g = await gate({ identity: { keysFile: 'keys.json' }, watch: true }, { 'keys.json': JSON.stringify({ keys: [a] }) });
+    // minPublishSeconds 0: the new key signs at once (the deferral itself: test/identity/key-rotation.test.ts).
+    const g = await gate({ identity: { keysFile: 'keys.json', minPublishSeconds: 0 }, watch: true }, { 'keys.json': JSON.stringify({ keys: [a] }) });
     const keysFile = join(g.dir, 'keys.json');
     const old = await assertionFor(g);
     expect(kidOf(old)).toBe(a.kid);
@@ -146,13 +147,15 @@ describe('signing keys', () => {
     const still = await (await fetch(`${g.adminUrl}/.well-known/jwks.json`)).json() as { keys: { kid: string }[] };
     expect(still.keys.map((k) => k.kid)).toEqual([b.kid, a.kid]);
 
-    // Step 3: removing the old key later drops it from the JWKS.
+    // Step 3: removing the old key: it stays published until the headers it signed expired (then dropped:
+    // test/identity/key-rotation.test.ts, with a fake clock).
+    const removedAt = g.logs.length;
     replaceFile(keysFile, JSON.stringify({ keys: [b] }));
-    const dropped = await waitFor(async () => {
-      const k = await (await fetch(`${g.adminUrl}/.well-known/jwks.json`)).json() as { keys: { kid: string }[] };
-      return k.keys.length === 1 ? k.keys : undefined;
-    }, 2500, 50);
-    expect(dropped?.map((k) => k.kid)).toEqual([b.kid]);
+    const retained = await waitFor(() => logsSince(g.logs, removedAt).find((r) => /still published until/.test(String(r.msg))), 2500, 50);
+    expect(retained).toMatchObject({ kid: a.kid });
+    const kept = await (await fetch(`${g.adminUrl}/.well-known/jwks.json`)).json() as { keys: { kid: string }[] };
+    expect(kept.keys.map((k) => k.kid)).toEqual([b.kid, a.kid]);
+    expect(g.app.minter.keys.keys.map((k) => k.kid)).toEqual([b.kid]);
     expect(kidOf(await assertionFor(g))).toBe(b.kid);
   });
 });
