@@ -26,7 +26,8 @@ const SEPARATOR_LOOKALIKES = /[\u2044\u2215\u2216\u29F8\u29F9\u00A5\u20A9\u3002\
 /** Characters an upstream may drop or read as white space: controls, format characters, separators. */
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Z}]/u;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a U+FEFF in the text (the decoder would silently drop one at the start of a run).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function refuse(what: string, detail: string): never {
   throw new TrackgateError('TG_ERR_AMBIGUOUS_PATH', `ambiguous path: ${what}`, { detail });
@@ -75,7 +76,10 @@ export function canonicalPath(raw: string, caseInsensitive: boolean): string {
     if (c === 0x2e) dots++;
     last = c; len++;
   }
-  return out ?? raw;
+  const path = out ?? raw;
+  // `name::$DATA` is the file `name` to Windows (an NTFS stream), as IIS serves static files.
+  if (path.includes(':$') || path.includes(':%24')) refuse('NTFS stream name (:$)', 'colon-dollar in path');
+  return path;
 }
 
 interface Decoded {
