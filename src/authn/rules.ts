@@ -9,6 +9,9 @@ import type { Identity } from './types.js';
 
 export type Access = RouteRule['access'];
 
+/** The methods a body's `_method` can name (Rack accepts any of these; Spring PUT, PATCH and DELETE). */
+const OVERRIDABLE = ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
 interface KeyedRule {
   key: string;
   methods: ReadonlySet<string> | undefined;
@@ -17,6 +20,8 @@ interface KeyedRule {
 
 export class RouteRules {
   readonly #rules: readonly KeyedRule[];
+  /** Whether any rule lists methods (else every method gets the same decision). */
+  readonly #methodLimited: boolean;
 
   /** Throws when a rule's path is not canonical (the config is then refused, at start or on reload). */
   constructor(rules: readonly RouteRule[], caseInsensitive = false) {
@@ -32,6 +37,24 @@ export class RouteRules {
       const methods = r.methods === undefined ? undefined : new Set<string>(r.methods.includes('GET') ? [...r.methods, 'HEAD'] : r.methods);
       return { key: pathKey(r.path, caseInsensitive), methods, access: r.access };
     });
+    this.#methodLimited = this.#rules.some((r) => r.methods !== undefined);
+  }
+
+  /**
+   * Whether another method than POST is held to a stricter rule than POST on this path: then a POST body's
+   * `_method` field (which trackgate does not read) could make the upstream run a method the rules keep
+   * from this request. Stricter: `deny`, or a restriction POST's rule does not also impose.
+   */
+  stricterThanPost(key: string): boolean {
+    if (!this.#methodLimited) return false;
+    const post = this.match('POST', key);
+    if (post === 'deny') return false;
+    for (const m of OVERRIDABLE) {
+      const a = this.match(m, key);
+      if (a === post || a === 'public' || (a === 'authenticated' && post !== 'public')) continue;
+      return true;
+    }
+    return false;
   }
 
   /** The access rule for a request, by its method and path key. */

@@ -94,6 +94,9 @@ export class ProxyHandler {
    * with) a TrackgateError when it may not pass. Synchronous on a validation-cache hit.
    */
   admit(rt: Runtime, req: IncomingMessage, view: NodeRequestView, failure: AuthFailureContext): Admission | Promise<Admission> {
+    if (view.method === 'POST' && rt.config.routing.bodyMethodOverride && hasBody(req) && rt.rules.stricterThanPost(view.pathKey)) {
+      throw new TrackgateError('TG_ERR_METHOD_OVERRIDE', 'a POST with a body is ambiguous here: its _method could name a method the route rules refuse', { detail: 'POST body on a path with stricter rules for other methods' });
+    }
     const access = rt.rules.match(view.method, view.pathKey);
     if (access === 'deny') throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', { reason: 'forbidden', detail: 'route rule: deny' });
     if (access === 'public') return { identity: undefined };
@@ -246,6 +249,12 @@ export class ProxyHandler {
       this.#access('info', line, 'request');
     }
   }
+}
+
+/** Whether the request has a body (declared length above 0, or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }
 
 /** Whether the client waits for `100 Continue` before sending its body. */

@@ -39,8 +39,8 @@ afterAll(async () => { await gate.close(); await ci.close(); await up.close(); }
 beforeEach(() => { up.received.length = 0; });
 
 /** One raw request (the spellings below are ones fetch would normalise or refuse to send). */
-async function send(g: TestGate, method: string, target: string, lines: string[] = []): Promise<RawResponse> {
-  const r = await rawRequest(portOf(g.url), [`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', ...lines, 'Connection: close', '', ''].join('\r\n'), {
+async function send(g: TestGate, method: string, target: string, lines: string[] = [], body = ''): Promise<RawResponse> {
+  const r = await rawRequest(portOf(g.url), [`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', ...lines, 'Connection: close', '', body].join('\r\n'), {
     bodiless: method === 'HEAD' ? new Set([0]) : new Set(),
   });
   expect(r.responses, `${method} ${target}: ${r.raw.toString('latin1')}`).toHaveLength(1);
@@ -220,6 +220,19 @@ describe('methods', () => {
     expect(up.received).toHaveLength(0);
   });
 
+  it.each([
+    ['application/x-www-form-urlencoded', '_method=DELETE'],
+    ['multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--b--\r\n'],
+    ['application/json', '{"_method":"DELETE"}'],
+  ])('a POST body (%s) is refused where DELETE has a stricter rule: its _method is not read', async (type, body) => {
+    const res = await send(gate, 'POST', '/devices/1', [`Authorization: ${AUTH}`, `Content-Type: ${type}`, `Content-Length: ${Buffer.byteLength(body)}`], body);
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body.toString())).toMatchObject({ error: 'TG_ERR_METHOD_OVERRIDE' });
+    // Elsewhere a POST body is forwarded as ever: no rule there treats another method more strictly.
+    expect((await send(gate, 'POST', '/other/1', [`Authorization: ${AUTH}`, `Content-Type: ${type}`, `Content-Length: ${Buffer.byteLength(body)}`], body)).status).toBe(200);
+    expect(up.received.map((r) => [r.method, r.url, r.bodyBytes])).toEqual([['POST', '/other/1', Buffer.byteLength(body)]]);
+  });
+
   it('the methods a rule lists are still the only ones it applies to', async () => {
     expect((await send(gate, 'DELETE', '/devices/1', [`Authorization: ${AUTH}`])).status).toBe(403);
     expect((await send(gate, 'POST', '/devices/1', [`Authorization: ${AUTH}`, 'Content-Length: 0'])).status).toBe(200);
@@ -308,7 +321,7 @@ describe('rule paths are validated at config load', () => {
     expect(() => loadConfig(file, {})).toThrow(/routes\.0\.path.*canonical|canonical.*routes/s);
   });
 
-  it('a rule path whose letters are ambiguous in case-insensitive mode is refused on reload, and the running rules stay', async () => {
+  it('a rule path whose letters are ambiguous in case-insensitive mode is refused on reload, and the running rules stay; the routing keys apply on reload', async () => {
     const g = await startTrackgate({ upstreamUrl: up.url, config: { routes: ROUTES } });
     try {
       const config = (extra: Record<string, unknown>): string => stringify(deepMerge({
@@ -327,6 +340,13 @@ describe('rule paths are validated at config load', () => {
       writeFileSync(g.configFile, config({ routing: { caseInsensitive: false } }));
       expect(g.app.reload()).toBe(true);
       expect((await send(g, 'GET', '/ADMIN/users', [`Authorization: ${AUTH}`])).status).toBe(200);
+
+      // routing.bodyMethodOverride applies on reload.
+      const post = (): Promise<RawResponse> => send(g, 'POST', '/devices/1', [`Authorization: ${AUTH}`, 'Content-Type: application/x-www-form-urlencoded', 'Content-Length: 3'], 'a=1');
+      expect((await post()).status).toBe(400);
+      writeFileSync(g.configFile, config({ routing: { bodyMethodOverride: false } }));
+      expect(g.app.reload()).toBe(true);
+      expect((await post()).status).toBe(200);
     } finally {
       await g.close();
     }

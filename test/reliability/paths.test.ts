@@ -26,7 +26,7 @@ const ROUTES = [
 /** The rules the demo user (a `user`, not an `admin`) may never get past. */
 const PROTECTED = ['closed', 'admin'];
 
-interface Case { cls: string; method: string; target: string; headers: string[] }
+interface Case { cls: string; method: string; target: string; headers: string[]; body?: string }
 
 const hex = (c: string): string => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
 const utf8Escapes = (s: string): string => [...Buffer.from(s, 'utf8')].map((b) => `%${b.toString(16).toUpperCase()}`).join('');
@@ -87,8 +87,8 @@ function caseVariants(name: string): string[] {
 function corpus(): Case[] {
   const cases: Case[] = [];
   let n = 0;
-  const add = (cls: string, target: string, method = 'GET', headers: string[] = []): void => {
-    cases.push({ cls, method, target, headers: n++ % 2 === 0 ? [`Authorization: ${AUTH}`, ...headers] : headers });
+  const add = (cls: string, target: string, method = 'GET', headers: string[] = [], body?: string): void => {
+    cases.push({ cls, method, target, headers: n++ % 2 === 0 ? [`Authorization: ${AUTH}`, ...headers] : headers, ...(body === undefined ? {} : { body }) });
   };
   for (const p of PROTECTED) {
     for (const [cls, list] of Object.entries(TRAVERSALS)) {
@@ -123,6 +123,13 @@ function corpus(): Case[] {
     for (const value of ['DELETE', 'delete']) add('methods: overrides', '/devices/1', 'POST', [`${name}: ${value}`, 'Content-Length: 0']);
   }
   for (const q of ['_method=DELETE', '%5Fmethod=DELETE', '_m%65thod=DELETE', 'a=1&_method=delete']) add('methods: overrides', `/devices/1?${q}`, 'POST', ['Content-Length: 0']);
+  for (const [type, body] of [
+    ['application/x-www-form-urlencoded', '_method=DELETE'], ['application/x-www-form-urlencoded', 'a=1&_method=delete'],
+    ['multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--b--\r\n'],
+    ['application/json', '{"_method":"DELETE"}'], ['text/plain', '_method=DELETE'],
+  ] as const) {
+    for (const t of ['/devices/1', '/Devices/1', '/devices']) add('methods: overrides', t, 'POST', [`Content-Type: ${type}`, `Content-Length: ${Buffer.byteLength(body)}`], body);
+  }
   return cases;
 }
 
@@ -185,7 +192,10 @@ function quirkyReading(target: string, caseInsensitive: boolean): string {
   return caseInsensitive ? out.toLowerCase() : out;
 }
 
-const isProtected = (reading: string): boolean => PROTECTED.some((p) => reading === `/${p}` || reading.startsWith(`/${p}/`));
+const under = (names: readonly string[], reading: string): boolean => names.some((p) => reading === `/${p}` || reading.startsWith(`/${p}/`));
+const isProtected = (reading: string): boolean => under(PROTECTED, reading);
+/** The method-limited rules' paths: a HEAD or an overridden POST must never reach them. */
+const METHOD_RULED = ['reports', 'devices'];
 
 // ---- The run -------------------------------------------------------------------------------------
 
@@ -216,7 +226,7 @@ async function run(gate: TestGate, cases: readonly Case[]): Promise<Outcome[]> {
       const i = next++;
       const c = cases[i]!;
       const tagged = `${c.target}${c.target.includes('?') ? '&' : '?'}c=${i}`;
-      const r = await rawRequest(portOf(gate.url), [`${c.method} ${tagged} HTTP/1.1`, 'Host: 127.0.0.1', ...c.headers, 'Connection: close', '', ''].join('\r\n'), {
+      const r = await rawRequest(portOf(gate.url), [`${c.method} ${tagged} HTTP/1.1`, 'Host: 127.0.0.1', ...c.headers, 'Connection: close', '', c.body ?? ''].join('\r\n'), {
         bodiless: c.method === 'HEAD' ? new Set([0]) : new Set(),
       });
       statuses[i] = r.responses[0]?.status;
@@ -249,7 +259,8 @@ describe('path canonicalisation: a generated corpus of spellings', () => {
         row.tried++;
         if (o.status === undefined) row.noAnswer++;
         else if (o.status >= 500) row.fiveXx++;
-        const got = c.cls.startsWith('methods:') ? o.forwarded !== undefined : o.forwarded !== undefined && isProtected(quirkyReading(o.forwarded, caseInsensitive));
+        const reading = o.forwarded === undefined ? undefined : quirkyReading(o.forwarded, caseInsensitive);
+        const got = reading !== undefined && (c.cls.startsWith('methods:') ? under(METHOD_RULED, reading) : isProtected(reading));
         if (got) {
           row.through++;
           if (examples.length < 10) examples.push(`${name}: ${c.method} ${c.target} → ${o.forwardedMethod} ${o.forwarded}`);
