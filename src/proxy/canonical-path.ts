@@ -38,7 +38,7 @@ const pct = (b: number): string => `%${b < 16 ? '0' : ''}${b.toString(16).toUppe
 
 /**
  * The canonical form of a request path (no query), or a `TG_ERR_AMBIGUOUS_PATH` error. Returns `raw`
- * itself (no copy) when it is already canonical, which is the common case. `caseInsensitive` adds the
+ * itself (no copy) when it has no escape, which is the common case. `caseInsensitive` adds the
  * refusal of non-ASCII letters whose case mapping is not one plain pair (see {@link pathKey}).
  */
 export function canonicalPath(raw: string, caseInsensitive: boolean): string {
