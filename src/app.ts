@@ -14,6 +14,7 @@ import { AccountDirectory } from './accounts/directory.js';
 import { AUTHENTICATORS } from './authn/registry.js';
 import { AuthPipeline } from './authn/pipeline.js';
 import { RouteRules } from './authn/rules.js';
+import { pathKey } from './proxy/canonical-path.js';
 import type { Authenticator, AuthnDeps } from './authn/types.js';
 import { TrackgateError } from './errors.js';
 import { generatedKeyRing, loadKeyRing, type KeyRing } from './identity/keys.js';
@@ -229,11 +230,11 @@ export class App {
     }
     const identityHeader = config.identity.header.toLowerCase();
     return Object.freeze({
-      issue: new IssueRouter(dialects),
+      issue: new IssueRouter(dialects, (p) => pathKey(p, config.routing.caseInsensitive)),
       dialects: new Map(dialects.map((d) => [d.id, d])),
       config,
       pipeline: new AuthPipeline(forms, this.cache, this.#digester, config.authn.rejectAmbiguous),
-      rules: new RouteRules(config.routes),
+      rules: new RouteRules(config.routes, config.routing.caseInsensitive),
       guard: { identityHeader, singletonHeaders: new Set([...headers, 'host', 'content-length']), maxBodyBytes: config.limits.maxRequestBodyBytes },
       headerPolicy: {
         identityHeader, credentialHeaders: headers, credentialCookies: cookies,

@@ -1,20 +1,67 @@
 /**
  * Route rules: which paths are public, which need any identity, and which need particular kinds, schemes,
- * accounts or subjects. First match wins; unmatched paths need any valid identity.
+ * accounts or subjects. First match wins; unmatched paths need any valid identity. Rules are matched on
+ * the request's path key (src/proxy/canonical-path.ts), and their own paths are keyed the same way.
  */
 import type { RouteRule } from '../config/schema.js';
+import { canonicalPath, pathKey } from '../proxy/canonical-path.js';
 import type { Identity } from './types.js';
 
 export type Access = RouteRule['access'];
 
-export class RouteRules {
-  constructor(private readonly rules: readonly RouteRule[]) {}
+/** The methods a body's `_method` can name (Rack accepts any of these; Spring PUT, PATCH and DELETE). */
+const OVERRIDABLE = ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
-  /** The access rule for a request. */
-  match(method: string, path: string): Access {
-    for (const r of this.rules) {
-      if (r.methods !== undefined && !r.methods.includes(method as never)) continue;
-      if (prefixMatches(r.path, path)) return r.access;
+interface KeyedRule {
+  key: string;
+  methods: ReadonlySet<string> | undefined;
+  access: Access;
+}
+
+export class RouteRules {
+  readonly #rules: readonly KeyedRule[];
+  /** Whether any rule lists methods (else every method gets the same decision). */
+  readonly #methodLimited: boolean;
+
+  /** Throws when a rule's path is not canonical (the config is then refused, at start or on reload). */
+  constructor(rules: readonly RouteRule[], caseInsensitive = false) {
+    this.#rules = rules.map((r, i) => {
+      let canonical: string;
+      try {
+        canonical = canonicalPath(r.path, caseInsensitive);
+      } catch (err) {
+        throw new Error(`routes[${i}].path ${JSON.stringify(r.path)}: ${(err as Error).message}`);
+      }
+      if (canonical !== r.path) throw new Error(`routes[${i}].path ${JSON.stringify(r.path)} is not canonical: write it as ${JSON.stringify(canonical)}`);
+      // Express and most frameworks answer HEAD with the GET handler: a rule about GET is a rule about HEAD.
+      const methods = r.methods === undefined ? undefined : new Set<string>(r.methods.includes('GET') ? [...r.methods, 'HEAD'] : r.methods);
+      return { key: pathKey(r.path, caseInsensitive), methods, access: r.access };
+    });
+    this.#methodLimited = this.#rules.some((r) => r.methods !== undefined);
+  }
+
+  /**
+   * Whether another method than POST is held to a stricter rule than POST on this path: then a POST body's
+   * `_method` field (which trackgate does not read) could make the upstream run a method the rules keep
+   * from this request. Stricter: `deny`, or a restriction POST's rule does not also impose.
+   */
+  stricterThanPost(key: string): boolean {
+    if (!this.#methodLimited) return false;
+    const post = this.match('POST', key);
+    if (post === 'deny') return false;
+    for (const m of OVERRIDABLE) {
+      const a = this.match(m, key);
+      if (a === post || a === 'public' || (a === 'authenticated' && post !== 'public')) continue;
+      return true;
+    }
+    return false;
+  }
+
+  /** The access rule for a request, by its method and path key. */
+  match(method: string, key: string): Access {
+    for (const r of this.#rules) {
+      if (r.methods !== undefined && !r.methods.has(method)) continue;
+      if (prefixMatches(r.key, key)) return r.access;
     }
     return 'authenticated';
   }

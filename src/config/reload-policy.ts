@@ -64,6 +64,7 @@ export const RELOAD_POLICY: readonly ReloadPolicyEntry[] = [
   { pattern: 'issue.refreshGraceSeconds', effect: 'live', why: 'read from the running config at each refresh' },
   { pattern: 'throttle.*.*', effect: 'live', why: 'the throttle (memory, Redis, cluster primary) reads its rules from the running config at each check' },
   { pattern: 'routes', effect: 'live', why: RUNTIME },
+  { pattern: 'routing.*', effect: 'live', why: RUNTIME },
   { pattern: 'limits.maxRequestBodyBytes', effect: 'live', why: RUNTIME },
   { pattern: 'limits.maxHeaderBytes', effect: 'restart', why: SERVER },
   { pattern: 'limits.requestTimeoutMs', effect: 'restart', why: SERVER },

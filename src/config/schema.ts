@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { AUTHENTICATORS } from '../authn/registry.js';
 import { DIALECTS } from '../issue/registry.js';
 import { DEFAULT_SQLITE_CACHE_BYTES } from '../store/types.js';
+import { canonicalPath } from '../proxy/canonical-path.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:8080')
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
@@ -34,11 +35,23 @@ export const MAX_WORKERS = 64;
 /** `workers: auto` never forks more than this many, whatever the machine. */
 export const AUTO_WORKERS_MAX = 16;
 
+/** A rule path must be what the request paths it is compared with are: canonical (src/proxy/canonical-path.ts). */
+function canonicalRulePath(path: string, ctx: z.RefinementCtx): void {
+  let canonical: string;
+  try {
+    canonical = canonicalPath(path, false);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `not a canonical path (${(err as Error).message})` });
+    return;
+  }
+  if (canonical !== path) ctx.addIssue({ code: 'custom', message: `not a canonical path: write it as ${canonical}` });
+}
+
 const KINDS = ['user', 'device', 'app', 'admin', 'anonymous'] as const;
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 const routeRule = z.object({
-  path: z.string().startsWith('/').describe('Path prefix, matched at a segment boundary (`/a` matches `/a` and `/a/b`, not `/ab`).'),
+  path: z.string().startsWith('/').superRefine(canonicalRulePath).describe('Path prefix, matched at a segment boundary (`/a` matches `/a` and `/a/b`, not `/ab`), on the canonical request path (docs/SECURITY.md, "Paths and route rules"); it must itself be written canonically (no `;`, dot or empty segments, percent-encoding only where needed, upper-case hex).'),
   methods: z.array(z.enum(METHODS)).optional().describe('Methods the rule applies to; all when absent.'),
   access: z.union([
     z.enum(['public', 'authenticated', 'deny']),
@@ -118,6 +131,10 @@ export const configSchema = z.object({
     ip: throttleRule(50, 'client address').describe('Per client address.'),
   }).strict().prefault({}).describe('Brute-force throttling of every password check (token endpoints, Basic, Digest, instance keys and admin passwords): 429 with Retry-After.'),
   routes: z.array(routeRule).default([]).describe('Access rules, first match wins; a path no rule matches needs any valid identity. The health and JWKS endpoints live on the admin port and need no rule.'),
+  routing: z.object({
+    caseInsensitive: z.boolean().default(false).describe('Match route rules and token-endpoint paths ignoring case (`/Admin` is `/admin`), for upstreams that route that way (IIS/ASP.NET). Paths are still forwarded in the client\'s case. Non-ASCII letters without one plain case pair (`ı`, `ſ`, `ß`, `ς`) are then refused (400 TG_ERR_AMBIGUOUS_PATH). Applies on reload.'),
+    bodyMethodOverride: z.boolean().default(true).describe('Assume the upstream may take the method from a `_method` field of a POST body (Rails\' Rack::MethodOverride, Laravel, Spring\'s HiddenHttpMethodFilter). trackgate does not read bodies, so a POST with a body is refused (400 TG_ERR_METHOD_OVERRIDE) on a path where a route rule holds another method (PUT, PATCH, DELETE, …) to a stricter rule than POST. false: the upstream takes the method from the request line only. Override headers and a `_method` query parameter are refused either way. Applies on reload.'),
+  }).strict().prefault({}).describe('How request paths are matched against route rules (every path is canonicalised and its ambiguous forms refused whatever these keys say; docs/SECURITY.md, "Paths and route rules").'),
   limits: z.object({
     maxRequestBodyBytes: z.number().int().min(0).default(1024 * 1024 * 1024).describe('Requests declaring a larger Content-Length get 413; streamed bodies are cut off there.'),
     maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16384).describe('Largest request head accepted; larger → 431.'),

@@ -11,13 +11,14 @@ export interface IssueMatch {
 export class IssueRouter {
   readonly #paths = new Map<string, { dialect: Dialect; methods: Map<string, IssueRoute> }>();
 
-  constructor(dialects: readonly Dialect[]) {
+  /** `key`: how a route's path is keyed, the way requests' paths are (src/proxy/canonical-path.ts `pathKey`). */
+  constructor(dialects: readonly Dialect[], key: (path: string) => string = (p) => p) {
     for (const d of dialects) {
       for (const r of d.routes) {
-        let entry = this.#paths.get(r.path);
+        let entry = this.#paths.get(key(r.path));
         if (entry === undefined) {
           entry = { dialect: d, methods: new Map() };
-          this.#paths.set(r.path, entry);
+          this.#paths.set(key(r.path), entry);
         } else if (entry.methods.get(r.method) === r) {
           // The very same route object from two dialects (a shared endpoint, see refresh-route.ts): one endpoint.
           continue;
@@ -31,8 +32,9 @@ export class IssueRouter {
 
   get size(): number { return this.#paths.size; }
 
-  match(method: string, path: string): IssueMatch | undefined {
-    const entry = this.#paths.get(path);
+  /** `key`: the request's path key. */
+  match(method: string, key: string): IssueMatch | undefined {
+    const entry = this.#paths.get(key);
     if (entry === undefined) return undefined;
     const route = entry.methods.get(method === 'HEAD' ? 'GET' : method);
     return { dialect: entry.dialect, route, allow: [...entry.methods.keys()] };

@@ -1,8 +1,8 @@
 /**
  * Checks on the raw request before any authentication: duplicated credential headers (Node keeps only the
  * first in `req.headers`, so they are looked for in `rawHeaders`), a Connection header naming the identity
- * header or a credential header, absurd Content-Length, and dot-segment or encoded-slash paths that could
- * make a public-path rule match a request the upstream reads as another path.
+ * header or a credential header, absurd Content-Length, and a target that is not a path. The path itself
+ * is checked and canonicalised next, by src/proxy/canonical-path.ts.
  */
 import type { IncomingMessage } from 'node:http';
 import { TrackgateError } from '../errors.js';
@@ -14,9 +14,6 @@ export interface GuardPolicy {
   singletonHeaders: ReadonlySet<string>;
   maxBodyBytes: number;
 }
-
-/** Dot segments, encoded dots/slashes/backslashes, backslashes, and empty segments (`//`, merged by many upstreams). */
-const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\|\/\//i;
 
 export function guardRequest(req: IncomingMessage, path: string, policy: GuardPolicy): void {
   const raw = req.rawHeaders;
@@ -58,5 +55,4 @@ export function guardRequest(req: IncomingMessage, path: string, policy: GuardPo
   }
   // Only origin-form targets can be forwarded (`OPTIONS *` cannot be sent upstream).
   if (path.charCodeAt(0) !== 0x2f) throw new TrackgateError('TG_ERR_BAD_REQUEST', 'request target must be a path');
-  if (DOT_SEGMENT.test(path)) throw new TrackgateError('TG_ERR_BAD_REQUEST', 'path has dot segments, empty segments or encoded separators');
 }

@@ -11,6 +11,8 @@ import type { AuthFailureContext, AuthResult } from '../authn/pipeline.js';
 import { allows, type Access } from '../authn/rules.js';
 import { NodeRequestView } from './request-view.js';
 import { guardRequest } from './guard.js';
+import { canonicalPath, pathKey } from './canonical-path.js';
+import { refuseMethodOverride } from './method-override.js';
 import { upstreamHeaders } from './headers.js';
 import { scrubQuery } from './query.js';
 import { BodyLimit } from './body-limit.js';
@@ -76,12 +78,26 @@ export class ProxyHandler {
   };
 
   /**
-   * Authenticates a request (shared with WebSocket upgrades); throws (or rejects with) a TrackgateError when
-   * it may not pass. Synchronous on a validation-cache hit.
+   * The checks before any routing (shared with WebSocket upgrades): throws a TrackgateError for a hostile
+   * or ambiguous request, else gives `view` its canonical path, the one everything after it uses.
+   */
+  guard(rt: Runtime, req: IncomingMessage, view: NodeRequestView): void {
+    guardRequest(req, view.path, rt.guard);
+    refuseMethodOverride(req.headers, view);
+    const caseInsensitive = rt.config.routing.caseInsensitive;
+    const path = canonicalPath(view.path, caseInsensitive);
+    view.canonicalise(path, pathKey(path, caseInsensitive));
+  }
+
+  /**
+   * Authenticates a request that passed {@link guard} (shared with WebSocket upgrades); throws (or rejects
+   * with) a TrackgateError when it may not pass. Synchronous on a validation-cache hit.
    */
   admit(rt: Runtime, req: IncomingMessage, view: NodeRequestView, failure: AuthFailureContext): Admission | Promise<Admission> {
-    guardRequest(req, view.path, rt.guard);
-    const access = rt.rules.match(view.method, view.path);
+    if (view.method === 'POST' && rt.config.routing.bodyMethodOverride && hasBody(req) && rt.rules.stricterThanPost(view.pathKey)) {
+      throw new TrackgateError('TG_ERR_METHOD_OVERRIDE', 'a POST with a body is ambiguous here: its _method could name a method the route rules refuse', { detail: 'POST body on a path with stricter rules for other methods' });
+    }
+    const access = rt.rules.match(view.method, view.pathKey);
     if (access === 'deny') throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', { reason: 'forbidden', detail: 'route rule: deny' });
     if (access === 'public') return { identity: undefined };
     const t0 = performance.now();
@@ -122,12 +138,13 @@ export class ProxyHandler {
       // `htu` is the path the upstream receives (the upstream URL's base path included), so it can compare.
       headers[rt.headerPolicy.identityHeader] = this.deps.minter.mint(admission.identity, view.method, this.deps.forwarder.basePath + view.path);
     }
-    return { headers, requestId, path: scrubQuery(view.url, rt.credentialQuery) };
+    return { headers, requestId, path: scrubQuery(view.target, rt.credentialQuery) };
   }
 
   #run(st: RequestState): void {
     const { req, rt, view, failure } = st;
-    const local = rt.issue.match(view.method, view.path);
+    this.guard(rt, req, view);
+    const local = rt.issue.match(view.method, view.pathKey);
     if (local !== undefined) {
       this.#serveLocal(st, local).then((status) => this.#finish(st, status, undefined), (err: unknown) => this.#finish(st, undefined, err));
       return;
@@ -148,7 +165,6 @@ export class ProxyHandler {
 
   async #serveLocal(st: RequestState, local: IssueMatch): Promise<number> {
     const { req, res, rt, view, failure } = st;
-    guardRequest(req, view.path, rt.guard);
     const { status, error } = await serveIssue(local, rt, req, res, view, failure);
     st.admission = { identity: undefined, local: local.dialect.id };
     this.deps.metrics.tokenEndpoint(local.dialect.id, status);
@@ -233,6 +249,12 @@ export class ProxyHandler {
       this.#access('info', line, 'request');
     }
   }
+}
+
+/** Whether the request has a body (declared length above 0, or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }
 
 /** Whether the client waits for `100 Continue` before sending its body. */

@@ -7,7 +7,12 @@ import { parseCookies } from './cookies.js';
 export class NodeRequestView implements RequestView {
   readonly method: string;
   readonly url: string;
-  readonly path: string;
+  /** The path as received until {@link canonicalise}, then its canonical spelling. */
+  path: string;
+  /** What rules and token endpoints match on (src/proxy/canonical-path.ts `pathKey`), set with the canonical path. */
+  pathKey: string;
+  /** The target sent upstream: the canonical path and the query as received. */
+  target: string;
   readonly search: string;
   readonly headers: IncomingMessage['headers'];
   readonly httpVersion: string;
@@ -21,12 +26,22 @@ export class NodeRequestView implements RequestView {
     this.url = req.url ?? '/';
     const q = this.url.indexOf('?');
     this.path = q < 0 ? this.url : this.url.slice(0, q);
+    this.pathKey = this.path;
+    this.target = this.url;
     this.search = q < 0 ? '' : this.url.slice(q + 1);
     this.headers = req.headers;
     this.httpVersion = req.httpVersion;
     this.secure = (req.socket as TLSSocket).encrypted === true
       || (trustForwardedProto && req.headers['x-forwarded-proto'] === 'https');
     this.remoteAddress = req.socket.remoteAddress ?? '';
+  }
+
+  /** Records the guard's canonical path and its key (the path usually comes back unchanged). */
+  canonicalise(path: string, key: string): void {
+    this.pathKey = key;
+    if (path === this.path) return;
+    this.target = path + this.url.slice(this.path.length);
+    this.path = path;
   }
 
   query(name: string): string | undefined {

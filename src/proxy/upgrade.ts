@@ -63,7 +63,10 @@ export class UpgradeHandler {
     }
     const failure: AuthFailureContext = { scheme: undefined, fingerprint: undefined };
     // Through a promise, so a synchronous refusal and a rejected verification take the same path.
-    Promise.resolve().then(() => this.handler.admit(rt, req, view, failure)).then(
+    Promise.resolve().then(() => {
+      this.handler.guard(rt, req, view);
+      return this.handler.admit(rt, req, view, failure);
+    }).then(
       (admission) => {
         const { headers, path, requestId } = this.handler.prepare(rt, req, view, admission, true);
         // http-proxy copies req.headers and req.url: replace them with the cleaned versions.
