@@ -240,3 +240,16 @@ export async function verifyAssertion(
 export function logsSince(logs: string[], from: number): Record<string, unknown>[] {
   return logs.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/**
+ * A GET with exactly these header lines on a fresh connection (`Host: 127.0.0.1:<port>` first unless a line sets
+ * Host, `Connection: close` last unless a line sets Connection), for headers `fetch` would refuse or rewrite.
+ */
+export function rawGet(port: number, target: string, headerLines: readonly string[], opts: { timeoutMs?: number } = {}): Promise<RawResult> {
+  const host = headerLines.some((l) => /^host:/i.test(l)) ? [] : [`Host: 127.0.0.1:${port}`];
+  const conn = headerLines.some((l) => /^connection:/i.test(l)) ? [] : ['Connection: close'];
+  return rawRequest(port, `${[`GET ${target} HTTP/1.1`, ...host, ...headerLines, ...conn].join('\r\n')}\r\n\r\n`, opts);
+}
+
+/** Header names a recorded request arrived with, lower-cased, in order. */
+export const headerNames = (rawHeaders: readonly string[]): string[] => rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
