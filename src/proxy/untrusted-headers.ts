@@ -55,26 +55,25 @@ export function unknownKeepHeaders(keep: readonly string[]): string[] {
   });
 }
 
-/** The stripped set in force: exact names in a Set, prefixes in a short list. */
+/** The stripped set in force: exact names in a Set, prefixes in one anchored alternation. */
 export class UntrustedHeaders {
   readonly #names = new Set<string>();
-  readonly #prefixes: string[] = [];
+  readonly #prefixes: RegExp | undefined;
   readonly #keep: readonly string[];
 
   constructor(extra: readonly string[], keep: readonly string[]) {
     this.#keep = keep.map(normalisePattern);
+    const prefixes: string[] = [];
     for (const p of [...DEFAULT_STRIPPED_HEADERS, ...extra.map(normalisePattern)]) {
-      if (p.endsWith('*')) this.#prefixes.push(p.slice(0, -1));
+      if (p.endsWith('*')) prefixes.push(p.slice(0, -1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
       else this.#names.add(p);
     }
+    this.#prefixes = prefixes.length === 0 ? undefined : new RegExp(`^(?:${prefixes.join('|')})`);
   }
 
   /** Whether a header whose normalised, lower-cased name is `name` is stripped. */
   has(name: string): boolean {
-    let hit = this.#names.has(name);
-    if (!hit) {
-      for (const p of this.#prefixes) if (name.startsWith(p)) { hit = true; break; }
-    }
-    return hit && !this.#keep.some((k) => covers(k, name));
+    const hit = this.#names.has(name) || this.#prefixes?.test(name) === true;
+    return hit && (this.#keep.length === 0 || !this.#keep.some((k) => covers(k, name)));
   }
 }
