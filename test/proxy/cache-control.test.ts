@@ -78,6 +78,20 @@ describe('responses to a credential URL', () => {
   });
 });
 
+describe('token-endpoint responses (RFC 6749 §5.1)', () => {
+  it.each([
+    ['gps_rest_v2 (the token in the redirect URL)', '/rest/v2/token', 'application/json', JSON.stringify({ username: DEMO.user, password: DEMO.password }), 303],
+    ['oauth2_password', '/auth/password', 'application/x-www-form-urlencoded', `username=${DEMO.user}&password=${DEMO.password}`, 200],
+    ['fleet_login', '/auth/login', 'application/json', JSON.stringify({ username: DEMO.user, password: DEMO.password }), 200],
+    ['an error', '/auth/password', 'application/x-www-form-urlencoded', 'username=x', 400],
+  ])('%s: no-store and Pragma: no-cache', async (_name, path, type, body, status) => {
+    const res = await fetch(`${gate.url}${path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': type }, body });
+    expect(res.status).toBe(status);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('pragma')).toBe('no-cache');
+  });
+});
+
 describe('privateCacheControl', () => {
   it.each([
     [undefined, 'private, no-store'],
