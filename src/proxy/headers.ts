@@ -87,21 +87,25 @@ export function upstreamHeaders(
     if (FORWARDING.has(name)) continue;
     out[name] = value;
   }
-  // Node joins repeated headers other than Set-Cookie into one string: anything else is not a chain to extend.
-  const trusted = (n: string): string | undefined => { const v = ctx.trustedPeer ? incoming[n] : undefined; return typeof v === 'string' ? v : undefined; };
-  const priorFor = trusted('x-forwarded-for');
+  const priorFor = fromTrusted(incoming, 'x-forwarded-for', ctx);
   out['x-forwarded-for'] = priorFor ? `${priorFor}, ${ctx.remoteAddress}` : ctx.remoteAddress;
   const proto = ctx.secure ? 'https' : 'http';
   out['x-forwarded-proto'] = proto;
-  const priorHost = trusted('x-forwarded-host');
+  const priorHost = fromTrusted(incoming, 'x-forwarded-host', ctx);
   const host = priorHost !== undefined && isValidHost(priorHost) ? priorHost : incoming.host;
   if (host !== undefined) out['x-forwarded-host'] = host;
-  const priorForwarded = trusted('forwarded');
+  const priorForwarded = fromTrusted(incoming, 'forwarded', ctx);
   if (priorForwarded !== undefined) out.forwarded = `${priorForwarded}, ${forwardedElement(ctx.remoteAddress, proto, incoming.host)}`;
   const rid = incoming[policy.requestIdHeader];
   const requestId = typeof rid === 'string' && SANE_REQUEST_ID.test(rid) ? rid : randomUUID();
   out[policy.requestIdHeader] = requestId;
   return { headers: out, requestId };
+}
+
+/** A forwarding header as a trusted peer sent it (Node joins repeated ones into one string). */
+function fromTrusted(incoming: IncomingHttpHeaders, name: string, ctx: ForwardContext): string | undefined {
+  const v = ctx.trustedPeer ? incoming[name] : undefined;
+  return typeof v === 'string' ? v : undefined;
 }
 
 /** Whether a header that normalises to `normal` is one the upstream must only get from trackgate. */
