@@ -1,12 +1,16 @@
 /**
- * The Host header must be `host[:port]` (RFC 9110 §7.2, RFC 3986 authority without userinfo): anything else is
- * refused with 400 TG_ERR_INVALID_HOST before authentication, and never reaches X-Forwarded-Host.
+ * Request headers refused before authentication (src/proxy/header-guard.ts), nothing forwarded:
+ * - a Host that is not `host[:port]` (RFC 9110 §7.2, RFC 3986 authority without userinfo): 400
+ *   TG_ERR_INVALID_HOST; it never reaches X-Forwarded-Host;
+ * - a header an upstream could take as body framing although trackgate does not (`Transfer_Encoding`,
+ *   `Content.Length`, `Content_Encoding`: CGI/WSGI-style frameworks read `_`/`.` as `-`), and a Content-Encoding
+ *   naming `chunked`: 400 TG_ERR_AMBIGUOUS_FRAMING, connection closed.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isValidHost } from '../../src/proxy/host.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawGet } from './_util.js';
+import { portOf, rawGet, rawRequest } from './_util.js';
 
 const AUTH = `Authorization: ${basicAuth(DEMO.user, DEMO.password)}`;
 const BAD = [
@@ -53,4 +57,30 @@ describe('Host validation through trackgate', () => {
 describe('isValidHost', () => {
   it.each(BAD)('%j is not a host', (h) => expect(isValidHost(h)).toBe(false));
   it.each(GOOD)('%j is a host', (h) => expect(isValidHost(h)).toBe(true));
+});
+
+const post = (target: string, lines: string[], body = '0\r\n\r\n') =>
+  `POST ${target} HTTP/1.1\r\nHost: x\r\n${[...lines, `Content-Length: ${body.length}`].join('\r\n')}\r\n\r\n${body}`;
+
+describe('framing headers under another spelling', () => {
+  it.each([
+    ['Transfer_Encoding: chunked'], ['Transfer.Encoding: chunked'], ['transfer_encoding: chunked'], ['TRANSFER_ENCODING: identity'],
+    ['Content_Length: 0'], ['Content.Length: 5'], ['Content_Encoding: gzip'], ['Content-Encoding: chunked'],
+    ['Content-Encoding: gzip, chunked'], ['Content-Encoding: Chunked'], ['Content-Encoding: gzip', 'Content-Encoding: chunked'],
+  ])('%s → 400 TG_ERR_AMBIGUOUS_FRAMING, connection closed, nothing forwarded', async (...lines) => {
+    for (const target of ['/x', '/pub', '/rest/v2/token']) {
+      const r = await rawRequest(portOf(gate.url), post(target, [AUTH, ...lines]), { waitClose: true });
+      expect(r.responses[0]?.status, r.raw.toString('latin1').slice(0, 200)).toBe(400);
+      expect(JSON.parse(r.responses[0]!.body.toString()).error).toBe('TG_ERR_AMBIGUOUS_FRAMING');
+      expect(r.responses[0]!.headers.connection).toBe('close');
+      expect(r.closed).toBe(true);
+    }
+    expect(up.received).toHaveLength(0);
+  });
+
+  it('keeps serving, and a real Content-Encoding passes', async () => {
+    const r = await rawRequest(portOf(gate.url), post('/x', [AUTH, 'Content-Encoding: gzip', 'Connection: close'], 'hello'));
+    expect(r.responses[0]?.status).toBe(200);
+    expect(up.received[0]!.headers['content-encoding']).toBe('gzip');
+  });
 });
