@@ -27,6 +27,8 @@ import { UpgradeHandler } from './proxy/upgrade.js';
 import { SessionLifetime } from './proxy/session-lifetime.js';
 import { rawErrorResponse } from './proxy/respond.js';
 import type { Runtime } from './proxy/runtime.js';
+import { TrustedProxies } from './proxy/trusted-proxies.js';
+import { UntrustedHeaders } from './proxy/untrusted-headers.js';
 import { openStore } from './store/open.js';
 import { redisSharedState, type SharedState } from './store/redis-shared.js';
 import type { Store } from './store/types.js';
@@ -239,7 +241,9 @@ export class App {
       headerPolicy: {
         identityHeader, credentialHeaders: headers, credentialCookies: cookies,
         preserveHost: config.upstream.preserveHost, requestIdHeader: config.proxy.requestIdHeader.toLowerCase(),
+        untrusted: new UntrustedHeaders(config.proxy.stripHeaders, config.proxy.keepHeaders),
       },
+      trustedProxies: new TrustedProxies(config.proxy.trustedProxies, config.proxy.trustForwardedProto),
       credentialQuery: [...query],
     });
   }

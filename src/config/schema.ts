@@ -10,6 +10,8 @@ import { AUTHENTICATORS } from '../authn/registry.js';
 import { DIALECTS } from '../issue/registry.js';
 import { DEFAULT_SQLITE_CACHE_BYTES } from '../store/types.js';
 import { canonicalPath } from '../proxy/canonical-path.js';
+import { isAddressOrCidr } from '../proxy/trusted-proxies.js';
+import { unknownKeepHeaders } from '../proxy/untrusted-headers.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:8080')
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
@@ -46,6 +48,8 @@ function canonicalRulePath(path: string, ctx: z.RefinementCtx): void {
   }
   if (canonical !== path) ctx.addIssue({ code: 'custom', message: `not a canonical path: write it as ${canonical}` });
 }
+/** A header name (RFC 9110 token), or a prefix of one ending in `*`. */
+const headerPattern = z.string().regex(/^[!#$%&'+.^_`|~0-9A-Za-z-]+\*?$/, 'must be a header name, or a prefix ending in *');
 
 const KINDS = ['user', 'device', 'app', 'admin', 'anonymous'] as const;
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -143,8 +147,15 @@ export const configSchema = z.object({
     keepAliveTimeoutMs: z.number().int().min(1).default(65000).describe('Idle client keep-alive.'),
   }).strict().prefault({}).describe('Request limits.'),
   proxy: z.object({
-    trustForwardedProto: z.boolean().default(false).describe('Trust the client\'s X-Forwarded-Proto (only behind a TLS-terminating proxy you run).'),
+    trustForwardedProto: z.boolean().default(false).describe('Believe X-Forwarded-Proto from any peer (only where nothing but a TLS-terminating proxy you run can reach trackgate); prefer `trustedProxies`, whose X-Forwarded-Proto is believed anyway.'),
     requestIdHeader: z.string().default('x-request-id').describe('Request id header kept when the client sends a sane one, else generated.'),
+    trustedProxies: z.array(z.string().refine(isAddressOrCidr, 'must be an IP address or CIDR range, e.g. 10.0.0.0/8 or fd00::/8')).default([])
+      .describe('Peers (addresses, CIDR ranges) whose forwarding headers are believed: their X-Forwarded-For chain is kept and extended, the client address (throttle key, access log `ip`) is its right-most entry that is not a trusted proxy, and their X-Forwarded-Proto/-Host/-Port/-Prefix/-Server and Forwarded are passed on. From any other peer those headers are replaced (For/Proto/Host) or stripped.'),
+    stripHeaders: z.array(headerPattern).default([])
+      .describe('Client headers stripped besides the built-in list (identity, client-address and original-URL headers a front proxy would set; see docs/SECURITY.md). A name, or a prefix ending in `*`; matched under every spelling that normalises to it (case, `_` or `.` for `-`).'),
+    keepHeaders: z.array(headerPattern).default([]).superRefine((list, ctx) => {
+      for (const name of unknownKeepHeaders(list)) ctx.addIssue({ code: 'custom', message: `${name} is not a built-in stripped header` });
+    }).describe('Built-in stripped headers to pass through after all (names, or prefixes ending in `*`, of the built-in list). Credential, identity and hop-by-hop headers cannot be kept.'),
   }).strict().prefault({}).describe('Forwarding details.'),
   logging: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),

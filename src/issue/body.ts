@@ -1,9 +1,11 @@
 /**
  * Reading the small bodies of token endpoints: JSON (also `application/json-patch+json`, as the telematics
- * seed's curl example sends) or form-urlencoded, bounded in size.
+ * seed's curl example sends) or form-urlencoded, bounded in size. A parameter given twice (a repeated form
+ * field, a JSON object with a key twice) is refused: which one counts would be a guess.
  */
 import type { IncomingMessage } from 'node:http';
 import { TrackgateError } from '../errors.js';
+import { firstDuplicateKey } from './duplicate-keys.js';
 
 export const MAX_FORM_BYTES = 64 * 1024;
 
@@ -24,7 +26,10 @@ export async function readBody(req: IncomingMessage, max = MAX_FORM_BYTES): Prom
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/x-www-form-urlencoded') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of new URLSearchParams(text)) if (!(k in out)) out[k] = v;
+    for (const [k, v] of new URLSearchParams(text)) {
+      if (Object.hasOwn(out, k)) throw duplicateParameter(k);
+      out[k] = v;
+    }
     return out;
   }
   if (type === 'application/json' || type.endsWith('+json') || type === '' || type === 'text/plain') {
@@ -37,9 +42,16 @@ export async function readBody(req: IncomingMessage, max = MAX_FORM_BYTES): Prom
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new TrackgateError('TG_ERR_BAD_REQUEST', 'body must be a JSON object');
     }
+    const dup = firstDuplicateKey(text);
+    if (dup !== undefined) throw duplicateParameter(dup);
     return parsed as Record<string, unknown>;
   }
   throw new TrackgateError('TG_ERR_BAD_REQUEST', 'unsupported content type', { status: 415, detail: `content-type ${type}` });
+}
+
+function duplicateParameter(name: string): TrackgateError {
+  const shown = JSON.stringify(name.slice(0, 64));
+  return new TrackgateError('TG_ERR_DUPLICATE_PARAMETER', `parameter ${shown} given more than once`, { reason: 'malformed', detail: `duplicate body parameter ${shown}` });
 }
 
 /** A string field, or undefined; anything else present → 400. */

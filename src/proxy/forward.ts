@@ -130,7 +130,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#controller = controller;
     this.#status = statusCode;
     this.#upstreamSeconds = (performance.now() - this.#started) / 1000;
-    this.#res.writeHead(statusCode, downstreamHeaders(headers));
+    this.#res.writeHead(statusCode, downstreamHeaders(headers, this.#res.hasHeader('cache-control')));
     if (this.#res.writableNeedDrain) this.#pause(controller);
   }
 

@@ -7,6 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import { TrackgateError } from '../errors.js';
 import { connectionTokens, normaliseHeaderName } from './headers.js';
+import { refuseAmbiguousHeaders } from './header-guard.js';
 
 export interface GuardPolicy {
   identityHeader: string;
@@ -16,6 +17,7 @@ export interface GuardPolicy {
 }
 
 export function guardRequest(req: IncomingMessage, path: string, policy: GuardPolicy): void {
+  refuseAmbiguousHeaders(req);
   const raw = req.rawHeaders;
   // Node folds every repeated header name (any case) into one key of req.headers: when there are as many
   // keys as raw headers, no name repeats and there is nothing to find (the common case, without a

@@ -66,7 +66,7 @@ export class ProxyHandler {
     this.inflight++;
     const rt = this.deps.runtime();
     const st: RequestState = {
-      req, res, rt, view: new NodeRequestView(req, rt.config.proxy.trustForwardedProto),
+      req, res, rt, view: new NodeRequestView(req, rt.trustedProxies),
       started: performance.now(), failure: { scheme: undefined, fingerprint: undefined },
       admission: undefined, requestId: undefined, path: undefined,
     };
@@ -132,7 +132,7 @@ export class ProxyHandler {
   /** Upstream headers and path for an admitted request. */
   prepare(rt: Runtime, req: IncomingMessage, view: NodeRequestView, admission: Admission, upgrade: boolean) {
     const { headers, requestId } = upstreamHeaders(req.headers, rt.headerPolicy, {
-      remoteAddress: view.remoteAddress, secure: view.secure, upgrade,
+      remoteAddress: view.peerAddress, trustedPeer: view.viaTrustedProxy, secure: view.secure, upgrade,
     });
     if (admission.identity !== undefined) {
       // `htu` is the path the upstream receives (the upstream URL's base path included), so it can compare.
@@ -179,6 +179,8 @@ export class ProxyHandler {
     st.admission = admission;
     st.requestId = requestId;
     st.path = path;
+    // A credential in the URL: its response must not be stored; the forwarder merges the upstream's Cache-Control in.
+    if (path !== view.url) res.setHeader('cache-control', 'private, no-store');
     if (expectsContinue(req)) res.writeContinue();
     let body: NodeJS.ReadableStream | null = null;
     if (req.headers['transfer-encoding'] !== undefined) {

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { RequestView } from '../authn/types.js';
 import { parseCookies } from './cookies.js';
+import type { TrustedProxies } from './trusted-proxies.js';
 
 export class NodeRequestView implements RequestView {
   readonly method: string;
@@ -17,11 +18,16 @@ export class NodeRequestView implements RequestView {
   readonly headers: IncomingMessage['headers'];
   readonly httpVersion: string;
   readonly secure: boolean;
+  /** The client's address: the socket peer's, or behind a trusted proxy the one it forwarded. */
   readonly remoteAddress: string;
+  /** The socket peer's address. */
+  readonly peerAddress: string;
+  /** Whether the peer is a trusted proxy (`proxy.trustedProxies`). */
+  readonly viaTrustedProxy: boolean;
   #query: URLSearchParams | undefined;
   #cookies: Map<string, string> | undefined;
 
-  constructor(req: IncomingMessage, trustForwardedProto: boolean) {
+  constructor(req: IncomingMessage, proxies: TrustedProxies) {
     this.method = req.method ?? 'GET';
     this.url = req.url ?? '/';
     const q = this.url.indexOf('?');
@@ -31,9 +37,12 @@ export class NodeRequestView implements RequestView {
     this.search = q < 0 ? '' : this.url.slice(q + 1);
     this.headers = req.headers;
     this.httpVersion = req.httpVersion;
+    const peer = req.socket.remoteAddress ?? '';
+    this.peerAddress = peer;
+    this.viaTrustedProxy = proxies.trusts(peer);
+    this.remoteAddress = this.viaTrustedProxy ? proxies.clientAddress(peer, req.headers['x-forwarded-for'] as string | undefined) : peer;
     this.secure = (req.socket as TLSSocket).encrypted === true
-      || (trustForwardedProto && req.headers['x-forwarded-proto'] === 'https');
-    this.remoteAddress = req.socket.remoteAddress ?? '';
+      || ((this.viaTrustedProxy || proxies.trustForwardedProto) && req.headers['x-forwarded-proto'] === 'https');
   }
 
   /** Records the guard's canonical path and its key (the path usually comes back unchanged). */

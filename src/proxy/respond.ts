@@ -11,14 +11,14 @@ export function sendError(res: ServerResponse, err: TrackgateError, requestId?: 
   const headers: Record<string, string | string[] | number> = {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
+    'cache-control': 'private, no-store',
     ...err.headers,
   };
   if (requestId !== undefined) headers['x-request-id'] = requestId;
   // A rejected request whose body was not read leaves the connection out of step: close it. (A request
   // without a body is complete once its headers are, even while `complete` is still false because this
   // runs synchronously inside the request event.)
-  if (err.status === 413 || err.status === 431 || err.code === 'TG_ERR_DUPLICATE_HEADER' || unreadBody(res)) {
+  if (err.status === 413 || err.status === 431 || err.code === 'TG_ERR_DUPLICATE_HEADER' || err.code === 'TG_ERR_AMBIGUOUS_FRAMING' || unreadBody(res)) {
     headers.connection = 'close';
   }
   res.writeHead(err.status === 499 ? 400 : err.status, headers);
@@ -38,7 +38,7 @@ export function rawErrorResponse(err: TrackgateError): string {
   const extra = Object.entries(err.headers ?? {})
     .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}: ${x}\r\n`)).join('');
   return `HTTP/1.1 ${err.status} ${STATUS_TEXT[err.status] ?? 'Error'}\r\ncontent-type: application/json\r\n`
-    + `content-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`;
+    + `content-length: ${Buffer.byteLength(body)}\r\ncache-control: private, no-store\r\n${extra}connection: close\r\n\r\n${body}`;
 }
 
 const STATUS_TEXT: Record<number, string> = {

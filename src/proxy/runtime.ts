@@ -8,6 +8,7 @@ import type { RouteRules } from '../authn/rules.js';
 import type { GuardPolicy } from './guard.js';
 import type { HeaderPolicy } from './headers.js';
 import type { IssueRouter } from '../issue/router.js';
+import type { TrustedProxies } from './trusted-proxies.js';
 
 export interface Runtime {
   readonly config: Config;
@@ -15,6 +16,8 @@ export interface Runtime {
   readonly rules: RouteRules;
   readonly guard: GuardPolicy;
   readonly headerPolicy: HeaderPolicy;
+  /** Peers whose forwarding headers are believed (`proxy.trustedProxies`). */
+  readonly trustedProxies: TrustedProxies;
   /** Query parameters that carry credentials (removed upstream and in logs). */
   readonly credentialQuery: readonly string[];
   /** The enabled legacy token endpoints. */

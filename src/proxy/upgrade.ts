@@ -45,7 +45,7 @@ export class UpgradeHandler {
   readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     const rt = this.runtime();
-    const view = new NodeRequestView(req, rt.config.proxy.trustForwardedProto);
+    const view = new NodeRequestView(req, rt.trustedProxies);
     // Node hands every `Connection: upgrade` request here; http-proxy silently drops anything but a GET
     // WebSocket upgrade (e.g. `curl --http2`'s h2c upgrade), so answer those clearly instead.
     let refusal: TrackgateError | undefined;

@@ -3,7 +3,13 @@
  *
  * Trust comes only from the config: a token is checked against the issuer whose `issuer` equals its `iss`
  * (read without trust, only to choose among configured issuers), with that issuer's own algorithm allow-list,
- * audience and JWKS URL. Key-locating headers in the token (`jku`, `x5u`, `jwk`, `x5c`) are never used: keys
+ * audience, JWKS URL and `typ` allow-list.
+ *
+ * Only access tokens pass: the `typ` header must be one of the issuer's `tokenTypes` (RFC 9068 `at+jwt`, or
+ * `JWT` as most IdPs send; absent only with `allowUntyped`), and a token an IdP types as something else — a
+ * refresh, ID, logout or other JWT, in the `typ` header or in a Keycloak-style `typ` claim — is refused
+ * whatever the configuration says. `typ` values compare as RFC 7515 §4.1.9 says: case-insensitively, with
+ * the `application/` prefix optional. Key-locating headers in the token (`jku`, `x5u`, `jwk`, `x5c`) are never used: keys
  * come from a local JWK set (jose `createLocalJWKSet`) over the JWKS this module fetches itself with undici.
  *
  * JWKS caching policy (per JWKS URL):
@@ -33,6 +39,25 @@ export const MAX_KEYS = 64;
 const MAX_SUBJECT = 256;
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 const JWS_COMPACT_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+/**
+ * `typ` values (normalised) of JWTs that are not access tokens: refresh and ID tokens (and Keycloak's `typ`
+ * claim spellings of them), OIDC logout tokens, RFC 8417 security events, RFC 9449 DPoP proofs, RFC 9701
+ * introspection responses, RFC 9101 request objects, client assertions, federation statements, SD-JWT key
+ * binding and verifiable credentials.
+ */
+export const NON_ACCESS_TYPES: ReadonlySet<string> = new Set([
+  'refresh', 'refresh+jwt', 'rt+jwt', 'offline', 'id', 'id_token', 'id-token', 'idtoken', 'id+jwt', 'id_token+jwt',
+  'logout', 'logout+jwt', 'secevent+jwt', 'dpop+jwt', 'token-introspection+jwt', 'oauth-authz-req+jwt',
+  'client-authentication+jwt', 'entity-statement+jwt', 'trust-mark+jwt', 'kb+jwt', 'vc+jwt', 'vp+jwt', 'vc+sd-jwt',
+  'dc+sd-jwt',
+]);
+
+/** A `typ` value in comparable form (RFC 7515 §4.1.9): lower case, without `application/`. */
+export function normaliseTyp(typ: string): string {
+  const t = typ.toLowerCase();
+  return t.startsWith('application/') ? t.slice('application/'.length) : t;
+}
+
 /** Private-key members of RSA/EC/OKP JWKs (RFC 7518 §6). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 
@@ -49,6 +74,10 @@ export interface ExternalIssuer {
   readonly accountClaim?: string | undefined;
   readonly requiredScopes: readonly string[];
   readonly requireExpiry: boolean;
+  /** Accepted `typ` header values (none of {@link NON_ACCESS_TYPES}). */
+  readonly tokenTypes: readonly string[];
+  /** Whether a token without a `typ` header is accepted. */
+  readonly allowUntyped: boolean;
 }
 
 export interface JwksFetchOptions {
@@ -166,7 +195,7 @@ function isPublicSigningJwk(k: unknown): k is JWK {
 
 /** Verifies JWTs of the configured issuers. */
 export class ExternalJwtVerifier {
-  readonly #issuers = new Map<string, { readonly cfg: ExternalIssuer; readonly jwks: JwksSource }>();
+  readonly #issuers = new Map<string, { readonly cfg: ExternalIssuer; readonly jwks: JwksSource; readonly types: ReadonlySet<string> }>();
   readonly #dispatcher: Agent;
 
   constructor(
@@ -187,7 +216,7 @@ export class ExternalJwtVerifier {
         jwks = new JwksSource(cfg.jwksUrl, fetchOpts, this.#dispatcher, logger, now);
         sources.set(cfg.jwksUrl, jwks);
       }
-      this.#issuers.set(cfg.issuer, { cfg, jwks });
+      this.#issuers.set(cfg.issuer, { cfg, jwks, types: new Set(cfg.tokenTypes.map(normaliseTyp)) });
     }
   }
 
@@ -201,8 +230,9 @@ export class ExternalJwtVerifier {
     if (!JWS_COMPACT_RE.test(token)) return undefined;
     let iss: unknown;
     let alg: unknown;
+    let typ: unknown;
     try {
-      alg = decodeProtectedHeader(token).alg;
+      ({ alg, typ } = decodeProtectedHeader(token));
       iss = decodeJwt(token).iss;
     } catch {
       return undefined;
@@ -212,6 +242,10 @@ export class ExternalJwtVerifier {
     const { cfg, jwks } = entry;
     // Checked here too (jose would refuse as well) so `none` and HS* never reach key selection.
     if (typeof alg !== 'string' || !(cfg.algorithms as readonly string[]).includes(alg)) throw invalid(`alg ${typeof alg === 'string' ? alg.slice(0, 16) : '?'} not allowed for issuer`);
+    // The header is signed: refusing on it before the signature is checked only saves the work.
+    if (typ === undefined ? !cfg.allowUntyped : typeof typ !== 'string' || !entry.types.has(normaliseTyp(typ)) || NON_ACCESS_TYPES.has(normaliseTyp(typ))) {
+      throw invalid(`typ ${typeof typ === 'string' ? JSON.stringify(typ.slice(0, 32)) : 'absent'} is not an accepted access token type`);
+    }
 
     const options = {
       issuer: cfg.issuer,
@@ -238,6 +272,10 @@ export class ExternalJwtVerifier {
   }
 
   #toVerified(cfg: ExternalIssuer, payload: JWTPayload): VerifiedToken {
+    // Keycloak types its tokens in a claim (`Bearer`, `Refresh`, `ID`, `Logout`, `Offline`).
+    if (typeof payload.typ === 'string' && NON_ACCESS_TYPES.has(normaliseTyp(payload.typ))) {
+      throw invalid(`typ claim ${JSON.stringify(payload.typ.slice(0, 32))} is not an access token`);
+    }
     const sub = payload[cfg.subjectClaim];
     if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUBJECT || CONTROL_RE.test(sub)) {
       throw invalid(`subject claim ${cfg.subjectClaim} missing or not a sane string`);

@@ -215,6 +215,50 @@ describe('Bearer: JWKS refetch cooldown and outages', () => {
   });
 });
 
+describe('Bearer: only access tokens pass (RFC 9068 typ)', () => {
+  it.each([['JWT'], ['jwt'], ['at+jwt'], ['application/at+jwt'], ['AT+JWT'], [undefined]])('accepts typ %s by default', async (typ) => {
+    expect((await call(gate, await sign(rsa, {}, { typ }))).status).toBe(200);
+  });
+
+  it.each([
+    'refresh', 'Refresh', 'id_token', 'ID', 'logout+jwt', 'application/logout+jwt', 'secevent+jwt', 'dpop+jwt', 'token-introspection+jwt', 'foo+jwt',
+  ])('refuses typ header %j', async (typ) => {
+    await expectInvalidToken(await call(gate, await sign(rsa, {}, { typ })));
+  });
+
+  it.each(['Refresh', 'ID', 'Logout', 'Offline', 'id_token', 'logout+jwt'])('refuses a Keycloak-style typ claim %j (header typ JWT)', async (typ) => {
+    const from = gate.logs.length;
+    await expectInvalidToken(await call(gate, await sign(rsa, { typ })));
+    expect(gate.logs.slice(from).join('\n')).toContain('is not an access token');
+  });
+
+  it('accepts Keycloak\'s access-token typ claim "Bearer"', async () => {
+    expect((await call(gate, await sign(rsa, { typ: 'Bearer' }))).status).toBe(200);
+  });
+
+  it('with tokenTypes ["at+jwt"] and allowUntyped false, only at+jwt passes', async () => {
+    const strict = await startTrackgate({
+      upstreamUrl: up.url,
+      config: { authn: { basic: { enabled: false }, bearer: { enabled: true, external: { issuers: [issuerConfig(`${idp.url}/jwks.json`, { tokenTypes: ['at+jwt'], allowUntyped: false })] } } } },
+    });
+    try {
+      expect((await call(strict, await sign(rsa, {}, { typ: 'at+jwt' }))).status).toBe(200);
+      expect((await call(strict, await sign(rsa, {}, { typ: 'application/AT+JWT' }))).status).toBe(200);
+      await expectInvalidToken(await call(strict, await sign(rsa, {}, { typ: 'JWT' })));
+      await expectInvalidToken(await call(strict, await sign(rsa, {}, { typ: undefined })));
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('refuses a non-access type in tokenTypes at config validation', async () => {
+    await expect(startTrackgate({
+      upstreamUrl: 'http://127.0.0.1:9',
+      config: { authn: { bearer: { enabled: true, external: { issuers: [issuerConfig('http://127.0.0.1:9/jwks', { tokenTypes: ['at+jwt', 'Refresh'] })] } } } },
+    })).rejects.toThrow(/tokenTypes\.1: names a type that is not an access token/);
+  });
+});
+
 describe('Bearer: external issuer config', () => {
   it('rejects HS* in an issuer\'s algorithm allow-list at config validation', async () => {
     await expect(startTrackgate({

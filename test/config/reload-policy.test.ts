@@ -63,6 +63,8 @@ const VALUES: Record<string, unknown> = {
   'authn.bearer.introspection.clientSecretFile': '@dir/client-secret-2.txt',
   'issue.operator.instances': ['demo-instance'],
   routes: [{ path: '/walk', access: 'public' }],
+  'proxy.trustedProxies': ['10.0.0.0/8'],
+  'proxy.keepHeaders': ['x-real-ip'],
   workers: 2,
 };
 

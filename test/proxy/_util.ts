@@ -93,12 +93,13 @@ function tryParse(buf: Buffer, eof: boolean, bodiless?: ReadonlySet<number>): Ra
 export function rawRequest(
   port: number,
   payload: string | Buffer | (string | Buffer)[],
-  opts: { expect?: number; waitClose?: boolean; timeoutMs?: number; bodiless?: ReadonlySet<number> } = {},
+  opts: { expect?: number; waitClose?: boolean; timeoutMs?: number; bodiless?: ReadonlySet<number>; localAddress?: string } = {},
 ): Promise<RawResult> {
   const expect = opts.expect ?? 1;
   const timeoutMs = opts.timeoutMs ?? 5000;
   return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port });
+    // Another loopback address (127.0.0.2) as the source: a peer that is not 127.0.0.1 to trackgate.
+    const sock = connect({ host: '127.0.0.1', port, ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}) });
     const chunks: Buffer[] = [];
     let error: string | undefined;
     let closed = false;
@@ -240,3 +241,16 @@ export async function verifyAssertion(
 export function logsSince(logs: string[], from: number): Record<string, unknown>[] {
   return logs.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/**
+ * A GET with exactly these header lines on a fresh connection (`Host: 127.0.0.1:<port>` first unless a line sets
+ * Host, `Connection: close` last unless a line sets Connection), for headers `fetch` would refuse or rewrite.
+ */
+export function rawGet(port: number, target: string, headerLines: readonly string[], opts: { timeoutMs?: number; localAddress?: string } = {}): Promise<RawResult> {
+  const host = headerLines.some((l) => /^host:/i.test(l)) ? [] : [`Host: 127.0.0.1:${port}`];
+  const conn = headerLines.some((l) => /^connection:/i.test(l)) ? [] : ['Connection: close'];
+  return rawRequest(port, `${[`GET ${target} HTTP/1.1`, ...host, ...headerLines, ...conn].join('\r\n')}\r\n\r\n`, opts);
+}
+
+/** Header names a recorded request arrived with, lower-cased, in order. */
+export const headerNames = (rawHeaders: readonly string[]): string[] => rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());

@@ -23,7 +23,7 @@ import { TrackgateError } from '../../errors.js';
 import { defineAuthenticator } from '../module.js';
 import { identityFromStoredToken } from '../stored-token.js';
 import type { AuthnDeps, ChallengeContext, Credential, Identity } from '../types.js';
-import { ASYMMETRIC_ALGS, ExternalJwtVerifier, type VerifiedToken } from '../../verify/external-jwt.js';
+import { ASYMMETRIC_ALGS, ExternalJwtVerifier, NON_ACCESS_TYPES, normaliseTyp, type VerifiedToken } from '../../verify/external-jwt.js';
 import { Introspector, identityFromIntrospection } from '../../verify/introspection.js';
 import { isCleartextRemote, isHttpUrl, sourceUnavailable } from '../../verify/http-source.js';
 
@@ -54,6 +54,9 @@ const issuerSchema = z.object({
   accountClaim: z.string().min(1).optional().describe('Claim holding the account id.'),
   requiredScopes: z.array(z.string().regex(SCOPE_TOKEN_RE)).default([]).describe('Scopes (`scope`/`scp`) a token must have; else 403 insufficient_scope.'),
   requireExpiry: z.boolean().default(true).describe('Refuse tokens without `exp`.'),
+  tokenTypes: z.array(z.string().min(1).refine((t) => !NON_ACCESS_TYPES.has(normaliseTyp(t)), 'names a type that is not an access token'))
+    .min(1).default(['at+jwt', 'JWT']).describe('Accepted `typ` header values (case-insensitive, `application/` optional); `["at+jwt"]` is RFC 9068 strict. Refresh, ID, logout and other non-access types are refused whatever this says, in the header and in a `typ` claim.'),
+  allowUntyped: z.boolean().default(true).describe('Accept a token without a `typ` header (some IdPs send none); false with `tokenTypes: ["at+jwt"]` is RFC 9068 strict.'),
 }).strict();
 
 const introspectionSchema = z.object({
@@ -88,7 +91,7 @@ export const bearer = defineAuthenticator({
           if (seen.has(it.issuer)) ctx.addIssue({ code: 'custom', path: [i, 'issuer'], message: `duplicate issuer ${JSON.stringify(it.issuer)}` });
           seen.add(it.issuer);
         }
-      }).describe('Outside issuers whose JWT access tokens are accepted, verified against their JWKS. Each item: `issuer`, `jwksUrl`, `audience` (required); `algorithms` (default ["RS256","ES256","EdDSA"], asymmetric only), `clockToleranceSeconds` (30), `subjectClaim` ("sub"), `subjectPrefix` (""), `kind` ("user"), `accountClaim`, `requiredScopes` ([]), `requireExpiry` (true).'),
+      }).describe('Outside issuers whose JWT access tokens are accepted, verified against their JWKS. Each item: `issuer`, `jwksUrl`, `audience` (required); `algorithms` (default ["RS256","ES256","EdDSA"], asymmetric only), `clockToleranceSeconds` (30), `subjectClaim` ("sub"), `subjectPrefix` (""), `kind` ("user"), `accountClaim`, `requiredScopes` ([]), `requireExpiry` (true), `tokenTypes` (["at+jwt","JWT"]), `allowUntyped` (true).'),
       jwks: z.object({
         timeoutMs: z.number().int().min(1).max(60000).default(2000).describe('JWKS fetch timeout.'),
         maxBytes: z.number().int().min(1024).default(262144).describe('Largest JWKS document accepted.'),
