@@ -49,8 +49,11 @@ export interface PasswordVerifierDeps {
 const SLOW_FORMATS = new Set(['scrypt', 'bcrypt', 'argon2id']);
 /** The floor exceeds the slowest recent evaluation by this factor, so ordinary jitter stays under it. */
 const MARGIN = 1.25;
-/** How fast a slow evaluation's influence on the floor fades once evaluations are fast again. */
-const HALF_LIFE_MS = 60_000;
+/**
+ * How fast a slow evaluation's influence on the floor fades: slowly, so under bursty load the floor stays near
+ * the slowest recent evaluation instead of dropping between bursts (when the next burst's evaluations would outlast it).
+ */
+const HALF_LIFE_MS = 600_000;
 const REFERENCE_PASSWORD = 'trackgate-timing-reference';
 
 export class PasswordVerifier {

@@ -4,22 +4,12 @@
  * waits until the same floor after it began; a right password is never padded. The clock is frozen, so the
  * wait asked for is the whole floor.
  */
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import bcrypt from 'bcryptjs';
-import { hash as argon2Hash } from '@node-rs/argon2';
-import { apr1 } from '../../src/accounts/apr1.js';
 import { AccountDirectory } from '../../src/accounts/directory.js';
-import { hashPassword } from '../../src/accounts/password.js';
+import { everyHashFormat } from '../helpers/hash-formats.js';
 import { PasswordVerifier, type PasswordCheckEvent, type PasswordTimingOptions } from '../../src/accounts/password-verifier.js';
 
-const HASHES = {
-  scrypt: await hashPassword('right', { ln: 10, r: 8, p: 1 }),
-  bcrypt: bcrypt.hashSync('right', 4),
-  apr1: apr1('right', 'saltsalt'),
-  sha1: `{SHA}${createHash('sha1').update('right').digest('base64')}`,
-  argon2id: await argon2Hash('right', { memoryCost: 1024, timeCost: 1, parallelism: 1 }),
-};
+const HASHES = await everyHashFormat('right');
 
 function harness(options: Partial<PasswordTimingOptions> = {}) {
   const events: PasswordCheckEvent[] = [];

@@ -5,13 +5,10 @@
  * for an unknown name, an apr1 or a {SHA} hash) and one padded failure, counted by the app's metrics.
  * (The times themselves are measured by test/reliability/password-timing.test.ts.)
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import bcrypt from 'bcryptjs';
-import { hash as argon2Hash } from '@node-rs/argon2';
-import { apr1 } from '../../src/accounts/apr1.js';
+import { everyHashFormat } from '../helpers/hash-formats.js';
 import { challengesFor, digestAuthorization } from '../helpers/digest-client.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS, startTrackgate, type TestGate } from '../helpers/trackgate.js';
@@ -23,11 +20,10 @@ let gate: TestGate;
 beforeAll(async () => {
   up = await startRecordingUpstream();
   const accounts = parse(readFileSync(DEMO_ACCOUNTS, 'utf8')) as { users: Record<string, unknown>[] };
+  const { bcrypt, apr1, sha1, argon2id } = await everyHashFormat('right');
   accounts.users.push(
-    { username: 'u-bcrypt', password: bcrypt.hashSync('right', 4) },
-    { username: 'u-apr1', password: apr1('right', 'saltsalt') },
-    { username: 'u-sha1', password: `{SHA}${createHash('sha1').update('right').digest('base64')}` },
-    { username: 'u-argon2id', password: await argon2Hash('right', { memoryCost: 1024, timeCost: 1, parallelism: 1 }) },
+    { username: 'u-bcrypt', password: bcrypt }, { username: 'u-apr1', password: apr1 },
+    { username: 'u-sha1', password: sha1 }, { username: 'u-argon2id', password: argon2id },
   );
   gate = await startTrackgate({
     upstreamUrl: up.url,
