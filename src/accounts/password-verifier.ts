@@ -15,6 +15,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountDirectory } from './directory.js';
+import { HashSlots } from './hash-slots.js';
 import { hashFormat, hashPassword, verifyPassword } from './password.js';
 
 export interface PasswordTimingOptions {
@@ -24,6 +25,8 @@ export interface PasswordTimingOptions {
   maxFailureFloorMs: number;
   /** log2 N of the reference scrypt evaluation. */
   referenceScryptLn: number;
+  /** Hash evaluations at once in this process; more wait their turn. */
+  maxConcurrentHashes: number;
 }
 
 /** One secret to check: `hash` undefined when the name is unknown or has no such secret. */
@@ -59,6 +62,7 @@ const REFERENCE_PASSWORD = 'trackgate-timing-reference';
 export class PasswordVerifier {
   readonly #clock: () => number;
   readonly #wait: (ms: number) => Promise<unknown>;
+  readonly #slots: HashSlots;
   /** Reference hashes by scrypt cost, made on first use. */
   readonly #references = new Map<number, Promise<string>>();
   /** The slowest evaluation timed when the current accounts file was calibrated (does not fade). */
@@ -70,6 +74,7 @@ export class PasswordVerifier {
   constructor(private readonly deps: PasswordVerifierDeps) {
     this.#clock = deps.clock ?? (() => performance.now());
     this.#wait = deps.wait ?? sleep;
+    this.#slots = new HashSlots(() => deps.options().maxConcurrentHashes);
   }
 
   /** A time stamp to pass to {@link failed} by a check that does its own comparison (Digest). */
@@ -138,7 +143,7 @@ export class PasswordVerifier {
     const format = c.hash === undefined ? undefined : hashFormat(c.hash);
     if (c.hash !== undefined && format !== undefined && SLOW_FORMATS.has(format)) {
       const t0 = this.#clock();
-      const ok = await verifyPassword(c.hash, c.secret);
+      const ok = await this.#slots.run(() => verifyPassword(c.hash!, c.secret));
       this.#event('own', t0);
       return ok;
     }
@@ -149,7 +154,7 @@ export class PasswordVerifier {
       if (ok) return true;
     }
     const t0 = this.#clock();
-    await this.#reference(c.secret);
+    await this.#slots.run(() => this.#reference(c.secret));
     this.#event('reference', t0);
     return false;
   }

@@ -123,6 +123,7 @@ export const configSchema = z.object({
   passwords: z.object({
     failureFloorMs: z.number().int().min(0).max(10000).default(0).describe('Least time a failed password check takes, ms; the floor actually used is the larger of this and 1.25 × the slowest recent hash evaluation (so unknown users and every hash type fail in the same time).'),
     maxFailureFloorMs: z.number().int().min(1).max(60000).default(2000).describe('Most time the failure floor may reach, ms; a hash slower than this would stand out (re-hash it).'),
+    maxConcurrentHashes: z.number().int().min(1).max(256).default(4).describe('Password hashes (scrypt, bcrypt, argon2id) one process evaluates at once; more wait their turn (their wait counts in the failure floor). Keeps a burst of cache misses from taking the CPU from cached requests. 4 is the size of Node\'s thread pool.'),
     referenceScryptLn: z.number().int().min(10).max(20).default(14).describe('log2 N of the reference scrypt evaluation that a failed check with no slow hash of its own (unknown user, apr1, {SHA}) performs; keep it at the cost of the hashes most users have.'),
   }).strict().prefault({}).describe('Password-check timing (no user enumeration by timing).'),
   routes: z.array(routeRule).default([]).describe('Access rules, first match wins; a path no rule matches needs any valid identity. The health and JWKS endpoints live on the admin port and need no rule.'),

@@ -14,7 +14,7 @@ const HASHES = await everyHashFormat('right');
 function harness(options: Partial<PasswordTimingOptions> = {}) {
   const events: PasswordCheckEvent[] = [];
   const waits: number[] = [];
-  const opts = { failureFloorMs: 250, maxFailureFloorMs: 2000, referenceScryptLn: 10, ...options };
+  const opts = { failureFloorMs: 250, maxFailureFloorMs: 2000, referenceScryptLn: 10, maxConcurrentHashes: 4, ...options };
   const verifier = new PasswordVerifier({
     options: () => opts,
     onEvent: (e) => events.push(e),
@@ -82,7 +82,7 @@ describe('PasswordVerifier', () => {
   });
 
   it('calibrate() measures every slow hash profile of the accounts file: the floor then covers them (real clock)', async () => {
-    const verifier = new PasswordVerifier({ options: () => ({ failureFloorMs: 0, maxFailureFloorMs: 60_000, referenceScryptLn: 10 }) });
+    const verifier = new PasswordVerifier({ options: () => ({ failureFloorMs: 0, maxFailureFloorMs: 60_000, referenceScryptLn: 10, maxConcurrentHashes: 4 }) });
     expect(verifier.floorMs()).toBe(0);
     const dir = new AccountDirectory({
       users: [{ username: 'a', password: HASHES.argon2id, webServiceKeys: [], accounts: [] }, { username: 'b', password: HASHES.sha1, webServiceKeys: [], accounts: [] }],
