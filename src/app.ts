@@ -45,6 +45,7 @@ import { TokenService } from './issue/tokens.js';
 import { RefreshRotation } from './issue/refresh.js';
 import type { Dialect, IssueDeps } from './issue/types.js';
 import { MemoryThrottle, type Throttle } from './verify/throttle.js';
+import { PasswordVerifier } from './accounts/password-verifier.js';
 import type { NonceCounterStore } from './authn/digest-nonce-counter.js';
 
 export interface AppOptions {
@@ -95,6 +96,8 @@ export class App {
   readonly #issueDeps: IssueDeps;
   readonly tokens: TokenService;
   readonly throttle: Throttle;
+  /** Every password-like check by name goes through it: equal work and an equal floor for every failure. */
+  readonly passwords: PasswordVerifier;
   /** The Digest nc replay store shared beyond this process (Redis, or the cluster primary's); undefined: the Digest form keeps its own. */
   readonly nonceCounter: NonceCounterStore | undefined;
   readonly #watchers: FileWatcher[] = [];
@@ -120,9 +123,11 @@ export class App {
     // With Redis, a Digest count accepted by one replica (pod) is refused by every other; the primary's store
     // (workers) is shared by this replica's processes only.
     this.nonceCounter = shared?.nonceCounter ?? opts.nonceCounter;
+    this.passwords = new PasswordVerifier({ options: () => this.#runtime.config.passwords, onEvent: (e) => this.metrics.passwordCheck(e) });
     this.#authnDeps = {
       accounts: () => this.#accounts,
       throttle: this.throttle,
+      passwords: this.passwords,
       store,
       logger: this.logger,
       sharedSecret: secret,
@@ -133,7 +138,7 @@ export class App {
     };
     this.tokens = new TokenService(store, now);
     this.#issueDeps = {
-      accounts: () => this.#accounts, store, tokens: this.tokens, throttle: this.throttle, logger: this.logger, now,
+      accounts: () => this.#accounts, store, tokens: this.tokens, throttle: this.throttle, passwords: this.passwords, logger: this.logger, now,
       refresh: new RefreshRotation(this.tokens, store, () => this.#runtime.config.issue.refreshGraceSeconds, now),
       signJwt: (claims, typ) => this.minter.signJwt(claims, typ),
       dialect: (id) => this.#runtime.dialects.get(id),
@@ -175,6 +180,7 @@ export class App {
       this.cache.deleteTokenDigests(new Set(e.digests));
     });
     this.metrics.observeCache(this.cache);
+    void this.passwords.calibrate(accounts);
   }
 
   /** Loads everything a config names and builds the app (does not listen). */
@@ -286,6 +292,7 @@ export class App {
       // The minter reads identity.* (minPublishSeconds included) from the runtime just swapped in.
       this.#logRotation(keys !== undefined && keysChanged(this.minter.keys, keys) ? this.minter.setKeys(keys) : this.minter.refreshKeys());
       if (this.#watched !== undefined) this.#watch();
+      void this.passwords.calibrate(accounts);
       // Removed accounts and changed passwords must stop working at once.
       this.cache.clear();
       this.metrics.configReloads.labels('success').inc();

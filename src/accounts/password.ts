@@ -16,7 +16,8 @@
  * Plain-text passwords and crypt(3) DES (`htpasswd -d`/`-p`) are refused when the accounts file is loaded.
  * Every comparison is constant-time. The foreign formats hash the password's UTF-8 bytes as given (the
  * tools that wrote them did not normalise); scrypt hashes its NFC form. bcrypt, as everywhere, uses only the
- * first 72 bytes of a password. Verification cost is paid on validation-cache misses only.
+ * first 72 bytes of a password. Verification cost is paid on validation-cache misses only. On the request
+ * path, checks go through `password-verifier.ts`, which makes every failure take the same work and time.
  */
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { hash as bcryptHash } from 'bcryptjs';
@@ -212,15 +213,4 @@ function equal(a: string, b: string): boolean {
 function scryptOptions(p: ScryptParams): ScryptOptions {
   const N = 2 ** p.ln;
   return { N, r: p.r, p: p.p, maxmem: 256 * N * p.r + 1024 * 1024 };
-}
-
-let dummyHash: Promise<string> | undefined;
-/**
- * Burns the same time as a real check, so an unknown user id costs what a known one does (no user
- * enumeration by timing).
- */
-export async function verifyAgainstDummy(password: string): Promise<false> {
-  dummyHash ??= hashPassword('trackgate-timing-equaliser');
-  await verifyPassword(await dummyHash, password);
-  return false;
 }

@@ -88,6 +88,8 @@ export interface AuthnDeps {
   readonly logger: Logger;
   /** Brute-force throttle for password checks (per user name and client address). */
   readonly throttle?: import('../verify/throttle.js').Throttle;
+  /** Password checks by name with equal failure timing (src/accounts/password-verifier.ts). */
+  readonly passwords: import('../accounts/password-verifier.js').PasswordVerifier;
   /**
    * Digest `nc` replay store shared by several processes (the cluster primary's, over IPC); absent: the
    * Digest form keeps its own in memory.

@@ -1,8 +1,9 @@
 /**
- * The brute-force throttle of a worker process: every check and failure goes to the primary's one
- * MemoryThrottle, so N workers do not give an attacker N times the attempts. Fails closed: when the primary
- * does not answer in time the password check is refused with 503 (TG_ERR_SOURCE_UNAVAILABLE), never let
- * through unthrottled. (With a Redis store the app uses RedisThrottle instead, shared by every replica.)
+ * The brute-force throttle of a worker process: every check, failure and success goes to the primary's one
+ * MemoryThrottle, so N workers do not give an attacker N times the attempts and an address trusted by one
+ * worker is trusted by all. Fails closed: when the primary does not answer in time the password check is
+ * refused with 503 (TG_ERR_SOURCE_UNAVAILABLE), never let through unthrottled. (With a Redis store the app
+ * uses RedisThrottle instead, shared by every replica.)
  */
 import type { Throttle, ThrottleKey } from '../verify/throttle.js';
 import type { IpcChannel } from './ipc.js';
@@ -17,5 +18,10 @@ export class IpcThrottle implements Throttle {
 
   async fail(keys: readonly ThrottleKey[]): Promise<void> {
     await this.primary.request<void>(METHOD.throttleFail, { keys: [...keys] } satisfies ThrottleParams);
+  }
+
+  /** Best effort: a lost trust mark costs the user only the lockout exemption, never the check that passed. */
+  async succeed(keys: readonly ThrottleKey[]): Promise<void> {
+    await this.primary.request<void>(METHOD.throttleSucceed, { keys: [...keys] } satisfies ThrottleParams).catch(() => undefined);
   }
 }

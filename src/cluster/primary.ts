@@ -59,6 +59,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
     ch.handle(METHOD.bootstrap, () => bootstrap)
       .handle(METHOD.throttleCheck, (p: ThrottleParams) => throttle.check(p.keys))
       .handle(METHOD.throttleFail, (p: ThrottleParams) => throttle.fail(p.keys))
+      .handle(METHOD.throttleSucceed, (p: ThrottleParams) => throttle.succeed(p.keys))
       .handle(METHOD.nonceRecord, (p: NonceRecordParams) => counters.record(p.nonce, p.nc, p.issuedAt, p.expiresAt));
   };
   let metrics: PrimaryMetrics | undefined;

@@ -1,7 +1,7 @@
 /**
  * What the primary and its workers say to each other over IPC (see ipc.ts for the transport).
  *
- * worker → primary, requests:  `bootstrap`, `throttle.check`, `throttle.fail`, `nonce.record`
+ * worker → primary, requests:  `bootstrap`, `throttle.check`, `throttle.fail`, `throttle.succeed`, `nonce.record`
  * worker → primary, notes:     `listening`
  * primary → worker, requests:  `readiness`, `metrics`
  * primary → worker, notes:     `shutdown`
@@ -13,6 +13,7 @@ export const METHOD = {
   bootstrap: 'bootstrap',
   throttleCheck: 'throttle.check',
   throttleFail: 'throttle.fail',
+  throttleSucceed: 'throttle.succeed',
   nonceRecord: 'nonce.record',
   listening: 'listening',
   readiness: 'readiness',

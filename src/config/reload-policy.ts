@@ -63,6 +63,7 @@ export const RELOAD_POLICY: readonly ReloadPolicyEntry[] = [
   { pattern: 'issue.*.**', effect: 'live', why: 'every dialect is created again from the new config on reload' },
   { pattern: 'issue.refreshGraceSeconds', effect: 'live', why: 'read from the running config at each refresh' },
   { pattern: 'throttle.*.*', effect: 'live', why: 'the throttle (memory, Redis, cluster primary) reads its rules from the running config at each check' },
+  { pattern: 'passwords.*', effect: 'live', why: 'read by the password verifier from the running config at each check' },
   { pattern: 'routes', effect: 'live', why: RUNTIME },
   { pattern: 'routing.*', effect: 'live', why: RUNTIME },
   { pattern: 'limits.maxRequestBodyBytes', effect: 'live', why: RUNTIME },

@@ -133,7 +133,17 @@ export const configSchema = z.object({
   throttle: z.object({
     user: throttleRule(10, 'user name').describe('Per user name.'),
     ip: throttleRule(50, 'client address').describe('Per client address.'),
+    lockout: z.object({
+      hardLimit: z.number().int().min(0).default(100).describe('Failed checks per user name per window (across all addresses) up to which an address with no failures of its own for that user may still try once past `throttle.user.limit`; past it only trusted addresses may. At or below `throttle.user.limit` (e.g. 0) there is no such exemption.'),
+      trustSeconds: z.number().int().min(0).default(2592000).describe('How long an address that passed a password check for a user stays trusted for that user: it may try past both user limits (its own failures still count against `throttle.user.limit`, and `throttle.ip` still applies). 0: no trusted addresses.'),
+    }).strict().prefault({}).describe('Targeted lockout protection: who may still try once a user name is over its limit (docs/SECURITY.md, "Password guessing and lockout").'),
   }).strict().prefault({}).describe('Brute-force throttling of every password check (token endpoints, Basic, Digest, instance keys and admin passwords): 429 with Retry-After.'),
+  passwords: z.object({
+    failureFloorMs: z.number().int().min(0).max(10000).default(0).describe('Least time a failed password check takes, ms; the floor actually used is the larger of this and 1.25 × the slowest recent hash evaluation (so unknown users and every hash type fail in the same time).'),
+    maxFailureFloorMs: z.number().int().min(1).max(60000).default(2000).describe('Most time the failure floor may reach, ms; a hash slower than this would stand out (re-hash it).'),
+    maxConcurrentHashes: z.number().int().min(1).max(256).default(4).describe('Password hashes (scrypt, bcrypt, argon2id) one process evaluates at once; more wait their turn (their wait counts in the failure floor). Keeps a burst of cache misses from taking the CPU from cached requests. 4 is the size of Node\'s thread pool.'),
+    referenceScryptLn: z.number().int().min(10).max(20).default(14).describe('log2 N of the reference scrypt evaluation that a failed check with no slow hash of its own (unknown user, apr1, {SHA}) performs; keep it at the cost of the hashes most users have.'),
+  }).strict().prefault({}).describe('Password-check timing (no user enumeration by timing).'),
   routes: z.array(routeRule).default([]).describe('Access rules, first match wins; a path no rule matches needs any valid identity. The health and JWKS endpoints live on the admin port and need no rule.'),
   routing: z.object({
     caseInsensitive: z.boolean().default(false).describe('Match route rules and token-endpoint paths ignoring case (`/Admin` is `/admin`), for upstreams that route that way (IIS/ASP.NET). Paths are still forwarded in the client\'s case. Non-ASCII letters without one plain case pair (`ı`, `ſ`, `ß`, `ς`) are then refused (400 TG_ERR_AMBIGUOUS_PATH). Applies on reload.'),

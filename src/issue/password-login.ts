@@ -1,9 +1,9 @@
 /**
  * The user-name + password check of the token endpoints (oauth2_password, fleet_login): throttled per user
- * name and per client address (the same counters as every other password check), an unknown user costs a
- * dummy hash (no user enumeration by timing), and the error says nothing about which half was wrong.
+ * name and per client address (the same counters as every other password check), every failure takes the
+ * same work and time (no user enumeration by timing: PasswordVerifier), and the error says nothing about
+ * which half was wrong.
  */
-import { verifyAgainstDummy, verifyPassword } from '../accounts/password.js';
 import type { UserRecord } from '../accounts/schema.js';
 import { TrackgateError } from '../errors.js';
 import type { ThrottleKey } from '../verify/throttle.js';
@@ -13,12 +13,13 @@ export async function checkUserPassword(deps: IssueDeps, req: IssueRequest, user
   const keys: ThrottleKey[] = [{ scope: 'user', value: username }, { scope: 'ip', value: req.view.remoteAddress }];
   await deps.throttle.check(keys);
   const user = deps.accounts().user(username);
-  const ok = user?.password !== undefined ? await verifyPassword(user.password, password) : await verifyAgainstDummy(password);
+  const ok = await deps.passwords.verifyOne(user?.password, password);
   if (!ok || user === undefined) {
     await deps.throttle.fail(keys);
     throw new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'invalid username or password', {
       reason: 'invalid', detail: user === undefined ? 'unknown user' : user.password === undefined ? 'user has no password' : 'wrong password',
     });
   }
+  await deps.throttle.succeed(keys);
   return user;
 }

@@ -11,6 +11,7 @@ import type { TrackgateError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { Store } from '../store/types.js';
 import type { Throttle } from '../verify/throttle.js';
+import type { PasswordVerifier } from '../accounts/password-verifier.js';
 import type { TokenService } from './tokens.js';
 import type { RefreshRotation } from './refresh.js';
 
@@ -44,6 +45,8 @@ export interface IssueDeps {
   readonly store: Store;
   readonly tokens: TokenService;
   readonly throttle: Throttle;
+  /** Password checks by name with equal failure timing (src/accounts/password-verifier.ts). */
+  readonly passwords: PasswordVerifier;
   /** Access + refresh pairs with rotation, reuse detection and the retry grace window. */
   readonly refresh: RefreshRotation;
   /** Signs JWT claims with trackgate's active key (for dialects whose access tokens are JWTs). */

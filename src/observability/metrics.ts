@@ -6,6 +6,7 @@
  */
 import client from 'prom-client';
 import type { AuthReason } from '../errors.js';
+import type { PasswordCheckEvent } from '../accounts/password-verifier.js';
 import { FastHistogram, type HistogramSeries } from './histogram.js';
 
 export type CacheOutcome = 'hit' | 'miss' | 'negative_hit' | 'bypass';
@@ -157,6 +158,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly passwordHashes = new client.Counter({
+    name: 'trackgate_password_hashes_total',
+    help: 'Password hash evaluations on the request path: `own` (the user\'s slow hash), `reference` (the equalising KDF of an unknown user or a failed cheap hash), `cheap` (apr1, {SHA}).',
+    labelNames: ['work'] as const,
+    registers: [this.registry],
+  });
+  readonly passwordFailures = new client.Counter({
+    name: 'trackgate_password_failures_total',
+    help: 'Failed password checks, each ended at the failure floor.',
+    registers: [this.registry],
+  });
+
   readonly #authTally: Tally = new Tally(this.authAttempts, 3);
   readonly #durationChildren = new Map<string, Map<string, HistogramSeries>>();
   readonly #requestTally: Tally = new Tally(this.requests, 3);
@@ -207,6 +220,12 @@ export class Metrics {
 
   tokenEndpoint(dialect: string, status: number): void {
     this.tokenEndpointRequests.labels(dialect, statusClass(status)).inc();
+  }
+
+  /** A password check's hash evaluation or padded failure (src/accounts/password-verifier.ts). */
+  passwordCheck(e: PasswordCheckEvent): void {
+    if (e.type === 'hash') this.passwordHashes.labels(e.work).inc();
+    else this.passwordFailures.inc();
   }
 
   request(scheme: string, outcome: string, status: number): void {

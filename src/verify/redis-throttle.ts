@@ -2,23 +2,27 @@
  * The brute-force throttle shared by every replica: the same sliding-window estimate as {@link MemoryThrottle}
  * (previous fixed window weighted by its remaining overlap, plus the current one), with the per-window
  * counters in Redis: `tg:thr:<scope>:<hash of the value>:<window number>`, INCR'ed and PEXPIREAT'ed in one
- * MULTI, kept until the end of the next window (when they stop counting as "previous").
+ * MULTI, kept until the end of the next window (when they stop counting as "previous"). Scopes are `user`,
+ * `ip` and `pair` (a user from one address); a passed check sets `tg:thr:trust:<hash of user and address>`
+ * for `lockout.trustSeconds`. The decision is lockout-rule.ts's, as in memory.
  *
  * Values are hashed: user names and addresses never appear in Redis keys, and a long name cannot make a long key.
  *
- * Redis unreachable: every failure is also counted in a local MemoryThrottle, which decides while Redis does
- * not answer (per-replica limits instead of none, and password checks keep working).
+ * Redis unreachable: every failure and success is also recorded in a local MemoryThrottle, which decides while
+ * Redis does not answer (per-replica limits instead of none, and password checks keep working).
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { TrackgateError } from '../errors.js';
-import { MemoryThrottle, rulesGetter, type Throttle, type ThrottleKey, type ThrottleRules } from './throttle.js';
+import { attemptOf, refusalSeconds, throttledError, type AttemptCounts, type ThrottleRule, type ThrottleRules } from './lockout-rule.js';
+import { MemoryThrottle, rulesGetter, type Throttle, type ThrottleKey } from './throttle.js';
 
 const PREFIX = 'tg:thr:';
 
+type Scope = 'user' | 'ip' | 'pair';
+
 export class RedisThrottle implements Throttle {
   readonly #local: MemoryThrottle;
-  private readonly rules: () => ThrottleRules;
+  readonly #getRules: () => ThrottleRules;
 
   constructor(
     private readonly redis: Redis,
@@ -26,63 +30,92 @@ export class RedisThrottle implements Throttle {
     private readonly now: () => number = Date.now,
   ) {
     // A getter is read on every check (a hot reload's new limits apply at once).
-    this.rules = rulesGetter(rules);
-    this.#local = new MemoryThrottle(this.rules, now);
+    this.#getRules = rulesGetter(rules);
+    this.#local = new MemoryThrottle(this.#getRules, now);
+  }
+
+  /** The one place the rules are read. */
+  #rules(): ThrottleRules {
+    return this.#getRules();
   }
 
   async check(keys: readonly ThrottleKey[]): Promise<void> {
-    const limited = keys.filter((k) => this.rules()[k.scope].limit > 0);
-    if (limited.length === 0) return;
+    const rules = this.#rules();
+    const counted = this.#counted(keys, rules);
+    if (counted.length === 0) return;
+    const { pair } = attemptOf(keys);
     const now = this.now();
     const p = this.redis.pipeline();
-    for (const k of limited) {
-      const w = this.#window(k, now);
-      p.mget(this.#key(k, w - 1), this.#key(k, w));
+    for (const [scope, value, rule] of counted) {
+      const w = window(rule, now);
+      p.mget(this.#key(scope, value, w - 1), this.#key(scope, value, w));
     }
+    if (pair !== undefined) p.exists(this.#trustKey(pair));
     let replies: [Error | null, unknown][];
     try {
       replies = (await p.exec()) ?? [];
-      if (replies.length !== limited.length || replies.some(([err]) => err !== null)) throw new Error('incomplete reply');
+      if (replies.length !== counted.length + (pair !== undefined ? 1 : 0) || replies.some(([err]) => err !== null)) throw new Error('incomplete reply');
     } catch {
       return this.#local.check(keys);
     }
-    let retryAfter = 0;
-    limited.forEach((k, i) => {
-      const rule = this.rules()[k.scope];
+    const counts: AttemptCounts = { trusted: pair !== undefined && Number(replies[counted.length]![1]) > 0 };
+    counted.forEach(([scope, , rule], i) => {
       const windowMs = rule.windowSeconds * 1000;
       const [previous, current] = (replies[i]![1] as (string | null)[]).map((v) => Number(v ?? 0));
-      const elapsed = now - this.#window(k, now) * windowMs;
-      const estimate = previous! * (1 - elapsed / windowMs) + current!;
-      if (estimate >= rule.limit) retryAfter = Math.max(retryAfter, Math.ceil(rule.windowSeconds - elapsed / 1000));
+      const elapsedMs = now - window(rule, now) * windowMs;
+      counts[scope] = { estimate: previous! * (1 - elapsedMs / windowMs) + current!, elapsedMs };
     });
-    if (retryAfter > 0) {
-      throw new TrackgateError('TG_ERR_THROTTLED', 'too many failed attempts', {
-        reason: 'throttled', headers: { 'retry-after': String(Math.max(1, retryAfter)) },
-      });
-    }
+    const retry = refusalSeconds(counts, rules);
+    if (retry > 0) throw throttledError(retry);
   }
 
   async fail(keys: readonly ThrottleKey[]): Promise<void> {
     await this.#local.fail(keys);
-    const limited = keys.filter((k) => this.rules()[k.scope].limit > 0);
-    if (limited.length === 0) return;
+    const counted = this.#counted(keys, this.#rules());
+    if (counted.length === 0) return;
     const now = this.now();
     const m = this.redis.multi();
-    for (const k of limited) {
-      const w = this.#window(k, now);
-      const key = this.#key(k, w);
+    for (const [scope, value, rule] of counted) {
+      const w = window(rule, now);
+      const key = this.#key(scope, value, w);
       m.incr(key);
-      m.pexpireat(key, (w + 2) * this.rules()[k.scope].windowSeconds * 1000);
+      m.pexpireat(key, (w + 2) * rule.windowSeconds * 1000);
     }
     // Unreachable: the local count above stands in.
     await m.exec().catch(() => undefined);
   }
 
-  #window(k: ThrottleKey, now: number): number {
-    return Math.floor(now / (this.rules()[k.scope].windowSeconds * 1000));
+  async succeed(keys: readonly ThrottleKey[]): Promise<void> {
+    await this.#local.succeed(keys);
+    const trustSeconds = this.#rules().lockout?.trustSeconds ?? 0;
+    const { pair } = attemptOf(keys);
+    if (pair === undefined || trustSeconds <= 0) return;
+    await this.redis.set(this.#trustKey(pair), '1', 'PX', trustSeconds * 1000).catch(() => undefined);
   }
 
-  #key(k: ThrottleKey, window: number): string {
-    return `${PREFIX}${k.scope}:${createHash('sha256').update(k.value).digest('base64url').slice(0, 22)}:${window}`;
+  /** The counters an attempt's keys touch: its user, its address, and the user from that address (limited rules only). */
+  #counted(keys: readonly ThrottleKey[], rules: ThrottleRules): [Scope, string, ThrottleRule][] {
+    const a = attemptOf(keys);
+    const out: [Scope, string, ThrottleRule][] = [];
+    if (a.user !== undefined && rules.user.limit > 0) out.push(['user', a.user, rules.user]);
+    if (a.ip !== undefined && rules.ip.limit > 0) out.push(['ip', a.ip, rules.ip]);
+    if (a.pair !== undefined && rules.user.limit > 0) out.push(['pair', a.pair, rules.user]);
+    return out;
   }
+
+  #key(scope: Scope, value: string, window: number): string {
+    return `${PREFIX}${scope}:${digest(value)}:${window}`;
+  }
+
+  #trustKey(pair: string): string {
+    return `${PREFIX}trust:${digest(pair)}`;
+  }
+}
+
+function window(rule: ThrottleRule, now: number): number {
+  return Math.floor(now / (rule.windowSeconds * 1000));
+}
+
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
 }

@@ -4,19 +4,17 @@
  * one: O(1) memory per key, no timestamp lists). Over the limit → 429 with Retry-After until the window
  * slides enough. Keys live in a bounded LRU so a flood of distinct users cannot grow memory.
  *
+ * Who is refused once a user is over its limit (not the owner logging in from a clean or trusted address)
+ * is decided in `lockout-rule.ts`, shared with the Redis and cluster throttles.
+ *
  * `Throttle` is async so a store-backed implementation (Redis, shared by replicas) can drop in.
  */
 import { LRUCache } from 'lru-cache';
-import { TrackgateError } from '../errors.js';
+import {
+  attemptOf, refusalSeconds, throttledError, type ThrottleRule, type ThrottleRules, type WindowCount,
+} from './lockout-rule.js';
 
-export interface ThrottleRule {
-  /** Failed attempts allowed per window. */
-  limit: number;
-  windowSeconds: number;
-}
-
-/** The rules per scope, as `throttle.*` in the config. */
-export interface ThrottleRules { user: ThrottleRule; ip: ThrottleRule }
+export type { ThrottleRule, ThrottleRules } from './lockout-rule.js';
 
 /** Rules as given: a getter (the live config) or fixed values. */
 export function rulesGetter(rules: ThrottleRules | (() => ThrottleRules)): () => ThrottleRules {
@@ -24,10 +22,12 @@ export function rulesGetter(rules: ThrottleRules | (() => ThrottleRules)): () =>
 }
 
 export interface Throttle {
-  /** Throws a 429 TrackgateError (with Retry-After) when any key is over its limit. */
+  /** Throws a 429 TrackgateError (with Retry-After) when the attempt is refused (lockout-rule.ts). */
   check(keys: readonly ThrottleKey[]): Promise<void>;
-  /** Counts a failed password check against every key. */
+  /** Counts a failed password check against every key (and the user from that address). */
   fail(keys: readonly ThrottleKey[]): Promise<void>;
+  /** Records a passed check: the address becomes trusted for the user for `lockout.trustSeconds`. */
+  succeed(keys: readonly ThrottleKey[]): Promise<void>;
 }
 
 export interface ThrottleKey {
@@ -37,53 +37,65 @@ export interface ThrottleKey {
 }
 
 interface Counter { window: number; current: number; previous: number }
+type CounterScope = 'user' | 'ip' | 'pair';
 
 export class MemoryThrottle implements Throttle {
   // Bounded by count through maxSize (each entry sized 1), not `max`: with `max`, lru-cache allocates its arrays
   // for every entry at construction (~1.6 MiB of heap for 100,000), paid by every process that never sees a flood.
   readonly #counters = new LRUCache<string, Counter>({ maxSize: 100_000, sizeCalculation: () => 1 });
+  /** User + address pairs that passed a check, with the time their trust ends. */
+  readonly #trusted = new LRUCache<string, number>({ maxSize: 100_000, sizeCalculation: () => 1 });
 
-  readonly #rules: () => ThrottleRules;
+  readonly #getRules: () => ThrottleRules;
 
   /** A getter is read on every check, so a hot reload's new limits apply at once (fixed rules: tests). */
   constructor(rules: ThrottleRules | (() => ThrottleRules), private readonly now: () => number = Date.now) {
-    this.#rules = rulesGetter(rules);
+    this.#getRules = rulesGetter(rules);
+  }
+
+  /** The one place the rules are read. */
+  #rules(): ThrottleRules {
+    return this.#getRules();
   }
 
   async check(keys: readonly ThrottleKey[]): Promise<void> {
-    let retryAfter = 0;
-    for (const k of keys) {
-      const rule = this.#rules()[k.scope];
-      if (rule.limit <= 0) continue;
-      const { estimate, elapsed } = this.#estimate(k, rule);
-      if (estimate >= rule.limit) retryAfter = Math.max(retryAfter, Math.ceil(rule.windowSeconds - elapsed / 1000));
-    }
-    if (retryAfter > 0) {
-      throw new TrackgateError('TG_ERR_THROTTLED', 'too many failed attempts', {
-        reason: 'throttled', headers: { 'retry-after': String(Math.max(1, retryAfter)) },
-      });
-    }
+    const rules = this.#rules();
+    const a = attemptOf(keys);
+    const until = a.pair === undefined ? undefined : this.#trusted.get(a.pair);
+    const retry = refusalSeconds({
+      ...(a.user !== undefined ? { user: this.#estimate('user', a.user, rules.user) } : {}),
+      ...(a.ip !== undefined ? { ip: this.#estimate('ip', a.ip, rules.ip) } : {}),
+      ...(a.pair !== undefined ? { pair: this.#estimate('pair', a.pair, rules.user) } : {}),
+      trusted: until !== undefined && until > this.now(),
+    }, rules);
+    if (retry > 0) throw throttledError(retry);
   }
 
   async fail(keys: readonly ThrottleKey[]): Promise<void> {
-    for (const k of keys) {
-      const rule = this.#rules()[k.scope];
-      const c = this.#roll(`${k.scope}\0${k.value}`, rule);
-      c.current++;
-    }
+    const rules = this.#rules();
+    const a = attemptOf(keys);
+    if (a.user !== undefined) this.#roll('user', a.user, rules.user).current++;
+    if (a.ip !== undefined) this.#roll('ip', a.ip, rules.ip).current++;
+    if (a.pair !== undefined) this.#roll('pair', a.pair, rules.user).current++;
   }
 
-  #estimate(k: ThrottleKey, rule: ThrottleRule): { estimate: number; elapsed: number } {
-    const windowMs = rule.windowSeconds * 1000;
-    const c = this.#roll(`${k.scope}\0${k.value}`, rule);
-    const elapsed = this.now() - c.window * windowMs;
-    const overlap = 1 - elapsed / windowMs;
-    return { estimate: c.previous * overlap + c.current, elapsed };
+  async succeed(keys: readonly ThrottleKey[]): Promise<void> {
+    const trustSeconds = this.#rules().lockout?.trustSeconds ?? 0;
+    const { pair } = attemptOf(keys);
+    if (pair !== undefined && trustSeconds > 0) this.#trusted.set(pair, this.now() + trustSeconds * 1000);
   }
 
-  #roll(key: string, rule: ThrottleRule): Counter {
+  #estimate(scope: CounterScope, value: string, rule: ThrottleRule): WindowCount {
     const windowMs = rule.windowSeconds * 1000;
-    const w = Math.floor(this.now() / windowMs);
+    // A check adds no entry: only failures take room in the LRU (a flood of names that never fail evicts nothing).
+    const c = this.#counters.has(`${scope}\0${value}`) ? this.#roll(scope, value, rule) : { window: Math.floor(this.now() / windowMs), current: 0, previous: 0 };
+    const elapsedMs = this.now() - c.window * windowMs;
+    return { estimate: c.previous * (1 - elapsedMs / windowMs) + c.current, elapsedMs };
+  }
+
+  #roll(scope: CounterScope, value: string, rule: ThrottleRule): Counter {
+    const key = `${scope}\0${value}`;
+    const w = Math.floor(this.now() / (rule.windowSeconds * 1000));
     let c = this.#counters.get(key);
     if (c === undefined) {
       c = { window: w, current: 0, previous: 0 };

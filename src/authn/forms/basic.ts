@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 import { TrackgateError } from '../../errors.js';
-import { verifyAgainstDummy, verifyPassword } from '../../accounts/password.js';
 import { lookupDigest } from '../../accounts/digest-token.js';
 import { authorizationParams } from '../authorization-header.js';
 import { defineAuthenticator } from '../module.js';
@@ -68,20 +67,16 @@ export const basic = defineAuthenticator({
         const keys = [{ scope: 'user' as const, value: username }, { scope: 'ip' as const, value: req.remoteAddress }];
         await deps.throttle?.check(keys);
         const user = deps.accounts().user(username);
-        let ok = false;
-        if (user === undefined) {
-          await verifyAgainstDummy(password);
-        } else {
-          if (options.webServiceKeys && user.webServiceKeys.includes(lookupDigest(password))) ok = true;
-          else if (user.password !== undefined) ok = await verifyPassword(user.password, password);
-          else await verifyAgainstDummy(password);
-        }
+        // A web-service key is a lookup digest (no hash to evaluate); anything else is a timed password check.
+        const ok = (user !== undefined && options.webServiceKeys && user.webServiceKeys.includes(lookupDigest(password)))
+          || await deps.passwords.verifyOne(user?.password, password);
         if (!ok || user === undefined) {
           await deps.throttle?.fail(keys);
           throw new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'invalid credentials', {
             reason: 'invalid', detail: user === undefined ? 'unknown user' : 'wrong password',
           });
         }
+        await deps.throttle?.succeed(keys);
         return Object.freeze({
           subject: user.id ?? user.username,
           scheme: 'basic',

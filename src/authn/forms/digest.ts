@@ -20,7 +20,8 @@
  *   make, a wrong response, a replayed count and an unknown user are 401 with fresh challenges (the client
  *   can answer one of them); an expired nonce with a correct response is 401 `stale=true`.
  * - An unknown user (or one without material for the algorithm) costs the same hashing as a known one,
- *   against dummy material; responses are compared with `timingSafeEqual`.
+ *   against dummy material; responses are compared with `timingSafeEqual`; a failure ends at the same
+ *   floor as every failed password check (PasswordVerifier).
  * - Challenges (one per configured algorithm, same nonce) are offered only while the accounts file has
  *   Digest material for the realm: browsers prefer Digest to Basic, so an unusable Digest challenge would
  *   lock browser users out (enabled by default is then harmless for files without `digest:` entries).
@@ -282,6 +283,7 @@ export const digest = defineAuthenticator({
         // Throttled per user (the hashed name when userhash is used) and per client address, like Basic.
         const keys = [{ scope: 'user' as const, value: user?.username ?? cred.username }, { scope: 'ip' as const, value: req.remoteAddress }];
         await deps.throttle?.check(keys);
+        const started = deps.passwords.start();
         const material = user?.digest?.realm === realm ? user.digest.ha1[alg.hash] : undefined;
         const expected = digestResponse({
           hash: alg.hash, sess: alg.sess, ha1: material ?? dummy[alg.hash], nonce: cred.nonce, nc: cred.nc,
@@ -289,6 +291,9 @@ export const digest = defineAuthenticator({
         });
         const matches = safeEqual(cred.response, expected);
         if (!matches || material === undefined || user === undefined) {
+          // Known and unknown users already do the same hashing; the floor makes a wrong Digest response take
+          // as long as any other failed password check.
+          await deps.passwords.failed(started);
           await deps.throttle?.fail(keys);
           throw invalid(user === undefined ? 'unknown user' : material === undefined ? `no ${alg.hash} material for the realm` : 'wrong response');
         }
@@ -297,6 +302,7 @@ export const digest = defineAuthenticator({
         const verdict = await counters.record(cred.nonce, cred.count, issuedAt, issuedAt + ttlMs);
         if (verdict === 'replayed') throw invalid('nc replayed');
         if (verdict === 'unknown') throw stale('nc not trackable (nonce record lost or count below the window)');
+        await deps.throttle?.succeed(keys);
         return Object.freeze({
           subject: user.id ?? user.username,
           scheme: 'digest',

@@ -28,7 +28,6 @@
  */
 import { z } from 'zod';
 import { TrackgateError } from '../../errors.js';
-import { verifyAgainstDummy, verifyPassword } from '../../accounts/password.js';
 import { lookupDigest } from '../../accounts/digest-token.js';
 import { authorizationParams } from '../authorization-header.js';
 import { defineAuthenticator } from '../module.js';
@@ -107,13 +106,19 @@ export const instance = defineAuthenticator({
         const keys: ThrottleKey[] = [{ scope: 'user', value: principal }, { scope: 'ip', value: req.remoteAddress }];
         await deps.throttle?.check(keys);
         try {
-          if (cred.mode === 'headers') return await device(cred.instanceId, cred.deviceToken, cred.instanceKey, undefined);
-          if (admin === undefined) return await device(cred.instanceId, cred.login, cred.password, cred.instanceKey);
-          // Both secrets are always checked, so the time taken says nothing about which one was wrong.
-          const passwordOk = await verifyPassword(admin.password, cred.password);
-          const keyOk = cred.instanceKey === undefined ? true : await verifyPassword(admin.instanceKey, cred.instanceKey);
-          if (!passwordOk || !keyOk) throw invalid(passwordOk ? 'wrong admin instance key' : 'wrong admin password');
-          return Object.freeze({ subject: admin.email, scheme: 'instance', kind: 'admin' as const, instance: admin.instanceId });
+          const identity = await (async (): Promise<Identity> => {
+            if (cred.mode === 'headers') return device(cred.instanceId, cred.deviceToken, cred.instanceKey, undefined);
+            if (admin === undefined) return device(cred.instanceId, cred.login, cred.password, cred.instanceKey);
+            // Both secrets are always checked, so the time taken says nothing about which one was wrong.
+            const [passwordOk, keyOk = true] = await deps.passwords.verify([
+              { hash: admin.password, secret: cred.password },
+              ...(cred.instanceKey === undefined ? [] : [{ hash: admin.instanceKey, secret: cred.instanceKey }]),
+            ]);
+            if (!passwordOk || !keyOk) throw invalid(passwordOk ? 'wrong admin instance key' : 'wrong admin password');
+            return Object.freeze({ subject: admin.email, scheme: 'instance', kind: 'admin' as const, instance: admin.instanceId });
+          })();
+          await deps.throttle?.succeed(keys);
+          return identity;
         } catch (err) {
           if (err instanceof TrackgateError && err.reason === 'invalid') await deps.throttle?.fail(keys);
           throw err;
@@ -129,12 +134,15 @@ export const instance = defineAuthenticator({
       const accounts = deps.accounts();
       const group = accounts.userGroup(instanceId);
       const found = accounts.device(instanceId, lookupDigest(deviceToken));
-      const check = (k: string) => (group === undefined ? verifyAgainstDummy(k) : verifyPassword(group.instanceKey, k));
-      const keyOk = await check(key);
-      const headerKeyOk = headerKey === undefined ? true : await check(headerKey);
+      const checks = [key, ...(headerKey === undefined ? [] : [headerKey])].map((secret) => ({ hash: group?.instanceKey, secret }));
+      const started = deps.passwords.start();
+      const results = await deps.passwords.verify(checks, started);
       if (group === undefined) throw invalid('unknown instance');
-      if (!keyOk || !headerKeyOk) throw invalid('wrong instance key');
-      if (found === undefined) throw invalid('unknown device in this instance');
+      if (results.includes(false)) throw invalid('wrong instance key');
+      if (found === undefined) {
+        await deps.passwords.failed(started, checks.length); // the key was right: the time must not say so
+        throw invalid('unknown device in this instance');
+      }
       return Object.freeze({ subject: found.device.id, scheme: 'instance', kind: 'device' as const, instance: group.instanceId });
     }
   },

@@ -36,7 +36,7 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { TrackgateError, type AuthReason, type ErrorCode } from '../../errors.js';
-import { hashPassword, verifyAgainstDummy, verifyPassword } from '../../accounts/password.js';
+import { hashPassword } from '../../accounts/password.js';
 import type { ApplicationRecord } from '../../accounts/schema.js';
 import { authorizationParams } from '../../authn/authorization-header.js';
 import { decodeBasic } from '../../authn/forms/basic.js';
@@ -260,11 +260,12 @@ async function authenticateClient(deps: IssueDeps, req: IssueRequest, body: Reco
   }
   await deps.throttle.check(keys);
   const app = deps.accounts().application(clientId);
-  const ok = app !== undefined ? await verifyPassword(app.clientSecret, secret) : await verifyAgainstDummy(secret);
+  const ok = await deps.passwords.verifyOne(app?.clientSecret, secret);
   if (!ok || app === undefined) {
     await deps.throttle.fail(keys);
     throw invalidClient(app === undefined ? 'unknown client_id' : 'wrong client_secret');
   }
+  await deps.throttle.succeed(keys);
   return { app, secretVerified: true };
 }
 
@@ -288,12 +289,13 @@ async function checkPassword(deps: IssueDeps, req: IssueRequest, username: strin
       subject = { subject: stored.id, kind: stored.anonymous ? 'anonymous' : 'user' };
     }
   }
-  const ok = hash !== undefined ? await verifyPassword(hash, password) : await verifyAgainstDummy(password);
+  const ok = await deps.passwords.verifyOne(hash, password);
   if (!ok || subject === undefined) {
     await deps.throttle.fail(keys);
     throw geoError(400, 'invalid_grant', 'Invalid username or password.', 'TG_ERR_INVALID_CREDENTIALS', 'invalid',
       subject === undefined ? 'unknown user' : hash === undefined ? 'user has no password' : 'wrong password');
   }
+  await deps.throttle.succeed(keys);
   return subject;
 }
 

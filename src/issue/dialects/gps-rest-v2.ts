@@ -14,7 +14,6 @@
 import { z } from 'zod';
 import { TrackgateError } from '../../errors.js';
 import { lookupDigest } from '../../accounts/digest-token.js';
-import { verifyAgainstDummy, verifyPassword } from '../../accounts/password.js';
 import type { UserRecord } from '../../accounts/schema.js';
 import { stringField } from '../body.js';
 import { defineDialect, type IssueReply, type IssueRequest } from '../types.js';
@@ -47,11 +46,12 @@ export const gpsRestV2 = defineDialect({
       const keys = [{ scope: 'user' as const, value: username }, { scope: 'ip' as const, value: req.view.remoteAddress }];
       await deps.throttle.check(keys);
       const user = deps.accounts().user(username);
-      const ok = user?.password !== undefined ? await verifyPassword(user.password, password) : await verifyAgainstDummy(password);
+      const ok = await deps.passwords.verifyOne(user?.password, password);
       if (!ok || user === undefined) {
         await deps.throttle.fail(keys);
         throw badCredentials(user === undefined ? 'unknown user' : 'wrong password');
       }
+      await deps.throttle.succeed(keys);
       return user;
     };
 
@@ -69,8 +69,11 @@ export const gpsRestV2 = defineDialect({
             const duration = parseDuration(body.duration, options.defaultDurationSeconds, options.maxDurationSeconds);
             let user: UserRecord;
             if (key !== undefined && key !== '') {
+              const started = deps.passwords.start();
               const found = deps.accounts().userByWebServiceKey(lookupDigest(key));
               if (found === undefined) {
+                // Looked up by value, so its time tells nothing; padded all the same, like every failed secret.
+                await deps.passwords.failed(started);
                 await deps.throttle.fail([{ scope: 'ip', value: req.view.remoteAddress }]);
                 throw badCredentials('unknown web-service key');
               }

@@ -34,7 +34,6 @@
 import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { lookupDigest } from '../../accounts/digest-token.js';
-import { verifyAgainstDummy, verifyPassword } from '../../accounts/password.js';
 import { MAX_TOKEN_LENGTH } from '../../authn/stored-token.js';
 import { TrackgateError } from '../../errors.js';
 import type { ThrottleKey } from '../../verify/throttle.js';
@@ -158,16 +157,19 @@ export const telematics = defineDialect({
       const accounts = deps.accounts();
       const group = accounts.userGroup(instanceId);
       const found = accounts.device(instanceId, lookupDigest(deviceToken));
-      const keyOk = group === undefined ? await verifyAgainstDummy(password) : await verifyPassword(group.instanceKey, password);
+      const started = deps.passwords.start();
+      const [keyOk] = await deps.passwords.verify([{ hash: group?.instanceKey, secret: password }], started);
       let why: string | undefined;
       if (group === undefined) why = 'unknown instance';
       else if (password !== instanceKey) why = 'InstanceKey header differs from the password';
       else if (!keyOk) why = 'wrong instance key';
       else if (found === undefined) why = 'unknown device in this instance';
       if (why !== undefined || found === undefined) {
+        if (keyOk) await deps.passwords.failed(started); // the key was right: the time must not say so
         await deps.throttle.fail(keys);
         throw invalid('invalid credentials', why ?? 'unknown device');
       }
+      await deps.throttle.succeed(keys);
       return { subject: found.device.id, kind: 'device', instance: found.group.instanceId };
     }
 
@@ -177,12 +179,12 @@ export const telematics = defineDialect({
       await deps.throttle.check(keys);
       const admin = deps.accounts().admin(instanceId, email);
       // Both secrets are always checked, so the time taken says nothing about which one was wrong.
-      const passwordOk = admin === undefined ? await verifyAgainstDummy(password) : await verifyPassword(admin.password, password);
-      const keyOk = admin === undefined ? await verifyAgainstDummy(instanceKey) : await verifyPassword(admin.instanceKey, instanceKey);
+      const [passwordOk, keyOk] = await deps.passwords.verify([{ hash: admin?.password, secret: password }, { hash: admin?.instanceKey, secret: instanceKey }]);
       if (admin === undefined || !passwordOk || !keyOk) {
         await deps.throttle.fail(keys);
         throw invalid('invalid credentials', admin === undefined ? 'unknown admin' : passwordOk ? 'wrong admin instance key' : 'wrong admin password');
       }
+      await deps.throttle.succeed(keys);
       return { subject: admin.email, kind: 'admin', instance: admin.instanceId };
     }
   },
