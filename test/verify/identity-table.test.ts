@@ -11,10 +11,11 @@ import { CredentialDigester } from '../../src/verify/cache-key.js';
 
 const FOREVER = Number.MAX_SAFE_INTEGER;
 
-function table(maxEntries = 100, maxBytes = 1 << 20): { t: IdentityTable; evicted: () => number } {
+function table(maxEntries = 100, maxBytes = 1 << 20, maxNegativeEntries = maxEntries): { t: IdentityTable; evicted: () => number; evictedNegatives: () => number } {
   let n = 0;
-  const t = new IdentityTable({ maxEntries, maxBytes, onEvict: () => { n++; } });
-  return { t, evicted: () => n };
+  let negatives = 0;
+  const t = new IdentityTable({ maxEntries, maxNegativeEntries, maxBytes, onEvict: (segment) => { n++; if (segment === 'negative') negatives++; } });
+  return { t, evicted: () => n, evictedNegatives: () => negatives };
 }
 
 const id = (extra: Partial<Identity> = {}): Identity => Object.freeze({ subject: 'u', scheme: 'basic', kind: 'user' as const, ...extra });
@@ -60,6 +61,50 @@ describe('IdentityTable', () => {
     expect(['a', 'c', 'd'].map((k) => (t.get(k, 0) as Identity).subject)).toEqual(['a', 'c', 'd']);
     expect(evicted()).toBe(1);
     expect(t.size).toBe(3);
+  });
+
+  it('a rejection evicts only older rejections: identities survive 10,000 distinct rejections', () => {
+    const { t, evicted, evictedNegatives } = table(8, 1 << 20, 4);
+    for (let i = 0; i < 8; i++) t.set(`user-${i}`, id({ subject: `user-${i}` }), FOREVER);
+    for (let i = 0; i < 10_000; i++) {
+      t.set(`random-${i}`, new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'no', { reason: 'invalid' }), FOREVER);
+      expect(t.negativeSize).toBeLessThanOrEqual(4);
+    }
+    for (let i = 0; i < 8; i++) expect((t.get(`user-${i}`, 0) as Identity).subject).toBe(`user-${i}`);
+    // The newest rejections are the ones kept, in LRU order within their own segment.
+    expect(['random-9996', 'random-9997', 'random-9998', 'random-9999'].every((k) => t.get(k, 0) instanceof TrackgateError)).toBe(true);
+    expect(t.get('random-9995', 0)).toBeUndefined();
+    expect([t.size, t.negativeSize]).toEqual([12, 4]);
+    expect([evicted(), evictedNegatives()]).toEqual([10_000 - 4, 10_000 - 4]);
+  });
+
+  it('under the bytes bound, a rejection is not stored rather than evict an identity; an identity evicts rejections first', () => {
+    // Room for exactly 3 entries of either kind, whatever the counts allow.
+    const err = (): TrackgateError => new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'no', { reason: 'invalid' });
+    const negBytes = ROW_BYTES + 400;
+    const { t, evictedNegatives } = table(100, 3 * negBytes, 100);
+    const big = (s: string): Identity => id({ subject: s.padEnd((negBytes - ROW_BYTES - 16) / 2, '.') }); // as large as a rejection
+    for (const k of ['a', 'b', 'c']) t.set(k, big(k), FOREVER);
+    t.set('neg', err(), FOREVER);
+    expect(t.get('neg', 0)).toBeUndefined();
+    expect(['a', 'b', 'c'].every((k) => t.get(k, 0) !== undefined)).toBe(true);
+    t.delete('c');
+    t.set('neg1', err(), FOREVER);
+    expect(t.get('neg1', 0)).toBeInstanceOf(TrackgateError);
+    t.set('d', big('d'), FOREVER);
+    expect(t.get('neg1', 0)).toBeUndefined(); // the rejection went, not the older identities
+    expect(['a', 'b', 'd'].every((k) => t.get(k, 0) !== undefined)).toBe(true);
+    expect(evictedNegatives()).toBe(1);
+  });
+
+  it('reserves rows per segment; maxNegativeEntries 0 keeps no rejection', () => {
+    const { t } = table(10, 1 << 20, 0);
+    expect([t.capacity, t.negativeCapacity]).toEqual([10, 0]);
+    t.set('neg', new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'no', { reason: 'invalid' }), FOREVER);
+    expect(t.get('neg', 0)).toBeUndefined();
+    expect(t.size).toBe(0);
+    // A small maxBytes caps the rejection rows too: (136 B row + 400 B rejection) each.
+    expect(table(10, 64 * 1024, 1_000_000).t.negativeCapacity).toBe(Math.floor((64 * 1024) / (ROW_BYTES + 400)));
   });
 
   it('replacing a key is not an eviction and keeps one entry', () => {
@@ -144,46 +189,54 @@ describe('IdentityTable', () => {
     expect(t.get(key, 0)).toBeDefined();
   });
 
-  it('agrees with a Map-based LRU over 200,000 random operations', () => {
-    // The reference: a Map in recency order (delete + set moves a key to the most recent end).
-    const cap = 64;
-    const ref = new Map<string, { v: Verdict; deadline: number }>();
-    const { t, evicted } = table(cap);
-    let refEvictions = 0;
+  it('agrees with two Map-based LRUs (identities, rejections) over 200,000 random operations', () => {
+    // The reference: one Map per segment in recency order (delete + set moves a key to the most recent end).
+    const caps = [64, 16] as const;
+    const refs = [new Map<string, { v: Verdict; deadline: number }>(), new Map<string, { v: Verdict; deadline: number }>()] as const;
+    const { t, evicted, evictedNegatives } = table(caps[0], 1 << 20, caps[1]);
+    const refEvictions = [0, 0];
     let seed = 12345;
     const rnd = (n: number): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n; };
     const accounts = ['a', 'b', undefined];
     const err = new TrackgateError('TG_ERR_EXPIRED_CREDENTIALS', 'expired', { reason: 'expired' });
+    const size = (): number => refs[0].size + refs[1].size;
     let now = 0;
     for (let i = 0; i < 200_000; i++) {
       const key = `k${rnd(160)}`;
       const op = rnd(10);
       now += rnd(3);
       if (op < 5) {
-        const want = ref.get(key);
+        const ref = refs.find((r) => r.has(key));
+        const want = ref?.get(key);
         let expect_: Verdict | undefined;
-        if (want !== undefined && want.deadline > now) { ref.delete(key); ref.set(key, want); expect_ = want.v; } else if (want !== undefined) ref.delete(key);
+        if (want !== undefined && want.deadline > now) { ref!.delete(key); ref!.set(key, want); expect_ = want.v; } else if (want !== undefined) ref!.delete(key);
         const got = t.get(key, now);
         expect(got).toEqual(expect_);
       } else if (op < 9) {
-        const v: Verdict = rnd(8) === 0 ? err : id({ subject: `s${rnd(1000)}`, account: accounts[rnd(3)], expiresAt: rnd(2) === 0 ? undefined : now + 5000, tokenDigest: rnd(2) === 0 ? lookupDigest(key) : undefined });
+        const v: Verdict = rnd(4) === 0 ? err : id({ subject: `s${rnd(1000)}`, account: accounts[rnd(3)], expiresAt: rnd(2) === 0 ? undefined : now + 5000, tokenDigest: rnd(2) === 0 ? lookupDigest(key) : undefined });
+        const seg = v instanceof TrackgateError ? 1 : 0;
+        const ref = refs[seg];
         const deadline = now + 1 + rnd(400);
-        ref.delete(key);
-        if (ref.size >= cap) { ref.delete(ref.keys().next().value!); refEvictions++; }
+        refs[0].delete(key);
+        refs[1].delete(key);
+        if (ref.size >= caps[seg]) { ref.delete(ref.keys().next().value!); refEvictions[seg]!++; }
         ref.set(key, { v, deadline });
         t.set(key, v, deadline);
       } else if (op === 9 && rnd(50) === 0) {
         // A revocation: every entry whose identity carries this key's token digest.
         const digest = lookupDigest(key);
         let n = 0;
-        for (const [k, e] of ref) if (!(e.v instanceof TrackgateError) && e.v.tokenDigest === digest) { ref.delete(k); n++; }
+        for (const [k, e] of refs[0]) if (!(e.v instanceof TrackgateError) && e.v.tokenDigest === digest) { refs[0].delete(k); n++; }
         expect(t.deleteTokenDigests(new Set([digest]))).toBe(n);
       } else {
-        expect(t.delete(key)).toBe(ref.delete(key));
+        expect(t.delete(key)).toBe(refs[0].delete(key) || refs[1].delete(key));
       }
-      expect(t.size).toBe(ref.size);
+      expect(t.size).toBe(size());
+      expect(t.negativeSize).toBe(refs[1].size);
     }
-    expect(evicted()).toBe(refEvictions);
-    expect(refEvictions).toBeGreaterThan(1000);
+    expect(evicted() - evictedNegatives()).toBe(refEvictions[0]);
+    expect(evictedNegatives()).toBe(refEvictions[1]);
+    expect(refEvictions[0]).toBeGreaterThan(1000);
+    expect(refEvictions[1]).toBeGreaterThan(1000);
   });
 });
