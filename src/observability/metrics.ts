@@ -76,7 +76,7 @@ export class Metrics {
   });
   readonly cacheEvents: client.Counter<'event'> = new client.Counter({
     name: 'trackgate_validation_cache_events_total',
-    help: 'Validation cache lookups (hit, negative_hit, miss) and evictions (evict: a validated credential; negative_evict: a rejection, which only ever evicts another).',
+    help: 'Validation cache lookups (hit, negative_hit, miss), evictions (evict: a validated credential; negative_evict: a rejection, which only ever evicts another) and validated credentials not kept because they were used less often than the one they would evict (not_admitted).',
     labelNames: ['event'] as const,
     registers: [this.registry],
     collect: (): void => this.#cacheEventTally.flush(),

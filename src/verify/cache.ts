@@ -16,18 +16,24 @@
  * - concurrent misses on one key share a single verification (single-flight);
  * - `delete`/`deleteTokenDigests`/`clear` evict at once (revocation, account removal, reload); a verification that
  *   was already running when `clear` was called does not store its (possibly stale) verdict;
- * - every lookup reports its outcome (`hit`, `negative_hit`, `miss`) and every eviction (`evict` for an
- *   identity, `negative_evict` for a rejection) to `onEvent`, which feeds `trackgate_validation_cache_events_total`.
+ * - a new identity gets into a full cache only when it has been used more often lately than the one it would evict
+ *   (`admission: frequency`, TinyLFU; see identity-table.ts), so one-off valid tokens minted in a loop cannot churn
+ *   out the regular users either;
+ * - every lookup reports its outcome (`hit`, `negative_hit`, `miss`), every eviction (`evict` for an identity,
+ *   `negative_evict` for a rejection) and every identity refused admission (`not_admitted`) to `onEvent`, which
+ *   feeds `trackgate_validation_cache_events_total`.
  */
 import { TrackgateError } from '../errors.js';
 import type { Identity } from '../authn/types.js';
-import { IdentityTable, type Verdict } from './identity-table.js';
+import { IdentityTable, type Admission, type Verdict } from './identity-table.js';
 import type { CacheOutcome } from '../observability/metrics.js';
 
 export interface ValidationCacheOptions {
   maxEntries: number;
   maxNegativeEntries: number;
   maxBytes: number;
+  /** How a new identity gets into a full cache (see identity-table.ts); default `frequency`. */
+  admission?: Admission;
   ttlSeconds: number;
   negativeTtlSeconds: number;
   now?: () => number;
@@ -35,7 +41,7 @@ export interface ValidationCacheOptions {
   onEvent?: (event: CacheEvent) => void;
 }
 
-export type CacheEvent = Exclude<CacheOutcome, 'bypass'> | 'evict' | 'negative_evict';
+export type CacheEvent = Exclude<CacheOutcome, 'bypass'> | 'evict' | 'negative_evict' | 'not_admitted';
 
 export interface CacheResult {
   identity: Identity;
@@ -63,7 +69,9 @@ export class ValidationCache {
       maxEntries: opts.maxEntries,
       maxNegativeEntries: opts.maxNegativeEntries,
       maxBytes: opts.maxBytes,
+      ...(opts.admission !== undefined ? { admission: opts.admission } : {}),
       onEvict: (segment) => { this.evictions++; this.#onEvent(segment === 'negative' ? 'negative_evict' : 'evict'); },
+      onRefuse: () => this.#onEvent('not_admitted'),
     });
   }
 

@@ -17,6 +17,10 @@
  *   (at most `maxNegativeEntries`). A rejection only ever evicts an older rejection, so a flood of random
  *   credentials (anyone can send them, every one a miss) cannot push a valid user out and make them pay a password
  *   hash again; an identity evicts older identities, and rejections first when bytes run short;
+ * - admission (`frequency`, TinyLFU): when an identity would evict another, it gets in only if it has been used
+ *   more often lately than the one it would evict ({@link FrequencySketch}, counting identity hits and stores).
+ *   A stream of one-off valid credentials (tokens minted in a loop, e.g. anonymous users) then cannot push out
+ *   the credentials in regular use; with `lru`, every new identity gets in;
  * - bounded by entry count per segment and by approximate bytes in all (rows, subject strings, cached
  *   rejections); rows are allocated for `min(maxEntries, maxBytes / smallest entry)` identities plus
  *   `min(maxNegativeEntries, maxBytes / rejection)` rejections up front, and the system only backs the pages of
@@ -26,6 +30,7 @@ import { Buffer } from 'node:buffer';
 import { TrackgateError } from '../errors.js';
 import { LOOKUP_DIGEST_PREFIX, LOOKUP_DIGEST_RE } from '../accounts/digest-token.js';
 import type { Identity, IdentityKind } from '../authn/types.js';
+import { FrequencySketch } from './frequency-sketch.js';
 
 /** A cached verdict: the identity, or the rejection to throw again. */
 export type Verdict = Identity | TrackgateError;
@@ -40,11 +45,13 @@ const F_DIGEST_BYTES = 1; // tokenDigest is a store digest, held as 32 raw bytes
 const F_DIGEST_OTHER = 2; // tokenDigest of another form, held in #otherDigests
 const F_NO_EXPIRY = 4;
 const F_NEGATIVE = 8; // the row is a rejection, in the negative segment
+const F_HIT = 16; // looked up since it was stored (frequency admission: it has proven itself)
 
 /** Segment indexes: each has its own LRU list, count and bound. */
 const POSITIVE = 0;
 const NEGATIVE = 1;
 export type Segment = 'positive' | 'negative';
+export type Admission = 'frequency' | 'lru';
 
 /**
  * Approximate bytes of one row: typed-array columns (48 key + 4 hash + 4 chain + 8 links + 16 times + 32 digest
@@ -72,8 +79,12 @@ export interface IdentityTableOptions {
   /** Most rejections (negative entries), kept apart from the identities. */
   maxNegativeEntries: number;
   maxBytes: number;
+  /** Whether a new identity must have been used more often than the one it would evict (default `frequency`). */
+  admission?: Admission;
   /** Called for each entry dropped to stay within the bounds (not for expired, replaced or deleted ones). */
   onEvict: (segment: Segment) => void;
+  /** Called for each identity not stored because it was used less often than the one it would evict. */
+  onRefuse?: () => void;
 }
 
 export class IdentityTable {
@@ -84,6 +95,9 @@ export class IdentityTable {
   readonly #tails = new Uint32Array(2);
   readonly #maxBytes: number;
   readonly #onEvict: (segment: Segment) => void;
+  readonly #onRefuse: () => void;
+  /** Identities' recent use; undefined with `lru` admission. */
+  readonly #sketch: FrequencySketch | undefined;
   // Rows are numbered 1..cap; 0 means "none" in every link column, so freshly zeroed arrays are empty.
   readonly #keys: Uint8Array;
   readonly #hash: Uint32Array;
@@ -111,10 +125,12 @@ export class IdentityTable {
   constructor(opts: IdentityTableOptions) {
     this.#maxBytes = opts.maxBytes;
     this.#onEvict = opts.onEvict;
+    this.#onRefuse = opts.onRefuse ?? (() => undefined);
     // No more rows than maxBytes can hold: a large maxEntries under a small maxBytes must not reserve rows it can never use.
     const positives = Math.max(1, Math.min(opts.maxEntries, Math.floor(opts.maxBytes / (ROW_BYTES + stringBytes('')))));
     const negatives = Math.max(0, Math.min(opts.maxNegativeEntries, Math.floor(opts.maxBytes / (ROW_BYTES + ERROR_BYTES))));
     this.#caps = Uint32Array.of(positives, negatives);
+    this.#sketch = (opts.admission ?? 'frequency') === 'frequency' ? new FrequencySketch(positives) : undefined;
     const cap = positives + negatives;
     const n = cap + 1;
     let buckets = 1;
@@ -149,11 +165,16 @@ export class IdentityTable {
    * undefined when there is none. An entry found past its deadline is dropped.
    */
   get(key: string, now: number): Verdict | undefined {
-    const row = this.#find(key, hashOf(key));
+    const h = hashOf(key);
+    const row = this.#find(key, h);
     if (row === 0) return undefined;
     if (this.#deadline[row]! <= now) {
       this.#remove(row);
       return undefined;
+    }
+    if (this.#sketch !== undefined && (this.#flags[row]! & F_NEGATIVE) === 0) {
+      this.#sketch.increment(h);
+      this.#flags[row] = this.#flags[row]! | F_HIT;
     }
     this.#touch(row);
     return this.#verdict(row);
@@ -173,10 +194,22 @@ export class IdentityTable {
     const seg = negative ? NEGATIVE : POSITIVE;
     const size = entryBytes(negative ? verdict : verdict.subject);
     if (size > this.#maxBytes) return;
+    // The candidate's own use counts: it was just verified because someone presented it.
+    if (!negative) this.#sketch?.increment(h);
+    let admitted = false;
     while (this.#counts[seg]! >= this.#caps[seg]! || this.#bytes + size > this.#maxBytes) {
       const victim = this.#victim(seg);
       if (victim === 0) return;
       const victimSeg = this.#segmentOf(victim);
+      if (!admitted && !negative && victimSeg === POSITIVE && this.#sketch !== undefined) {
+        // A tie goes to a victim that has been hit since it was stored, so a one-off never displaces a
+        // credential in use; against a victim never hit (a one-off that got in, or whose estimate is only its
+        // sketch neighbours' counts), the newcomer wins a tie, so such an entry cannot lock out a hot credential.
+        const candidate = this.#sketch.estimate(h);
+        const incumbent = this.#sketch.estimate(this.#hash[victim]!);
+        if (candidate < incumbent || (candidate === incumbent && (this.#flags[victim]! & F_HIT) !== 0)) { this.#onRefuse(); return; }
+        admitted = true;
+      }
       this.#remove(victim);
       this.#onEvict(victimSeg === NEGATIVE ? 'negative' : 'positive');
     }

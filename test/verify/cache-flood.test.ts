@@ -1,7 +1,9 @@
 /**
- * Through a real trackgate with a small validation cache: a flood of random tokens (cookie, `_token`, Bearer),
- * thirty times `cache.maxEntries`, leaves every cached legitimate credential a hit (no new verification), and
- * the rejections it caches stay within `cache.maxNegativeEntries` (issue 13, item 4).
+ * Through a real trackgate with a small validation cache (issue 13, item 4): a flood of random tokens (cookie,
+ * `_token`, Bearer), thirty times `cache.maxEntries`, leaves every cached legitimate credential a hit (no new
+ * verification), and the rejections it caches stay within `cache.maxNegativeEntries`; a stream of valid tokens
+ * anyone can mint (Geoloqi `create_anon`, an anonymous user each), each used once, does not push them out either
+ * (`cache.admission: frequency`).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +40,15 @@ async function sessionToken(): Promise<string> {
     account: 'demo-account', issuedAt: now, expiresAt: now + 3_600_000,
   });
   return token;
+}
+
+/** A new anonymous user's access token: what anyone who knows a public client id can get, as often as they like. */
+async function mintAnonymous(): Promise<string> {
+  const res = await fetch(`${gate.url}/1/user/create_anon`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: DEMO.clientId }),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { access_token: string }).access_token;
 }
 
 async function status(path: string, headers: Record<string, string>): Promise<number> {
@@ -81,5 +92,25 @@ describe('a random-token flood through the proxy', () => {
     expect(await cacheEvents('evict')).toBe(0);
     expect(await metric(gate.adminUrl, 'trackgate_validation_cache_entries')).toBe(legit.length + MAX_NEGATIVE);
     expect(up.received).toHaveLength(legit.length * 2);
+  }, 60_000);
+
+  it('anonymous users minted in a loop, each token used once (10× cache.maxEntries), push no regular user out', async () => {
+    const legit: [string, Record<string, string>][] = [
+      ['/rest/v2/devices', { authorization: basicAuth(DEMO.user, DEMO.password) }],
+      [`/rest/v2/devices?_token=${await sessionToken()}`, {}],
+    ];
+    // Regular users: each has come back at least once.
+    for (let n = 0; n < 2; n++) for (const [path, headers] of legit) expect(await status(path, headers)).toBe(200);
+    const missesBefore = await cacheEvents('miss');
+    const minted = 10 * MAX_ENTRIES;
+    for (let i = 0; i < minted; i++) {
+      expect(await status('/rest/v2/devices', { authorization: `Bearer ${await mintAnonymous()}` })).toBe(200);
+      // The regulars come back after every 2 × maxEntries minted tokens: under plain LRU, each would have been pushed out.
+      if (i % 20 === 19) for (const [path, headers] of legit) expect(await status(path, headers)).toBe(200);
+    }
+    // Every miss was a minted token's own (one verification each); none was a regular user's.
+    expect(await cacheEvents('miss') - missesBefore).toBe(minted);
+    expect(await metric(gate.adminUrl, 'trackgate_auth_duration_seconds_count', { scheme: 'basic', cache: 'miss' })).toBe(1);
+    expect(await cacheEvents('not_admitted')).toBeGreaterThan(minted / 2);
   }, 60_000);
 });

@@ -251,7 +251,8 @@ describe('eviction', () => {
   it('stays within maxEntries, maxNegativeEntries and maxBytes under a flood of 200k distinct keys', async () => {
     const maxBytes = 256 * 1024;
     const events: CacheEvent[] = [];
-    const c = new ValidationCache({ maxEntries: 1000, maxNegativeEntries: 100, maxBytes, ttlSeconds: 300, negativeTtlSeconds: 5, onEvent: (e) => { if (e === 'evict' || e === 'negative_evict') events.push(e); } });
+    // Plain LRU admission: every new key gets in, the most churn there can be.
+    const c = new ValidationCache({ maxEntries: 1000, maxNegativeEntries: 100, maxBytes, admission: 'lru', ttlSeconds: 300, negativeTtlSeconds: 5, onEvent: (e) => { if (e === 'evict' || e === 'negative_evict') events.push(e); } });
     const digester = new CredentialDigester(Buffer.alloc(32, 7));
     const id = identity({ subject: 'flood-user', account: 'acct' });
     const neg = new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'no', { reason: 'invalid' });
@@ -299,6 +300,32 @@ describe('a flood of rejected credentials', () => {
     expect(events.filter((e) => e === 'evict')).toHaveLength(0);
     expect(events.filter((e) => e === 'negative_evict')).toHaveLength(50_000 - 50);
     expect(events.slice(-80).every((e) => e === 'hit')).toBe(true);
+  }, 60_000);
+});
+
+describe('a flood of one-off valid credentials', () => {
+  it.each(['frequency', 'lru'] as const)('admission %s: 20,000 one-off valid tokens among 80 regular users in use', async (admission) => {
+    const { c, events } = cache({ maxEntries: 100, admission });
+    const users = Array.from({ length: 80 }, (_, i) => ({ key: `user-${i}`, v: counted(async () => identity({ subject: `user${i}` })) }));
+    // Regular: each has come back at least once (a credential seen once is as good as a one-off).
+    for (let n = 0; n < 2; n++) for (const u of users) await c.getOrVerify(u.key, u.v.verify);
+    for (let i = 0; i < 20_000; i++) {
+      // Valid tokens minted in a loop (e.g. anonymous users created one after another), each used once...
+      await c.getOrVerify(`minted-${i}`, async () => identity({ subject: `anon-${i}`, tokenDigest: `d${i}` }));
+      // ...while the regular users keep coming back.
+      if (i % 100 === 99) for (const u of users) await c.getOrVerify(u.key, u.v.verify);
+    }
+    const again = users.reduce((n, u) => n + u.v.calls() - 1, 0);
+    if (admission === 'frequency') {
+      // The minted tokens were (almost) never kept in the regulars' place: of 16,000 returns, under 1 % verified again.
+      expect(again).toBeLessThan(160);
+      // Most minted tokens were not kept at all; those that were took the place of an older minted token.
+      expect(events.filter((e) => e === 'not_admitted').length).toBeGreaterThan(20_000 * 0.9);
+    } else {
+      // Plain LRU: every 100 minted tokens pushed every regular out, and each paid a verification again.
+      expect(again).toBe(80 * 200);
+    }
+    expect(c.size).toBe(100);
   }, 60_000);
 });
 
