@@ -1,12 +1,12 @@
 /**
  * How often each key was used lately, approximately: a count-min sketch (4 rows of saturating counters, a key's
  * estimate is the least of its 4) that halves every counter after `10 × capacity` increments, so old fame fades
- * (TinyLFU, Einziger & Friedman 2015; sized as Caffeine sizes its sketch: 16 counters per entry). The validation cache asks it whether a new
- * credential has been used more often than the entry it would evict.
+ * (TinyLFU, Einziger & Friedman 2015; sized as Caffeine sizes its sketch, 16 counters per entry). The validation
+ * cache asks it whether a new credential has been used more often than the entry it would evict.
  *
- * Typed arrays only (16 bytes per expected entry, 2 MiB for 100,000); increments and estimates allocate nothing. Keys arrive as
- * their 32-bit table hash: the cache keys are keyed digests nobody outside can compute, so nobody can aim
- * collisions at another user's counters.
+ * Typed arrays only (16 one-byte counters per expected entry, rounded up to a power of two: 2 MiB for 100,000);
+ * increments and estimates allocate nothing. Keys arrive as their 32-bit table hash: the cache keys are keyed
+ * digests nobody outside can compute, so nobody can aim collisions at another user's counters.
  */
 const ROWS = 4;
 const MAX_COUNT = 15;
