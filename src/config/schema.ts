@@ -118,7 +118,9 @@ export const configSchema = z.object({
   }).strict().prefault({}).describe('The signed identity header.'),
   cache: z.object({
     maxEntries: z.number().int().min(1).default(100000).describe('Maximum validated credentials kept.'),
-    maxBytes: z.number().int().min(1024).default(64 * 1024 * 1024).describe('Approximate memory bound of the validation cache (its rows, subject strings and cached rejections); also caps the rows it reserves at start (maxBytes / 152 B).'),
+    maxNegativeEntries: z.number().int().min(0).default(10000).describe('Maximum rejected credentials kept (negative entries), apart from `maxEntries`: a rejection only evicts an older rejection, never a validated credential, so a flood of random tokens cannot push valid users out of the cache. 0 caches no rejection.'),
+    admission: z.enum(['frequency', 'lru']).default('frequency').describe('How a newly validated credential gets into a full cache. `frequency` (TinyLFU): only when it has been used more often lately than the least recently used credential it would evict, so a stream of one-off valid tokens (minted in a loop, e.g. anonymous users) cannot push out the credentials in regular use; a new credential may then be verified two or three times before it is kept. `lru`: always, evicting the least recently used. `frequency` keeps a sketch of 16-32 bytes per `maxEntries` (2 MiB for 100,000), outside `maxBytes`.'),
+    maxBytes: z.number().int().min(1024).default(64 * 1024 * 1024).describe('Approximate memory bound of the validation cache (its rows, subject strings and cached rejections); also caps the rows it reserves at start (maxBytes / 152 B for credentials, maxBytes / 536 B for rejections).'),
     ttlSeconds: z.number().int().min(0).default(300).describe('Lifetime of a positive entry; never longer than the credential\'s own expiry.'),
     negativeTtlSeconds: z.number().int().min(0).default(5).describe('Lifetime of a rejected credential (a wrong-password flood costs one hash per distinct credential per window).'),
   }).strict().prefault({}).describe('Validation cache.'),

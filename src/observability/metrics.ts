@@ -77,17 +77,23 @@ export class Metrics {
   });
   readonly cacheEvents: client.Counter<'event'> = new client.Counter({
     name: 'trackgate_validation_cache_events_total',
-    help: 'Validation cache lookups and evictions.',
+    help: 'Validation cache lookups (hit, negative_hit, miss), evictions (evict: a validated credential; negative_evict: a rejection, which only ever evicts another) and validated credentials not kept because they were used less often than the one they would evict (not_admitted).',
     labelNames: ['event'] as const,
     registers: [this.registry],
     collect: (): void => this.#cacheEventTally.flush(),
   });
-  #cacheSource: { readonly size: number; readonly bytes: number; readonly evictions: number } | undefined;
+  #cacheSource: { readonly size: number; readonly negativeSize: number; readonly bytes: number; readonly evictions: number } | undefined;
   readonly cacheEntries = new client.Gauge({
     name: 'trackgate_validation_cache_entries',
     help: 'Entries in the validation cache.',
     registers: [this.registry],
     collect: () => { if (this.#cacheSource) this.cacheEntries.set(this.#cacheSource.size); },
+  });
+  readonly cacheNegativeEntries = new client.Gauge({
+    name: 'trackgate_validation_cache_negative_entries',
+    help: 'Rejected credentials in the validation cache (included in trackgate_validation_cache_entries; bounded by cache.maxNegativeEntries).',
+    registers: [this.registry],
+    collect: () => { if (this.#cacheSource) this.cacheNegativeEntries.set(this.#cacheSource.negativeSize); },
   });
   readonly cacheBytes = new client.Gauge({
     name: 'trackgate_validation_cache_bytes',
@@ -181,7 +187,7 @@ export class Metrics {
   }
 
   /** Reports the validation cache's size at each scrape. */
-  observeCache(source: { readonly size: number; readonly bytes: number; readonly evictions: number }): void {
+  observeCache(source: { readonly size: number; readonly negativeSize: number; readonly bytes: number; readonly evictions: number }): void {
     this.#cacheSource = source;
   }
 

@@ -10,20 +10,30 @@
  *   throttled, malformed) are never cached;
  * - bounded by entry count and by approximate bytes; the least recently used go first (the entries live in an
  *   {@link IdentityTable}, typed arrays outside the V8 heap);
+ * - negatives have their own, smaller bound (`maxNegativeEntries`) and only ever evict negatives: anyone can
+ *   send random credentials, and each would otherwise push out a valid user, who would pay a full verification
+ *   (a password hash) again;
  * - concurrent misses on one key share a single verification (single-flight);
  * - `delete`/`deleteTokenDigests`/`clear` evict at once (revocation, account removal, reload); a verification that
  *   was already running when `clear` was called does not store its (possibly stale) verdict;
- * - every lookup reports its outcome (`hit`, `negative_hit`, `miss`) and every eviction (`evict`) to
- *   `onEvent`, which feeds `trackgate_validation_cache_events_total`.
+ * - a new identity gets into a full cache only when it has been used more often lately than the one it would evict
+ *   (`admission: frequency`, TinyLFU; see identity-table.ts), so one-off valid tokens minted in a loop cannot churn
+ *   out the regular users either;
+ * - every lookup reports its outcome (`hit`, `negative_hit`, `miss`), every eviction (`evict` for an identity,
+ *   `negative_evict` for a rejection) and every identity refused admission (`not_admitted`) to `onEvent`, which
+ *   feeds `trackgate_validation_cache_events_total`.
  */
 import { TrackgateError } from '../errors.js';
 import type { Identity } from '../authn/types.js';
-import { IdentityTable, type Verdict } from './identity-table.js';
+import { IdentityTable, type Admission, type Verdict } from './identity-table.js';
 import type { CacheOutcome } from '../observability/metrics.js';
 
 export interface ValidationCacheOptions {
   maxEntries: number;
+  maxNegativeEntries: number;
   maxBytes: number;
+  /** How a new identity gets into a full cache (see identity-table.ts); default `frequency`. */
+  admission?: Admission;
   ttlSeconds: number;
   negativeTtlSeconds: number;
   now?: () => number;
@@ -31,7 +41,7 @@ export interface ValidationCacheOptions {
   onEvent?: (event: CacheEvent) => void;
 }
 
-export type CacheEvent = Exclude<CacheOutcome, 'bypass'> | 'evict';
+export type CacheEvent = Exclude<CacheOutcome, 'bypass'> | 'evict' | 'negative_evict' | 'not_admitted';
 
 export interface CacheResult {
   identity: Identity;
@@ -57,12 +67,18 @@ export class ValidationCache {
     this.#onEvent = opts.onEvent ?? (() => undefined);
     this.#table = new IdentityTable({
       maxEntries: opts.maxEntries,
+      maxNegativeEntries: opts.maxNegativeEntries,
       maxBytes: opts.maxBytes,
-      onEvict: () => { this.evictions++; this.#onEvent('evict'); },
+      ...(opts.admission !== undefined ? { admission: opts.admission } : {}),
+      onEvict: (segment) => { this.evictions++; this.#onEvent(segment === 'negative' ? 'negative_evict' : 'evict'); },
+      onRefuse: () => this.#onEvent('not_admitted'),
     });
   }
 
+  /** Entries held, identities and rejections. */
   get size(): number { return this.#table.size; }
+  /** Rejections held (at most `maxNegativeEntries`). */
+  get negativeSize(): number { return this.#table.negativeSize; }
   get bytes(): number { return this.#table.bytes; }
 
   /**

@@ -13,14 +13,24 @@
  * - a hit builds a fresh frozen Identity (young-generation garbage; `bench/hotpath.js` measured +1 µs per
  *   stored-token hit, whose token digest is rebuilt as hex, and no difference for Basic);
  * - expiry is lazy: an entry past its deadline is dropped when looked up, or evicted in LRU order;
- * - bounded by entry count and by approximate bytes (rows, subject strings, cached rejections); rows are
- *   allocated for `min(maxEntries, maxBytes / smallest entry)` entries up front, and the system only backs
- *   the pages of rows in use with memory.
+ * - two segments, each its own LRU list over the same rows: identities (at most `maxEntries`) and rejections
+ *   (at most `maxNegativeEntries`). A rejection only ever evicts an older rejection, so a flood of random
+ *   credentials (anyone can send them, every one a miss) cannot push a valid user out and make them pay a password
+ *   hash again; an identity evicts older identities, and rejections first when bytes run short;
+ * - admission (`frequency`, TinyLFU): when an identity would evict another, it gets in only if it has been used
+ *   more often lately than the one it would evict ({@link FrequencySketch}, counting identity hits and stores).
+ *   A stream of one-off valid credentials (tokens minted in a loop, e.g. anonymous users) then cannot push out
+ *   the credentials in regular use; with `lru`, every new identity gets in;
+ * - bounded by entry count per segment and by approximate bytes in all (rows, subject strings, cached
+ *   rejections); rows are allocated for `min(maxEntries, maxBytes / smallest entry)` identities plus
+ *   `min(maxNegativeEntries, maxBytes / rejection)` rejections up front, and the system only backs the pages of
+ *   rows in use with memory.
  */
 import { Buffer } from 'node:buffer';
 import { TrackgateError } from '../errors.js';
 import { LOOKUP_DIGEST_PREFIX, LOOKUP_DIGEST_RE } from '../accounts/digest-token.js';
 import type { Identity, IdentityKind } from '../authn/types.js';
+import { FrequencySketch } from './frequency-sketch.js';
 
 /** A cached verdict: the identity, or the rejection to throw again. */
 export type Verdict = Identity | TrackgateError;
@@ -34,6 +44,14 @@ const DIGEST_BYTES = 32;
 const F_DIGEST_BYTES = 1; // tokenDigest is a store digest, held as 32 raw bytes
 const F_DIGEST_OTHER = 2; // tokenDigest of another form, held in #otherDigests
 const F_NO_EXPIRY = 4;
+const F_NEGATIVE = 8; // the row is a rejection, in the negative segment
+const F_HIT = 16; // looked up since it was stored (frequency admission: it has proven itself)
+
+/** Segment indexes: each has its own LRU list, count and bound. */
+const POSITIVE = 0;
+const NEGATIVE = 1;
+export type Segment = 'positive' | 'negative';
+export type Admission = 'frequency' | 'lru';
 
 /**
  * Approximate bytes of one row: typed-array columns (48 key + 4 hash + 4 chain + 8 links + 16 times + 32 digest
@@ -56,16 +74,30 @@ interface Shape {
 }
 
 export interface IdentityTableOptions {
+  /** Most identities (positive entries). */
   maxEntries: number;
+  /** Most rejections (negative entries), kept apart from the identities. */
+  maxNegativeEntries: number;
   maxBytes: number;
+  /** Whether a new identity must have been used more often than the one it would evict (default `frequency`). */
+  admission?: Admission;
   /** Called for each entry dropped to stay within the bounds (not for expired, replaced or deleted ones). */
-  onEvict: () => void;
+  onEvict: (segment: Segment) => void;
+  /** Called for each identity not stored because it was used less often than the one it would evict. */
+  onRefuse?: () => void;
 }
 
 export class IdentityTable {
-  readonly #cap: number;
+  /** Per segment: the bound, the entries held, and the LRU list's ends (most and least recently used). */
+  readonly #caps: Uint32Array;
+  readonly #counts = new Uint32Array(2);
+  readonly #heads = new Uint32Array(2);
+  readonly #tails = new Uint32Array(2);
   readonly #maxBytes: number;
-  readonly #onEvict: () => void;
+  readonly #onEvict: (segment: Segment) => void;
+  readonly #onRefuse: () => void;
+  /** Identities' recent use; undefined with `lru` admission. */
+  readonly #sketch: FrequencySketch | undefined;
   // Rows are numbered 1..cap; 0 means "none" in every link column, so freshly zeroed arrays are empty.
   readonly #keys: Uint8Array;
   readonly #hash: Uint32Array;
@@ -86,19 +118,20 @@ export class IdentityTable {
   #shapes: (Shape | undefined)[] = [undefined];
   readonly #shapeIds = new Map<string, number>();
   #freeShapes: number[] = [];
-  #head = 0; // most recently used
-  #tail = 0; // least recently used
   #top = 0; // rows ever handed out since the last clear; rows above are untouched
   #free: number[] = [];
-  #size = 0;
   #bytes = 0;
 
   constructor(opts: IdentityTableOptions) {
     this.#maxBytes = opts.maxBytes;
     this.#onEvict = opts.onEvict;
+    this.#onRefuse = opts.onRefuse ?? (() => undefined);
     // No more rows than maxBytes can hold: a large maxEntries under a small maxBytes must not reserve rows it can never use.
-    const cap = Math.max(1, Math.min(opts.maxEntries, Math.floor(opts.maxBytes / (ROW_BYTES + stringBytes('')))));
-    this.#cap = cap;
+    const positives = Math.max(1, Math.min(opts.maxEntries, Math.floor(opts.maxBytes / (ROW_BYTES + stringBytes('')))));
+    const negatives = Math.max(0, Math.min(opts.maxNegativeEntries, Math.floor(opts.maxBytes / (ROW_BYTES + ERROR_BYTES))));
+    this.#caps = Uint32Array.of(positives, negatives);
+    this.#sketch = (opts.admission ?? 'frequency') === 'frequency' ? new FrequencySketch(positives) : undefined;
+    const cap = positives + negatives;
     const n = cap + 1;
     let buckets = 1;
     while (buckets < cap) buckets *= 2;
@@ -117,21 +150,31 @@ export class IdentityTable {
     this.#values = [];
   }
 
-  get size(): number { return this.#size; }
+  /** Entries held, both segments. */
+  get size(): number { return this.#counts[POSITIVE]! + this.#counts[NEGATIVE]!; }
+  /** Rejections held (the negative segment). */
+  get negativeSize(): number { return this.#counts[NEGATIVE]!; }
   get bytes(): number { return this.#bytes; }
-  /** Rows reserved: `min(maxEntries, maxBytes / smallest entry)`. */
-  get capacity(): number { return this.#cap; }
+  /** Identity rows reserved: `min(maxEntries, maxBytes / smallest entry)`. */
+  get capacity(): number { return this.#caps[POSITIVE]!; }
+  /** Rejection rows reserved: `min(maxNegativeEntries, maxBytes / rejection)`. */
+  get negativeCapacity(): number { return this.#caps[NEGATIVE]!; }
 
   /**
    * The verdict stored under `key` and still valid at `now` (epoch ms), which becomes the most recently used;
    * undefined when there is none. An entry found past its deadline is dropped.
    */
   get(key: string, now: number): Verdict | undefined {
-    const row = this.#find(key, hashOf(key));
+    const h = hashOf(key);
+    const row = this.#find(key, h);
     if (row === 0) return undefined;
     if (this.#deadline[row]! <= now) {
       this.#remove(row);
       return undefined;
+    }
+    if (this.#sketch !== undefined && (this.#flags[row]! & F_NEGATIVE) === 0) {
+      this.#sketch.increment(h);
+      this.#flags[row] = this.#flags[row]! | F_HIT;
     }
     this.#touch(row);
     return this.#verdict(row);
@@ -139,18 +182,36 @@ export class IdentityTable {
 
   /**
    * Stores `verdict` under `key` until `deadline` (epoch ms), replacing what was there, evicting the least
-   * recently used entries as needed. An entry larger than maxBytes on its own is not stored.
+   * recently used entries its segment may evict (see the header). An entry larger than maxBytes on its own is
+   * not stored, nor a rejection when identities fill the bytes.
    */
   set(key: string, verdict: Verdict, deadline: number): void {
     checkKey(key);
     const h = hashOf(key);
     const old = this.#find(key, h);
     if (old !== 0) this.#remove(old);
-    const size = entryBytes(verdict instanceof TrackgateError ? verdict : verdict.subject);
+    const negative = verdict instanceof TrackgateError;
+    const seg = negative ? NEGATIVE : POSITIVE;
+    const size = entryBytes(negative ? verdict : verdict.subject);
     if (size > this.#maxBytes) return;
-    while (this.#size >= this.#cap || this.#bytes + size > this.#maxBytes) {
-      this.#remove(this.#tail);
-      this.#onEvict();
+    // The candidate's own use counts: it was just verified because someone presented it.
+    if (!negative) this.#sketch?.increment(h);
+    let admitted = false;
+    while (this.#counts[seg]! >= this.#caps[seg]! || this.#bytes + size > this.#maxBytes) {
+      const victim = this.#victim(seg);
+      if (victim === 0) return;
+      const victimSeg = this.#segmentOf(victim);
+      if (!admitted && !negative && victimSeg === POSITIVE && this.#sketch !== undefined) {
+        // A tie goes to a victim that has been hit since it was stored, so a one-off never displaces a
+        // credential in use; against a victim never hit (a one-off that got in, or whose estimate is only its
+        // sketch neighbours' counts), the newcomer wins a tie, so such an entry cannot lock out a hot credential.
+        const candidate = this.#sketch.estimate(h);
+        const incumbent = this.#sketch.estimate(this.#hash[victim]!);
+        if (candidate < incumbent || (candidate === incumbent && (this.#flags[victim]! & F_HIT) !== 0)) { this.#onRefuse(); return; }
+        admitted = true;
+      }
+      this.#remove(victim);
+      this.#onEvict(victimSeg === NEGATIVE ? 'negative' : 'positive');
     }
     const row = this.#free.pop() ?? ++this.#top;
     // key
@@ -163,10 +224,10 @@ export class IdentityTable {
     this.#buckets[b] = row;
     // verdict
     this.#deadline[row] = deadline;
-    if (verdict instanceof TrackgateError) {
+    if (negative) {
       this.#values[row] = verdict;
       this.#shapeOf[row] = 0;
-      this.#flags[row] = F_NO_EXPIRY;
+      this.#flags[row] = F_NO_EXPIRY | F_NEGATIVE;
     } else {
       this.#values[row] = verdict.subject;
       this.#shapeOf[row] = this.#shapeFor(verdict);
@@ -185,14 +246,24 @@ export class IdentityTable {
       }
       this.#flags[row] = flags;
     }
-    // most recently used
-    this.#prev[row] = 0;
-    this.#next[row] = this.#head;
-    if (this.#head !== 0) this.#prev[this.#head] = row;
-    this.#head = row;
-    if (this.#tail === 0) this.#tail = row;
-    this.#size++;
+    this.#linkFirst(row, seg);
+    this.#counts[seg]!++;
     this.#bytes += size;
+  }
+
+  /**
+   * The row to evict so that an entry of segment `seg` fits: its own least recently used when the segment is
+   * full; when bytes are short, the oldest rejection, and for an identity the oldest identity once no rejection
+   * is left. 0: nothing this entry may evict (a rejection never displaces an identity).
+   */
+  #victim(seg: number): number {
+    if (this.#counts[seg]! >= this.#caps[seg]!) return this.#tails[seg]!;
+    const negative = this.#tails[NEGATIVE]!;
+    return negative !== 0 || seg === NEGATIVE ? negative : this.#tails[POSITIVE]!;
+  }
+
+  #segmentOf(row: number): number {
+    return (this.#flags[row]! & F_NEGATIVE) !== 0 ? NEGATIVE : POSITIVE;
   }
 
   delete(key: string): boolean {
@@ -208,14 +279,15 @@ export class IdentityTable {
    * identities took 30-76 ms.
    */
   deleteTokenDigests(digests: ReadonlySet<string>): number {
-    if (this.#size === 0 || digests.size === 0) return 0;
+    if (this.#counts[POSITIVE] === 0 || digests.size === 0) return 0;
     // Each row is first matched on its digest's first 32 bits against this short list (a revocation names a few
     // tokens), then compared in full.
     const raws: Buffer[] = [];
     for (const d of digests) if (LOOKUP_DIGEST_RE.test(d)) raws.push(Buffer.from(d.slice(LOOKUP_DIGEST_PREFIX.length), 'hex'));
     const heads = raws.map((raw) => raw.readUInt32LE(0));
     let n = 0;
-    for (let row = this.#head; row !== 0;) {
+    // Rejections carry no token digest: only the identities' list is walked.
+    for (let row = this.#heads[POSITIVE]!; row !== 0;) {
       const next = this.#next[row]!;
       const flags = this.#flags[row]!;
       let revoked = false;
@@ -242,8 +314,10 @@ export class IdentityTable {
     this.#shapeIds.clear();
     this.#freeShapes = [];
     this.#free = [];
-    this.#head = this.#tail = this.#top = 0;
-    this.#size = this.#bytes = 0;
+    this.#heads.fill(0);
+    this.#tails.fill(0);
+    this.#counts.fill(0);
+    this.#top = this.#bytes = 0;
   }
 
   #find(key: string, h: number): number {
@@ -283,26 +357,33 @@ export class IdentityTable {
     });
   }
 
-  /** Moves `row` to the most recently used end. */
+  /** Moves `row` to the most recently used end of its segment. */
   #touch(row: number): void {
-    if (this.#head === row) return;
-    this.#unlinkLru(row);
-    this.#prev[row] = 0;
-    this.#next[row] = this.#head;
-    this.#prev[this.#head] = row;
-    this.#head = row;
-    if (this.#tail === 0) this.#tail = row;
+    const seg = this.#segmentOf(row);
+    if (this.#heads[seg] === row) return;
+    this.#unlinkLru(row, seg);
+    this.#linkFirst(row, seg);
   }
 
-  #unlinkLru(row: number): void {
+  #linkFirst(row: number, seg: number): void {
+    const head = this.#heads[seg]!;
+    this.#prev[row] = 0;
+    this.#next[row] = head;
+    if (head !== 0) this.#prev[head] = row;
+    this.#heads[seg] = row;
+    if (this.#tails[seg] === 0) this.#tails[seg] = row;
+  }
+
+  #unlinkLru(row: number, seg: number): void {
     const p = this.#prev[row]!;
     const n = this.#next[row]!;
-    if (p === 0) this.#head = n; else this.#next[p] = n;
-    if (n === 0) this.#tail = p; else this.#prev[n] = p;
+    if (p === 0) this.#heads[seg] = n; else this.#next[p] = n;
+    if (n === 0) this.#tails[seg] = p; else this.#prev[n] = p;
   }
 
   #remove(row: number): void {
-    this.#unlinkLru(row);
+    const seg = this.#segmentOf(row);
+    this.#unlinkLru(row, seg);
     // out of its hash chain
     const b = this.#hash[row]! & this.#mask;
     let at = this.#buckets[b]!;
@@ -316,7 +397,7 @@ export class IdentityTable {
     if (this.#shapeOf[row] !== 0) this.#releaseShape(this.#shapeOf[row]!);
     if ((this.#flags[row]! & F_DIGEST_OTHER) !== 0) this.#otherDigests.delete(row);
     this.#free.push(row);
-    this.#size--;
+    this.#counts[seg]!--;
   }
 
   #shapeFor(id: Identity): number {

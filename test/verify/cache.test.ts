@@ -16,7 +16,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 function cache(opts: Partial<ValidationCacheOptions> = {}): { c: ValidationCache; events: CacheEvent[] } {
   const events: CacheEvent[] = [];
-  const c = new ValidationCache({ maxEntries: 100, maxBytes: 1 << 20, ttlSeconds: 300, negativeTtlSeconds: 5, onEvent: (e) => events.push(e), ...opts });
+  const c = new ValidationCache({ maxEntries: 100, maxNegativeEntries: 100, maxBytes: 1 << 20, ttlSeconds: 300, negativeTtlSeconds: 5, onEvent: (e) => events.push(e), ...opts });
   return { c, events };
 }
 
@@ -152,12 +152,16 @@ describe('negative entries', () => {
     expect(c.size).toBe(0);
   });
 
-  it('negativeTtlSeconds 0 caches no negative', async () => {
-    const { c } = cache({ negativeTtlSeconds: 0 });
+  it.each([{ negativeTtlSeconds: 0 }, { maxNegativeEntries: 0 }])('%o caches no negative (and positives as before)', async (opts) => {
+    const { c } = cache(opts);
     const v = counted(reject('invalid'));
     await c.getOrVerify('k', v.verify).catch(() => undefined);
     await c.getOrVerify('k', v.verify).catch(() => undefined);
     expect(v.calls()).toBe(2);
+    const ok = counted(async () => identity());
+    await c.getOrVerify('good', ok.verify);
+    expect((await c.getOrVerify('good', ok.verify)).outcome).toBe('hit');
+    expect(c.size).toBe(1);
   });
 });
 
@@ -244,29 +248,84 @@ describe('eviction', () => {
     expect(old.calls()).toBe(1);
   });
 
-  it('stays within maxEntries and maxBytes under a flood of 200k distinct keys', async () => {
+  it('stays within maxEntries, maxNegativeEntries and maxBytes under a flood of 200k distinct keys', async () => {
     const maxBytes = 256 * 1024;
     const events: CacheEvent[] = [];
-    const c = new ValidationCache({ maxEntries: 1000, maxBytes, ttlSeconds: 300, negativeTtlSeconds: 5, onEvent: (e) => { if (e === 'evict') events.push(e); } });
+    // Plain LRU admission: every new key gets in, the most churn there can be.
+    const c = new ValidationCache({ maxEntries: 1000, maxNegativeEntries: 100, maxBytes, admission: 'lru', ttlSeconds: 300, negativeTtlSeconds: 5, onEvent: (e) => { if (e === 'evict' || e === 'negative_evict') events.push(e); } });
     const digester = new CredentialDigester(Buffer.alloc(32, 7));
     const id = identity({ subject: 'flood-user', account: 'acct' });
     const neg = new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'no', { reason: 'invalid' });
     let maxSize = 0;
     let maxCalc = 0;
+    let maxNegative = 0;
     for (let i = 0; i < 200_000; i++) {
       const key = digester.digest('basic', [`user${i}`, `pw${i}`]);
       // Mix positive and negative entries, as a credential-stuffing flood would.
       if (i % 3 === 0) await c.getOrVerify(key, async () => { throw neg; }).catch(() => undefined);
       else await c.getOrVerify(key, async () => id);
-      if (i % 97 === 0) { maxSize = Math.max(maxSize, c.size); maxCalc = Math.max(maxCalc, c.bytes); }
+      if (i % 97 === 0) { maxSize = Math.max(maxSize, c.size); maxCalc = Math.max(maxCalc, c.bytes); maxNegative = Math.max(maxNegative, c.negativeSize); }
     }
     maxSize = Math.max(maxSize, c.size);
     maxCalc = Math.max(maxCalc, c.bytes);
-    expect(maxSize).toBeLessThanOrEqual(1000);
+    expect(maxSize).toBeLessThanOrEqual(1000 + 100);
+    expect(maxNegative).toBeLessThanOrEqual(100);
     expect(maxCalc).toBeLessThanOrEqual(maxBytes);
     expect(c.size).toBeGreaterThan(100); // still useful, not emptied
     expect(c.evictions).toBeGreaterThan(190_000);
     expect(events.length).toBe(c.evictions);
+  }, 60_000);
+});
+
+describe('a flood of rejected credentials', () => {
+  it('never evicts a valid user: after 50,000 distinct random tokens and wrong passwords (500× maxEntries), every user is a hit', async () => {
+    const { c, events } = cache({ maxEntries: 100, maxNegativeEntries: 50 });
+    const digester = new CredentialDigester(Buffer.alloc(32, 3));
+    const users = Array.from({ length: 80 }, (_, i) => ({ key: digester.digest('basic', [`user${i}`, `right${i}`]), v: counted(async () => identity({ subject: `user${i}` })) }));
+    for (const u of users) await c.getOrVerify(u.key, u.v.verify);
+    const wrong = counted(reject('invalid'));
+    let maxNegative = 0;
+    for (let i = 0; i < 50_000; i++) {
+      // Random session tokens, and wrong passwords for the real users: both are rejections.
+      const key = i % 2 === 0 ? digester.digest('session-token', [`random-${i}`]) : digester.digest('basic', [`user${i % 80}`, `wrong-${i}`]);
+      await c.getOrVerify(key, wrong.verify).catch(() => undefined);
+      if (i % 1000 === 0) maxNegative = Math.max(maxNegative, c.negativeSize);
+    }
+    expect(wrong.calls()).toBe(50_000);
+    for (const [i, u] of users.entries()) expect((await c.getOrVerify(u.key, u.v.verify)).identity.subject).toBe(`user${i}`);
+    // One verification each, before the flood; the lookups after it were hits.
+    expect(users.map((u) => u.v.calls())).toEqual(users.map(() => 1));
+    expect(maxNegative).toBeLessThanOrEqual(50);
+    expect([c.size, c.negativeSize]).toEqual([80 + 50, 50]);
+    expect(events.filter((e) => e === 'evict')).toHaveLength(0);
+    expect(events.filter((e) => e === 'negative_evict')).toHaveLength(50_000 - 50);
+    expect(events.slice(-80).every((e) => e === 'hit')).toBe(true);
+  }, 60_000);
+});
+
+describe('a flood of one-off valid credentials', () => {
+  it.each(['frequency', 'lru'] as const)('admission %s: 20,000 one-off valid tokens among 80 regular users in use', async (admission) => {
+    const { c, events } = cache({ maxEntries: 100, admission });
+    const users = Array.from({ length: 80 }, (_, i) => ({ key: `user-${i}`, v: counted(async () => identity({ subject: `user${i}` })) }));
+    // Regular: each has come back at least once (a credential seen once is as good as a one-off).
+    for (let n = 0; n < 2; n++) for (const u of users) await c.getOrVerify(u.key, u.v.verify);
+    for (let i = 0; i < 20_000; i++) {
+      // Valid tokens minted in a loop (e.g. anonymous users created one after another), each used once...
+      await c.getOrVerify(`minted-${i}`, async () => identity({ subject: `anon-${i}`, tokenDigest: `d${i}` }));
+      // ...while the regular users keep coming back.
+      if (i % 100 === 99) for (const u of users) await c.getOrVerify(u.key, u.v.verify);
+    }
+    const again = users.reduce((n, u) => n + u.v.calls() - 1, 0);
+    if (admission === 'frequency') {
+      // The minted tokens were (almost) never kept in the regulars' place: of 16,000 returns, under 1 % verified again.
+      expect(again).toBeLessThan(160);
+      // Most minted tokens were not kept at all; those that were took the place of an older minted token.
+      expect(events.filter((e) => e === 'not_admitted').length).toBeGreaterThan(20_000 * 0.9);
+    } else {
+      // Plain LRU: every 100 minted tokens pushed every regular out, and each paid a verification again.
+      expect(again).toBe(80 * 200);
+    }
+    expect(c.size).toBe(100);
   }, 60_000);
 });
 
