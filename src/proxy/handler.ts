@@ -17,7 +17,7 @@ import { BufferBudget, readBody, watchStream, type ReadyBody } from './body-buff
 import { ProgressWatch, type WatchLimits } from './progress-watch.js';
 import { UpstreamSlots, type ShedReason } from './upstream-slots.js';
 import { sendError } from './respond.js';
-import type { Forwarder } from './forward.js';
+import type { ForwardOutcome, Forwarder } from './forward.js';
 import type { Runtime } from './runtime.js';
 import { serveIssue } from '../issue/serve.js';
 import type { IssueMatch } from '../issue/router.js';
@@ -74,10 +74,7 @@ export class ProxyHandler {
     this.#access = accessLog(deps.logger);
     this.watch = deps.watch ?? new ProgressWatch();
     const rt = deps.runtime();
-    this.slots = new UpstreamSlots(rt.config.upstream.connections, () => {
-      const l = this.deps.runtime().config.limits;
-      return { share: l.upstreamSharePerClient, queueMax: l.queueMax, queuePerClient: l.queuePerClient, queueTimeoutMs: l.queueTimeoutMs };
-    });
+    this.slots = new UpstreamSlots(rt.config.upstream.connections, () => this.deps.runtime().config.limits);
     this.budget = new BufferBudget(() => this.deps.runtime().config.limits.bufferTotalBytes);
   }
 
@@ -241,8 +238,8 @@ export class ProxyHandler {
         watchStream(req, body.stream, this.watch, bodyLimits(st.rt.config.limits));
       }
     }
-    this.deps.forwarder.forward(req, res, st.path!, headers, stream, (err, outcome) => {
-      if (held > 0) this.budget.give(held);
+    const done = (err: unknown, outcome?: ForwardOutcome): void => {
+      if (held > 0) { this.budget.give(held); held = 0; }
       if (outcome !== undefined) {
         this.deps.metrics.upstreamTime(outcome.status, outcome.upstreamSeconds);
         this.#finish(st, outcome.status, undefined);
@@ -251,7 +248,13 @@ export class ProxyHandler {
       const { kind, status } = err as { kind?: string; status?: number };
       if (kind !== undefined && status !== undefined && status >= 500) this.deps.metrics.upstreamErrors.labels(kind).inc();
       this.#finish(st, undefined, err);
-    });
+    };
+    try {
+      this.deps.forwarder.forward(req, res, st.path!, headers, stream, done);
+    } catch (e) {
+      if (held > 0) { this.budget.give(held); held = 0; }
+      throw e;
+    }
   }
 
   /** A request refused for overload: counted, and logged by its access line (err and detail). */

@@ -10,9 +10,10 @@
  * must wait allocates its waiter and timer.
  */
 
+/** The `limits.*` keys the slots read (the live config block itself: no object per request). */
 export interface SlotLimits {
   /** Fraction (0-1] of the slots one client may hold at once. */
-  share: number;
+  upstreamSharePerClient: number;
   /** Requests waiting in all, and per client. */
   queueMax: number;
   queuePerClient: number;
@@ -46,7 +47,7 @@ export class UpstreamSlots {
   get queued(): number { return this.#queued; }
 
   #cap(): number {
-    return Math.max(1, Math.ceil(this.capacity * Math.min(1, this.limits().share)));
+    return Math.max(1, Math.ceil(this.capacity * Math.min(1, this.limits().upstreamSharePerClient)));
   }
 
   /** Takes a slot for `key` now if one is free, within its share and nobody of `key` waits before it. */
