@@ -20,6 +20,9 @@ export interface SlotLimits {
   queueTimeoutMs: number;
 }
 
+/** Clients with no slot whose (zero) count is kept before they are swept out. */
+const IDLE_CLIENTS_KEPT = 4096;
+
 export type ShedReason = 'queue_full' | 'client_queue_full' | 'queue_timeout';
 
 /** What `wait` calls: with no argument when a slot was granted, else why the request was shed. */
@@ -37,6 +40,7 @@ class QueuedRequest implements Waiter {
 export class UpstreamSlots {
   #active = 0;
   #queued = 0;
+  #sinceSweep = 0;
   readonly #held = new Map<string, number>();
   /** Per client, its waiting requests in arrival order; Map order is the round-robin order. */
   readonly #waiting = new Map<string, QueuedRequest[]>();
@@ -84,8 +88,17 @@ export class UpstreamSlots {
   release(key: string): void {
     this.#active--;
     const held = (this.#held.get(key) ?? 1) - 1;
-    if (held <= 0) this.#held.delete(key); else this.#held.set(key, held);
+    // A client's count stays at 0 rather than being deleted: deleting and re-adding the key on every request
+    // churns the Map's table (an allocation per request). Idle clients are dropped once there are many.
+    this.#held.set(key, held);
+    if (held === 0 && this.#held.size > IDLE_CLIENTS_KEPT && ++this.#sinceSweep >= this.#held.size) this.#dropIdle();
     if (this.#queued > 0) this.#grant();
+  }
+
+  /** Sweeps at most once per `size` releases: amortised O(1) even with many clients holding slots. */
+  #dropIdle(): void {
+    this.#sinceSweep = 0;
+    for (const [k, n] of this.#held) if (n === 0 && !this.#waiting.has(k)) this.#held.delete(k);
   }
 
   cancel(q: QueuedRequest): void {
