@@ -4,7 +4,7 @@
  * process-wide state except what it is given, so tests can run several instances in one process.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
@@ -26,6 +26,8 @@ import { ProxyHandler } from './proxy/handler.js';
 import { UpgradeHandler } from './proxy/upgrade.js';
 import { SessionLifetime } from './proxy/session-lifetime.js';
 import { rawErrorResponse } from './proxy/respond.js';
+import { ProgressWatch } from './proxy/progress-watch.js';
+import { ClientConnections } from './proxy/client-connections.js';
 import type { Runtime } from './proxy/runtime.js';
 import { TrustedProxies } from './proxy/trusted-proxies.js';
 import { UntrustedHeaders } from './proxy/untrusted-headers.js';
@@ -90,6 +92,7 @@ export class App {
   /** Open WebSockets, closed when their token expires or is revoked, or at the maximum lifetime. */
   readonly sessions: SessionLifetime;
   readonly #forwarder: Forwarder;
+  readonly #connections = new ClientConnections();
   readonly #probe: UpstreamProbe;
   readonly #digester: CredentialDigester;
   readonly #authnDeps: AuthnDeps;
@@ -147,18 +150,32 @@ export class App {
     // Reads identity.* from the running config at each mint (hot reload).
     this.minter = new IdentityMinter(keys, () => this.#runtime.config.identity, now, () => this.metrics.identityMints.inc(),
       (kid) => this.logger.info({ kid }, 'identity signing key activated: published for identity.minPublishSeconds'));
-    this.#forwarder = new Forwarder(config.upstream);
+    const watch = new ProgressWatch();
+    this.#forwarder = new Forwarder(config.upstream, {
+      watch,
+      sendIdleMs: () => this.#runtime.config.limits.sendIdleTimeoutMs,
+      draining: () => this.#closing,
+      onSendStall: (res) => {
+        this.metrics.shed('send_idle');
+        this.logger.warn({ reason: 'send_idle', ip: res.req.socket.remoteAddress, detail: 'client read nothing of the response within limits.sendIdleTimeoutMs' }, 'request shed');
+      },
+    });
     this.#probe = new UpstreamProbe(this.#forwarder.origin);
     this.#handler = new ProxyHandler({
-      runtime: () => this.#runtime, forwarder: this.#forwarder, minter: this.minter, metrics: this.metrics, logger: this.logger,
+      runtime: () => this.#runtime, forwarder: this.#forwarder, minter: this.minter, metrics: this.metrics, logger: this.logger, watch,
     });
     this.metrics.observeInflight(() => this.#handler.inflight);
+    this.metrics.observeSlots(this.#handler.slots);
     this.sessions = new SessionLifetime({ maxLifetimeSeconds: config.upstream.websocketMaxLifetimeSeconds, now, store, logger: this.logger });
     this.#upgrade = new UpgradeHandler(this.#forwarder.origin.origin + this.#forwarder.basePath, this.#handler, () => this.#runtime, this.metrics, this.logger, this.sessions);
     this.proxyServer = createServer({ maxHeaderSize: config.limits.maxHeaderBytes, requestTimeout: config.limits.requestTimeoutMs,
       headersTimeout: config.limits.headersTimeoutMs, keepAliveTimeout: config.limits.keepAliveTimeoutMs,
+      // Node enforces the two timeouts above only when it sweeps its connections, every 30 s by default: a
+      // slowloris client then held a socket ~40 s against a 20 s headersTimeout. A sweep a second costs little.
+      connectionsCheckingInterval: checkingIntervalMs(config.limits.headersTimeoutMs),
       // The guard rejects a Host-less HTTP/1.1 request itself, with a JSON body and a log line.
       requireHostHeader: false }, this.#handler.handle);
+    this.proxyServer.on('connection', (socket: Socket) => this.#connection(socket));
     // `Expect: 100-continue`: Node would send 100 at once; the handler sends it only after authentication,
     // so a client with bad credentials does not upload its body for nothing.
     this.proxyServer.on('checkContinue', this.#handler.handle);
@@ -293,6 +310,7 @@ export class App {
       this.#logRotation(keys !== undefined && keysChanged(this.minter.keys, keys) ? this.minter.setKeys(keys) : this.minter.refreshKeys());
       if (this.#watched !== undefined) this.#watch();
       void this.passwords.calibrate(accounts);
+      applyServerLimits(this.proxyServer, loaded.config);
       // Removed accounts and changed passwords must stop working at once.
       this.cache.clear();
       this.metrics.configReloads.labels('success').inc();
@@ -337,6 +355,17 @@ export class App {
     }
   }
 
+  /** A new proxy-port connection: counted, and refused when its address has too many open already. */
+  #connection(socket: Socket): void {
+    const max = this.#runtime.config.limits.maxConnectionsPerClient;
+    if (this.#connections.admit(socket, max)) return;
+    socket.on('error', () => socket.destroy());
+    const e = new TrackgateError('TG_ERR_OVERLOADED', 'too many connections from this address', { detail: 'client_connections', headers: { 'retry-after': '1' } });
+    this.metrics.shed('client_connections');
+    this.logger.warn({ reason: 'client_connections', err: e.code, ip: socket.remoteAddress, limit: max }, 'request shed');
+    socket.end(rawErrorResponse(e));
+  }
+
   #connect(req: IncomingMessage, socket: Duplex): void {
     socket.on('error', () => socket.destroy());
     const e = new TrackgateError('TG_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not supported', { detail: 'CONNECT request' });
@@ -368,19 +397,29 @@ export class App {
   async close(graceMs = this.#runtime.config.shutdown.graceMs): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    this.#handler.draining = true;
     for (const w of this.#watchers) w.close();
-    const closed = Promise.all([closeServer(this.proxyServer)]);
-    this.proxyServer.closeIdleConnections();
-    const deadline = Date.now() + graceMs;
-    while (this.#handler.inflight > 0 && Date.now() < deadline) {
+    // Stop accepting, but without http.Server.close(), which also closes every idle keep-alive connection
+    // at once: a client reusing one at that moment gets a reset. Instead every response from now on says
+    // `Connection: close`, so busy clients leave on their own; connections still idle after
+    // DRAIN_IDLE_CLOSE_MS are closed (clients that idle that long are not about to send).
+    const closed = new Promise<void>((resolve) => { if (!this.proxyServer.listening) resolve(); else NetServer.prototype.close.call(this.proxyServer, () => resolve()); });
+    const started = Date.now();
+    const deadline = started + graceMs;
+    const idleCloseAt = started + Math.min(DRAIN_IDLE_CLOSE_MS, graceMs);
+    while (Date.now() < deadline && (this.#handler.inflight > 0 || (this.#connections.open > 0 && Date.now() < idleCloseAt))) {
       await new Promise((r) => setTimeout(r, 25));
-      this.proxyServer.closeIdleConnections();
+      if (Date.now() >= idleCloseAt) this.proxyServer.closeIdleConnections();
     }
     if (this.#handler.inflight > 0) this.logger.warn({ inflight: this.#handler.inflight }, 'grace period over; closing remaining connections');
+    this.proxyServer.closeIdleConnections();
     this.proxyServer.closeAllConnections();
+    this.#handler.watch.clear();
     // Upgraded sockets are not among the server's connections, yet server.close() waits for them.
     this.sessions.closeAll();
     await closed;
+    // http.Server.close() also stops Node's connection sweep timer (see checkingIntervalMs).
+    this.proxyServer.close(() => undefined);
     this.#upgrade.close();
     await this.#forwarder.close().catch(() => undefined);
     this.adminServer.closeAllConnections();
@@ -397,6 +436,25 @@ export function listenOn(server: Server, hostPort: string): Promise<void> {
     server.once('error', reject);
     server.listen(port, host, () => { server.removeListener('error', reject); resolve(); });
   });
+}
+
+/** How long a draining instance leaves idle keep-alive connections open before closing them. */
+const DRAIN_IDLE_CLOSE_MS = 500;
+
+/** Node's connection sweep interval: `headersTimeoutMs` is then honoured within a quarter of it, at most 1 s late. */
+function checkingIntervalMs(headersTimeoutMs: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(headersTimeoutMs / 4)));
+}
+
+/**
+ * The server's own limits, applied again on reload (Node reads them per connection or per sweep); only the
+ * sweep interval stays as it was at start.
+ */
+function applyServerLimits(server: Server, config: Config): void {
+  (server as Server & { maxHeaderSize: number }).maxHeaderSize = config.limits.maxHeaderBytes;
+  server.requestTimeout = config.limits.requestTimeoutMs;
+  server.headersTimeout = config.limits.headersTimeoutMs;
+  server.keepAliveTimeout = config.limits.keepAliveTimeoutMs;
 }
 
 function closeServer(server: Server): Promise<void> {

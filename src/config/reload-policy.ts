@@ -23,7 +23,7 @@ export interface ReloadPolicyEntry {
 const RUNTIME = 'read per request from the runtime rebuilt on reload';
 const SOCKETS = 'bound once at start';
 const POOL = 'the upstream connection pool is built once at start';
-const SERVER = 'a Node server option, set when the proxy server is created';
+const SERVER = 'a Node server option, set again on the running proxy server on reload';
 const CACHE = 'the validation cache is built once at start (sized and timed from these)';
 
 export const RELOAD_POLICY: readonly ReloadPolicyEntry[] = [
@@ -66,11 +66,11 @@ export const RELOAD_POLICY: readonly ReloadPolicyEntry[] = [
   { pattern: 'passwords.*', effect: 'live', why: 'read by the password verifier from the running config at each check' },
   { pattern: 'routes', effect: 'live', why: RUNTIME },
   { pattern: 'routing.*', effect: 'live', why: RUNTIME },
-  { pattern: 'limits.maxRequestBodyBytes', effect: 'live', why: RUNTIME },
-  { pattern: 'limits.maxHeaderBytes', effect: 'restart', why: SERVER },
-  { pattern: 'limits.requestTimeoutMs', effect: 'restart', why: SERVER },
-  { pattern: 'limits.headersTimeoutMs', effect: 'restart', why: SERVER },
-  { pattern: 'limits.keepAliveTimeoutMs', effect: 'restart', why: SERVER },
+  { pattern: 'limits.maxHeaderBytes', effect: 'live', why: SERVER },
+  { pattern: 'limits.requestTimeoutMs', effect: 'live', why: SERVER },
+  { pattern: 'limits.headersTimeoutMs', effect: 'live', why: SERVER },
+  { pattern: 'limits.keepAliveTimeoutMs', effect: 'live', why: SERVER },
+  { pattern: 'limits.*', effect: 'live', why: 'read from the running config per request (body pace, buffering, upstream slots and queue, connections per client)' },
   { pattern: 'proxy.trustForwardedProto', effect: 'live', why: RUNTIME },
   { pattern: 'proxy.requestIdHeader', effect: 'live', why: RUNTIME },
   { pattern: 'proxy.trustedProxies', effect: 'live', why: RUNTIME },

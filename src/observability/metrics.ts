@@ -176,6 +176,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly shedRequests = new client.Counter({
+    name: 'trackgate_shed_requests_total',
+    help: 'Requests shed to protect the others: queue_full, client_queue_full, queue_timeout (503), body_idle, body_rate (408), send_idle (a client that stopped reading its response), client_connections (a connection over limits.maxConnectionsPerClient).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  #slotSource: { readonly active: number; readonly queued: number } | undefined;
+  readonly upstreamSlots = new client.Gauge({
+    name: 'trackgate_upstream_slots',
+    help: 'Requests holding an upstream connection (state="active") and waiting for one (state="queued").',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+    collect: () => {
+      if (!this.#slotSource) return;
+      this.upstreamSlots.labels('active').set(this.#slotSource.active);
+      this.upstreamSlots.labels('queued').set(this.#slotSource.queued);
+    },
+  });
+
   readonly #authTally: Tally = new Tally(this.authAttempts, 3);
   readonly #durationChildren = new Map<string, Map<string, HistogramSeries>>();
   readonly #requestTally: Tally = new Tally(this.requests, 3);
@@ -194,6 +214,11 @@ export class Metrics {
   /** Reports the number of requests in flight at each scrape. */
   observeInflight(source: () => number): void {
     this.#inflightSource = source;
+  }
+
+  /** Reports the upstream slots in use and waited for at each scrape. */
+  observeSlots(source: { readonly active: number; readonly queued: number }): void {
+    this.#slotSource = source;
   }
 
   authAttempt(scheme: string, reason: AuthReason): void {
@@ -222,6 +247,11 @@ export class Metrics {
       this.#upstreamChildren.set(cls, child);
     }
     child.observe(seconds);
+  }
+
+  /** A request shed for overload or a too-slow client; `reason` is one of a fixed set. */
+  shed(reason: string): void {
+    this.shedRequests.labels(reason).inc();
   }
 
   tokenEndpoint(dialect: string, status: number): void {

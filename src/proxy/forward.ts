@@ -14,6 +14,7 @@ import { Pool, errors, type Dispatcher } from 'undici';
 import { TrackgateError } from '../errors.js';
 import type { UpstreamErrorKind } from '../observability/metrics.js';
 import { downstreamHeaders } from './headers.js';
+import type { ProgressWatch, WatchHandle } from './progress-watch.js';
 
 export interface ForwarderOptions {
   url: string;
@@ -30,6 +31,17 @@ export interface ForwardOutcome {
   upstreamSeconds: number;
 }
 
+/** What a forwarded response needs from the app, read per response (live on reload). */
+export interface ForwarderHooks {
+  watch: ProgressWatch;
+  /** `limits.sendIdleTimeoutMs`: a client that reads nothing of a response for this long is cut (0 = never). */
+  sendIdleMs(): number;
+  /** Draining for shutdown: responses say `Connection: close`. */
+  draining(): boolean;
+  /** A response was cut because its client stopped reading. */
+  onSendStall(res: ServerResponse): void;
+}
+
 /** Called once per forwarded request: `(undefined, outcome)` or `(error)`. */
 export type ForwardDone = (err: unknown, outcome?: ForwardOutcome) => void;
 
@@ -39,7 +51,7 @@ export class Forwarder {
   /** The upstream URL's path without a trailing slash ('' for none): prefixed to every forwarded path. */
   readonly basePath: string;
 
-  constructor(opts: ForwarderOptions) {
+  constructor(opts: ForwarderOptions, readonly hooks: ForwarderHooks) {
     this.origin = new URL(opts.url);
     this.basePath = this.origin.pathname === '/' ? '' : this.origin.pathname.replace(/\/$/, '');
     this.#pool = new Pool(this.origin.origin, {
@@ -62,11 +74,11 @@ export class Forwarder {
     res: ServerResponse,
     path: string,
     headers: Record<string, string | string[]>,
-    body: NodeJS.ReadableStream | null,
+    body: NodeJS.ReadableStream | Buffer | null,
     done: ForwardDone,
   ): void {
-    const handler = new ForwardHandler(res, body as Readable | null, done);
-    this.#pool.dispatch({ path: this.basePath + path, method: req.method as 'GET', headers, body: body as Readable | null }, handler);
+    const handler = new ForwardHandler(this.hooks, res, body as Readable | null, done);
+    this.#pool.dispatch({ path: this.basePath + path, method: req.method as 'GET', headers, body: body as Readable | Buffer | null }, handler);
   }
 
   async close(): Promise<void> {
@@ -82,6 +94,7 @@ export class Forwarder {
  * its own error.
  */
 class ForwardHandler implements Dispatcher.DispatchHandler {
+  readonly #hooks: ForwarderHooks;
   readonly #res: ServerResponse;
   readonly #body: Readable | null;
   readonly #done: ForwardDone;
@@ -93,8 +106,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #abortReason: Error | undefined;
   #settled = false;
   #waitingDrain = false;
+  /** Set while paused for a client that does not read (only with limits.sendIdleTimeoutMs). */
+  #sendWatch: WatchHandle | undefined;
 
-  constructor(res: ServerResponse, body: Readable | null, done: ForwardDone) {
+  constructor(hooks: ForwarderHooks, res: ServerResponse, body: Readable | null, done: ForwardDone) {
+    this.#hooks = hooks;
     this.#res = res;
     this.#body = body;
     this.#done = done;
@@ -115,6 +131,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   readonly #onDrain = (): void => {
     this.#waitingDrain = false;
+    if (this.#sendWatch !== undefined) { this.#sendWatch.remove(); this.#sendWatch = undefined; }
     this.#controller?.resume();
   };
 
@@ -130,6 +147,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#controller = controller;
     this.#status = statusCode;
     this.#upstreamSeconds = (performance.now() - this.#started) / 1000;
+    if (this.#hooks.draining()) this.#res.shouldKeepAlive = false;
     this.#res.writeHead(statusCode, downstreamHeaders(headers, this.#res.hasHeader('cache-control')));
     if (this.#res.writableNeedDrain) this.#pause(controller);
   }
@@ -162,12 +180,21 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (!this.#waitingDrain) {
       this.#waitingDrain = true;
       this.#res.once('drain', this.#onDrain);
+      const idleMs = this.#hooks.sendIdleMs();
+      if (idleMs > 0) {
+        // Progress is a drain, which removes this watch: the client read nothing for idleMs.
+        this.#sendWatch = this.#hooks.watch.add({
+          progress: () => 0, blocked: () => false,
+          stalled: () => { this.#sendWatch = undefined; this.#hooks.onSendStall(this.#res); this.#res.destroy(); },
+        }, { idleMs, minBytesPerSecond: 0 });
+      }
     }
   }
 
   #succeed(): void {
     if (this.#settled) return;
     this.#settled = true;
+    if (this.#sendWatch !== undefined) { this.#sendWatch.remove(); this.#sendWatch = undefined; }
     this.#res.removeListener('close', this.#onClose);
     this.#done(undefined, { status: this.#status, upstreamSeconds: this.#upstreamSeconds });
   }
@@ -175,6 +202,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
 /** Maps a transport error to the client-facing error and a metric kind. */
 export function upstreamError(err: unknown): TrackgateError & { kind: UpstreamErrorKind } {
+  // The request body's own failure (e.g. a client too slow to send it), not the upstream's.
+  if (err instanceof TrackgateError) return Object.assign(err, { kind: 'other' as const });
   const code = (err as { code?: string }).code ?? '';
   let kind: UpstreamErrorKind = 'other';
   let out: TrackgateError;

@@ -15,9 +15,11 @@ import { canonicalPath, pathKey } from './canonical-path.js';
 import { refuseMethodOverride } from './method-override.js';
 import { upstreamHeaders } from './headers.js';
 import { scrubQuery } from './query.js';
-import { BodyLimit } from './body-limit.js';
+import { BufferBudget, readBody, watchStream, type ReadyBody } from './body-buffer.js';
+import { ProgressWatch, type WatchLimits } from './progress-watch.js';
+import { UpstreamSlots, type ShedReason } from './upstream-slots.js';
 import { sendError } from './respond.js';
-import type { Forwarder } from './forward.js';
+import type { ForwardOutcome, Forwarder } from './forward.js';
 import type { Runtime } from './runtime.js';
 import { serveIssue } from '../issue/serve.js';
 import type { IssueMatch } from '../issue/router.js';
@@ -28,6 +30,8 @@ export interface ProxyDeps {
   minter: IdentityMinter;
   metrics: Metrics;
   logger: Logger;
+  /** Shared with the forwarder (responses a client does not read); the handler makes its own if absent. */
+  watch?: ProgressWatch;
 }
 
 /** The access decision for a request: no identity (public path) or an authenticated one. */
@@ -46,6 +50,8 @@ interface RequestState {
   requestId: string | undefined;
   /** The scrubbed request target sent upstream (reused for the access line). */
   path: string | undefined;
+  /** The upstream slot this request holds (its client's key), once granted. */
+  slot: string | undefined;
 }
 
 /**
@@ -56,10 +62,22 @@ interface RequestState {
 export class ProxyHandler {
   /** Requests being handled (for graceful shutdown and the inflight gauge). */
   inflight = 0;
+  /** Set when shutdown starts: every response from then on closes its connection. */
+  draining = false;
+  /** Fair admission to the upstream pool: one slot per upstream connection (a restart changes their number). */
+  readonly slots: UpstreamSlots;
+  /** Watches client-paced transfers: request bodies, responses a client does not read. */
+  readonly watch: ProgressWatch;
+  /** Request bodies buffered in memory, bounded by `limits.bufferTotalBytes`. */
+  readonly budget: BufferBudget;
   readonly #access: AccessLog;
 
   constructor(private readonly deps: ProxyDeps) {
     this.#access = accessLog(deps.logger);
+    this.watch = deps.watch ?? new ProgressWatch();
+    const rt = deps.runtime();
+    this.slots = new UpstreamSlots(rt.config.upstream.connections, () => this.deps.runtime().config.limits);
+    this.budget = new BufferBudget(() => this.deps.runtime().config.limits.bufferTotalBytes);
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -68,8 +86,9 @@ export class ProxyHandler {
     const st: RequestState = {
       req, res, rt, view: new NodeRequestView(req, rt.trustedProxies),
       started: performance.now(), failure: { scheme: undefined, fingerprint: undefined },
-      admission: undefined, requestId: undefined, path: undefined,
+      admission: undefined, requestId: undefined, path: undefined, slot: undefined,
     };
+    if (this.draining) res.shouldKeepAlive = false;
     try {
       this.#run(st);
     } catch (err) {
@@ -172,7 +191,11 @@ export class ProxyHandler {
     return status;
   }
 
-  /** Sends an admitted request upstream; the last thing it does is hand the request to the forwarder. */
+  /**
+   * Sends an admitted request upstream; the last thing it does is hand the request to the forwarder. A
+   * request with a body first has it read (whole when small, see body-buffer.ts), so that no upstream slot
+   * waits on a slow client.
+   */
   #forward(st: RequestState, admission: Admission): void {
     const { req, res, rt, view } = st;
     const { headers, requestId, path } = this.prepare(rt, req, view, admission, false);
@@ -182,13 +205,59 @@ export class ProxyHandler {
     // A credential in the URL: its response must not be stored; the forwarder merges the upstream's Cache-Control in.
     if (path !== view.url) res.setHeader('cache-control', 'private, no-store');
     if (expectsContinue(req)) res.writeContinue();
-    let body: NodeJS.ReadableStream | null = null;
-    if (req.headers['transfer-encoding'] !== undefined) {
-      body = req.pipe(new BodyLimit(rt.config.limits.maxRequestBodyBytes));
-    } else if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') {
-      body = req;
+    const cl = req.headers['content-length'];
+    if (req.headers['transfer-encoding'] === undefined && (cl === undefined || cl === '0')) {
+      this.#acquire(st, headers, undefined);
+      return;
     }
-    this.deps.forwarder.forward(req, res, path, headers, body, (err, outcome) => {
+    const limits = rt.config.limits;
+    readBody(req, { bufferBytes: limits.bufferBodyBytes, maxBytes: limits.maxRequestBodyBytes, budget: this.budget, watch: this.watch, limits: bodyLimits(limits) }, (err, body) => {
+      if (err !== undefined) { this.#finish(st, undefined, err); return; }
+      try {
+        this.#acquire(st, headers, body);
+      } catch (e) {
+        this.#finish(st, undefined, e);
+      }
+    });
+  }
+
+  /** Takes an upstream slot for the request (at once, or after waiting its turn), then dispatches it. */
+  #acquire(st: RequestState, headers: Record<string, string | string[]>, body: ReadyBody | undefined): void {
+    const a = st.admission!;
+    // One client: its credential (fingerprint, else subject for single-use credentials), else its address.
+    const key = a.identity !== undefined ? ((a as AuthResult).fingerprint ?? a.identity.subject) : st.view.remoteAddress;
+    if (this.slots.tryAcquire(key)) { st.slot = key; this.#dispatch(st, headers, body); return; }
+    let waiter: { cancel(): void } | undefined;
+    const onClose = (): void => { waiter?.cancel(); if (body !== undefined) this.budget.give(body.held); this.#finish(st, undefined, clientGone()); };
+    st.res.once('close', onClose);
+    waiter = this.slots.wait(key, (shed) => {
+      st.res.removeListener('close', onClose);
+      if (shed !== undefined) {
+        if (body !== undefined) this.budget.give(body.held);
+        this.#finish(st, undefined, this.#shed(shed));
+        return;
+      }
+      st.slot = key;
+      try {
+        this.#dispatch(st, headers, body);
+      } catch (e) {
+        this.#finish(st, undefined, e);
+      }
+    });
+  }
+
+  #dispatch(st: RequestState, headers: Record<string, string | string[]>, body: ReadyBody | undefined): void {
+    const { req, res } = st;
+    let stream: NodeJS.ReadableStream | Buffer | null = null;
+    let held = 0;
+    if (body !== undefined) {
+      if (body.buffer !== undefined) { stream = body.buffer; held = body.held; } else {
+        stream = body.stream;
+        watchStream(req, body.stream, this.watch, bodyLimits(st.rt.config.limits));
+      }
+    }
+    const done = (err: unknown, outcome?: ForwardOutcome): void => {
+      if (held > 0) { this.budget.give(held); held = 0; }
       if (outcome !== undefined) {
         this.deps.metrics.upstreamTime(outcome.status, outcome.upstreamSeconds);
         this.#finish(st, outcome.status, undefined);
@@ -197,16 +266,33 @@ export class ProxyHandler {
       const { kind, status } = err as { kind?: string; status?: number };
       if (kind !== undefined && status !== undefined && status >= 500) this.deps.metrics.upstreamErrors.labels(kind).inc();
       this.#finish(st, undefined, err);
+    };
+    try {
+      this.deps.forwarder.forward(req, res, st.path!, headers, stream, done);
+    } catch (e) {
+      if (held > 0) { this.budget.give(held); held = 0; }
+      throw e;
+    }
+  }
+
+  /** A request refused for overload: counted, and logged by its access line (err and detail). */
+  #shed(reason: ShedReason): TrackgateError {
+    return new TrackgateError('TG_ERR_OVERLOADED', 'too many requests in progress; retry shortly', {
+      detail: reason, headers: { 'retry-after': '1' },
     });
   }
 
   /** Ends a request: the error response if it failed, metrics and the access line. Called once per request. */
   #finish(st: RequestState, upstreamStatus: number | undefined, err: unknown): void {
+    if (st.slot !== undefined) { this.slots.release(st.slot); st.slot = undefined; }
     try {
       if (err === undefined) {
         this.#done(st.rt, st.view, st.res, st, upstreamStatus, undefined);
       } else {
         const e = toTrackgateError(err);
+        const shed = shedReason(e);
+        if (shed !== undefined) this.deps.metrics.shed(shed);
+        if (this.draining) st.res.shouldKeepAlive = false;
         sendError(st.res, e, st.requestId);
         this.#done(st.rt, st.view, st.res, st, undefined, e);
       }
@@ -257,6 +343,22 @@ export class ProxyHandler {
 function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+}
+
+/** The pace a request body must keep (`limits.bodyIdleTimeoutMs`, `limits.bodyMinBytesPerSecond`). */
+function bodyLimits(l: Runtime['config']['limits']): WatchLimits {
+  return { idleMs: l.bodyIdleTimeoutMs, minBytesPerSecond: l.bodyMinBytesPerSecond };
+}
+
+function clientGone(): TrackgateError {
+  return new TrackgateError('TG_ERR_BAD_REQUEST', 'client closed request', { detail: 'client disconnected while queued', status: 499 });
+}
+
+/** The `trackgate_shed_requests_total` reason of an error, if it sheds load. */
+function shedReason(e: TrackgateError): string | undefined {
+  if (e.code === 'TG_ERR_OVERLOADED') return e.detail ?? 'overloaded';
+  if (e.code === 'TG_ERR_BODY_TIMEOUT') return e.detail?.startsWith('body_rate') ? 'body_rate' : 'body_idle';
+  return undefined;
 }
 
 /** Whether the client waits for `100 Continue` before sending its body. */

@@ -14,6 +14,7 @@ import { stringify } from 'yaml';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
 import { onLines } from '../helpers/lines.js';
+import { keepAliveLoad } from '../helpers/keepalive-load.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACKGATE_')));
@@ -143,6 +144,24 @@ describe('SIGTERM', () => {
     expect(exit.at - sent).toBeGreaterThanOrEqual(graceMs - 50);
     const msgs = p.lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
     expect(msgs).toContain('grace period over; closing remaining connections');
+  });
+
+  it('keep-alive clients under load lose no request: responses say Connection: close, idle connections close after', async () => {
+    delayMs = 2;
+    const [p, other] = await Promise.all([startProcess(5000), startProcess(5000)]);
+    const load = keepAliveLoad({ primary: p.proxy, fallback: other.proxy, clients: 8, path: '/ka', headers: AUTH });
+    const before = up.received.length;
+    await until(() => up.received.length > before + 200, 10000); // every client is going, on warm connections
+    p.child.kill('SIGTERM');
+    const exit = await p.exited;
+    const afterExit = up.received.length;
+    await until(() => up.received.length > afterExit + 100, 10000); // and carries on with the other replica
+    const r = await load.stop();
+    other.child.kill('SIGTERM');
+    expect(r.failures, JSON.stringify(r)).toEqual([]);
+    expect(exit).toMatchObject({ code: 0, signal: null });
+    expect(r.closeHeaders).toBeGreaterThanOrEqual(1);
+    expect(r.failovers).toBe(8);
   });
 
   it('an idle instance exits 0 at once', async () => {

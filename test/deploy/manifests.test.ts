@@ -46,6 +46,17 @@ describe('k8s/sidecar.yaml', () => {
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(config.shutdown.graceMs);
   });
 
+  it('waits in preStop for the endpoint to go before trackgate drains, within the grace period (issue 13 item 6)', () => {
+    const exec = sidecar.lifecycle.preStop.exec.command as string[];
+    expect(exec[0]).toBe('node'); // whatever the image, it has node
+    const preStopMs = Number(/setTimeout\(\(\) => \{\}, (\d+)\)/.exec(exec.join(' '))?.[1]);
+    expect(preStopMs).toBeGreaterThanOrEqual(3000);
+    const app = pod.containers.find((c: Doc) => c.name === 'app');
+    const appPreStopMs = (app?.lifecycle?.preStop?.sleep?.seconds ?? 0) * 1000;
+    // Native sidecars stop after the app containers: the app's preStop, then trackgate's, then its drain.
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(appPreStopMs + preStopMs + config.shutdown.graceMs);
+  });
+
   it('runs unprivileged with a read-only root filesystem and a writable state volume', () => {
     expect(sidecar.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
     const storePath = config.store.url.slice('sqlite:'.length);
