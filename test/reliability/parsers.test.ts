@@ -367,7 +367,7 @@ describe('parsers, through a real trackgate', () => {
     }));
     const problems = await serverAfterwards(secrets);
     for (const p of problems) tally.failures.push(p);
-    expectNoFailures(tally, `p99 ${p99(ms)}, ${secrets.size} credentials read, none in ${up.received.length} forwarded requests or the logs`, []);
+    expectNoFailures(tally, `p99 ${p99(ms)}, ${secrets.size} credentials read, checked in ${up.received.length} forwarded requests and the logs`, []);
   });
 
   it('token endpoint bodies of every dialect (JSON and form): never a 5xx, a short JSON error body, no value of the body in a log line', async () => {
