@@ -3,7 +3,7 @@
  * authentication pipeline, the proxy and admin servers, hot reload and graceful shutdown. Never reads
  * process-wide state except what it is given, so tests can run several instances in one process.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -378,6 +378,17 @@ export class App {
     const code = err.code ?? '';
     if (code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
+      return;
+    }
+    // Bad bytes after a complete request whose answer is still being made (Node keeps that response as
+    // `_httpMessage`): a 400 written now would come first, and the client would read it as the answer to the
+    // good request. Answer after it (or not at all, when that response closes the connection).
+    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (inFlight != null && !inFlight.writableFinished && inFlight.req?.complete === true) {
+      let retried = false;
+      const retry = (): void => { if (!retried) { retried = true; setImmediate(() => this.#clientError(err, socket)); } };
+      inFlight.once('finish', retry);
+      inFlight.once('close', retry);
       return;
     }
     let e: TrackgateError;

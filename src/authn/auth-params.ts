@@ -109,7 +109,8 @@ export function parseStrict(input: string, scheme = 'Digest'): Map<string, strin
     if (i === nameStart) throw fail(`expected a parameter name at offset ${i}`);
     const name = input.slice(nameStart, i).toLowerCase();
     while (i < n && isOws(input.charCodeAt(i))) i++;
-    if (input.charCodeAt(i) !== 0x3d) throw fail(`expected "=" after "${name}" (token68 is not allowed)`);
+    // Never the name itself here: without "=" it may be a token68 secret (`Digest <base64>`), and details are logged.
+    if (input.charCodeAt(i) !== 0x3d) throw fail(`expected "=" after the parameter name at offset ${nameStart} (token68 is not allowed)`);
     i++;
     while (i < n && isOws(input.charCodeAt(i))) i++;
     let value: string;
@@ -140,7 +141,7 @@ export function parseStrict(input: string, scheme = 'Digest'): Map<string, strin
     } else {
       const valueStart = i;
       while (i < n && isTchar(input.charCodeAt(i))) i++;
-      if (i === valueStart) throw fail(`"${name}" has no value`);
+      if (i === valueStart) throw fail(`the parameter at offset ${nameStart} has no value`);
       value = input.slice(valueStart, i);
     }
     if (out.has(name)) throw fail(`parameter "${name}" repeated`);

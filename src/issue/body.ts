@@ -16,10 +16,16 @@ export async function readBody(req: IncomingMessage, max = MAX_FORM_BYTES): Prom
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > max) throw new TrackgateError('TG_ERR_BODY_TOO_LARGE', 'request body too large');
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > max) throw new TrackgateError('TG_ERR_BODY_TOO_LARGE', 'request body too large');
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    // The client went away or its framing broke mid-body (`aborted`): its fault, not an internal error.
+    if (err instanceof TrackgateError) throw err;
+    throw new TrackgateError('TG_ERR_BAD_REQUEST', 'request body incomplete', { detail: `body: ${(err as Error).message}` });
   }
   if (size === 0) return {};
   const text = Buffer.concat(chunks).toString('utf8');

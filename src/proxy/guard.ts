@@ -51,6 +51,9 @@ export function guardRequest(req: IncomingMessage, path: string, policy: GuardPo
       throw new TrackgateError('TG_ERR_BODY_TOO_LARGE', 'request body too large', { detail: `Content-Length ${cl}` });
     }
   }
+  // HTTP/0.9 has no headers to authenticate, and HTTP/2 never arrives in HTTP/1 framing (a probe, or a
+  // client that skipped the upgrade): neither can be forwarded as what it claims to be.
+  if (req.httpVersionMajor !== 1) throw new TrackgateError('TG_ERR_BAD_REQUEST', 'unsupported HTTP version', { detail: `HTTP/${req.httpVersion}` });
   // Node's own check (requireHostHeader) answers a bare, unlogged 400: it is off, and done here instead.
   if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
     throw new TrackgateError('TG_ERR_BAD_REQUEST', 'Host header required', { detail: 'HTTP/1.1 request without Host' });

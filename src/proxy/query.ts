@@ -11,9 +11,12 @@ export function scrubQuery(url: string, names: readonly string[]): string {
   // A percent-encoded name (`%5Ftoken`) decodes to a credential parameter too: only skip the split when
   // neither a name nor an escape is present.
   if (!search.includes('%') && !names.some((n) => search.includes(n))) return url;
-  const kept = search.split('&').filter((pair) => {
+  const kept = search.split('&').filter((pair, i) => {
     const eq = pair.indexOf('=');
-    const rawName = eq < 0 ? pair : pair.slice(0, eq);
+    let rawName = eq < 0 ? pair : pair.slice(0, eq);
+    // The request view parses the query with URLSearchParams, which drops one leading "?": it reads
+    // `/p??_token=…` as `_token`, so that is the name to strip too.
+    if (i === 0 && rawName.startsWith('?')) rawName = rawName.slice(1);
     let name: string;
     try { name = decodeURIComponent(rawName.replace(/\+/g, ' ')); } catch { name = rawName; }
     return !names.includes(name);
