@@ -4,7 +4,7 @@
  * its open file descriptors counted from /proc. The fault cases need a process of their own: "no crash" and
  * "no fd leak" are only meaningful for a process the test does not share.
  */
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type ClusterProc } from '../../helpers/cluster-process.js';
@@ -23,6 +23,8 @@ export interface GateProc extends ClusterProc {
   readonly pid: number;
   /** Open file descriptors of the process now. */
   fds(): number;
+  /** The same, counted by kind (`socket`, `pipe`, `anon_inode:[eventpoll]`, a file path …), for failure messages. */
+  fdKinds(): Record<string, number>;
   /** Whether the process is still running. */
   alive(): boolean;
 }
@@ -53,6 +55,7 @@ export async function gateFolder(base: Record<string, unknown>): Promise<GateFol
       const gate: GateProc = Object.assign(proc, {
         pid,
         fds: () => openFds(pid),
+        fdKinds: () => fdKinds(pid),
         alive: () => proc.child.exitCode === null && proc.child.signalCode === null,
       });
       procs.push(gate);
@@ -68,4 +71,18 @@ export async function gateFolder(base: Record<string, unknown>): Promise<GateFol
 /** Open file descriptors of a process (Linux /proc). */
 export function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+export function fdKinds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let kind: string;
+    try {
+      kind = readlinkSync(`/proc/${pid}/fd/${fd}`).replace(/:\[\d+\]$/, '');
+    } catch {
+      continue; // closed meanwhile
+    }
+    out[kind] = (out[kind] ?? 0) + 1;
+  }
+  return out;
 }
