@@ -68,6 +68,19 @@ async function burst(path: string): Promise<Map<string, number>> {
   return seen;
 }
 
+const UPGRADE = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: gate\r\nAuthorization: ${AUTH}\r\nConnection: Upgrade\r\n`
+  + 'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+
+/** `CASES` WebSocket handshakes, 4 at a time: the first answer each got (a 101 is complete at its head). */
+async function upgrades(path: string): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  await forEachBounded(Array.from({ length: CASES }, (_, i) => i), 4, async (i) => {
+    const o = await probe(port, UPGRADE(`${path}/${i}`), 8000, { upgrade: true }).outcome;
+    seen.set(o, (seen.get(o) ?? 0) + 1);
+  });
+  return seen;
+}
+
 const count = (seen: Map<string, number>, allowed: readonly string[]): number =>
   [...seen].filter(([o]) => allowed.includes(o)).reduce((n, [, k]) => n + k, 0);
 
@@ -132,6 +145,7 @@ describe('upstream faults', () => {
     });
   });
 
+  /** Each answer-level fault and what a request meeting it may get (a WebSocket handshake too, below). */
   const garbage: [Fault, readonly string[]][] = [
     ['reset', [UNAVAILABLE]],
     ['empty-reply', [UNAVAILABLE]],
@@ -145,11 +159,30 @@ describe('upstream faults', () => {
     ['huge-headers', [UNAVAILABLE]],
     ['cl-and-te', [UNAVAILABLE, '200']],
     ['conflicting-lengths', [UNAVAILABLE]],
+    // A well-formed refusal: relayed, framed so a client can read it.
+    ['chunked-404', ['404']],
   ];
   it.each(garbage)('%s → a defined answer, then served again', async (fault, allowed) => {
     // Well past the timeout: undici checks its timers about every half second.
     up.slowMs = HEADERS_TIMEOUT_MS + 2000;
     await faultClass(fault, allowed, async () => { up.fault = fault; }, async () => { up.fault = 'ok'; });
+  });
+
+  // The same faults met by a WebSocket handshake (relayed by http-proxy, not the forwarder).
+  const upgradeFaults: [Fault | 'down', readonly string[]][] = [['down', [UNAVAILABLE]], ...garbage];
+  it.each(upgradeFaults)('WebSocket handshake, upstream %s → a defined answer, then upgrades again', async (fault, allowed) => {
+    up.slowMs = HEADERS_TIMEOUT_MS + 2000;
+    if (fault === 'down') await up.stop(); else up.fault = fault;
+    const seen = await upgrades(`/ws-${fault}`);
+    if (fault === 'down') await up.start(); else up.fault = 'ok';
+    const after = await upgrades('/ws-after');
+    const tried = [...seen.values()].reduce((a, b) => a + b, 0);
+    const failures = (tried - count(seen, allowed)) + (CASES - count(after, ['101']));
+    rows.push({ cls: `websocket ${fault}`, failures });
+    recordRow({ cls: `faults: upstream ${fault}, WebSocket handshake`, tried: tried + CASES, failures, figure: `${describeSeen(seen)}; recovered: ${describeSeen(after)}` });
+    expect(Object.fromEntries(seen), `${fault}: only ${allowed.join(' / ')}`).toEqual(Object.fromEntries([...seen].filter(([o]) => allowed.includes(o))));
+    expect(Object.fromEntries(after)).toEqual({ 101: CASES });
+    expect(gate.alive()).toBe(true);
   });
 
   it('afterwards: alive, nothing on stderr, no credential in the logs, no 500, fds back to baseline', async () => {

@@ -1,9 +1,10 @@
 /**
  * An upstream on 127.0.0.1 that misbehaves on purpose, byte by byte: a raw TCP server (node:http would refuse
  * to write most of these) whose current `fault` decides what each request gets. `ok` answers a small 200 with
- * keep-alive; the others are the broken answers a real upstream gives on a bad day. `stop()` closes the port
+ * keep-alive (and completes a WebSocket handshake, then stays silent); the others are the broken answers a real upstream gives on a bad day. `stop()` closes the port
  * (connections refused) and `start()` opens the same port again.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /** What the upstream does with each request head it reads. */
@@ -32,7 +33,9 @@ export type Fault =
   /** Content-Length and Transfer-Encoding both (a smuggling-shaped response). */
   | 'cl-and-te'
   /** Two different Content-Length values. */
-  | 'conflicting-lengths';
+  | 'conflicting-lengths'
+  /** A well-formed refusal: 404 with a chunked body, the connection kept open (as any server would). */
+  | 'chunked-404';
 
 export interface FaultyUpstream {
   readonly url: string;
@@ -48,10 +51,19 @@ export interface FaultyUpstream {
 }
 
 const OK = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok';
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
-function answer(fault: Fault, sock: Socket, slowMs: number, timers: Set<NodeJS.Timeout>): void {
+/** A WebSocket handshake's answer (RFC 6455 §4.2.2) to a request head carrying `Sec-WebSocket-Key`. */
+function switching(head: string): string | undefined {
+  const key = /\r\nsec-websocket-key: *([^\r]+)/i.exec(head)?.[1];
+  if (key === undefined) return undefined;
+  const accept = createHash('sha1').update(key.trim() + WS_GUID).digest('base64');
+  return `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`;
+}
+
+function answer(fault: Fault, head: string, sock: Socket, slowMs: number, timers: Set<NodeJS.Timeout>): void {
   switch (fault) {
-    case 'ok': sock.write(OK); return;
+    case 'ok': sock.write(switching(head) ?? OK); return;
     case 'reset': sock.resetAndDestroy(); return;
     case 'empty-reply': sock.end(); return;
     case 'slow-headers': {
@@ -68,6 +80,7 @@ function answer(fault: Fault, sock: Socket, slowMs: number, timers: Set<NodeJS.T
     case 'huge-headers': sock.end(`HTTP/1.1 200 OK\r\nx-huge: ${'h'.repeat(128 * 1024)}\r\ncontent-length: 2\r\n\r\nok`); return;
     case 'cl-and-te': sock.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'); return;
     case 'conflicting-lengths': sock.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 5\r\n\r\nok'); return;
+    case 'chunked-404': sock.write('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n9\r\nnot here.\r\n0\r\n\r\n'); return;
   }
 }
 
@@ -91,9 +104,10 @@ export async function startFaultyUpstream(): Promise<FaultyUpstream> {
           // trackgate forwards the test's GETs without a body: a request is its head.
           let end: number;
           while ((end = buf.indexOf('\r\n\r\n')) >= 0 && !sock.destroyed) {
+            const head = buf.slice(0, end);
             buf = buf.slice(end + 4);
             requests++;
-            answer(up.fault, sock, up.slowMs, timers);
+            answer(up.fault, head, sock, up.slowMs, timers);
           }
         });
       });
