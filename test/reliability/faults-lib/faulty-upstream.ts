@@ -35,7 +35,9 @@ export type Fault =
   /** Two different Content-Length values. */
   | 'conflicting-lengths'
   /** A well-formed refusal: 404 with a chunked body, the connection kept open (as any server would). */
-  | 'chunked-404';
+  | 'chunked-404'
+  /** 413 and close as soon as the head arrives, the request body unread. */
+  | 'early-413';
 
 export interface FaultyUpstream {
   readonly url: string;
@@ -80,6 +82,7 @@ function answer(fault: Fault, head: string, sock: Socket, slowMs: number, timers
     case 'huge-headers': sock.end(`HTTP/1.1 200 OK\r\nx-huge: ${'h'.repeat(128 * 1024)}\r\ncontent-length: 2\r\n\r\nok`); return;
     case 'cl-and-te': sock.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'); return;
     case 'conflicting-lengths': sock.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 5\r\n\r\nok'); return;
+    case 'early-413': sock.end('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'); return;
     case 'chunked-404': sock.write('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n9\r\nnot here.\r\n0\r\n\r\n'); return;
   }
 }
@@ -101,7 +104,7 @@ export async function startFaultyUpstream(): Promise<FaultyUpstream> {
         let buf = '';
         sock.on('data', (d: Buffer) => {
           buf += d.toString('latin1');
-          // trackgate forwards the test's GETs without a body: a request is its head.
+          // A request is its head: the test's GETs have no body, and a POST's body (a run of `x`) holds no blank line.
           let end: number;
           while ((end = buf.indexOf('\r\n\r\n')) >= 0 && !sock.destroyed) {
             const head = buf.slice(0, end);
