@@ -191,6 +191,7 @@ describe('Redis faults under load', () => {
 
   it('afterwards: alive, nothing on stderr, fds back to baseline', async () => {
     await clients.close();
+    clients = new Agent();
     const settled = await waitFor(() => gate.fds() <= baseline, 10_000, 100);
     const after = gate.fds();
     recordRow({
