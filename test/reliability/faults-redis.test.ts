@@ -56,11 +56,12 @@ beforeAll(async () => {
   await waitFor(() => gate.fds() < warm, 5000);
   baseline = gate.fds();
 });
+// Processes first (a rejected close below must not leave trackgate or Redis running).
 afterAll(async () => {
-  await clients?.close();
   folder?.close();
-  await up?.close();
   await redis?.close();
+  await clients?.close().catch(() => undefined);
+  await up?.close();
 });
 
 /** Asks for a GPS REST v2 session token; resolves with its value. */

@@ -38,6 +38,8 @@ let folder: GateFolder;
 let gate: GateProc;
 let port: number;
 let baseline: number;
+/** The upstream process of the SIGKILL case (killed in afterAll too, should that case fail early). */
+let killedUpstream: UpstreamProcess | undefined;
 const rows: { cls: string; failures: number }[] = [];
 
 const head = (path: string, close = true): string =>
@@ -57,6 +59,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   folder?.close();
+  await killedUpstream?.kill();
   await up?.close();
 });
 
@@ -128,16 +131,15 @@ describe('upstream faults', () => {
   });
 
   it('SIGKILLed in the middle of its answers → every answer cut, 502 while it is down, served again once restarted', async () => {
-    let proc: UpstreamProcess | undefined;
     const begin = async (): Promise<void> => {
       await up.stop();
-      proc = await startUpstreamProcess(up.port);
+      killedUpstream = await startUpstreamProcess(up.port);
     };
     await faultClass('killed mid-response', [...CUT, UNAVAILABLE], begin, () => up.start(), async () => {
       const probes = Array.from({ length: CASES }, (_, i) => probe(port, head(`/stream/${i}`)));
       // Every client has the head and part of the body when the upstream dies.
       expect(await waitFor(() => probes.every((p) => p.received > 1000), 10_000)).toBe(true);
-      await proc!.kill();
+      await killedUpstream!.kill();
       const seen = new Map<string, number>();
       for (const o of await Promise.all(probes.map((p) => p.outcome))) seen.set(o, (seen.get(o) ?? 0) + 1);
       expect(Object.fromEntries(seen), 'every started answer is cut').toEqual({ cut: CASES });
