@@ -16,6 +16,7 @@ import { rawErrorResponse } from './respond.js';
 import type { ProxyHandler } from './handler.js';
 import type { Runtime } from './runtime.js';
 import type { SessionLifetime } from './session-lifetime.js';
+import { guardUpgradeRequest } from './upgrade-upstream.js';
 
 export class UpgradeHandler {
   readonly #proxy: httpProxy;
@@ -32,13 +33,22 @@ export class UpgradeHandler {
   ) {
     this.#proxy = httpProxy.createProxyServer({ target, ws: true, xfwd: false, changeOrigin: true });
     this.sessions?.attach(this.#proxy);
+    // Read per handshake, so a reload applies to the next one.
+    this.#proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
+      const { headersTimeoutMs, bodyTimeoutMs } = this.runtime().config.upstream;
+      guardUpgradeRequest(proxyReq, socket as Duplex, { headersMs: headersTimeoutMs, bodyIdleMs: bodyTimeoutMs });
+    });
     this.#proxy.on('error', (err, _req, socket) => {
       this.logger.warn({ err: (err as NodeJS.ErrnoException).code ?? err.message }, 'websocket upstream error');
       const s = socket as (Duplex & { bytesWritten?: number }) | undefined;
       if (s === undefined || !('destroy' in s) || s.destroyed) return;
-      // Before the 101 went out the client can still get a proper 502/504; after it, only a close.
-      if (s.bytesWritten === 0) s.end(rawErrorResponse(upstreamError(err)));
-      else s.destroy();
+      // Before the 101 (or a refusal's head) went out the client can still get a proper 502/504; after it, only
+      // a close.
+      if (s.bytesWritten === 0) {
+        const e = upstreamError(err);
+        this.metrics.upstreamErrors.labels(e.kind).inc();
+        s.end(rawErrorResponse(e));
+      } else s.destroy();
     });
   }
 

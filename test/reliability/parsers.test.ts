@@ -25,6 +25,7 @@ import { stringField } from '../../src/issue/body.js';
 import { parseCookies, stripCookies } from '../../src/proxy/cookies.js';
 import { scrubQuery } from '../../src/proxy/query.js';
 import { NodeRequestView } from '../../src/proxy/request-view.js';
+import { TrustedProxies } from '../../src/proxy/trusted-proxies.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
 import { CaseTally } from './lib/case-tally.js';
@@ -32,6 +33,8 @@ import { fieldChar, fragments, latin1Char, RUN_SEED, tallyProperty } from './lib
 import { leakedSecrets } from './lib/leaks.js';
 import { runPool } from './lib/run-pool.js';
 
+/** The request views here come from no trusted proxy. */
+const NO_PROXIES = new TrustedProxies([], false);
 const SEED = RUN_SEED;
 let up: RecordingUpstream;
 let gate: TestGate;
@@ -165,7 +168,7 @@ describe('parsers, unit properties (fast-check)', () => {
     const query = fragments(['_token=', 'access_token=', 'user_id=', 'a', '&', '=', '%5F', '%', '+', 'x', '%ZZ']);
     shrunk.push(tallyProperty(tally, fc.tuple(carriers, query), ([headers, q]) => {
       const req = { method: 'GET', url: q === '' ? '/x' : `/x?${q}`, headers, httpVersion: '1.1', socket: { remoteAddress: '127.0.0.1' } };
-      const view = new NodeRequestView(req as unknown as IncomingMessage, false);
+      const view = new NodeRequestView(req as unknown as IncomingMessage, NO_PROXIES);
       for (const f of forms) {
         const why = onlyClientErrors(() => f.extract(view));
         if (why !== undefined) return `${f.id}.extract: ${why}`;
@@ -361,7 +364,7 @@ describe('parsers, through a real trackgate', () => {
       if (withBasic) headers.authorization = basicAuth(DEMO.user, DEMO.password);
       const target = `${p}${q === '' ? '' : `?${fill(q, `${marker}q`)}`}`;
       // The credentials are what trackgate itself reads from these carriers (a marker under another name is data).
-      const view = new NodeRequestView({ method: 'GET', url: target, headers, httpVersion: '1.1', socket: {} } as unknown as IncomingMessage, false);
+      const view = new NodeRequestView({ method: 'GET', url: target, headers, httpVersion: '1.1', socket: {} } as unknown as IncomingMessage, NO_PROXIES);
       const read = [...queryValues(view, '_token'), ...queryValues(view, 'access_token'), ...cookieValues(view, 'token')];
       return { method: p.startsWith('/1/') ? 'POST' : 'GET', path: target, headers, secrets: read.filter((v) => v.includes(marker)) };
     }));
