@@ -193,8 +193,14 @@ function teClCases(): FramingCase[] {
     for (const [line, framing] of named) {
       out.push({ name: `${target} ${JSON.stringify(line)}`, expect: admitted(framing, target), body: canary, payload: (id) => head(id, target, [line]) + hidden(id) });
     }
-    // Look-alike names are ordinary headers: Content-Length frames the body and the canary stays inside it.
-    for (const line of ['Transfer_Encoding: chunked', 'Content-Encoding: chunked', 'Transfer-Encodings: chunked', 'X-Transfer-Encoding: chunked']) {
+    // Names an upstream may read as Transfer-Encoding (`_` for `-`, as CGI/WSGI do), and a Content-Encoding naming
+    // chunked, are refused and the connection closed (TG_ERR_AMBIGUOUS_FRAMING).
+    for (const line of ['Transfer_Encoding: chunked', 'Transfer.Encoding: chunked', 'Content-Encoding: chunked']) {
+      out.push({ name: `${target} ${JSON.stringify(line)} + CL`, expect: 'reject', body: hidden,
+        payload: (id) => head(id, target, [line, `Content-Length: ${hidden(id).length}`]) + hidden(id) });
+    }
+    // Other look-alike names are ordinary headers: Content-Length frames the body and the canary stays inside it.
+    for (const line of ['Transfer-Encodings: chunked', 'X-Transfer-Encoding: chunked']) {
       out.push({ name: `${target} ${JSON.stringify(line)} + CL`, expect: admitted('forward', target), body: hidden,
         payload: (id) => head(id, target, [line, `Content-Length: ${hidden(id).length}`]) + hidden(id) });
     }
