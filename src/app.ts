@@ -159,6 +159,7 @@ export class App {
         this.metrics.shed('send_idle');
         this.logger.warn({ reason: 'send_idle', ip: res.req.socket.remoteAddress, detail: 'client read nothing of the response within limits.sendIdleTimeoutMs' }, 'request shed');
       },
+      endAfterBody: (req, end) => this.#handler.endAfterBody(req, end),
     });
     this.#probe = new UpstreamProbe(this.#forwarder.origin);
     this.#handler = new ProxyHandler({

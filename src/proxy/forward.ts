@@ -40,6 +40,8 @@ export interface ForwarderHooks {
   draining(): boolean;
   /** A response was cut because its client stopped reading. */
   onSendStall(res: ServerResponse): void;
+  /** Calls `end` once the rest of `req`'s body is drained, within bounds (a lingering close, lingering-close.ts). */
+  endAfterBody(req: IncomingMessage, end: () => void): void;
 }
 
 /** Called once per forwarded request: `(undefined, outcome)` or `(error)`. */
@@ -77,7 +79,7 @@ export class Forwarder {
     body: NodeJS.ReadableStream | Buffer | null,
     done: ForwardDone,
   ): void {
-    const handler = new ForwardHandler(this.hooks, res, body as Readable | null, done);
+    const handler = new ForwardHandler(this.hooks, req, res, body as Readable | null, done);
     this.#pool.dispatch({ path: this.basePath + path, method: req.method as 'GET', headers, body: body as Readable | Buffer | null }, handler);
   }
 
@@ -91,10 +93,12 @@ export class Forwarder {
  * closed early). Settles with the outcome when the response started; with {@link upstreamError} when no
  * response could be obtained. A client that goes away cancels the upstream request, before or
  * after the response started; a request body that fails (e.g. over the size limit) fails the request with
- * its own error.
+ * its own error. A response that ends while the client is still sending its body (an early 413, say) says
+ * `Connection: close` and is ended only after the rest of the body is drained, so the client reads it.
  */
 class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly #hooks: ForwarderHooks;
+  readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
   readonly #body: Readable | null;
   readonly #done: ForwardDone;
@@ -106,11 +110,14 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #abortReason: Error | undefined;
   #settled = false;
   #waitingDrain = false;
+  /** The upstream response is over (its end may wait for the request body): a later body error is moot. */
+  #ended = false;
   /** Set while paused for a client that does not read (only with limits.sendIdleTimeoutMs). */
   #sendWatch: WatchHandle | undefined;
 
-  constructor(hooks: ForwarderHooks, res: ServerResponse, body: Readable | null, done: ForwardDone) {
+  constructor(hooks: ForwarderHooks, req: IncomingMessage, res: ServerResponse, body: Readable | null, done: ForwardDone) {
     this.#hooks = hooks;
+    this.#req = req;
     this.#res = res;
     this.#body = body;
     this.#done = done;
@@ -147,7 +154,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#controller = controller;
     this.#status = statusCode;
     this.#upstreamSeconds = (performance.now() - this.#started) / 1000;
-    if (this.#hooks.draining()) this.#res.shouldKeepAlive = false;
+    if (this.#hooks.draining() || this.#bodyArriving()) this.#res.shouldKeepAlive = false;
     this.#res.writeHead(statusCode, downstreamHeaders(headers, this.#res.hasHeader('cache-control')));
     if (this.#res.writableNeedDrain) this.#pause(controller);
   }
@@ -157,13 +164,20 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.#res.end(this.#onFinish);
+    this.#ended = true;
+    if (this.#bodyArriving()) {
+      // Out now (a bodiless head is otherwise held until end), so the client can stop sending.
+      this.#res.flushHeaders();
+      this.#hooks.endAfterBody(this.#req, () => this.#res.end(this.#onFinish));
+    } else {
+      this.#res.end(this.#onFinish);
+    }
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     const body = this.#body;
     if (body !== null && typeof body.destroy === 'function' && !body.destroyed) body.destroy(err);
-    if (this.#settled) return;
+    if (this.#settled || this.#ended) return;
     if (this.#status !== 0) {
       // The response had started: it cannot become an error response any more.
       this.#res.destroy();
@@ -173,6 +187,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#settled = true;
     this.#res.removeListener('close', this.#onClose);
     this.#done(upstreamError(err));
+  }
+
+  /** Whether the client is still sending a streamed body (a buffered one was read whole). */
+  #bodyArriving(): boolean {
+    return this.#body !== null && !Buffer.isBuffer(this.#body) && !this.#req.complete;
   }
 
   #pause(controller: Dispatcher.DispatchController): void {

@@ -19,6 +19,7 @@ import { BufferBudget, readBody, watchStream, type ReadyBody } from './body-buff
 import { ProgressWatch, type WatchLimits } from './progress-watch.js';
 import { UpstreamSlots, type ShedReason } from './upstream-slots.js';
 import { sendError } from './respond.js';
+import { endAfterBody } from './lingering-close.js';
 import type { ForwardOutcome, Forwarder } from './forward.js';
 import type { Runtime } from './runtime.js';
 import { serveIssue } from '../issue/serve.js';
@@ -264,8 +265,10 @@ export class ProxyHandler {
         return;
       }
       const { kind, status } = err as { kind?: string; status?: number };
-      if (kind !== undefined && status !== undefined && status >= 500) this.deps.metrics.upstreamErrors.labels(kind).inc();
-      this.#finish(st, undefined, err);
+      const upstreamFailed = kind !== undefined && status !== undefined && status >= 500;
+      if (upstreamFailed) this.deps.metrics.upstreamErrors.labels(kind).inc();
+      // The upstream failed while the client was still sending its body: answer, then drain before closing.
+      this.#finish(st, undefined, err, upstreamFailed && stream !== null && !Buffer.isBuffer(stream));
     };
     try {
       this.deps.forwarder.forward(req, res, st.path!, headers, stream, done);
@@ -282,8 +285,21 @@ export class ProxyHandler {
     });
   }
 
-  /** Ends a request: the error response if it failed, metrics and the access line. Called once per request. */
-  #finish(st: RequestState, upstreamStatus: number | undefined, err: unknown): void {
+  /**
+   * Ends `res` with `end` once what is left of `req`'s body has been read and dropped, within
+   * `limits.lingerTimeoutMs` / `limits.lingerMaxBytes` and the body pace (a lingering close).
+   */
+  endAfterBody(req: IncomingMessage, end: () => void): void {
+    const l = this.deps.runtime().config.limits;
+    endAfterBody(req, this.watch, { timeoutMs: l.lingerTimeoutMs, maxBytes: l.lingerMaxBytes, pace: bodyLimits(l) }, end);
+  }
+
+  /**
+   * Ends a request: the error response if it failed, metrics and the access line. Called once per request.
+   * `linger`: the request body may still be arriving; the error response then closes the connection only
+   * after draining it.
+   */
+  #finish(st: RequestState, upstreamStatus: number | undefined, err: unknown, linger = false): void {
     if (st.slot !== undefined) { this.slots.release(st.slot); st.slot = undefined; }
     try {
       if (err === undefined) {
@@ -293,7 +309,7 @@ export class ProxyHandler {
         const shed = shedReason(e);
         if (shed !== undefined) this.deps.metrics.shed(shed);
         if (this.draining) st.res.shouldKeepAlive = false;
-        sendError(st.res, e, st.requestId);
+        sendError(st.res, e, st.requestId, linger ? (end) => this.endAfterBody(st.req, end) : undefined);
         this.#done(st.rt, st.view, st.res, st, undefined, e);
       }
     } finally {

@@ -2,7 +2,11 @@
 import type { ServerResponse } from 'node:http';
 import type { TrackgateError } from '../errors.js';
 
-export function sendError(res: ServerResponse, err: TrackgateError, requestId?: string): void {
+/**
+ * `endLater`: when the request body is still arriving, the answer is written whole but the response is ended
+ * by `endLater` (a lingering close, lingering-close.ts) rather than at once.
+ */
+export function sendError(res: ServerResponse, err: TrackgateError, requestId?: string, endLater?: (end: () => void) => void): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -22,6 +26,11 @@ export function sendError(res: ServerResponse, err: TrackgateError, requestId?: 
     headers.connection = 'close';
   }
   res.writeHead(err.status === 499 ? 400 : err.status, headers);
+  if (endLater !== undefined && unreadBody(res)) {
+    res.write(body);
+    endLater(() => res.end());
+    return;
+  }
   res.end(body);
 }
 
