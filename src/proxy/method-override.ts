@@ -3,7 +3,7 @@
  * the request line's (Rails' Rack::MethodOverride, Spring's HiddenHttpMethodFilter, Symfony/Laravel,
  * ASP.NET and Google-style APIs). A route rule decided on `POST` would not hold for the `DELETE` the
  * upstream then runs, so a request carrying one is refused. A `_method` field inside a form body is not
- * seen (bodies are streamed, never read): docs/SECURITY.md says so.
+ * seen (forwarded bodies are streamed or buffered, never parsed): docs/SECURITY.md says so.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { TrackgateError } from '../errors.js';
