@@ -123,7 +123,7 @@ describe('IdentityTable', () => {
     let missing = 0;
     for (let i = 0; i < 4000; i++) {
       t.set(`once-${i}`, id({ subject: `once-${i}` }), FOREVER);
-      // The regulars keep being used (about 7 times per 10 × capacity uses) while 250× the capacity in one-offs
+      // The regulars keep being used (about 7 times per 10 × capacity uses) while 200× the capacity in one-offs
       // stream in; one found missing is verified and stored again, as the cache would.
       if (i % 8 === 7) {
         for (const k of regulars) {
