@@ -204,7 +204,8 @@ export class ProxyHandler {
     st.requestId = requestId;
     st.path = path;
     // A credential in the URL: its response must not be stored; the forwarder merges the upstream's Cache-Control in.
-    if (path !== view.url) res.setHeader('cache-control', 'private, no-store');
+    // Compared with the canonical target, so a mere re-spelling (`%7e` → `~`) is not taken for a scrubbed credential.
+    if (path !== view.target) res.setHeader('cache-control', 'private, no-store');
     if (expectsContinue(req)) res.writeContinue();
     const cl = req.headers['content-length'];
     if (req.headers['transfer-encoding'] === undefined && (cl === undefined || cl === '0')) {
