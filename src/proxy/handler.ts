@@ -20,6 +20,7 @@ import { ProgressWatch, type WatchLimits } from './progress-watch.js';
 import { UpstreamSlots, type ShedReason } from './upstream-slots.js';
 import { sendError } from './respond.js';
 import { endAfterBody } from './lingering-close.js';
+import { dropIfRefused } from './refused-sockets.js';
 import type { ForwardOutcome, Forwarder } from './forward.js';
 import type { Runtime } from './runtime.js';
 import { serveIssue } from '../issue/serve.js';
@@ -82,6 +83,7 @@ export class ProxyHandler {
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (dropIfRefused(req.socket)) return;
     this.inflight++;
     const rt = this.deps.runtime();
     const st: RequestState = {

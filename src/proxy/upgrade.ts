@@ -13,6 +13,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { NodeRequestView } from './request-view.js';
 import { upstreamError } from './forward.js';
 import { rawErrorResponse } from './respond.js';
+import { dropIfRefused } from './refused-sockets.js';
 import type { ProxyHandler } from './handler.js';
 import type { Runtime } from './runtime.js';
 import type { SessionLifetime } from './session-lifetime.js';
@@ -53,6 +54,7 @@ export class UpgradeHandler {
   }
 
   readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (dropIfRefused(socket)) return;
     socket.on('error', () => socket.destroy());
     const rt = this.runtime();
     const view = new NodeRequestView(req, rt.trustedProxies);
