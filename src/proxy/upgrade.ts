@@ -80,6 +80,14 @@ export class UpgradeHandler {
       return this.handler.admit(rt, req, view, failure);
     }).then(
       (admission) => {
+        // Shutdown may have closed every session (sessions.closeAll) while this one was being verified: one
+        // opened now would outlive it, so it is refused instead.
+        if (this.handler.draining || socket.destroyed) {
+          const e = new TrackgateError('TG_ERR_SHUTTING_DOWN', 'server shutting down', { detail: 'upgrade verified after shutdown started', headers: { 'retry-after': '1' } });
+          this.logger.warn({ method: view.method, path: view.path, err: e.code, detail: e.detail, ip: view.remoteAddress }, 'websocket upgrade rejected');
+          if (!socket.destroyed) socket.end(rawErrorResponse(e), () => socket.destroy());
+          return;
+        }
         const { headers, path, requestId } = this.handler.prepare(rt, req, view, admission, true);
         // http-proxy copies req.headers and req.url: replace them with the cleaned versions.
         req.headers = headers as IncomingMessage['headers'];
