@@ -26,6 +26,7 @@ import { ProxyHandler } from './proxy/handler.js';
 import { UpgradeHandler } from './proxy/upgrade.js';
 import { SessionLifetime } from './proxy/session-lifetime.js';
 import { rawErrorResponse } from './proxy/respond.js';
+import { markRefused } from './proxy/refused-sockets.js';
 import { ProgressWatch } from './proxy/progress-watch.js';
 import { ClientConnections } from './proxy/client-connections.js';
 import type { Runtime } from './proxy/runtime.js';
@@ -364,7 +365,10 @@ export class App {
     const e = new TrackgateError('TG_ERR_OVERLOADED', 'too many connections from this address', { detail: 'client_connections', headers: { 'retry-after': '1' } });
     this.metrics.shed('client_connections');
     this.logger.warn({ reason: 'client_connections', err: e.code, ip: socket.remoteAddress, limit: max }, 'request shed');
-    socket.end(rawErrorResponse(e));
+    // Sockets are half-open and the parser is already attached: end alone would still let a request sent
+    // before the 503 be read and forwarded, so the handlers drop a marked socket and it is destroyed here.
+    markRefused(socket);
+    socket.end(rawErrorResponse(e), () => socket.destroy());
   }
 
   #connect(req: IncomingMessage, socket: Duplex): void {

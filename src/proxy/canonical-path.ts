@@ -77,8 +77,9 @@ export function canonicalPath(raw: string, caseInsensitive: boolean): string {
     last = c; len++;
   }
   const path = out ?? raw;
-  // `name::$DATA` is the file `name` to Windows (an NTFS stream), as IIS serves static files.
-  if (path.includes(':$') || path.includes(':%24')) refuse('NTFS stream name (:$)', 'colon-dollar in path');
+  // `name::$DATA` is the file `name` to Windows (an NTFS stream), as IIS serves static files. Checked on the
+  // key, where `%3A` and `%24` are decoded as rules see them (and IIS does): `%3A%3A%24DATA` is the same stream.
+  if (pathKey(path, false).includes(':$')) refuse('NTFS stream name (:$)', 'colon-dollar in path');
   return path;
 }
 

@@ -123,6 +123,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#done = done;
     res.once('close', this.#onClose);
     if (body !== null && typeof body.on === 'function') body.on('error', (err: Error) => this.onResponseError(undefined, err));
+    // A client already gone will not emit 'close' again: handle it now, so the request is aborted and `done` runs.
+    if (res.destroyed) this.#onClose();
   }
 
   readonly #onClose = (): void => {

@@ -20,6 +20,7 @@ import { ProgressWatch, type WatchLimits } from './progress-watch.js';
 import { UpstreamSlots, type ShedReason } from './upstream-slots.js';
 import { sendError } from './respond.js';
 import { endAfterBody } from './lingering-close.js';
+import { dropIfRefused } from './refused-sockets.js';
 import type { ForwardOutcome, Forwarder } from './forward.js';
 import type { Runtime } from './runtime.js';
 import { serveIssue } from '../issue/serve.js';
@@ -82,6 +83,7 @@ export class ProxyHandler {
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (dropIfRefused(req.socket)) return;
     this.inflight++;
     const rt = this.deps.runtime();
     const st: RequestState = {
@@ -199,12 +201,16 @@ export class ProxyHandler {
    */
   #forward(st: RequestState, admission: Admission): void {
     const { req, res, rt, view } = st;
+    // The client left while it was being authenticated: its 'close' has fired already, so nothing later
+    // (the slot queue, the forwarder) would ever see it go; finish here, before anything is taken.
+    if (res.destroyed || req.destroyed) { st.admission = admission; this.#finish(st, undefined, clientGone()); return; }
     const { headers, requestId, path } = this.prepare(rt, req, view, admission, false);
     st.admission = admission;
     st.requestId = requestId;
     st.path = path;
     // A credential in the URL: its response must not be stored; the forwarder merges the upstream's Cache-Control in.
-    if (path !== view.url) res.setHeader('cache-control', 'private, no-store');
+    // Compared with the canonical target, so a mere re-spelling (`%7e` → `~`) is not taken for a scrubbed credential.
+    if (path !== view.target) res.setHeader('cache-control', 'private, no-store');
     if (expectsContinue(req)) res.writeContinue();
     const cl = req.headers['content-length'];
     if (req.headers['transfer-encoding'] === undefined && (cl === undefined || cl === '0')) {
@@ -228,6 +234,8 @@ export class ProxyHandler {
     // One client: its credential (fingerprint, else subject for single-use credentials), else its address.
     const key = a.identity !== undefined ? ((a as AuthResult).fingerprint ?? a.identity.subject) : st.view.remoteAddress;
     if (this.slots.tryAcquire(key)) { st.slot = key; this.#dispatch(st, headers, body); return; }
+    // Left while its body was being read: 'close' has fired, so a waiter would stay queued until its timeout.
+    if (st.res.destroyed) { if (body !== undefined) this.budget.give(body.held); this.#finish(st, undefined, clientGone()); return; }
     let waiter: { cancel(): void } | undefined;
     const onClose = (): void => { waiter?.cancel(); if (body !== undefined) this.budget.give(body.held); this.#finish(st, undefined, clientGone()); };
     st.res.once('close', onClose);
@@ -367,7 +375,7 @@ function bodyLimits(l: Runtime['config']['limits']): WatchLimits {
 }
 
 function clientGone(): TrackgateError {
-  return new TrackgateError('TG_ERR_BAD_REQUEST', 'client closed request', { detail: 'client disconnected while queued', status: 499 });
+  return new TrackgateError('TG_ERR_BAD_REQUEST', 'client closed request', { detail: 'client disconnected before its request was forwarded', status: 499 });
 }
 
 /** The `trackgate_shed_requests_total` reason of an error, if it sheds load. */

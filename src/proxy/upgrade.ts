@@ -13,6 +13,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { NodeRequestView } from './request-view.js';
 import { upstreamError } from './forward.js';
 import { rawErrorResponse } from './respond.js';
+import { dropIfRefused } from './refused-sockets.js';
 import type { ProxyHandler } from './handler.js';
 import type { Runtime } from './runtime.js';
 import type { SessionLifetime } from './session-lifetime.js';
@@ -53,6 +54,7 @@ export class UpgradeHandler {
   }
 
   readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (dropIfRefused(socket)) return;
     socket.on('error', () => socket.destroy());
     const rt = this.runtime();
     const view = new NodeRequestView(req, rt.trustedProxies);
@@ -78,6 +80,14 @@ export class UpgradeHandler {
       return this.handler.admit(rt, req, view, failure);
     }).then(
       (admission) => {
+        // Shutdown may have closed every session (sessions.closeAll) while this one was being verified: one
+        // opened now would outlive it, so it is refused instead.
+        if (this.handler.draining || socket.destroyed) {
+          const e = new TrackgateError('TG_ERR_SHUTTING_DOWN', 'server shutting down', { detail: 'upgrade verified after shutdown started', headers: { 'retry-after': '1' } });
+          this.logger.warn({ method: view.method, path: view.path, err: e.code, detail: e.detail, ip: view.remoteAddress }, 'websocket upgrade rejected');
+          if (!socket.destroyed) socket.end(rawErrorResponse(e), () => socket.destroy());
+          return;
+        }
         const { headers, path, requestId } = this.handler.prepare(rt, req, view, admission, true);
         // http-proxy copies req.headers and req.url: replace them with the cleaned versions.
         req.headers = headers as IncomingMessage['headers'];

@@ -68,6 +68,14 @@ describe('responses to a credential URL', () => {
     expect(res.headers.get('cdn-cache-control')).toBe('max-age=600');
   });
 
+  it('leave it alone too when the path was re-spelt (canonicalised) but holds no credential', async () => {
+    upstreamHeaders = { 'cache-control': 'public, max-age=60' };
+    const res = await fetch(`${gate.url}/rest/v2/dev%69ces/%7euser?x=1`, { headers: { authorization: basicAuth(DEMO.user, DEMO.password) } });
+    expect(res.status).toBe(200);
+    expect(up.received.at(-1)?.url).toBe('/rest/v2/devices/~user?x=1');
+    expect(res.headers.get('cache-control')).toBe('public, max-age=60');
+  });
+
   it.each([
     ['401 for a wrong token', '/rest/v2/devices?_token=not-a-real-token', 401],
     ['403 on a deny rule', '/deny?_token=x', 403],

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
 import { metric, portOf, rawRequest, waitFor } from './_util.js';
 
 let up: RecordingUpstream;
@@ -54,5 +54,29 @@ describe('connections per client address', () => {
     expect(await ask(port, '127.0.0.2')).toBe(200);
     a.destroy();
     expect(await waitFor(async () => (await ask(port)) === 200)).toBe(true);
+  });
+});
+
+describe('a refused connection', () => {
+  let one: TestGate;
+  beforeAll(async () => { one = await startTrackgate({ upstreamUrl: up.url, config: { limits: { maxConnectionsPerClient: 1 } } }); });
+  afterAll(async () => { await one.close(); });
+
+  it('gets its 503 at once, and the request it already sent is never forwarded', async () => {
+    const port = portOf(one.url);
+    const auth = `Authorization: ${basicAuth(DEMO.user, DEMO.password)}`;
+    // Warm the validation cache (from another address): the refused request would then be authenticated at once.
+    const warm = await rawRequest(port, `GET /warm HTTP/1.1\r\nHost: x\r\n${auth}\r\nConnection: close\r\n\r\n`, { localAddress: '127.0.0.2', waitClose: true });
+    expect(warm.responses[0]?.status).toBe(200);
+    await open(port);
+    const refused = await rawRequest(port, `GET /refused HTTP/1.1\r\nHost: x\r\n${auth}\r\n\r\n`, { waitClose: true });
+    expect(refused.responses).toHaveLength(1);
+    expect(refused.responses[0]?.status).toBe(503);
+    expect(refused.closed).toBe(true);
+    // A request answered after it: the refused one, had it been read, would have reached the upstream first.
+    const after = await rawRequest(port, `GET /after HTTP/1.1\r\nHost: x\r\n${auth}\r\nConnection: close\r\n\r\n`, { localAddress: '127.0.0.2', waitClose: true });
+    expect(after.responses[0]?.status).toBe(200);
+    expect(up.received.map((r) => r.url)).not.toContain('/refused');
+    expect(await waitFor(async () => (await metric(one.adminUrl, 'trackgate_inflight_requests')) === 0)).toBe(true);
   });
 });

@@ -114,6 +114,10 @@ const AMBIGUOUS: [cls: string, target: string][] = [
   ['character outside RFC 3986', '/closed{x}'],
   ['NTFS stream', '/closed::$DATA'],
   ['encoded NTFS stream', '/closed:%24DATA/x'],
+  // `%3A` is matched decoded (pathKey) and IIS decodes it too: the same stream.
+  ['NTFS stream, colons encoded', '/closed%3A%3A$DATA'],
+  ['NTFS stream, one colon encoded', '/closed:%3A$DATA'],
+  ['NTFS stream, all encoded', '/closed%3A%3A%24DATA'],
   // A kinds rule: the demo user is not an admin.
   ['admin with a session id', '/admin;jsessionid=ABC'],
   ['admin with a parameter segment', '/admin;/users'],

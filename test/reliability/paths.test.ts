@@ -57,7 +57,7 @@ const SUFFIXES: Record<string, string[]> = {
   'Unicode look-alikes': [utf8Escapes('\u00a0'), utf8Escapes('\u3000'), utf8Escapes('\u200b'), utf8Escapes('\u00ad'), utf8Escapes('\ufeff'), utf8Escapes('．'), utf8Escapes('／')],
   'fragments': ['#', '#x', '#/x'],
   'characters outside RFC 3986': ['{x}', '|', '^', '`', '"', '<', '[0]'],
-  'Windows file names': ['::$DATA', ':$DATA', '::%24DATA', '::$data', '.::$DATA', '%20::$DATA'],
+  'Windows file names': ['::$DATA', ':$DATA', '::%24DATA', '::$data', '.::$DATA', '%20::$DATA', '%3A%3A$DATA', ':%3A$DATA', '%3A%3A%24DATA', '%3a$DATA'],
 };
 
 /** Spellings of a protected name itself: each letter replaced at each position. */
