@@ -77,9 +77,10 @@ export class MemoryThrottle implements Throttle {
   async fail(keys: readonly ThrottleKey[]): Promise<void> {
     const rules = this.#rules();
     const a = attemptOf(keys);
-    if (a.user !== undefined) this.#roll('user', a.user, rules.user).current++;
-    if (a.ip !== undefined) this.#roll('ip', a.ip, rules.ip).current++;
-    if (a.pair !== undefined) this.#roll('pair', a.pair, rules.user).current++;
+    // Only limited scopes count (as in Redis): failures under a limit of 0 must not be enforced once a reload raises it.
+    if (a.user !== undefined && rules.user.limit > 0) this.#roll('user', a.user, rules.user).current++;
+    if (a.ip !== undefined && rules.ip.limit > 0) this.#roll('ip', a.ip, rules.ip).current++;
+    if (a.pair !== undefined && rules.user.limit > 0) this.#roll('pair', a.pair, rules.user).current++;
   }
 
   async succeed(keys: readonly ThrottleKey[]): Promise<void> {

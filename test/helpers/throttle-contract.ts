@@ -94,4 +94,16 @@ export function lockoutContract(make: (rules: ThrottleRules) => Promise<Throttle
     rules.lockout!.trustSeconds = 0;
     expect(await refused(t, keysOf(user, '10.5.0.1'))).toBe(true); // over the hard limit, no longer trusted
   });
+
+  it('failures under a limit of 0 are not counted: raising it on reload starts from zero', async () => {
+    const rules: ThrottleRules = structuredClone(LOCKOUT_RULES);
+    rules.user.limit = 0;
+    rules.ip.limit = 0;
+    const t = await make(rules);
+    const user = `u-${randomUUID()}`;
+    for (let i = 0; i < 5; i++) expect(await guess(t, user, '10.6.0.1')).toBe(true);
+    rules.user.limit = 3;
+    rules.ip.limit = 4;
+    expect(await refused(t, keysOf(user, '10.6.0.1'))).toBe(false);
+  });
 }
