@@ -95,8 +95,8 @@ export class PasswordVerifier {
   }
 
   /** One secret; see {@link verify}. */
-  async verifyOne(hash: string | undefined, secret: string): Promise<boolean> {
-    return (await this.verify([{ hash, secret }]))[0]!;
+  async verifyOne(hash: string | undefined, secret: string, started = this.#clock()): Promise<boolean> {
+    return (await this.verify([{ hash, secret }], started))[0]!;
   }
 
   /** Ends a failed check `checks` floors after `started`. */
