@@ -87,16 +87,20 @@ export class PasswordVerifier {
    * `started`. A caller that fails the attempt for another reason after every secret matched (an unknown
    * device with the right group key) must call {@link failed} itself: the time must not tell that the secrets were right.
    */
-  async verify(checks: readonly SecretCheck[], started = this.#clock()): Promise<boolean[]> {
+  async verify(checks: readonly SecretCheck[], started = this.#clock(), onFailure?: () => Promise<unknown>): Promise<boolean[]> {
     const results: boolean[] = [];
     for (const c of checks) results.push(await this.#one(c));
-    if (results.some((ok) => !ok)) await this.failed(started, checks.length);
+    if (results.some((ok) => !ok)) {
+      // Recorded before the padding (the throttle's fail): guesses arriving during the wait are already refused.
+      await onFailure?.();
+      await this.failed(started, checks.length);
+    }
     return results;
   }
 
   /** One secret; see {@link verify}. */
-  async verifyOne(hash: string | undefined, secret: string, started = this.#clock()): Promise<boolean> {
-    return (await this.verify([{ hash, secret }], started))[0]!;
+  async verifyOne(hash: string | undefined, secret: string, started = this.#clock(), onFailure?: () => Promise<unknown>): Promise<boolean> {
+    return (await this.verify([{ hash, secret }], started, onFailure))[0]!;
   }
 
   /** Ends a failed check `checks` floors after `started`. */

@@ -260,9 +260,9 @@ async function authenticateClient(deps: IssueDeps, req: IssueRequest, body: Reco
   }
   await deps.throttle.check(keys);
   const app = deps.accounts().application(clientId);
-  const ok = await deps.passwords.verifyOne(app?.clientSecret, secret);
+  const ok = await deps.passwords.verifyOne(app?.clientSecret, secret, undefined, async () => deps.throttle.fail(keys));
+  // A failure came from verifyOne, which recorded it with the throttle before its padding.
   if (!ok || app === undefined) {
-    await deps.throttle.fail(keys);
     throw invalidClient(app === undefined ? 'unknown client_id' : 'wrong client_secret');
   }
   await deps.throttle.succeed(keys);
@@ -291,9 +291,9 @@ async function checkPassword(deps: IssueDeps, req: IssueRequest, username: strin
       subject = { subject: stored.id, kind: stored.anonymous ? 'anonymous' : 'user' };
     }
   }
-  const ok = await deps.passwords.verifyOne(hash, password, started);
+  const ok = await deps.passwords.verifyOne(hash, password, started, async () => deps.throttle.fail(keys));
+  // A failure came from verifyOne, which recorded it with the throttle before its padding.
   if (!ok || subject === undefined) {
-    await deps.throttle.fail(keys);
     throw geoError(400, 'invalid_grant', 'Invalid username or password.', 'TG_ERR_INVALID_CREDENTIALS', 'invalid',
       subject === undefined ? 'unknown user' : hash === undefined ? 'user has no password' : 'wrong password');
   }
