@@ -106,6 +106,10 @@ export function retireKeys(set: JwkSet, kids: readonly string[], now: number, s:
   if (targets.includes(active)) throw new RotationRefused(`key ${active.kid} signs; promote another key first`);
   if (targets.length === 0) throw new RotationRefused('no key to retire: only the signing key is in the file');
   const at = retireAllowedAt(active, s);
+  // Like promote without published_at: with no activated_at, headers the others signed may still be valid.
+  if (!force && at === undefined) {
+    throw new RotationRefused(`key ${active.kid} has no activated_at: cannot tell when the old key stopped signing, so headers signed by ${targets.map((k) => k.kid).join(', ')} may still be valid; wait identity.ttlSeconds + ${RETAIN_SKEW_SECONDS} s after the switch (or pass --force)`);
+  }
   if (!force && at !== undefined && now < at) {
     throw new RotationRefused(`key ${active.kid} was promoted at ${iso(activated(active)!)}; headers signed before by ${targets.map((k) => k.kid).join(', ')} may still be valid. Retire allowed from ${iso(at)} (identity.ttlSeconds ${s.ttlSeconds} + ${RETAIN_SKEW_SECONDS} s)`);
   }
@@ -133,7 +137,9 @@ export function rotationStatus(set: JwkSet, now: number, s: RotationSettings): s
       : `next: promote ${newest.kid} ${now < at ? `allowed from ${iso(at)}` : 'allowed now'}`);
   } else if (set.keys.length > 1) {
     const at = retireAllowedAt(active, s);
-    lines.push(`next: retire ${set.keys.filter((k) => k !== active).map((k) => k.kid).join(', ')} ${at === undefined || now >= at ? 'allowed now' : `allowed from ${iso(at)}`}`);
+    const others = set.keys.filter((k) => k !== active).map((k) => k.kid).join(', ');
+    lines.push(at === undefined ? `next: retire ${others} refused without --force (no activated_at on ${active.kid}: cannot tell when the old key stopped signing)`
+      : `next: retire ${others} ${now >= at ? 'allowed now' : `allowed from ${iso(at)}`}`);
   } else {
     lines.push('next: add a key to start a rotation (trackgate keys rotate add)');
   }

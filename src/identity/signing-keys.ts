@@ -43,9 +43,17 @@ export class SigningKeys {
   /** Keys that appeared in a reload of this process: when. */
   readonly #seen = new Map<string, number>();
   #retained: { jwk: Jwk; kid: string; until: number }[] = [];
+  /**
+   * The retention in force since the last update or refresh, and the latest time a header signed before then
+   * may still verify: a reload swaps its config in before the keys are updated, so the policy read at removal
+   * gives the *new* header lifetime, while headers already signed carry the old one.
+   */
+  #retainMs: number;
+  #signedValidUntil = Number.NEGATIVE_INFINITY;
 
   constructor(ring: KeyRing, private readonly policy: () => RotationPolicy, private readonly now: () => number = Date.now) {
     this.#ring = ring;
+    this.#retainMs = policy().retainMs;
     this.#signer = ring.active;
     this.#decide(undefined);
   }
@@ -65,9 +73,11 @@ export class SigningKeys {
   /** Takes a new key ring from the file (a reload). */
   update(ring: KeyRing): RotationDecision {
     const now = this.now();
+    // Retained past every header signed so far (under any earlier lifetime) and for the new lifetime.
+    const until = Math.max(this.#observeRetention(now), now + this.#retainMs);
     const kids = new Set(ring.keys.map((k) => k.kid));
     for (const k of this.#ring.keys) {
-      if (!kids.has(k.kid)) this.#retained.push({ jwk: k.publicJwk, kid: k.kid, until: now + this.policy().retainMs });
+      if (!kids.has(k.kid)) this.#retained.push({ jwk: k.publicJwk, kid: k.kid, until });
     }
     // A key back in the file is published by it again.
     this.#retained = this.#retained.filter((r) => !kids.has(r.kid) && r.until > now);
@@ -80,7 +90,20 @@ export class SigningKeys {
   }
 
   /** Decides again with the current policy (a reload that changed only `identity.*` options). */
-  refresh(): RotationDecision { return this.#decide(this.#signer); }
+  refresh(): RotationDecision {
+    this.#observeRetention(this.now());
+    return this.#decide(this.#signer);
+  }
+
+  /**
+   * Closes the interval since the last update or refresh: headers signed in it verify until at most `now` plus
+   * the retention then in force. Takes the current retention for the next interval; returns the horizon so far.
+   */
+  #observeRetention(now: number): number {
+    this.#signedValidUntil = Math.max(this.#signedValidUntil, now + this.#retainMs);
+    this.#retainMs = this.policy().retainMs;
+    return this.#signedValidUntil;
+  }
 
   /** The public JWK set: every key of the file, then the removed keys still retained. */
   jwks(): { keys: Jwk[] } {

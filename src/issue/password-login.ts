@@ -13,9 +13,9 @@ export async function checkUserPassword(deps: IssueDeps, req: IssueRequest, user
   const keys: ThrottleKey[] = [{ scope: 'user', value: username }, { scope: 'ip', value: req.view.remoteAddress }];
   await deps.throttle.check(keys);
   const user = deps.accounts().user(username);
-  const ok = await deps.passwords.verifyOne(user?.password, password);
+  const ok = await deps.passwords.verifyOne(user?.password, password, undefined, async () => deps.throttle.fail(keys));
+  // A failure came from verifyOne, which recorded it with the throttle before its padding.
   if (!ok || user === undefined) {
-    await deps.throttle.fail(keys);
     throw new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'invalid username or password', {
       reason: 'invalid', detail: user === undefined ? 'unknown user' : user.password === undefined ? 'user has no password' : 'wrong password',
     });

@@ -65,6 +65,16 @@ export function attemptOf(keys: readonly ThrottleKeyLike[]): { user?: string; ip
   };
 }
 
+/**
+ * Whether trust granted at `grantedAt` (epoch ms; undefined: never) still holds under the current rules: judged
+ * against today's `lockout.trustSeconds`, not the one in force at the grant, so lowering it on reload takes
+ * back trust already given.
+ */
+export function trustedSince(grantedAt: number | undefined, rules: ThrottleRules, now: number): boolean {
+  const trustSeconds = rules.lockout?.trustSeconds ?? 0;
+  return grantedAt !== undefined && trustSeconds > 0 && grantedAt + trustSeconds * 1000 > now;
+}
+
 /** Seconds to wait before trying again (0: the attempt may go ahead). */
 export function refusalSeconds(c: AttemptCounts, rules: ThrottleRules): number {
   const wait = (w: WindowCount, rule: ThrottleRule): number => Math.max(1, Math.ceil(rule.windowSeconds - w.elapsedMs / 1000));

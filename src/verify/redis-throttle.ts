@@ -4,7 +4,7 @@
  * counters in Redis: `tg:thr:<scope>:<hash of the value>:<window number>`, INCR'ed and PEXPIREAT'ed in one
  * MULTI, kept until the end of the next window (when they stop counting as "previous"). Scopes are `user`,
  * `ip` and `pair` (a user from one address); a passed check sets `tg:thr:trust:<hash of user and address>`
- * for `lockout.trustSeconds`. The decision is lockout-rule.ts's, as in memory.
+ * to the time it passed, expiring after `lockout.trustSeconds` (and judged against the current value on check). The decision is lockout-rule.ts's, as in memory.
  *
  * Values are hashed: user names and addresses never appear in Redis keys, and a long name cannot make a long key.
  *
@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { attemptOf, refusalSeconds, throttledError, type AttemptCounts, type ThrottleRule, type ThrottleRules } from './lockout-rule.js';
+import { attemptOf, refusalSeconds, throttledError, trustedSince, type AttemptCounts, type ThrottleRule, type ThrottleRules } from './lockout-rule.js';
 import { MemoryThrottle, rulesGetter, type Throttle, type ThrottleKey } from './throttle.js';
 
 const PREFIX = 'tg:thr:';
@@ -50,7 +50,7 @@ export class RedisThrottle implements Throttle {
       const w = window(rule, now);
       p.mget(this.#key(scope, value, w - 1), this.#key(scope, value, w));
     }
-    if (pair !== undefined) p.exists(this.#trustKey(pair));
+    if (pair !== undefined) p.get(this.#trustKey(pair));
     let replies: [Error | null, unknown][];
     try {
       replies = (await p.exec()) ?? [];
@@ -58,7 +58,9 @@ export class RedisThrottle implements Throttle {
     } catch {
       return this.#local.check(keys);
     }
-    const counts: AttemptCounts = { trusted: pair !== undefined && Number(replies[counted.length]![1]) > 0 };
+    // The mark's value is when trust was granted, judged against the current trustSeconds (a reload may lower it).
+    const granted = pair === undefined ? null : replies[counted.length]![1] as string | null;
+    const counts: AttemptCounts = { trusted: trustedSince(granted === null ? undefined : Number(granted), rules, now) };
     counted.forEach(([scope, , rule], i) => {
       const windowMs = rule.windowSeconds * 1000;
       const [previous, current] = (replies[i]![1] as (string | null)[]).map((v) => Number(v ?? 0));
@@ -90,7 +92,7 @@ export class RedisThrottle implements Throttle {
     const trustSeconds = this.#rules().lockout?.trustSeconds ?? 0;
     const { pair } = attemptOf(keys);
     if (pair === undefined || trustSeconds <= 0) return;
-    await this.redis.set(this.#trustKey(pair), '1', 'PX', trustSeconds * 1000).catch(() => undefined);
+    await this.redis.set(this.#trustKey(pair), String(this.now()), 'PX', trustSeconds * 1000).catch(() => undefined);
   }
 
   /** The counters an attempt's keys touch: its user, its address, and the user from that address (limited rules only). */

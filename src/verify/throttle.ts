@@ -11,7 +11,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import {
-  attemptOf, refusalSeconds, throttledError, type ThrottleRule, type ThrottleRules, type WindowCount,
+  attemptOf, refusalSeconds, throttledError, trustedSince, type ThrottleRule, type ThrottleRules, type WindowCount,
 } from './lockout-rule.js';
 
 export type { ThrottleRule, ThrottleRules } from './lockout-rule.js';
@@ -43,7 +43,10 @@ export class MemoryThrottle implements Throttle {
   // Bounded by count through maxSize (each entry sized 1), not `max`: with `max`, lru-cache allocates its arrays
   // for every entry at construction (~1.6 MiB of heap for 100,000), paid by every process that never sees a flood.
   readonly #counters = new LRUCache<string, Counter>({ maxSize: 100_000, sizeCalculation: () => 1 });
-  /** User + address pairs that passed a check, with the time their trust ends. */
+  /**
+   * User + address pairs that passed a check, with the time they passed: compared with the current
+   * `lockout.trustSeconds` on every check, so a reload that shortens (or zeroes) it shortens trust already given.
+   */
   readonly #trusted = new LRUCache<string, number>({ maxSize: 100_000, sizeCalculation: () => 1 });
 
   readonly #getRules: () => ThrottleRules;
@@ -61,12 +64,12 @@ export class MemoryThrottle implements Throttle {
   async check(keys: readonly ThrottleKey[]): Promise<void> {
     const rules = this.#rules();
     const a = attemptOf(keys);
-    const until = a.pair === undefined ? undefined : this.#trusted.get(a.pair);
+    const granted = a.pair === undefined ? undefined : this.#trusted.get(a.pair);
     const retry = refusalSeconds({
       ...(a.user !== undefined ? { user: this.#estimate('user', a.user, rules.user) } : {}),
       ...(a.ip !== undefined ? { ip: this.#estimate('ip', a.ip, rules.ip) } : {}),
       ...(a.pair !== undefined ? { pair: this.#estimate('pair', a.pair, rules.user) } : {}),
-      trusted: until !== undefined && until > this.now(),
+      trusted: trustedSince(granted, rules, this.now()),
     }, rules);
     if (retry > 0) throw throttledError(retry);
   }
@@ -74,15 +77,16 @@ export class MemoryThrottle implements Throttle {
   async fail(keys: readonly ThrottleKey[]): Promise<void> {
     const rules = this.#rules();
     const a = attemptOf(keys);
-    if (a.user !== undefined) this.#roll('user', a.user, rules.user).current++;
-    if (a.ip !== undefined) this.#roll('ip', a.ip, rules.ip).current++;
-    if (a.pair !== undefined) this.#roll('pair', a.pair, rules.user).current++;
+    // Only limited scopes count (as in Redis): failures under a limit of 0 must not be enforced once a reload raises it.
+    if (a.user !== undefined && rules.user.limit > 0) this.#roll('user', a.user, rules.user).current++;
+    if (a.ip !== undefined && rules.ip.limit > 0) this.#roll('ip', a.ip, rules.ip).current++;
+    if (a.pair !== undefined && rules.user.limit > 0) this.#roll('pair', a.pair, rules.user).current++;
   }
 
   async succeed(keys: readonly ThrottleKey[]): Promise<void> {
     const trustSeconds = this.#rules().lockout?.trustSeconds ?? 0;
     const { pair } = attemptOf(keys);
-    if (pair !== undefined && trustSeconds > 0) this.#trusted.set(pair, this.now() + trustSeconds * 1000);
+    if (pair !== undefined && trustSeconds > 0) this.#trusted.set(pair, this.now());
   }
 
   #estimate(scope: CounterScope, value: string, rule: ThrottleRule): WindowCount {

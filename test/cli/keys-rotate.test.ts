@@ -100,6 +100,24 @@ describe('keys rotate', () => {
     expect(promote.stdout).toContain(`identity.activeKid (${first}) is set in the config and wins over the file's order: set it to ${added.kid}`);
   });
 
+  it('retire is refused without --force when the signing key has no activated_at', async () => {
+    const { config, keys, first } = setup('noactivated');
+    // b signed once (activated_at long ago); the signing key carries no stamp, so when b stopped is unknown.
+    const g = generateJwks().keys[0]!;
+    const b: Jwk = { ...g, kid: String(g.kid), activated_at: '2020-01-01T00:00:00Z' };
+    writeFileSync(keys, JSON.stringify({ keys: [...read(keys), b] }));
+    const before = readFileSync(keys, 'utf8');
+    const status = await runCli(['keys', 'rotate', 'status', '--config', config]);
+    expect(status.stdout).toContain(`next: retire ${b.kid} refused without --force (no activated_at on ${first}: cannot tell when the old key stopped signing)`);
+    const retire = await runCli(['keys', 'rotate', 'retire', '--config', config]);
+    expect(retire.code).toBe(1);
+    expect(retire.stderr).toContain('cannot tell when the old key stopped signing');
+    expect(readFileSync(keys, 'utf8')).toBe(before);
+    const forced = await runCli(['keys', 'rotate', 'retire', '--config', config, '--force']);
+    expect(forced.code).toBe(0);
+    expect(read(keys).map((k) => k.kid)).toEqual([first]);
+  });
+
   it('usage errors exit 2; a broken keys file exits 1 naming it and is not rewritten', async () => {
     const { config, keys } = setup('usage');
     expect((await runCli(['keys', 'rotate', '--config', config])).code).toBe(2);

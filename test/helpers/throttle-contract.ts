@@ -82,4 +82,28 @@ export function lockoutContract(make: (rules: ThrottleRules) => Promise<Throttle
     expect(await refused(t, keysOf(user, '10.4.0.2'))).toBe(true);
     expect(await refused(t, keysOf(user, '10.4.0.9'))).toBe(false);
   });
+
+  it('lowering lockout.trustSeconds to 0 on reload takes back trust already given', async () => {
+    // One rules object, changed in place: every throttle reads its rules on each call, as from the live config.
+    const rules: ThrottleRules = structuredClone(LOCKOUT_RULES);
+    const t = await make(rules);
+    const user = `u-${randomUUID()}`;
+    await t.succeed(keysOf(user, '10.5.0.1'));
+    for (let a = 1; a <= 6; a++) await guess(t, user, `10.5.1.${a}`);
+    expect(await refused(t, keysOf(user, '10.5.0.1'))).toBe(false); // trusted
+    rules.lockout!.trustSeconds = 0;
+    expect(await refused(t, keysOf(user, '10.5.0.1'))).toBe(true); // over the hard limit, no longer trusted
+  });
+
+  it('failures under a limit of 0 are not counted: raising it on reload starts from zero', async () => {
+    const rules: ThrottleRules = structuredClone(LOCKOUT_RULES);
+    rules.user.limit = 0;
+    rules.ip.limit = 0;
+    const t = await make(rules);
+    const user = `u-${randomUUID()}`;
+    for (let i = 0; i < 5; i++) expect(await guess(t, user, '10.6.0.1')).toBe(true);
+    rules.user.limit = 3;
+    rules.ip.limit = 4;
+    expect(await refused(t, keysOf(user, '10.6.0.1'))).toBe(false);
+  });
 }

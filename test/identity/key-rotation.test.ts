@@ -149,4 +149,23 @@ describe('a key removed from the file stays published until its headers expired'
     r.clock.offset = 121_000;
     expect(await jwksKids(r)).toEqual([kid(b)]);
   });
+
+  it('a reload that lowers identity.ttlSeconds and removes the key keeps it for the old lifetime + 60 s', async () => {
+    const a = generateJwks().keys[0]!;
+    const b = generateJwk('EdDSA', Date.now());
+    const r = await rig([a], { ttlSeconds: 3600, minPublishSeconds: 0 });
+    expect(await whoami(r)).toBe(200); // a signed a header good for an hour
+    const { parse, stringify } = await import('yaml');
+    const { readFileSync } = await import('node:fs');
+    const doc = parse(readFileSync(r.g.configFile, 'utf8')) as { identity: Record<string, unknown> };
+    doc.identity.ttlSeconds = 60;
+    writeFileSync(r.g.configFile, stringify(doc));
+    writeFileSync(r.keysFile, JSON.stringify({ keys: [b] }));
+    expect(r.g.app.reload()).toBe(true);
+    expect(r.g.app.minter.signingKid).toBe(kid(b));
+    r.clock.offset = 3_659_000;
+    expect(await jwksKids(r)).toEqual([kid(b), kid(a)]);
+    r.clock.offset = 3_661_000;
+    expect(await jwksKids(r)).toEqual([kid(b)]);
+  });
 });

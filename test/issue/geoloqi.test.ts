@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
@@ -244,6 +244,31 @@ describe('the Geoloqi flow end to end', () => {
     const res = await fetch(`${gate.url}/1/oauth/token`);
     expect(res.headers.get('allow')).toBe('POST');
     await expectGeoError(res, 405, 'method_not_allowed');
+  });
+});
+
+describe('password grant timing', () => {
+  it('the failure floor of an unknown name is measured from before the store lookup', async () => {
+    // Observed, not replaced: both spies call through. The start passed to the verifier must precede the lookup.
+    let lookedUpAt: number | undefined;
+    const passwords = gate.app.passwords;
+    const store = gate.app.store;
+    const lookup = store.getUserByUsername.bind(store);
+    const getUser = vi.spyOn(store, 'getUserByUsername').mockImplementation(async (name) => {
+      lookedUpAt = passwords.start();
+      return lookup(name);
+    });
+    const verify = vi.spyOn(passwords, 'verify');
+    try {
+      await expectGeoError(await passwordGrant(`nobody-${Date.now()}`, 'wrong password'), 400, 'invalid_grant');
+      expect(lookedUpAt).toBeDefined();
+      const started = verify.mock.calls.at(-1)?.[1];
+      expect(started).toBeDefined();
+      expect(started!).toBeLessThanOrEqual(lookedUpAt!);
+    } finally {
+      getUser.mockRestore();
+      verify.mockRestore();
+    }
   });
 });
 

@@ -26,6 +26,19 @@ describe('MemoryThrottle: targeted lockout', () => {
     now += 2;
     await expect(t.check(keys('10.0.0.9'))).rejects.toMatchObject({ code: 'TG_ERR_THROTTLED' });
   });
+
+  it('shortening lockout.trustSeconds on reload shortens trust already given (injected clock)', async () => {
+    let now = 1_000_000;
+    const rules = structuredClone(LOCKOUT_RULES);
+    const t = new MemoryThrottle(rules, () => now);
+    const keys = (ip: string) => [{ scope: 'user' as const, value: 'u' }, { scope: 'ip' as const, value: ip }];
+    await t.succeed(keys('10.0.0.9'));
+    for (let a = 1; a <= 6; a++) await t.fail(keys(`10.0.0.${a}`));
+    now += 120_000;
+    await t.check(keys('10.0.0.9')); // granted for an hour, two minutes in
+    rules.lockout!.trustSeconds = 60;
+    await expect(t.check(keys('10.0.0.9'))).rejects.toMatchObject({ code: 'TG_ERR_THROTTLED' });
+  });
 });
 
 describe('IpcThrottle: targeted lockout, decided by the primary\'s one MemoryThrottle', () => {

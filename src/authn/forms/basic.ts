@@ -69,9 +69,9 @@ export const basic = defineAuthenticator({
         const user = deps.accounts().user(username);
         // A web-service key is a lookup digest (no hash to evaluate); anything else is a timed password check.
         const ok = (user !== undefined && options.webServiceKeys && user.webServiceKeys.includes(lookupDigest(password)))
-          || await deps.passwords.verifyOne(user?.password, password);
+          || await deps.passwords.verifyOne(user?.password, password, undefined, async () => deps.throttle?.fail(keys));
+        // A failure here came from verifyOne, which recorded it with the throttle before its padding.
         if (!ok || user === undefined) {
-          await deps.throttle?.fail(keys);
           throw new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'invalid credentials', {
             reason: 'invalid', detail: user === undefined ? 'unknown user' : 'wrong password',
           });

@@ -260,9 +260,9 @@ async function authenticateClient(deps: IssueDeps, req: IssueRequest, body: Reco
   }
   await deps.throttle.check(keys);
   const app = deps.accounts().application(clientId);
-  const ok = await deps.passwords.verifyOne(app?.clientSecret, secret);
+  const ok = await deps.passwords.verifyOne(app?.clientSecret, secret, undefined, async () => deps.throttle.fail(keys));
+  // A failure came from verifyOne, which recorded it with the throttle before its padding.
   if (!ok || app === undefined) {
-    await deps.throttle.fail(keys);
     throw invalidClient(app === undefined ? 'unknown client_id' : 'wrong client_secret');
   }
   await deps.throttle.succeed(keys);
@@ -276,6 +276,8 @@ async function authenticateClient(deps: IssueDeps, req: IssueRequest, body: Reco
 async function checkPassword(deps: IssueDeps, req: IssueRequest, username: string, password: string): Promise<Subject> {
   const keys: ThrottleKey[] = [{ scope: 'user', value: username }, { scope: 'ip', value: req.view.remoteAddress }];
   await deps.throttle.check(keys);
+  // Timed from before the lookup: the store round trip for names not in the accounts file is inside the floor.
+  const started = deps.passwords.start();
   const fileUser = deps.accounts().user(username);
   let subject: Subject | undefined;
   let hash: string | undefined;
@@ -289,9 +291,9 @@ async function checkPassword(deps: IssueDeps, req: IssueRequest, username: strin
       subject = { subject: stored.id, kind: stored.anonymous ? 'anonymous' : 'user' };
     }
   }
-  const ok = await deps.passwords.verifyOne(hash, password);
+  const ok = await deps.passwords.verifyOne(hash, password, started, async () => deps.throttle.fail(keys));
+  // A failure came from verifyOne, which recorded it with the throttle before its padding.
   if (!ok || subject === undefined) {
-    await deps.throttle.fail(keys);
     throw geoError(400, 'invalid_grant', 'Invalid username or password.', 'TG_ERR_INVALID_CREDENTIALS', 'invalid',
       subject === undefined ? 'unknown user' : hash === undefined ? 'user has no password' : 'wrong password');
   }

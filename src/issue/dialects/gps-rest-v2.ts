@@ -46,9 +46,9 @@ export const gpsRestV2 = defineDialect({
       const keys = [{ scope: 'user' as const, value: username }, { scope: 'ip' as const, value: req.view.remoteAddress }];
       await deps.throttle.check(keys);
       const user = deps.accounts().user(username);
-      const ok = await deps.passwords.verifyOne(user?.password, password);
+      const ok = await deps.passwords.verifyOne(user?.password, password, undefined, async () => deps.throttle.fail(keys));
+      // A failure came from verifyOne, which recorded it with the throttle before its padding.
       if (!ok || user === undefined) {
-        await deps.throttle.fail(keys);
         throw badCredentials(user === undefined ? 'unknown user' : 'wrong password');
       }
       await deps.throttle.succeed(keys);
