@@ -25,7 +25,7 @@ export interface MinterOptions {
   minPublishSeconds?: number;
 }
 
-/** The claims of an identity header. Documented for upstream teams in the README. */
+/** The claims of an identity header. Documented for upstream teams in docs/identity-header.md. */
 export interface IdentityClaims {
   iss: string;
   aud: string;

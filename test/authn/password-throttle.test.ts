@@ -1,4 +1,4 @@
-/** Basic, Digest and the instance form on the proxy path share the token endpoints' brute-force throttle (README promise). */
+/** Basic, Digest and the instance form on the proxy path share the token endpoints' brute-force throttle (docs/token-endpoints.md). */
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
