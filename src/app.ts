@@ -35,6 +35,7 @@ import { UntrustedHeaders } from './proxy/untrusted-headers.js';
 import { openStore } from './store/open.js';
 import { redisSharedState, type SharedState } from './store/redis-shared.js';
 import type { Store } from './store/types.js';
+import { TimedStore } from './store/timed-store.js';
 import { ValidationCache } from './verify/cache.js';
 import { CredentialDigester } from './verify/cache-key.js';
 import { adminHandler } from './admin/server.js';
@@ -84,6 +85,8 @@ export class App {
   readonly minter: IdentityMinter;
   readonly proxyServer: Server;
   readonly adminServer: Server;
+  /** The store, timed per operation for the metrics. */
+  readonly store: Store;
   #loaded: LoadedConfig;
   #accounts: AccountDirectory;
   #runtime: Runtime;
@@ -110,7 +113,7 @@ export class App {
   readonly #opts: AppOptions;
 
   private constructor(
-    loaded: LoadedConfig, readonly store: Store, keys: KeyRing, accounts: AccountDirectory, secret: Buffer, opts: AppOptions,
+    loaded: LoadedConfig, opened: Store, keys: KeyRing, accounts: AccountDirectory, secret: Buffer, opts: AppOptions,
     shared: SharedState | undefined,
   ) {
     const config = loaded.config;
@@ -118,8 +121,10 @@ export class App {
     this.#loaded = loaded;
     this.#accounts = accounts;
     this.logger = opts.logger ?? createLogger({ level: config.logging.level });
-    this.metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
     const now = opts.now ?? Date.now;
+    this.metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true, now });
+    const store = this.store = new TimedStore(opened, (op, seconds) => this.metrics.storeTime(op, seconds));
+    this.metrics.observeStore(() => store.ping());
     this.cache = new ValidationCache({ ...config.cache, now, onEvent: (e) => this.metrics.cacheEvent(e) });
     this.#digester = new CredentialDigester(secret);
     // With Redis, failed attempts count across every replica.
@@ -199,6 +204,7 @@ export class App {
       this.cache.deleteTokenDigests(new Set(e.digests));
     });
     this.metrics.observeCache(this.cache);
+    this.metrics.observeSigningKey(() => ({ kid: this.minter.signingKid, publishedAt: this.minter.keys.keys.find((k) => k.kid === this.minter.signingKid)?.publishedAt }));
     void this.passwords.calibrate(accounts);
   }
 
@@ -231,7 +237,9 @@ export class App {
   /** Store and upstream reachability (`/readyz`; the cluster primary asks each worker). Never rejects. */
   async readiness(): Promise<Record<string, { ok: boolean; detail?: string }>> {
     const store = await this.store.ping().then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message }));
-    return { store, upstream: await this.#probe.check() };
+    const upstream = await this.#probe.check();
+    this.metrics.readiness(store.ok && upstream.ok, store.ok);
+    return { store, upstream };
   }
   get runtime(): Runtime { return this.#runtime; }
   get closing(): boolean { return this.#closing; }
@@ -315,11 +323,11 @@ export class App {
       applyServerLimits(this.proxyServer, loaded.config);
       // Removed accounts and changed passwords must stop working at once.
       this.cache.clear();
-      this.metrics.configReloads.labels('success').inc();
+      this.metrics.configReload('success');
       this.logger.info({ file, accounts: loaded.accountsPath }, 'configuration reloaded');
       return true;
     } catch (err) {
-      this.metrics.configReloads.labels('error').inc();
+      this.metrics.configReload('error');
       this.logger.error({ err: err instanceof ConfigError ? err.message : (err as Error).message }, 'configuration change rejected; keeping the running configuration');
       return false;
     }

@@ -8,6 +8,7 @@
  *   trackgate keys generate [--alg EdDSA|ES256]   print a new private JWK set for identity.keysFile
  *   trackgate keys rotate add|promote|retire|status  rotate the signing key in safe steps (src/identity/keys-cli.ts)
  *   trackgate config-docs              print the config reference (docs/config.md) generated from the schema
+ *   trackgate metrics-docs             print the metrics reference (docs/metrics.md) generated from the registries
  *   trackgate accounts list|add|remove  edit the accounts file; trackgate import htpasswd|htdigest FILE
  *   trackgate tokens list|revoke       issued tokens in the configured store (src/issue/tokens-cli.ts)
  */
@@ -18,6 +19,7 @@ import { lookupDigest } from './accounts/digest-token.js';
 import { generateJwks, loadKeyRing } from './identity/keys.js';
 import { runServer } from './server.js';
 import { renderConfigDocs } from './config/docs.js';
+import { renderMetricsReference } from './cluster/metrics-reference.js';
 import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './accounts/accounts-cli.js';
 import { TOKENS_CLI_OPTIONS, TOKENS_USAGE, runTokensCli } from './issue/tokens-cli.js';
 import { KEYS_CLI_OPTIONS, KEYS_USAGE, runKeysRotateCli } from './identity/keys-cli.js';
@@ -29,6 +31,7 @@ const USAGE = `usage:
   trackgate hash-password [--lookup]   hash a secret read from stdin (--lookup: sha256 digest for keys/device tokens)
   trackgate keys generate [--alg EdDSA|ES256]  print a private JWK set for identity.keysFile
 ${KEYS_USAGE}  trackgate config-docs                print the config reference (Markdown) generated from the schema
+  trackgate metrics-docs               print the metrics reference (Markdown) generated from the registries
 ${ACCOUNTS_USAGE}${TOKENS_USAGE}`;
 
 async function readStdin(): Promise<string> {
@@ -104,6 +107,9 @@ export async function main(argv: string[]): Promise<void> {
       }
       case 'config-docs':
         process.stdout.write(renderConfigDocs());
+        return;
+      case 'metrics-docs':
+        process.stdout.write(await renderMetricsReference());
         return;
       case 'accounts': // accounts list|add|remove (src/accounts/accounts-cli.ts)
         process.exitCode = await runAccountsCli(argv);

@@ -1,8 +1,11 @@
 /**
  * `/metrics` of the cluster primary: every worker's registry, fetched over IPC as JSON at scrape time and
  * merged with prom-client's AggregatorRegistry.aggregate (counters and histograms summed; gauges summed too,
- * which is what the app's gauges mean across workers: cache entries and bytes, in-flight requests, open
- * WebSockets; prom-client's own process metrics carry their own rule), plus the primary's worker metrics.
+ * which is what most of the app's gauges mean across workers: cache entries and bytes, in-flight requests,
+ * open WebSockets; a gauge that is a state or a time names its own rule: `min` for trackgate_store_up,
+ * trackgate_ready and the reload gauges, so one failing worker shows; `max` for the signing key's age;
+ * `first` for trackgate_build_info and the memory limit; prom-client's process metrics carry their own), plus
+ * the primary's worker metrics and its own process metrics (summed in: the container holds every process).
  *
  * A worker's pre-aggregated hot counters (the Tally in observability/metrics.ts) are flushed by the metric's
  * `collect` hook, which `getMetricsAsJSON()` runs in the worker like any scrape, so they are included.
@@ -34,8 +37,16 @@ export class PrimaryMetrics {
   });
   readonly contentType = client.Registry.PROMETHEUS_CONTENT_TYPE;
 
-  /** `listening`: the channels of the workers serving now (workers still starting are left out). */
-  constructor(private readonly listening: () => readonly IpcChannel[]) {}
+  /**
+   * `listening`: the channels of the workers serving now (workers still starting are left out).
+   * `processMetrics: false` leaves out the primary's own Node.js process metrics (the metrics reference).
+   */
+  constructor(private readonly listening: () => readonly IpcChannel[], opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics !== false) client.collectDefaultMetrics({ register: this.#own });
+  }
+
+  /** The primary's own metrics (not the workers'). */
+  get registry(): client.Registry { return this.#own; }
 
   /**
    * The aggregated exposition text. Rejects when a serving worker does not answer: a sum with one worker

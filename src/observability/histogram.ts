@@ -60,6 +60,9 @@ export class FastHistogram<L extends string> {
     for (const r of opts.registers) r.registerMetric(this as never);
   }
 
+  /** The label names, as prom-client's metrics expose them (the metrics reference lists them). */
+  get labelNames(): readonly L[] { return this.#labelNames; }
+
   /** The series of one label set (values in `labelNames` order); bind it once, observe it per request. */
   series(...values: string[]): HistogramSeries {
     if (values.length !== this.#labelNames.length) throw new Error(`${this.name}: expected ${this.#labelNames.length} label values`);

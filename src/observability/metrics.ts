@@ -8,6 +8,8 @@ import client from 'prom-client';
 import type { AuthReason } from '../errors.js';
 import type { PasswordCheckEvent } from '../accounts/password-verifier.js';
 import { FastHistogram, type HistogramSeries } from './histogram.js';
+import { buildInfo } from './build-info.js';
+import { memoryLimitBytes } from './memory-limit.js';
 
 export type CacheOutcome = 'hit' | 'miss' | 'negative_hit' | 'bypass';
 export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'other';
@@ -56,14 +58,14 @@ export class Metrics {
 
   readonly requests: client.Counter<'scheme' | 'outcome' | 'status_class'> = new client.Counter({
     name: 'trackgate_requests_total',
-    help: 'Requests on the proxy port by credential form and outcome.',
+    help: 'Requests on the proxy port by credential form (`none`: no credentials, `public`: a public route, or the token-endpoint dialect), outcome (forwarded, rejected, upstream_error, token_endpoint) and status class.',
     labelNames: ['scheme', 'outcome', 'status_class'] as const,
     registers: [this.registry],
     collect: (): void => this.#requestTally.flush(),
   });
   readonly authAttempts: client.Counter<'scheme' | 'result' | 'reason'> = new client.Counter({
     name: 'trackgate_auth_attempts_total',
-    help: 'Authentication attempts by credential form, result and reason.',
+    help: 'Authentication attempts by credential form, result (success, failure) and reason (ok, no_credentials, malformed, invalid, expired, stale, ambiguous, forbidden, throttled: refused by the brute-force throttle, unavailable: a source is down).',
     labelNames: ['scheme', 'result', 'reason'] as const,
     registers: [this.registry],
     collect: (): void => this.#authTally.flush(),
@@ -101,11 +103,16 @@ export class Metrics {
     registers: [this.registry],
     collect: () => { if (this.#cacheSource) this.cacheBytes.set(this.#cacheSource.bytes); },
   });
-  readonly cacheEvictions = new client.Gauge({
-    name: 'trackgate_validation_cache_evictions',
-    help: 'Entries evicted from the validation cache to stay within its bounds, since start.',
+  readonly cacheEvictions: client.Counter = new client.Counter({
+    name: 'trackgate_validation_cache_evictions_total',
+    help: 'Entries evicted from the validation cache to stay within its bounds (validated credentials and rejections).',
     registers: [this.registry],
-    collect: () => { if (this.#cacheSource) this.cacheEvictions.set(this.#cacheSource.evictions); },
+    // The cache counts its evictions itself (a plain number, never reset): the counter is set to it at each scrape.
+    collect: () => {
+      if (!this.#cacheSource) return;
+      this.cacheEvictions.reset();
+      this.cacheEvictions.inc(this.#cacheSource.evictions);
+    },
   });
   readonly upstreamDuration = new FastHistogram({
     name: 'trackgate_upstream_duration_seconds',
@@ -130,15 +137,96 @@ export class Metrics {
   });
   readonly badRequests = new client.Counter({
     name: 'trackgate_rejected_requests_total',
-    help: 'Requests rejected before authentication for malformed or hostile input.',
+    help: 'Connections and requests refused before they reach the request path, by error code (docs/errors.md): malformed HTTP or a header too large (TG_ERR_BAD_REQUEST, TG_ERR_HEADER_TOO_LARGE), CONNECT (TG_ERR_METHOD_NOT_ALLOWED). Requests refused later are in trackgate_requests_total{outcome="rejected"}.',
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
   readonly configReloads = new client.Counter({
     name: 'trackgate_config_reloads_total',
-    help: 'Config and accounts reloads by result.',
+    help: 'Config, accounts and keys file reloads by result (success, error).',
     labelNames: ['result'] as const,
     registers: [this.registry],
+  });
+  readonly configLastReloadSuccessful = new client.Gauge({
+    name: 'trackgate_config_last_reload_successful',
+    help: 'Whether the last reload of the config, accounts and keys files was applied (1) or rejected (0: the previous configuration keeps running). 1 at start.',
+    registers: [this.registry],
+    aggregator: 'min',
+  });
+  readonly configLastReloadSuccessTime = new client.Gauge({
+    name: 'trackgate_config_last_reload_success_timestamp_seconds',
+    help: 'When the running configuration was loaded: the start, or the last reload that was applied (Unix time).',
+    registers: [this.registry],
+    aggregator: 'min',
+  });
+
+  readonly buildInfoGauge = new client.Gauge({
+    name: 'trackgate_build_info',
+    help: 'Always 1; the labels name the trackgate version and the Node.js version running it.',
+    labelNames: ['version', 'node'] as const,
+    registers: [this.registry],
+    aggregator: 'first',
+  });
+  readonly memoryLimit: client.Gauge = new client.Gauge({
+    name: 'trackgate_memory_limit_bytes',
+    help: 'Memory the process may use: the container\'s cgroup limit, or the machine\'s memory without one (compare process_resident_memory_bytes).',
+    registers: [this.registry],
+    aggregator: 'first',
+    collect: () => this.memoryLimit.set(memoryLimitBytes()),
+  });
+
+  #storePing: (() => Promise<void>) | undefined;
+  readonly storeUp: client.Gauge = new client.Gauge({
+    name: 'trackgate_store_up',
+    help: 'Whether the store (SQLite or Redis) answered its last ping (1) or not (0), pinged at each scrape and each readiness check.',
+    registers: [this.registry],
+    aggregator: 'min',
+    collect: async () => {
+      if (this.#storePing) this.storeUp.set(await answersWithin(this.#storePing, STORE_PING_TIMEOUT_MS) ? 1 : 0);
+    },
+  });
+  readonly storeDuration = new FastHistogram({
+    name: 'trackgate_store_duration_seconds',
+    help: 'Time of store operations by operation (get_token, put_token, revoke_tokens, …), failed ones included.',
+    labelNames: ['op'] as const,
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly ready = new client.Gauge({
+    name: 'trackgate_ready',
+    help: 'The last readiness answer (/readyz, as the kubelet saw it): 1 ready, 0 not ready (store or upstream unreachable). 0 until the first check.',
+    registers: [this.registry],
+    aggregator: 'min',
+  });
+  readonly readinessChanges = new client.Counter({
+    name: 'trackgate_readiness_changes_total',
+    help: 'Times the readiness answer changed between ready and not ready.',
+    registers: [this.registry],
+  });
+  #lastReady: boolean | undefined;
+
+  #signingKeySource: (() => { readonly kid: string; readonly publishedAt?: number | undefined }) | undefined;
+  /** When this process first saw each signing key without a `published_at` stamp. */
+  readonly #firstSeen = new Map<string, number>();
+  readonly signingKeyAge: client.Gauge<'kid'> = new client.Gauge({
+    name: 'trackgate_identity_signing_key_age_seconds',
+    help: 'Age of the key signing identity headers: since its keys-file published_at stamp, or (a key without one) since this process loaded it.',
+    labelNames: ['kid'] as const,
+    registers: [this.registry],
+    aggregator: 'max',
+    collect: () => {
+      if (!this.#signingKeySource) return;
+      const { kid, publishedAt } = this.#signingKeySource();
+      const now = this.#now();
+      let since = publishedAt;
+      if (since === undefined) {
+        since = this.#firstSeen.get(kid) ?? now;
+        this.#firstSeen.set(kid, since);
+      }
+      this.signingKeyAge.reset();
+      this.signingKeyAge.labels(kid).set(Math.max(0, (now - since) / 1000));
+    },
   });
   readonly identityMints = new client.Counter({
     name: 'trackgate_identity_mints_total',
@@ -201,9 +289,49 @@ export class Metrics {
   readonly #requestTally: Tally = new Tally(this.requests, 3);
   readonly #cacheEventTally: Tally = new Tally(this.cacheEvents, 1);
   readonly #upstreamChildren = new Map<number, HistogramSeries>();
+  readonly #storeChildren = new Map<string, HistogramSeries>();
+  readonly #now: () => number;
 
-  constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'trackgate_' });
+  /** `now`: the clock of the reload timestamp and the signing key's age (epoch ms). */
+  constructor(opts: { defaultMetrics?: boolean; now?: () => number } = {}) {
+    this.#now = opts.now ?? Date.now;
+    // Node's process metrics under their standard names (no prefix), which stock Node.js dashboards query.
+    if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry });
+    this.buildInfoGauge.labels(buildInfo()).set(1);
+    this.configLastReloadSuccessful.set(1);
+    this.configLastReloadSuccessTime.set(this.#now() / 1000);
+  }
+
+  /** A reload of the config, accounts and keys files was applied (`success`) or rejected (`error`). */
+  configReload(result: 'success' | 'error'): void {
+    this.configReloads.labels(result).inc();
+    this.configLastReloadSuccessful.set(result === 'success' ? 1 : 0);
+    if (result === 'success') this.configLastReloadSuccessTime.set(this.#now() / 1000);
+  }
+
+  /** Pings the store at each scrape (`trackgate_store_up`). */
+  observeStore(ping: () => Promise<void>): void {
+    this.#storePing = ping;
+  }
+
+  /** One store operation took `seconds` (`trackgate_store_duration_seconds`). */
+  storeTime(op: string, seconds: number): void {
+    let child = this.#storeChildren.get(op);
+    if (child === undefined) this.#storeChildren.set(op, (child = this.storeDuration.series(op)));
+    child.observe(seconds);
+  }
+
+  /** A readiness answer: `trackgate_ready`, its changes, and the store's state it found. */
+  readiness(ready: boolean, storeUp: boolean): void {
+    this.ready.set(ready ? 1 : 0);
+    this.storeUp.set(storeUp ? 1 : 0);
+    if (this.#lastReady !== undefined && this.#lastReady !== ready) this.readinessChanges.inc();
+    this.#lastReady = ready;
+  }
+
+  /** Reports the key signing identity headers at each scrape (`trackgate_identity_signing_key_age_seconds`). */
+  observeSigningKey(source: () => { readonly kid: string; readonly publishedAt?: number | undefined }): void {
+    this.#signingKeySource = source;
   }
 
   /** Reports the validation cache's size at each scrape. */
@@ -268,6 +396,17 @@ export class Metrics {
     const cls = statusClass(status);
     this.#requestTally.inc(scheme, outcome, cls);
   }
+}
+
+/** A scrape waits this long for the store's ping before reporting it down. */
+const STORE_PING_TIMEOUT_MS = 1000;
+
+/** Whether `call` resolves within `ms`. */
+function answersWithin(call: () => Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    call().then(() => resolve(true), () => resolve(false)).finally(() => clearTimeout(timer));
+  });
 }
 
 const STATUS_CLASSES = ['other', '1xx', '2xx', '3xx', '4xx', '5xx'];
