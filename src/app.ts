@@ -123,7 +123,7 @@ export class App {
     this.logger = opts.logger ?? createLogger({ level: config.logging.level });
     const now = opts.now ?? Date.now;
     this.metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true, now });
-    const store = this.store = new TimedStore(opened, (op, seconds) => this.metrics.storeTime(op, seconds));
+    const store = this.store = new TimedStore(opened, (op, seconds) => this.metrics.storeTime(op, seconds), (e, dialect) => this.metrics.tokenEvent(e, dialect));
     this.metrics.observeStore(() => store.ping());
     this.cache = new ValidationCache({ ...config.cache, now, onEvent: (e) => this.metrics.cacheEvent(e) });
     this.#digester = new CredentialDigester(secret);

@@ -19,7 +19,6 @@ import { lookupDigest } from './accounts/digest-token.js';
 import { generateJwks, loadKeyRing } from './identity/keys.js';
 import { runServer } from './server.js';
 import { renderConfigDocs } from './config/docs.js';
-import { renderMetricsReference } from './cluster/metrics-reference.js';
 import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './accounts/accounts-cli.js';
 import { TOKENS_CLI_OPTIONS, TOKENS_USAGE, runTokensCli } from './issue/tokens-cli.js';
 import { KEYS_CLI_OPTIONS, KEYS_USAGE, runKeysRotateCli } from './identity/keys-cli.js';
@@ -108,9 +107,12 @@ export async function main(argv: string[]): Promise<void> {
       case 'config-docs':
         process.stdout.write(renderConfigDocs());
         return;
-      case 'metrics-docs':
+      case 'metrics-docs': {
+        // Loaded only for this command: it builds every registry to list them.
+        const { renderMetricsReference } = await import('./cluster/metrics-reference.js');
         process.stdout.write(await renderMetricsReference());
         return;
+      }
       case 'accounts': // accounts list|add|remove (src/accounts/accounts-cli.ts)
         process.exitCode = await runAccountsCli(argv);
         return;

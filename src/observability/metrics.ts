@@ -252,6 +252,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly tokens = new client.Counter({
+    name: 'trackgate_tokens_total',
+    help: 'Stored tokens by issuing dialect and event: issued (each token written, both of a pair), refreshed (a refresh token spent for a new pair), revoked (a live token revoked: logout, operator, refresh-token reuse).',
+    labelNames: ['dialect', 'event'] as const,
+    registers: [this.registry],
+  });
+
   readonly passwordHashes = new client.Counter({
     name: 'trackgate_password_hashes_total',
     help: 'Password hash evaluations on the request path: `own` (the user\'s slow hash), `reference` (the equalising KDF of an unknown user or a failed cheap hash), `cheap` (apr1, {SHA}).',
@@ -307,6 +314,11 @@ export class Metrics {
     this.configReloads.labels(result).inc();
     this.configLastReloadSuccessful.set(result === 'success' ? 1 : 0);
     if (result === 'success') this.configLastReloadSuccessTime.set(this.#now() / 1000);
+  }
+
+  /** A stored token's lifecycle event, by the dialect (or form) that issued it. */
+  tokenEvent(event: 'issued' | 'refreshed' | 'revoked', dialect: string): void {
+    this.tokens.labels(dialect, event).inc();
   }
 
   /** Pings the store at each scrape (`trackgate_store_up`). */

@@ -1,6 +1,9 @@
 /**
  * A Store that reports how long each operation of the store it wraps took (`trackgate_store_duration_seconds`),
- * failed ones included: a slow or failing SQLite disk or Redis shows up per operation.
+ * failed ones included: a slow or failing SQLite disk or Redis shows up per operation. It also reports the
+ * tokens' lifecycle by the dialect that issued them (`trackgate_tokens_total`), which only the records know: a
+ * refresh or revocation is attributed by reading the records it touched afterwards, off the caller's path
+ * (these are rare operations; the request path's lookups are not touched).
  */
 import type { CreateUserResult, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
 
@@ -9,8 +12,15 @@ export type StoreOp =
   | 'ping' | 'put_token' | 'get_token' | 'revoke_tokens' | 'rotate_token' | 'revoke_family' | 'list_tokens'
   | 'purge_expired' | 'create_user' | 'get_user' | 'get_user_by_username' | 'get_user_by_key';
 
+/** `issued`: a token written; `refreshed`: a refresh token spent for a new pair; `revoked`: a live token revoked. */
+export type TokenEvent = 'issued' | 'refreshed' | 'revoked';
+
 export class TimedStore implements Store {
-  constructor(readonly inner: Store, private readonly time: (op: StoreOp, seconds: number) => void) {}
+  constructor(
+    readonly inner: Store,
+    private readonly time: (op: StoreOp, seconds: number) => void,
+    private readonly tokenEvent: (event: TokenEvent, issuer: string) => void = () => undefined,
+  ) {}
 
   get engine(): string { return this.inner.engine; }
 
@@ -23,11 +33,34 @@ export class TimedStore implements Store {
   }
 
   ping(): Promise<void> { return this.#timed('ping', () => this.inner.ping()); }
-  putToken(rec: TokenRecord): Promise<void> { return this.#timed('put_token', () => this.inner.putToken(rec)); }
+  putToken(rec: TokenRecord): Promise<void> {
+    const p = this.#timed('put_token', () => this.inner.putToken(rec));
+    p.then(() => this.tokenEvent('issued', rec.issuer), () => undefined);
+    return p;
+  }
   getToken(digest: string): Promise<TokenRecord | undefined> { return this.#timed('get_token', () => this.inner.getToken(digest)); }
-  revokeTokens(digests: readonly string[], at: number): Promise<number> { return this.#timed('revoke_tokens', () => this.inner.revokeTokens(digests, at)); }
-  rotateToken(digest: string, at: number, rotated: string): Promise<boolean> { return this.#timed('rotate_token', () => this.inner.rotateToken(digest, at, rotated)); }
-  revokeFamily(family: string, at: number): Promise<string[]> { return this.#timed('revoke_family', () => this.inner.revokeFamily(family, at)); }
+  revokeTokens(digests: readonly string[], at: number): Promise<number> {
+    const p = this.#timed('revoke_tokens', () => this.inner.revokeTokens(digests, at));
+    p.then((n) => { if (n > 0) this.#attribute('revoked', digests, at); }, () => undefined);
+    return p;
+  }
+  rotateToken(digest: string, at: number, rotated: string): Promise<boolean> {
+    const p = this.#timed('rotate_token', () => this.inner.rotateToken(digest, at, rotated));
+    p.then((won) => { if (won) this.#attribute('refreshed', [digest], at); }, () => undefined);
+    return p;
+  }
+  revokeFamily(family: string, at: number): Promise<string[]> {
+    const p = this.#timed('revoke_family', () => this.inner.revokeFamily(family, at));
+    p.then((digests) => this.#attribute('revoked', digests, at), () => undefined);
+    return p;
+  }
+
+  /** Counts `event` for each record among `digests` that the operation at `at` changed, by its issuer. */
+  #attribute(event: TokenEvent, digests: readonly string[], at: number): void {
+    for (const d of digests) {
+      this.inner.getToken(d).then((rec) => { if (rec !== undefined && rec.revokedAt === at) this.tokenEvent(event, rec.issuer); }, () => undefined);
+    }
+  }
   listTokens(filter: { subject?: string; limit: number }): Promise<TokenRecord[]> { return this.#timed('list_tokens', () => this.inner.listTokens(filter)); }
   purgeExpired(before: number): Promise<number> { return this.#timed('purge_expired', () => this.inner.purgeExpired(before)); }
   createUser(user: StoredUser): Promise<CreateUserResult> { return this.#timed('create_user', () => this.inner.createUser(user)); }

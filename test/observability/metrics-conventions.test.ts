@@ -11,8 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/observability/metrics.js';
 import { generateJwks } from '../../src/identity/keys.js';
+import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
 import { metricIn, waitFor } from '../proxy/_util.js';
 
 const scrape = async (g: TestGate): Promise<string> => (await fetch(`${g.adminUrl}/metrics`)).text();
@@ -116,6 +117,21 @@ describe('through a running trackgate', () => {
     // Each scrape pings the store: the ping is timed too.
     expect(metricIn(text, 'trackgate_store_duration_seconds_count', { op: 'ping' })).toBeGreaterThanOrEqual(1);
     expect(typeOf(text, 'trackgate_store_duration_seconds')).toBe('histogram');
+  });
+
+  it('stored tokens are counted by issuing dialect: issued, refreshed, revoked', async () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const login = await fetch(`${gate.url}/auth/password`, { method: 'POST', headers: form, body: new URLSearchParams({ username: DEMO.user, password: DEMO.password }).toString() });
+    expect(login.status).toBe(200);
+    const pair = await login.json() as { access_token: string; refresh_token: string };
+    const refreshed = await fetch(`${gate.url}/auth/refresh`, { method: 'POST', headers: form, body: new URLSearchParams({ refresh_token: pair.refresh_token }).toString() });
+    expect(refreshed.status).toBe(200);
+    await refreshed.arrayBuffer();
+    expect(await gate.app.store.revokeTokens([lookupDigest(pair.access_token)], now)).toBe(1);
+    const count = async (event: string): Promise<number> => metricIn(await scrape(gate), 'trackgate_tokens_total', { dialect: 'oauth2_password', event });
+    // Refreshes and revocations are attributed after the fact, from the records: wait for them.
+    expect(await waitFor(async () => (await count('revoked')) === 1 && (await count('refreshed')) === 1, 3000)).toBe(true);
+    expect(await count('issued')).toBe(4); // two pairs
   });
 
   it('the memory limit is positive and at most the machine\'s memory', async () => {
