@@ -11,7 +11,7 @@ import { parse, stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { waitFor } from '../proxy/_util.js';
+import { waitFor } from '../helpers/wait.js';
 
 let up: RecordingUpstream;
 const gates: TestGate[] = [];

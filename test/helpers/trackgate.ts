@@ -90,6 +90,11 @@ export async function startTrackgate(opts: {
   };
 }
 
+/** Log records written since index `from`. */
+export function logsSince(logs: string[], from: number): Record<string, unknown>[] {
+  return logs.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 /** `Basic <base64(user:pass)>` */
 export function basicAuth(user: string, pass: string): string {
   return `Basic ${Buffer.from(`${user}:${pass}`, 'utf8').toString('base64')}`;

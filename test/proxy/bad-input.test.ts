@@ -5,8 +5,8 @@
 import { STATUS_CODES } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { logsSince, portOf, rawRequest } from './_util.js';
+import { basicAuth, DEMO, startTrackgate, type TestGate, logsSince } from '../helpers/trackgate.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const LIMIT = 1024 * 1024;

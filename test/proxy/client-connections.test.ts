@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metric, portOf, rawRequest, waitFor } from './_util.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 let up: RecordingUpstream;
 let gate: TestGate;

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, RawConnection, rawRequest, sleep } from './_util.js';
+import { portOf, RawConnection, rawRequest } from '../helpers/raw-http.js';
+import { sleep } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 let up: RecordingUpstream;

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest, verifyAssertion } from './_util.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
+import { verifyAssertion } from '../helpers/identity-assertion.js';
 
 let up: RecordingUpstream;
 let gate: TestGate;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isValidHost } from '../../src/proxy/host.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawGet, rawRequest } from './_util.js';
+import { portOf, rawGet, rawRequest } from '../helpers/raw-http.js';
 
 const AUTH = `Authorization: ${basicAuth(DEMO.user, DEMO.password)}`;
 const BAD = [

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
 import { slowloris, type SlowClient } from '../helpers/slow-client.js';
-import { metric, portOf, waitFor } from './_util.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 let up: RecordingUpstream;
 let gate: TestGate;

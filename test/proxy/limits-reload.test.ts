@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest, RawConnection } from './_util.js';
+import { portOf, rawRequest, RawConnection } from '../helpers/raw-http.js';
 
 let up: RecordingUpstream;
 let gate: TestGate;

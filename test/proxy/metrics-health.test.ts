@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metric, metricIn, waitFor } from './_util.js';
+import { metric, metricIn } from '../helpers/metrics.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 let up: RecordingUpstream;

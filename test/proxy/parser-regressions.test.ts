@@ -4,8 +4,9 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { logsSince, portOf, rawRequest, waitFor } from './_util.js';
+import { basicAuth, DEMO, startTrackgate, type TestGate, logsSince } from '../helpers/trackgate.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 let up: RecordingUpstream;

@@ -13,8 +13,8 @@ import { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, deepMerge, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { logsSince, portOf, rawRequest, type RawResponse } from './_util.js';
+import { basicAuth, DEMO, deepMerge, startTrackgate, type TestGate, logsSince } from '../helpers/trackgate.js';
+import { portOf, rawRequest, type RawResponse } from '../helpers/raw-http.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const ROUTES = [

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metric, portOf, rawRequest } from './_util.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 let up: RecordingUpstream;

@@ -10,7 +10,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
 import { slowBody, type SlowClient } from '../helpers/slow-client.js';
-import { metric, parseResponses, portOf, rawRequest, waitFor } from './_util.js';
+import { metric } from '../helpers/metrics.js';
+import { parseResponses, portOf, rawRequest } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const ROUTES = [{ path: '/pub', access: 'public' }];

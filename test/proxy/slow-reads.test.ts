@@ -8,7 +8,9 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metric, portOf, waitFor } from './_util.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 let up: RecordingUpstream;

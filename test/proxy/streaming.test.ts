@@ -10,7 +10,9 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metric, portOf, rawRequest, waitFor } from './_util.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const MiB = 1024 * 1024;

@@ -11,7 +11,8 @@ import { configSchema } from '../../src/config/schema.js';
 import { TrustedProxies } from '../../src/proxy/trusted-proxies.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { headerNames, portOf, rawGet, waitFor } from './_util.js';
+import { headerNames, portOf, rawGet } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = `Authorization: ${basicAuth(DEMO.user, DEMO.password)}`;
 /** A wrong password not tried before (a repeated one is answered from the negative cache, not counted again). */

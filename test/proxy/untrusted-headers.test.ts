@@ -10,7 +10,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { DEFAULT_STRIPPED_HEADERS, UntrustedHeaders } from '../../src/proxy/untrusted-headers.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { headerNames, portOf, rawGet } from './_util.js';
+import { headerNames, portOf, rawGet } from '../helpers/raw-http.js';
 
 const AUTH = `Authorization: ${basicAuth(DEMO.user, DEMO.password)}`;
 /** The headers the issue names, and a few of each family of the built-in list. */

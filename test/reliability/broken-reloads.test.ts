@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateJwks } from '../../src/identity/keys.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { waitFor } from '../proxy/_util.js';
+import { waitFor } from '../helpers/wait.js';
 import { recordRow } from './record.js';
 
 const ROUNDS = 3;

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest, type RawResult } from '../proxy/_util.js';
+import { portOf, rawRequest, type RawResult } from '../helpers/raw-http.js';
 import { CaseTally } from './lib/case-tally.js';
 import { runPool } from './lib/run-pool.js';
 

@@ -15,7 +15,7 @@ import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest } from '../proxy/_util.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
 import { CaseTally } from './lib/case-tally.js';
 import { leakedSecrets } from './lib/leaks.js';
 import { runPool } from './lib/run-pool.js';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalPath } from '../../src/proxy/canonical-path.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest } from '../proxy/_util.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
 import { recordRow } from './record.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);

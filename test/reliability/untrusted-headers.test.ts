@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_STRIPPED_HEADERS } from '../../src/proxy/untrusted-headers.js';
 import { startRecordingUpstream, type Recorded, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest } from '../proxy/_util.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
 import { recordRow } from './record.js';
 
 const UNTRUSTED_PEER = '127.0.0.2';
