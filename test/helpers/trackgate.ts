@@ -39,7 +39,7 @@ export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>
   return out;
 }
 
-export async function startTrackgate(opts: {
+export interface StartTrackgateOptions {
   upstreamUrl: string;
   config?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
@@ -47,7 +47,10 @@ export async function startTrackgate(opts: {
   files?: Record<string, string>;
   /** Clock (epoch ms) for the app: validation cache, identity header, Digest nonces. */
   now?: () => number;
-}): Promise<TestGate> {
+}
+
+/** One trackgate in front of `upstreamUrl` (test/helpers/gate.ts also starts a recording upstream for it). */
+export async function startTrackgate(opts: StartTrackgateOptions): Promise<TestGate> {
   const dir = mkdtempSync(join(tmpdir(), 'trackgate-test-'));
   copyFileSync(DEMO_ACCOUNTS, join(dir, 'accounts.yaml'));
   for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), content);
