@@ -40,8 +40,7 @@ interface Counter { window: number; current: number; previous: number }
 type CounterScope = 'user' | 'ip' | 'pair';
 
 export class MemoryThrottle implements Throttle {
-  // Bounded by count through maxSize (each entry sized 1), not `max`: with `max`, lru-cache allocates its arrays
-  // for every entry at construction (~1.6 MiB of heap for 100,000), paid by every process that never sees a flood.
+  // A count bound through maxSize (each entry sized 1), not `max`: docs/performance-notes.md#lru-cache-bounded-by-size-not-max
   readonly #counters = new LRUCache<string, Counter>({ maxSize: 100_000, sizeCalculation: () => 1 });
   /**
    * User + address pairs that passed a check, with the time they passed: compared with the current
