@@ -203,7 +203,6 @@ export class IdentityTable {
       this.#onEvict(victimSeg === NEGATIVE ? 'negative' : 'positive');
     }
     const row = this.#free.pop() ?? ++this.#top;
-    // key
     const k = row * KEY_STRIDE;
     this.#keys[k] = key.length;
     for (let i = 0; i < key.length; i++) this.#keys[k + 1 + i] = key.charCodeAt(i);
@@ -211,7 +210,6 @@ export class IdentityTable {
     const b = h & this.#mask;
     this.#chain[row] = this.#buckets[b]!;
     this.#buckets[b] = row;
-    // verdict
     this.#deadline[row] = deadline;
     if (negative) {
       this.#values[row] = verdict;
@@ -372,7 +370,6 @@ export class IdentityTable {
   #remove(row: number): void {
     const seg = this.#segmentOf(row);
     this.#unlinkLru(row, seg);
-    // out of its hash chain
     const b = this.#hash[row]! & this.#mask;
     let at = this.#buckets[b]!;
     if (at === row) this.#buckets[b] = this.#chain[row]!;
