@@ -9,7 +9,8 @@
  *   flood of one wrong password costs one hash per window; errors that are not verdicts (source down,
  *   throttled, malformed) are never cached;
  * - bounded by entry count and by approximate bytes, least recently used first, in an {@link IdentityTable}
- *   (which also keeps rejections from evicting identities, and admits new identities by frequency);
+ *   (which also keeps rejections from evicting identities, and decides by `admission` whether a new identity
+ *   gets into a full cache);
  * - concurrent misses on one key share a single verification (single-flight);
  * - `delete`/`deleteTokenDigests`/`clear` evict at once (revocation, account removal, reload); a verification that
  *   was already running when `clear` was called does not store its (possibly stale) verdict;

@@ -1,13 +1,8 @@
 /**
  * Brute-force throttling of password checks, per user and per client address: a sliding-window counter of
- * failed attempts (the previous fixed window weighted by how much of it still overlaps, plus the current
- * one: O(1) memory per key, no timestamp lists). Over the limit → 429 with Retry-After until the window
- * slides enough. Keys live in a bounded LRU so a flood of distinct users cannot grow memory.
- *
- * Who is refused once a user is over its limit (not the owner logging in from a clean or trusted address)
- * is decided in `lockout-rule.ts`, shared with the Redis and cluster throttles.
- *
- * `Throttle` is async so a store-backed implementation (Redis, shared by replicas) can drop in.
+ * failed attempts (O(1) memory per key, no timestamp lists) in a bounded LRU, so a flood of distinct users
+ * cannot grow memory. Over the limit → 429 with Retry-After. Who is refused is decided in `lockout-rule.ts`,
+ * shared with the Redis and cluster throttles; `Throttle` is async so those can drop in.
  */
 import { LRUCache } from 'lru-cache';
 import {
