@@ -7,7 +7,8 @@
  * - expiry is lazy: an entry past its deadline is dropped when looked up, or evicted in LRU order;
  * - two segments, each its own LRU list over the same rows: identities (at most `maxEntries`) and rejections
  *   (at most `maxNegativeEntries`). A rejection only ever evicts an older rejection, so a flood of random
- *   credentials cannot push a valid user out and make them pay a password hash again;
+ *   credentials cannot push a valid user out and make them pay a password hash again; an identity evicts older
+ *   identities, and rejections first when bytes run short;
  * - admission (`frequency`, TinyLFU): an identity that would evict another gets in only if it has been used more
  *   often lately ({@link FrequencySketch}), so a stream of one-off valid tokens cannot push out the credentials in
  *   regular use; with `lru`, every new identity gets in;

@@ -1,8 +1,9 @@
 /**
  * Brute-force throttling of password checks, per user and per client address: a sliding-window counter of
- * failed attempts (O(1) memory per key, no timestamp lists) in a bounded LRU, so a flood of distinct users
- * cannot grow memory. Over the limit → 429 with Retry-After. Who is refused is decided in `lockout-rule.ts`,
- * shared with the Redis and cluster throttles; `Throttle` is async so those can drop in.
+ * failed attempts (the previous fixed window weighted by its overlap, plus the current one: O(1) memory per key)
+ * in a bounded LRU, so a flood of distinct users cannot grow memory. Over the limit → 429 with Retry-After.
+ * Who is refused is decided in `lockout-rule.ts`, shared with the Redis and cluster throttles; `Throttle` is
+ * async so those can drop in.
  */
 import { LRUCache } from 'lru-cache';
 import {
