@@ -47,9 +47,9 @@ import { IssueRouter } from './issue/router.js';
 import { TokenService } from './issue/tokens.js';
 import { RefreshRotation } from './issue/refresh.js';
 import type { Dialect, IssueDeps } from './issue/types.js';
-import { MemoryThrottle, type Throttle } from './verify/throttle.js';
+import { MemoryThrottle, type Throttle } from './store/throttle.js';
 import { PasswordVerifier } from './accounts/password-verifier.js';
-import type { NonceCounterStore } from './authn/digest-nonce-counter.js';
+import type { NonceCounterStore } from './store/digest-nonce-counter.js';
 
 export interface AppOptions {
   logger?: Logger;

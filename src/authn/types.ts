@@ -87,14 +87,14 @@ export interface AuthnDeps {
   readonly store: Store;
   readonly logger: Logger;
   /** Brute-force throttle for password checks (per user name and client address). */
-  readonly throttle?: import('../verify/throttle.js').Throttle;
+  readonly throttle?: import('../store/throttle.js').Throttle;
   /** Password checks by name with equal failure timing (src/accounts/password-verifier.ts). */
   readonly passwords: import('../accounts/password-verifier.js').PasswordVerifier;
   /**
    * Digest `nc` replay store shared by several processes (the cluster primary's, over IPC); absent: the
    * Digest form keeps its own in memory.
    */
-  readonly nonceCounter?: import('./digest-nonce-counter.js').NonceCounterStore;
+  readonly nonceCounter?: import('../store/digest-nonce-counter.js').NonceCounterStore;
   /** Secret for stateless HMACs that every replica shares (Digest nonces, …). */
   readonly sharedSecret: Buffer;
   /** Epoch milliseconds; injectable for tests. */
