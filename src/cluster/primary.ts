@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { listenOn } from '../app.js';
 import { adminHandler } from '../admin/server.js';
 import { MemoryNonceCounterStore } from '../store/digest-nonce-counter.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config-schema.js';
 import { createLogger, type Logger } from '../observability/log.js';
 import { MemoryThrottle } from '../store/throttle.js';
 import type { IpcChannel } from './ipc.js';
