@@ -8,8 +8,9 @@ import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { ConfigError, loadAccounts, loadConfig, resolveFromConfig, type LoadedConfig } from './config/load.js';
-import type { Config } from './config/schema.js';
+import { ConfigError, resolveFromConfig } from './config/load.js';
+import { loadConfig, type Config, type LoadedConfig } from './config-schema.js';
+import { loadAccounts } from './accounts/load.js';
 import { AccountDirectory } from './accounts/directory.js';
 import { AUTHENTICATORS } from './authn/registry.js';
 import { AuthPipeline } from './authn/pipeline.js';
@@ -47,9 +48,9 @@ import { IssueRouter } from './issue/router.js';
 import { TokenService } from './issue/tokens.js';
 import { RefreshRotation } from './issue/refresh.js';
 import type { Dialect, IssueDeps } from './issue/types.js';
-import { MemoryThrottle, type Throttle } from './verify/throttle.js';
+import { MemoryThrottle, type Throttle } from './store/throttle.js';
 import { PasswordVerifier } from './accounts/password-verifier.js';
-import type { NonceCounterStore } from './authn/digest-nonce-counter.js';
+import type { NonceCounterStore } from './store/digest-nonce-counter.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -86,7 +87,7 @@ export class App {
   readonly adminServer: Server;
   #loaded: LoadedConfig;
   #accounts: AccountDirectory;
-  #runtime: Runtime;
+  #runtime: Runtime<Config>;
   #closing = false;
   readonly #handler: ProxyHandler;
   readonly #upgrade: UpgradeHandler;
@@ -233,10 +234,10 @@ export class App {
     const store = await this.store.ping().then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message }));
     return { store, upstream: await this.#probe.check() };
   }
-  get runtime(): Runtime { return this.#runtime; }
+  get runtime(): Runtime<Config> { return this.#runtime; }
   get closing(): boolean { return this.#closing; }
 
-  #buildRuntime(config: Config): Runtime {
+  #buildRuntime(config: Config): Runtime<Config> {
     const forms: Authenticator[] = [];
     const headers = new Set([...ALWAYS_STRIPPED_HEADERS, ...ALWAYS_STRIPPED_LEGACY.headers]);
     const cookies = new Set<string>(ALWAYS_STRIPPED_LEGACY.cookies);

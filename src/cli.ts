@@ -6,21 +6,23 @@
  *   trackgate check-config FILE        validate a config (and its accounts and keys files) without starting
  *   trackgate hash-password [--lookup] read a secret on stdin, print its hash for the accounts file
  *   trackgate keys generate [--alg EdDSA|ES256]   print a new private JWK set for identity.keysFile
- *   trackgate keys rotate add|promote|retire|status  rotate the signing key in safe steps (src/identity/keys-cli.ts)
+ *   trackgate keys rotate add|promote|retire|status  rotate the signing key in safe steps (src/commands/keys-cli.ts)
  *   trackgate config-docs              print the config reference (docs/config.md) generated from the schema
  *   trackgate accounts list|add|remove  edit the accounts file; trackgate import htpasswd|htdigest FILE
- *   trackgate tokens list|revoke       issued tokens in the configured store (src/issue/tokens-cli.ts)
+ *   trackgate tokens list|revoke       issued tokens in the configured store (src/commands/tokens-cli.ts)
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadAccounts, loadConfig, resolveFromConfig } from './config/load.js';
+import { ConfigError, resolveFromConfig } from './config/load.js';
+import { configSchema, loadConfig } from './config-schema.js';
+import { loadAccounts } from './accounts/load.js';
 import { hashPassword } from './accounts/password.js';
 import { lookupDigest } from './accounts/digest-token.js';
 import { generateJwks, loadKeyRing } from './identity/keys.js';
 import { runServer } from './server.js';
 import { renderConfigDocs } from './config/docs.js';
-import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './accounts/accounts-cli.js';
-import { TOKENS_CLI_OPTIONS, TOKENS_USAGE, runTokensCli } from './issue/tokens-cli.js';
-import { KEYS_CLI_OPTIONS, KEYS_USAGE, runKeysRotateCli } from './identity/keys-cli.js';
+import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './commands/accounts-cli.js';
+import { TOKENS_CLI_OPTIONS, TOKENS_USAGE, runTokensCli } from './commands/tokens-cli.js';
+import { KEYS_CLI_OPTIONS, KEYS_USAGE, runKeysRotateCli } from './commands/keys-cli.js';
 
 const USAGE = `usage:
   trackgate [start] --config FILE      run the sidecar
@@ -103,15 +105,15 @@ export async function main(argv: string[]): Promise<void> {
         return;
       }
       case 'config-docs':
-        process.stdout.write(renderConfigDocs());
+        process.stdout.write(renderConfigDocs(configSchema));
         return;
-      case 'accounts': // accounts list|add|remove (src/accounts/accounts-cli.ts)
+      case 'accounts': // accounts list|add|remove (src/commands/accounts-cli.ts)
         process.exitCode = await runAccountsCli(argv);
         return;
       case 'import': // import htpasswd|htdigest FILE
         process.exitCode = await runAccountsCli(argv);
         return;
-      case 'tokens': // tokens list|revoke (src/issue/tokens-cli.ts)
+      case 'tokens': // tokens list|revoke (src/commands/tokens-cli.ts)
         process.exitCode = await runTokensCli(argv);
         return;
       case 'help':

@@ -5,8 +5,8 @@
  * - A keys file: read here as each worker reads it, and re-read when the config or keys file changes, as
  *   each worker does on its own (reloads are per process; the file watchers fire together).
  */
-import { ConfigError, loadConfig, resolveFromConfig, type LoadedConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import { ConfigError, resolveFromConfig } from '../config/load.js';
+import { loadConfig, type Config, type LoadedConfig } from '../config-schema.js';
 import { FileWatcher } from '../config/watch.js';
 import { loadKeyRing, type KeyRing } from '../identity/keys.js';
 import { RETAIN_SKEW_SECONDS, SigningKeys } from '../identity/signing-keys.js';

@@ -7,7 +7,7 @@
  */
 import cluster from 'node:cluster';
 import { App } from '../app.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig } from '../config-schema.js';
 import { createLogger } from '../observability/log.js';
 import { IpcChannel, type IpcSend } from './ipc.js';
 import { IpcNonceCounter } from './ipc-nonce-counter.js';

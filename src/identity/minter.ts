@@ -9,7 +9,7 @@
  */
 import { randomBytes, sign } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Identity } from '../authn/types.js';
+import type { Identity } from './identity.js';
 import type { KeyRing, SigningKey } from './keys.js';
 import { RETAIN_SKEW_SECONDS, SigningKeys, type RotationDecision } from './signing-keys.js';
 

@@ -10,7 +10,7 @@ import type { RequestView } from '../authn/types.js';
 import type { TrackgateError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { Store } from '../store/types.js';
-import type { Throttle } from '../verify/throttle.js';
+import type { Throttle } from '../store/throttle.js';
 import type { PasswordVerifier } from '../accounts/password-verifier.js';
 import type { TokenService } from './tokens.js';
 import type { RefreshRotation } from './refresh.js';

@@ -2,7 +2,7 @@
  * Everything the request path reads that a reload may change, built once per config/accounts version and
  * swapped in whole (a request keeps the runtime it started with).
  */
-import type { Config } from '../config/schema.js';
+import type { CoreConfig } from '../config/schema.js';
 import type { AuthPipeline } from '../authn/pipeline.js';
 import type { RouteRules } from '../authn/rules.js';
 import type { GuardPolicy } from './guard.js';
@@ -10,8 +10,9 @@ import type { HeaderPolicy } from './headers.js';
 import type { IssueRouter } from '../issue/router.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
-export interface Runtime {
-  readonly config: Config;
+/** `C`: the config type of the composition root that builds it (the proxy reads only core keys). */
+export interface Runtime<C extends CoreConfig = CoreConfig> {
+  readonly config: C;
   readonly pipeline: AuthPipeline;
   readonly rules: RouteRules;
   readonly guard: GuardPolicy;

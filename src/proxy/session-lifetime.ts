@@ -20,7 +20,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type httpProxy from 'http-proxy';
-import type { Identity } from '../authn/types.js';
+import type { Identity } from '../identity/identity.js';
 import type { Logger } from '../observability/log.js';
 import type { Store, StoreEvent } from '../store/types.js';
 

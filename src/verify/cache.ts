@@ -18,9 +18,11 @@
  *   (`trackgate_validation_cache_events_total`).
  */
 import { TrackgateError } from '../errors.js';
-import type { Identity } from '../authn/types.js';
+import type { Identity } from '../identity/identity.js';
 import { IdentityTable, type Admission, type Verdict } from './identity-table.js';
-import type { CacheOutcome } from '../observability/metrics.js';
+
+/** How a request's credential was answered: from the cache, verified on a miss, or (single-use) not cached. */
+export type CacheOutcome = 'hit' | 'miss' | 'negative_hit' | 'bypass';
 
 export interface ValidationCacheOptions {
   maxEntries: number;

@@ -24,7 +24,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey as JoseCryptoKey, type JSONWebKeySet, type JWK, type JWTPayload, type LocalJWKSet } from 'jose';
 import { TrackgateError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
-import type { Identity, IdentityKind } from '../authn/types.js';
+import type { Identity, IdentityKind } from '../identity/identity.js';
 import { describeError, readLimited, sourceUnavailable } from './http-source.js';
 
 /** Asymmetric JWS algorithms an issuer may allow. HS* and `none` are not representable. */

@@ -19,7 +19,7 @@
 import { Buffer } from 'node:buffer';
 import { TrackgateError } from '../errors.js';
 import { LOOKUP_DIGEST_PREFIX, LOOKUP_DIGEST_RE } from '../accounts/digest-token.js';
-import type { Identity, IdentityKind } from '../authn/types.js';
+import type { Identity, IdentityKind } from '../identity/identity.js';
 import { FrequencySketch } from './frequency-sketch.js';
 
 /** A cached verdict: the identity, or the rejection to throw again. */

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { stringify } from 'yaml';
 import { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config-schema.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, deepMerge, startTrackgate, type TestGate } from '../helpers/trackgate.js';
 import { logsSince, portOf, rawRequest, type RawResponse } from './_util.js';

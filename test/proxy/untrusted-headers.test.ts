@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/config-schema.js';
 import { DEFAULT_STRIPPED_HEADERS, UntrustedHeaders } from '../../src/proxy/untrusted-headers.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';

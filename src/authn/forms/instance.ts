@@ -32,7 +32,7 @@ import { authorizationParams } from '../authorization-header.js';
 import { defineAuthenticator } from '../module.js';
 import { checkTokenSyntax, malformedToken } from '../stored-token.js';
 import type { Credential, Identity, RequestView } from '../types.js';
-import type { ThrottleKey } from '../../verify/throttle.js';
+import type { ThrottleKey } from '../../store/throttle.js';
 import { decodeBasic } from './basic.js';
 
 export type InstanceCredential = Credential & { readonly instanceId: string } & (

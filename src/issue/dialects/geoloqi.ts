@@ -41,7 +41,7 @@ import type { ApplicationRecord } from '../../accounts/schema.js';
 import { authorizationParams } from '../../authn/authorization-header.js';
 import { decodeBasic } from '../../authn/forms/basic.js';
 import type { StoredUser } from '../../store/types.js';
-import type { ThrottleKey } from '../../verify/throttle.js';
+import type { ThrottleKey } from '../../store/throttle.js';
 import { secondsLeft } from '../access-jwt.js';
 import { stringField } from '../body.js';
 import type { Subject } from '../tokens.js';

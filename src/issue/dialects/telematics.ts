@@ -36,7 +36,7 @@ import { z } from 'zod';
 import { lookupDigest } from '../../accounts/digest-token.js';
 import { MAX_TOKEN_LENGTH } from '../../authn/stored-token.js';
 import { TrackgateError } from '../../errors.js';
-import type { ThrottleKey } from '../../verify/throttle.js';
+import type { ThrottleKey } from '../../store/throttle.js';
 import { accessJwt, secondsLeft } from '../access-jwt.js';
 import type { PairDialect } from '../refresh-route.js';
 import { subjectOf } from '../refresh-route.js';

@@ -6,10 +6,10 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig, resolveFromConfig } from '../config/load.js';
-import { configSchema } from '../config/schema.js';
-import { loadKeyRing } from './keys.js';
-import { addKey, promoteKey, retireKeys, rotationStatus, RotationRefused, type JwkSet, type RotationSettings } from './rotate.js';
+import { resolveFromConfig } from '../config/load.js';
+import { configSchema, loadConfig } from '../config-schema.js';
+import { loadKeyRing } from '../identity/keys.js';
+import { addKey, promoteKey, retireKeys, rotationStatus, RotationRefused, type JwkSet, type RotationSettings } from '../identity/rotate.js';
 
 export const KEYS_USAGE = `  trackgate keys rotate add|promote [KID]|retire [KID...]|status (--config FILE | --keys FILE) [--alg EdDSA|ES256] [--force]
                                        rotate the signing key in steps, each refused until safe (docs/key-rotation.md)

@@ -22,10 +22,11 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LOOKUP_DIGEST_RE, lookupDigest } from '../accounts/digest-token.js';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { ConfigError } from '../config/load.js';
+import { loadConfig } from '../config-schema.js';
 import { openStore } from '../store/open.js';
 import type { Store, TokenRecord } from '../store/types.js';
-import { shortDigest } from './dialects/operator.js';
+import { shortDigest } from '../issue/dialects/operator.js';
 
 /** The options of these commands, for the top-level parser in cli.ts (which must know every option). */
 export const TOKENS_CLI_OPTIONS = {

@@ -26,13 +26,14 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { YAMLMap } from 'yaml';
-import { ConfigError, loadConfig } from '../config/load.js';
-import { AccountsDocument } from './accounts-file.js';
-import { lookupDigest } from './digest-token.js';
-import { hashFormat, hashPassword } from './password.js';
-import { parseHtpasswd } from './htpasswd.js';
-import { HtdigestError, parseHtdigest } from './htdigest.js';
-import type { AccountsFile, DigestMaterial } from './schema.js';
+import { ConfigError } from '../config/load.js';
+import { loadConfig } from '../config-schema.js';
+import { AccountsDocument } from '../accounts/accounts-file.js';
+import { lookupDigest } from '../accounts/digest-token.js';
+import { hashFormat, hashPassword } from '../accounts/password.js';
+import { parseHtpasswd } from '../accounts/htpasswd.js';
+import { HtdigestError, parseHtdigest } from '../accounts/htdigest.js';
+import type { AccountsFile, DigestMaterial } from '../accounts/schema.js';
 import { DIGEST_HASHES, digestHa1, type DigestHash } from '../authn/digest-hash.js';
 
 /** The options of these commands, for the top-level parser in cli.ts (which must know every option). */
