@@ -15,7 +15,10 @@ import type { PasswordVerifier } from '../accounts/password-verifier.js';
 import type { TokenService } from './tokens.js';
 import type { RefreshRotation } from './refresh.js';
 
-/** What a dialect's route handler gets. */
+/**
+ * What a dialect's route handler gets: plain data and functions, no HTTP objects. The proxy's token-endpoint
+ * adapter (src/proxy/token-endpoint.ts) builds it from the Node request; a test can build it by hand.
+ */
 export interface IssueRequest {
   readonly view: RequestView;
   /** The parsed body (JSON or form-urlencoded; `{}` when empty). Throws 400/413/415 TrackgateErrors. */
@@ -24,6 +27,8 @@ export interface IssueRequest {
   authenticate(): Promise<AuthResult | undefined>;
   /** The `WWW-Authenticate` values of one credential form (e.g. `basic`, `digest`), for legacy challenges. */
   challengeOf(formId: string): string[];
+  /** The HTTP reason phrase of a status (`Unauthorized`), for documents that echo it; undefined if unknown. */
+  statusText(status: number): string | undefined;
 }
 
 /** A dialect's answer. `body` is JSON-encoded unless it is a string or undefined. */
@@ -31,6 +36,8 @@ export interface IssueReply {
   status: number;
   headers?: Record<string, string | string[]>;
   body?: unknown;
+  /** The failure this reply renders: logged by the proxy, and its headers (Retry-After …) are sent. */
+  error?: TrackgateError;
 }
 
 export interface IssueRoute {

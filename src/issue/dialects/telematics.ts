@@ -31,7 +31,6 @@
  * Errors: `{"Result": null, "Status": <HTTP status>, "Title": <reason phrase>, "Errors": [{"Code": <trackgate
  * error code>, "Message": …}]}`: 400 malformed, 401 bad credentials or tokens, 429 throttled (Retry-After).
  */
-import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { lookupDigest } from '../../accounts/digest-token.js';
 import { MAX_TOKEN_LENGTH } from '../../authn/stored-token.js';
@@ -137,10 +136,10 @@ export const telematics = defineDialect({
         return envelope(pair, echoedDeviceToken(pair, req));
       },
       accessValueFor: jwt,
-      renderError(err) {
+      renderError(err, req) {
         return {
           status: err.status,
-          body: { Result: null, Status: err.status, Title: STATUS_CODES[err.status] ?? 'Error', Errors: [{ Code: err.code, Message: err.message }] },
+          body: { Result: null, Status: err.status, Title: req.statusText(err.status) ?? 'Error', Errors: [{ Code: err.code, Message: err.message }] },
         };
       },
     };
