@@ -145,7 +145,6 @@ export class App {
       accounts: () => this.#accounts, store, tokens: this.tokens, throttle: this.throttle, passwords: this.passwords, logger: this.logger, now,
       refresh: new RefreshRotation(this.tokens, store, () => this.#runtime.config.issue.refreshGraceSeconds, now),
       signJwt: (claims, typ) => this.minter.signJwt(claims, typ),
-      dialect: (id) => this.#runtime.dialects.get(id),
     };
     this.#runtime = this.#buildRuntime(config);
     // Reads identity.* from the running config at each mint (hot reload).
@@ -257,8 +256,7 @@ export class App {
     }
     const identityHeader = config.identity.header.toLowerCase();
     return Object.freeze({
-      issue: new IssueRouter(dialects, (p) => pathKey(p, config.routing.caseInsensitive)),
-      dialects: new Map(dialects.map((d) => [d.id, d])),
+      issue: new IssueRouter(dialects, this.#issueDeps.refresh, (p) => pathKey(p, config.routing.caseInsensitive)),
       config,
       pipeline: new AuthPipeline(forms, this.cache, this.#digester, config.authn.rejectAmbiguous),
       rules: new RouteRules(config.routes, config.routing.caseInsensitive),

@@ -12,8 +12,8 @@ import type { Logger } from '../observability/log.js';
 import type { Store } from '../store/types.js';
 import type { Throttle } from '../verify/throttle.js';
 import type { PasswordVerifier } from '../accounts/password-verifier.js';
-import type { TokenService } from './tokens.js';
-import type { RefreshRotation } from './refresh.js';
+import type { Subject, TokenService } from './tokens.js';
+import type { PairOptions, RefreshRotation, TokenPair } from './refresh.js';
 
 /**
  * What a dialect's route handler gets: plain data and functions, no HTTP objects. The proxy's token-endpoint
@@ -58,8 +58,6 @@ export interface IssueDeps {
   readonly refresh: RefreshRotation;
   /** Signs JWT claims with trackgate's active key (for dialects whose access tokens are JWTs). */
   signJwt(claims: Record<string, unknown>, typ: string): string;
-  /** Another enabled dialect, by id (a shared refresh endpoint answers in the issuing dialect's shape). */
-  dialect(id: string): Dialect | undefined;
   readonly logger: Logger;
   now(): number;
 }
@@ -69,8 +67,26 @@ export interface Dialect {
   readonly routes: readonly IssueRoute[];
   /** Renders any error in this dialect's own wire shape. */
   renderError(err: TrackgateError, req: IssueRequest): IssueReply;
-  /** Renders a refreshed pair in this dialect's login shape (for refresh endpoints shared between dialects). */
-  renderPair?(pair: import('./refresh.js').TokenPair, req: IssueRequest): IssueReply;
+  /** Its part in the shared refresh endpoint, if its pairs are refreshed there (src/issue/shared-refresh.ts). */
+  readonly refresh?: RefreshCapability;
+}
+
+/**
+ * How a dialect whose pairs are refreshed at the shared `POST <prefix>/refresh` takes part: the router serves
+ * one endpoint per declared path, and each of them refreshes the families of every declaring dialect.
+ */
+export interface RefreshCapability {
+  /** Full path of its refresh endpoint (prefix included). */
+  readonly path: string;
+  /**
+   * Body fields (JSON or form-urlencoded, like every token endpoint) that carry the refresh token, this
+   * dialect's own first: a request that uses it gets errors in this dialect's shape until the token's issuer is known.
+   */
+  readonly fields: readonly string[];
+  /** A refreshed pair, in this dialect's login shape. */
+  renderPair(pair: TokenPair, req: IssueRequest): IssueReply;
+  /** The access-token builder of its refreshed pairs (JWT dialects); random opaque values when absent. */
+  accessValueFor?(subject: Subject): PairOptions['accessValue'];
 }
 
 export interface DialectModule<Id extends string = string, S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> {

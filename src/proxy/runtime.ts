@@ -22,5 +22,4 @@ export interface Runtime {
   readonly credentialQuery: readonly string[];
   /** The enabled legacy token endpoints. */
   readonly issue: IssueRouter;
-  readonly dialects: ReadonlyMap<string, import('../issue/types.js').Dialect>;
 }

@@ -4,7 +4,7 @@
  * | endpoint              | request (form-urlencoded; JSON accepted)        | 200                                                              |
  * |-----------------------|-------------------------------------------------|------------------------------------------------------------------|
  * | `POST /auth/password` | `username`, `password` [, `grant_type=password`] | `{access_token, refresh_token, token_type: "bearer", expires_in}` |
- * | `POST /auth/refresh`  | `refresh_token` (also JSON `refreshToken`)       | a new pair, same shape (see refresh-route.ts)                    |
+ * | `POST /auth/refresh`  | `refresh_token` (also JSON `refreshToken`)       | a new pair, same shape (see shared-refresh.ts)                   |
  *
  * The access token is a JWT (`typ: at+jwt`) that is also stored by digest, so revoking it or its family
  * works like for any opaque token; clients send it as `Authorization: Bearer <access_token>`. Refresh tokens
@@ -24,7 +24,7 @@ import { TrackgateError } from '../../errors.js';
 import { accessJwt, secondsLeft } from '../access-jwt.js';
 import { stringField } from '../body.js';
 import { checkUserPassword } from '../password-login.js';
-import { refreshRoute, renderInRequestShape, type PairDialect } from '../refresh-route.js';
+import type { TokenPair } from '../refresh.js';
 import type { Subject } from '../tokens.js';
 import { defineDialect, type IssueReply } from '../types.js';
 
@@ -47,7 +47,16 @@ export const oauth2Password = defineDialect({
   create(options, deps) {
     const base = options.prefix;
     const jwt = (subject: Subject) => accessJwt(deps, subject, { issuer: options.jwtIssuer, audience: options.jwtAudience, scope: options.scope });
-    const dialect: PairDialect = {
+    const renderPair = (pair: TokenPair): IssueReply => ({
+      status: 200,
+      body: {
+        access_token: pair.access.value,
+        refresh_token: pair.refresh.value,
+        token_type: 'bearer',
+        expires_in: secondsLeft(pair.access.expiresAt, deps.now()),
+      },
+    });
+    return {
       id: ID,
       routes: [
         {
@@ -77,31 +86,16 @@ export const oauth2Password = defineDialect({
             const pair = await deps.refresh.issuePair(subject, {
               issuer: ID, accessTtlSeconds: options.accessTtlSeconds, refreshTtlSeconds: options.refreshTtlSeconds, accessValue: jwt(subject),
             });
-            return dialect.renderPair(pair, req);
+            return renderPair(pair);
           },
         },
-        refreshRoute(deps, `${base}/refresh`),
       ],
-      renderPair(pair): IssueReply {
-        return {
-          status: 200,
-          body: {
-            access_token: pair.access.value,
-            refresh_token: pair.refresh.value,
-            token_type: 'bearer',
-            expires_in: secondsLeft(pair.access.expiresAt, deps.now()),
-          },
-        };
-      },
-      accessValueFor: jwt,
-      renderError(err, req) {
-        const other = renderInRequestShape(err, req, deps, ID);
-        if (other !== undefined) return other;
+      refresh: { path: `${base}/refresh`, fields: ['refresh_token', 'refreshToken'], renderPair, accessValueFor: jwt },
+      renderError(err) {
         const code = oauthCodes.get(err) ?? oauthCodeOf(err);
         return { status: err.status, body: { error: code, error_description: err.message } };
       },
     };
-    return dialect;
   },
 });
 

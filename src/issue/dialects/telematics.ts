@@ -37,11 +37,9 @@ import { MAX_TOKEN_LENGTH } from '../../authn/stored-token.js';
 import { TrackgateError } from '../../errors.js';
 import type { ThrottleKey } from '../../verify/throttle.js';
 import { accessJwt, secondsLeft } from '../access-jwt.js';
-import type { PairDialect } from '../refresh-route.js';
-import { subjectOf } from '../refresh-route.js';
 import type { TokenPair } from '../refresh.js';
-import type { Subject } from '../tokens.js';
-import { defineDialect, type IssueReply, type IssueRequest } from '../types.js';
+import { subjectOf, type Subject } from '../tokens.js';
+import { defineDialect, type Dialect, type IssueReply, type IssueRequest } from '../types.js';
 
 const ID = 'telematics';
 
@@ -86,7 +84,8 @@ export const telematics = defineDialect({
       issuer: ID, accessTtlSeconds: options.accessTtlSeconds, refreshTtlSeconds: options.refreshTtlSeconds, accessValue: jwt(subject),
     });
 
-    const dialect: PairDialect = {
+    const renderPair = (pair: TokenPair, req: IssueRequest): IssueReply => envelope(pair, echoedDeviceToken(pair, req));
+    const dialect: Dialect = {
       id: ID,
       routes: [
         {
@@ -121,21 +120,18 @@ export const telematics = defineDialect({
             const refresh = str(body, 'RefreshToken');
             if (access === undefined || access === '' || refresh === undefined || refresh === '') throw malformed('AccessToken and RefreshToken required');
             if (refresh.length > MAX_TOKEN_LENGTH) throw invalid('invalid refresh token', 'refresh token longer than any issued one');
-            const [accessRec, refreshRec] = await Promise.all([deps.tokens.lookup(access), deps.tokens.lookup(refresh)]);
+            const [accessRec, presented] = await Promise.all([deps.tokens.lookup(access), deps.refresh.present(refresh)]);
+            const refreshRec = presented.record;
             if (refreshRec === undefined || refreshRec.type !== 'refresh' || refreshRec.issuer !== ID) throw invalid('invalid refresh token', 'unknown refresh token');
             // An expired access token is fine (that is why one refreshes); it must be of the same family.
             if (accessRec === undefined || accessRec.type !== 'access' || accessRec.family === undefined || accessRec.family !== refreshRec.family) {
               throw invalid('invalid access token', 'access token not of the refresh token\'s family');
             }
-            const pair = await deps.refresh.rotate(refresh, jwt(subjectOf(refreshRec)));
-            return dialect.renderPair(pair, req);
+            const pair = await deps.refresh.rotate(presented, jwt(subjectOf(refreshRec)));
+            return renderPair(pair, req);
           },
         },
       ],
-      renderPair(pair, req) {
-        return envelope(pair, echoedDeviceToken(pair, req));
-      },
-      accessValueFor: jwt,
       renderError(err, req) {
         return {
           status: err.status,
