@@ -27,11 +27,9 @@ import { checkUserPassword } from '../password-login.js';
 import type { TokenPair } from '../refresh.js';
 import type { Subject } from '../tokens.js';
 import { defineDialect, type IssueReply } from '../types.js';
+import { WireError, wireCodeOf } from '../wire-error.js';
 
 const ID = 'oauth2_password';
-
-/** The RFC 6749 `error` code of errors this dialect throws itself (others are mapped from the TrackgateError code). */
-const oauthCodes = new WeakMap<TrackgateError, string>();
 
 export const oauth2Password = defineDialect({
   id: ID,
@@ -92,7 +90,7 @@ export const oauth2Password = defineDialect({
       ],
       refresh: { path: `${base}/refresh`, fields: ['refresh_token', 'refreshToken'], renderPair, accessValueFor: jwt },
       renderError(err) {
-        const code = oauthCodes.get(err) ?? oauthCodeOf(err);
+        const code = wireCodeOf(err) ?? oauthCodeOf(err);
         return { status: err.status, body: { error: code, error_description: err.message } };
       },
     };
@@ -101,10 +99,8 @@ export const oauth2Password = defineDialect({
 
 function oauthError(
   code: string, message: string, tgCode: 'TG_ERR_BAD_REQUEST' | 'TG_ERR_INVALID_CREDENTIALS', reason: 'malformed' | 'invalid', status?: number, detail?: string,
-): TrackgateError {
-  const err = new TrackgateError(tgCode, message, { reason, ...(status !== undefined ? { status } : {}), ...(detail !== undefined ? { detail } : {}) });
-  oauthCodes.set(err, code);
-  return err;
+): WireError {
+  return new WireError(code, tgCode, message, { reason, ...(status !== undefined ? { status } : {}), ...(detail !== undefined ? { detail } : {}) });
 }
 
 /** RFC 6749 §5.2 (and RFC 8628 `slow_down`) codes for trackgate's own errors. */
