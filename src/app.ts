@@ -15,7 +15,7 @@ import { AccountDirectory } from './accounts/directory.js';
 import { AUTHENTICATORS } from './authn/registry.js';
 import { AuthPipeline } from './authn/pipeline.js';
 import { RouteRules } from './authn/rules.js';
-import { pathKey } from './proxy/canonical-path.js';
+import { pathKey } from './authn/canonical-path.js';
 import type { Authenticator, AuthnDeps } from './authn/types.js';
 import { TrackgateError } from './errors.js';
 import { generatedKeyRing, loadKeyRing, type KeyRing } from './identity/keys.js';
@@ -146,7 +146,6 @@ export class App {
       accounts: () => this.#accounts, store, tokens: this.tokens, throttle: this.throttle, passwords: this.passwords, logger: this.logger, now,
       refresh: new RefreshRotation(this.tokens, store, () => this.#runtime.config.issue.refreshGraceSeconds, now),
       signJwt: (claims, typ) => this.minter.signJwt(claims, typ),
-      dialect: (id) => this.#runtime.dialects.get(id),
     };
     this.#runtime = this.#buildRuntime(config);
     // Reads identity.* from the running config at each mint (hot reload).
@@ -258,8 +257,7 @@ export class App {
     }
     const identityHeader = config.identity.header.toLowerCase();
     return Object.freeze({
-      issue: new IssueRouter(dialects, (p) => pathKey(p, config.routing.caseInsensitive)),
-      dialects: new Map(dialects.map((d) => [d.id, d])),
+      issue: new IssueRouter(dialects, this.#issueDeps.refresh, (p) => pathKey(p, config.routing.caseInsensitive)),
       config,
       pipeline: new AuthPipeline(forms, this.cache, this.#digester, config.authn.rejectAmbiguous),
       rules: new RouteRules(config.routes, config.routing.caseInsensitive),

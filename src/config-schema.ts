@@ -8,7 +8,7 @@ import { AUTHENTICATORS } from './authn/registry.js';
 import { configLoader, type LoadedConfig as Loaded } from './config/load.js';
 import { configSchemaOf, moduleShape } from './config/schema.js';
 import { DIALECTS } from './issue/registry.js';
-import { canonicalPath } from './proxy/canonical-path.js';
+import { canonicalPath } from './authn/canonical-path.js';
 import { isAddressOrCidr } from './proxy/trusted-proxies.js';
 import { unknownKeepHeaders } from './proxy/untrusted-headers.js';
 

@@ -50,7 +50,7 @@ export const AUTO_WORKERS_MAX = 16;
  * exports, so this file needs none of them.
  */
 export interface SchemaChecks {
-  /** The canonical form of a path (src/proxy/canonical-path.ts, dot segments refused); throws when it has none. */
+  /** The canonical form of a path (src/authn/canonical-path.ts, dot segments refused); throws when it has none. */
   canonicalPath(path: string): string;
   /** Whether a `proxy.trustedProxies` entry is an IP address or CIDR range (src/proxy/trusted-proxies.ts). */
   isAddressOrCidr(entry: string): boolean;

@@ -23,5 +23,4 @@ export interface Runtime<C extends CoreConfig = CoreConfig> {
   readonly credentialQuery: readonly string[];
   /** The enabled legacy token endpoints. */
   readonly issue: IssueRouter;
-  readonly dialects: ReadonlyMap<string, import('../issue/types.js').Dialect>;
 }

@@ -37,28 +37,6 @@ const OUTBOUND_SOURCES = new Set(['verify/external-jwt.ts', 'verify/introspectio
 /** Database clients: only the store layer holds a connection. */
 const STORE_MODULES = ['ioredis', 'better-sqlite3', 'node:sqlite'];
 
-/**
- * Arrows of the token side that its own redesign removes (issue 14, "the token side": issue/ becomes pure,
- * proxy/ adapts token endpoints to HTTP). Emptied when that work is merged; nothing else may be added here.
- */
-const PENDING_TOKEN_SIDE = new Set([
-  'issue/serve.ts -> proxy/handler.ts',
-  'issue/serve.ts -> proxy/request-view.ts',
-  'issue/serve.ts -> proxy/runtime.ts',
-  'issue/serve.ts -> node:http',
-  'issue/body.ts -> node:http',
-  'issue/dialects/telematics.ts -> node:http',
-]);
-
-/**
- * Arrows of the rest of src/ not fixed yet (the layers slice ran out of time): canonical paths belong below
- * authn and proxy; headers.ts and untrusted-headers.ts import each other. Remove each when fixed.
- */
-const NOT_YET_FIXED = new Set([
-  'authn/rules.ts -> proxy/canonical-path.ts',
-  'proxy/untrusted-headers.ts -> proxy/headers.ts',
-]);
-
 function layerOf(file: string): string {
   const slash = file.indexOf('/');
   if (slash < 0) return file === 'errors.ts' ? 'errors' : 'root';
@@ -92,7 +70,6 @@ function arrows(): Arrow[] {
 const ALL = arrows();
 const OURS = ALL.filter((a) => a.to.endsWith('.ts'));
 const named = (a: Arrow): string => `${a.from} -> ${a.to}`;
-const notPending = (a: Arrow): boolean => !PENDING_TOKEN_SIDE.has(named(a)) && !NOT_YET_FIXED.has(named(a));
 
 /** One cycle through each strongly connected set of files, as `a -> b -> … -> a`. */
 function cycles(edges: readonly Arrow[]): string[] {
@@ -121,7 +98,7 @@ describe('the layers of src/', () => {
   });
 
   it('import only their own layer and the layers below', () => {
-    const upward = OURS.filter(notPending).filter((a) => {
+    const upward = OURS.filter((a) => {
       const [from, to] = [layerOf(a.from), layerOf(a.to)];
       return from !== to && !(LEVEL.get(to)! < LEVEL.get(from)!);
     });
@@ -129,11 +106,11 @@ describe('the layers of src/', () => {
   });
 
   it('have no file cycles', () => {
-    expect(cycles(OURS.filter(notPending))).toEqual([]);
+    expect(cycles(OURS)).toEqual([]);
   });
 
   it('speak HTTP only in proxy, admin and the composition root', () => {
-    const misplaced = ALL.filter(notPending).filter((a) => HTTP_MODULES.includes(a.to) && !HTTP_LAYERS.includes(layerOf(a.from))
+    const misplaced = ALL.filter((a) => HTTP_MODULES.includes(a.to) && !HTTP_LAYERS.includes(layerOf(a.from))
       && !(OUTBOUND_SOURCES.has(a.from) && a.to === 'undici'));
     expect(misplaced.map(named)).toEqual([]);
   });
@@ -141,12 +118,6 @@ describe('the layers of src/', () => {
   it('open databases only in store', () => {
     const misplaced = ALL.filter((a) => STORE_MODULES.includes(a.to) && layerOf(a.from) !== 'store');
     expect(misplaced.map(named)).toEqual([]);
-  });
-
-  it('list only token-side arrows that still exist as pending', () => {
-    const present = new Set(ALL.map(named));
-    expect([...PENDING_TOKEN_SIDE].filter((a) => !present.has(a)), 'fixed: remove from PENDING_TOKEN_SIDE').toEqual([]);
-    expect([...NOT_YET_FIXED].filter((a) => !present.has(a)), 'fixed: remove from NOT_YET_FIXED').toEqual([]);
   });
 
   it('finds an upward arrow and a cycle when there is one', () => {
