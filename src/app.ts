@@ -5,8 +5,6 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { ConfigError, loadAccounts, loadConfig, resolveFromConfig, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -17,7 +15,8 @@ import { RouteRules } from './authn/rules.js';
 import { pathKey } from './proxy/canonical-path.js';
 import type { Authenticator, AuthnDeps } from './authn/types.js';
 import { TrackgateError } from './errors.js';
-import { generatedKeyRing, loadKeyRing, type KeyRing } from './identity/keys.js';
+import type { KeyRing } from './identity/keys.js';
+import { loadKeyRingOf, loadKeys } from './identity/load-keys.js';
 import { IdentityMinter } from './identity/minter.js';
 import { createLogger, type Logger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
@@ -206,18 +205,17 @@ export class App {
   static async create(loaded: LoadedConfig, opts: AppOptions = {}): Promise<App> {
     const config = loaded.config;
     const accounts = new AccountDirectory(loadAccounts(loaded.accountsPath));
-    const keys = loaded.config.identity.keysFile === undefined && opts.generatedKeys !== undefined ? opts.generatedKeys : loadKeys(loaded);
-    const secret = loaded.config.secretFile === undefined && opts.generatedSecret !== undefined ? { value: opts.generatedSecret, generated: true } : loadSecret(loaded);
+    const { ring: keys, secret, secretGenerated } = loadKeys(loaded, { ring: opts.generatedKeys, secret: opts.generatedSecret });
     const store = await openStore(config.store);
     // The throttle reads its rules from the running config (hot reload), which exists once the app does.
     let app: App | undefined;
     const shared = await redisSharedState(store, () => (app?.config ?? config).throttle, opts.now ?? Date.now);
-    app = new App(loaded, store, keys, accounts, secret.value, opts, shared);
+    app = new App(loaded, store, keys, accounts, secret, opts, shared);
     // A key or secret handed over by the cluster primary: the primary warns, once.
     if (keys.generated && opts.generatedKeys === undefined) {
       app.logger.warn('DEVELOPMENT ONLY: no identity.keysFile configured; a signing key was generated for this process. Upstreams will reject its headers after a restart. Run `trackgate keys generate` and set identity.keysFile.');
     }
-    if (secret.generated && opts.generatedSecret === undefined) {
+    if (secretGenerated && opts.generatedSecret === undefined) {
       app.logger.warn('no secretFile configured: using a random per-process secret (fingerprints change on restart; replicas cannot share Digest nonces).');
     }
     if (loaded.envUnknown.length > 0) app.logger.warn({ vars: loaded.envUnknown }, 'unknown TRACKGATE_* environment variables ignored');
@@ -300,7 +298,7 @@ export class App {
     try {
       const loaded = file === undefined ? this.#loaded : loadConfig(file, this.#opts.env ?? process.env);
       const accounts = new AccountDirectory(loadAccounts(loaded.accountsPath));
-      const keys = loaded.config.identity.keysFile === undefined ? undefined : loadKeys(loaded);
+      const keys = loadKeyRingOf(loaded);
       const runtime = (() => { const prev = this.#accounts; this.#accounts = accounts; try { return this.#buildRuntime(loaded.config); } finally { this.#accounts = prev; } })();
       const restartOnly = restartRequiredChanges(this.#loaded.config, loaded.config);
       if (restartOnly.length > 0) this.logger.warn({ keys: restartOnly }, 'config keys changed that take effect only after a restart');
@@ -475,29 +473,6 @@ function applyServerLimits(server: Server, config: Config): void {
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => { if (!server.listening) resolve(); else server.close(() => resolve()); });
-}
-
-function loadKeys(loaded: LoadedConfig): KeyRing {
-  const { keysFile, activeKid } = loaded.config.identity;
-  if (keysFile === undefined) return generatedKeyRing();
-  try {
-    return loadKeyRing(resolveFromConfig(loaded, keysFile), activeKid);
-  } catch (err) {
-    throw new ConfigError(loaded.file ?? '(env)', [`identity.keysFile: ${(err as Error).message}`]);
-  }
-}
-
-function loadSecret(loaded: LoadedConfig): { value: Buffer; generated: boolean } {
-  const file = loaded.config.secretFile;
-  if (file === undefined) return { value: randomBytes(32), generated: true };
-  let value: Buffer;
-  try {
-    value = readFileSync(resolveFromConfig(loaded, file));
-  } catch (err) {
-    throw new ConfigError(loaded.file ?? '(env)', [`secretFile: cannot read (${(err as NodeJS.ErrnoException).code})`]);
-  }
-  if (value.length < 32) throw new ConfigError(loaded.file ?? '(env)', ['secretFile: must hold at least 32 bytes']);
-  return { value, generated: false };
 }
 
 /** Whether the key ring differs: its keys, their publication stamps or the key it wants to sign with. */

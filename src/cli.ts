@@ -3,7 +3,7 @@
  *
  *   trackgate --config FILE            run the sidecar (same as `trackgate start --config FILE`)
  *   trackgate demo [--config FILE]     run with the bundled demo GPS service behind it (npm start)
- *   trackgate check-config FILE        validate a config (and its accounts and keys files) without starting
+ *   trackgate check-config FILE        validate a config (and its accounts, keys and secret files) without starting
  *   trackgate hash-password [--lookup] read a secret on stdin, print its hash for the accounts file
  *   trackgate keys generate [--alg EdDSA|ES256]   print a new private JWK set for identity.keysFile
  *   trackgate keys rotate add|promote|retire|status  rotate the signing key in safe steps (src/identity/keys-cli.ts)
@@ -12,10 +12,11 @@
  *   trackgate tokens list|revoke       issued tokens in the configured store (src/issue/tokens-cli.ts)
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadAccounts, loadConfig, resolveFromConfig } from './config/load.js';
+import { ConfigError, loadAccounts, loadConfig } from './config/load.js';
 import { hashPassword } from './accounts/password.js';
 import { lookupDigest } from './accounts/digest-token.js';
-import { generateJwks, loadKeyRing } from './identity/keys.js';
+import { generateJwks } from './identity/keys.js';
+import { loadKeys } from './identity/load-keys.js';
 import { runServer } from './server.js';
 import { renderConfigDocs } from './config/docs.js';
 import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './accounts/accounts-cli.js';
@@ -25,7 +26,7 @@ import { KEYS_CLI_OPTIONS, KEYS_USAGE, runKeysRotateCli } from './identity/keys-
 const USAGE = `usage:
   trackgate [start] --config FILE      run the sidecar
   trackgate demo [--config FILE]       run the demo (bundled GPS service behind trackgate)
-  trackgate check-config FILE          validate a config file, its accounts file and keys
+  trackgate check-config FILE          validate a config file, its accounts, keys and secret files
   trackgate hash-password [--lookup]   hash a secret read from stdin (--lookup: sha256 digest for keys/device tokens)
   trackgate keys generate [--alg EdDSA|ES256]  print a private JWK set for identity.keysFile
 ${KEYS_USAGE}  trackgate config-docs                print the config reference (Markdown) generated from the schema
@@ -76,13 +77,8 @@ export async function main(argv: string[]): Promise<void> {
         if (file === undefined) fail('check-config needs a FILE', 2);
         const loaded = loadConfig(file);
         const accounts = loadAccounts(loaded.accountsPath);
-        if (loaded.config.identity.keysFile !== undefined) {
-          try {
-            loadKeyRing(resolveFromConfig(loaded, loaded.config.identity.keysFile), loaded.config.identity.activeKid);
-          } catch (err) {
-            throw new ConfigError(file, [`identity.keysFile: ${(err as Error).message}`]);
-          }
-        }
+        // The keys and secret files as the app would read them at start.
+        loadKeys(loaded);
         process.stdout.write(`${file}: ok (${accounts.users.length} users, ${accounts.admins.length} admins, `
           + `${accounts.userGroups.length} user groups, ${accounts.applications.length} applications)\n`);
         return;
