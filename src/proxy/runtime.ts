@@ -1,6 +1,7 @@
 /**
  * Everything the request path reads that a reload may change, built once per config/accounts version and
- * swapped in whole (a request keeps the runtime it started with).
+ * swapped in whole (a request keeps the runtime it started with). Declared here, by the layer that reads it;
+ * the composition root fills it (src/app/runtime.ts), so no layer below names the one above.
  */
 import type { Config } from '../config/schema.js';
 import type { AuthPipeline } from '../authn/pipeline.js';
@@ -8,6 +9,7 @@ import type { RouteRules } from '../authn/rules.js';
 import type { GuardPolicy } from './guard.js';
 import type { HeaderPolicy } from './headers.js';
 import type { IssueRouter } from '../issue/router.js';
+import type { Dialect } from '../issue/types.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
 export interface Runtime {
@@ -22,5 +24,5 @@ export interface Runtime {
   readonly credentialQuery: readonly string[];
   /** The enabled legacy token endpoints. */
   readonly issue: IssueRouter;
-  readonly dialects: ReadonlyMap<string, import('../issue/types.js').Dialect>;
+  readonly dialects: ReadonlyMap<string, Dialect>;
 }
