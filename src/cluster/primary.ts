@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { listenOn } from '../app.js';
+import { listenOn } from '../proxy/listen.js';
 import { adminHandler } from '../admin/server.js';
 import { MemoryNonceCounterStore } from '../store/digest-nonce-counter.js';
 import type { LoadedConfig } from '../config-schema.js';

@@ -103,7 +103,7 @@ export async function runAccountsCli(argv: string[], io: CliIO = process): Promi
     throw new UsageError(`not an accounts command: ${command ?? '(none)'}`);
   } catch (err) {
     if (err instanceof UsageError || (err instanceof Error && String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
-      io.stderr.write(`trackgate: ${(err as Error).message}\nusage:\n${ACCOUNTS_USAGE}`);
+      io.stderr.write(`trackgate: ${(err as Error).message}\nusage: trackgate accounts list|add|remove ... | trackgate import htpasswd|htdigest FILE   (trackgate accounts --help)\n`);
       return 2;
     }
     if (err instanceof ConfigError) {
@@ -145,12 +145,12 @@ function accountsPath(values: Values): string {
 }
 
 function one(args: string[], usage: string): string {
-  if (args.length !== 1) throw new UsageError(`usage: trackgate ${usage}`);
+  if (args.length !== 1) throw new UsageError(`wrong number of arguments: trackgate ${usage}`);
   return args[0]!;
 }
 
 function two(args: string[], usage: string): [string, string] {
-  if (args.length !== 2) throw new UsageError(`usage: trackgate ${usage}`);
+  if (args.length !== 2) throw new UsageError(`wrong number of arguments: trackgate ${usage}`);
   return [args[0]!, args[1]!];
 }
 

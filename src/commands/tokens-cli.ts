@@ -88,7 +88,7 @@ export async function runTokensCli(argv: string[], io: TokensCliIO = { stdin: pr
     return await revoke(store, io, revokeBy);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`trackgate: ${(err as Error).message}\nusage:\n${TOKENS_USAGE}`);
+      io.stderr.write(`trackgate: ${(err as Error).message}\nusage: trackgate tokens list|revoke ... --config FILE   (trackgate tokens --help)\n`);
       return 2;
     }
     if (err instanceof ConfigError) {

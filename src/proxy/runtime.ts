@@ -1,6 +1,7 @@
 /**
  * Everything the request path reads that a reload may change, built once per config/accounts version and
- * swapped in whole (a request keeps the runtime it started with).
+ * swapped in whole (a request keeps the runtime it started with). Declared here, by the layer that reads it;
+ * the composition root fills it (src/app/runtime.ts), so no layer below names the one above.
  */
 import type { CoreConfig } from '../config/schema.js';
 import type { AuthPipeline } from '../authn/pipeline.js';
