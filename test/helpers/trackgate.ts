@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { App } from '../../src/app.js';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config-schema.js';
 import { createLogger } from '../../src/observability/log.js';
 
 export const DEMO_ACCOUNTS = new URL('../../config/accounts.yaml', import.meta.url).pathname;

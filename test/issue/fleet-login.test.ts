@@ -10,6 +10,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { hashPassword } from '../../src/accounts/password.js';
+import { RefreshRotation } from '../../src/issue/refresh.js';
 import { IssueRouter } from '../../src/issue/router.js';
 import type { Dialect, IssueRoute } from '../../src/issue/types.js';
 import { startGate, useGate } from '../helpers/gate.js';
@@ -265,13 +266,20 @@ describe('who serves /auth/refresh', () => {
     }
   });
 
-  it('the router takes one route object from two dialects as one endpoint; two different routes still conflict', () => {
+  it('the router serves one endpoint per declared refresh path; a declared path taken by another route conflicts', () => {
+    const rotation = new RefreshRotation(gate.app.tokens, gate.app.store, () => 0, Date.now);
     const handle = async () => ({ status: 204 });
-    const shared: IssueRoute = { method: 'POST', path: '/auth/refresh', handle };
-    const d = (id: string, routes: IssueRoute[]): Dialect => ({ id, routes, renderError: () => ({ status: 500 }) });
-    const router = new IssueRouter([d('a', [shared]), d('b', [shared, { method: 'POST', path: '/auth/login', handle }])]);
+    const renderPair = () => ({ status: 200 });
+    const d = (id: string, routes: IssueRoute[], refreshPath?: string): Dialect => ({
+      id, routes, renderError: () => ({ status: 500 }),
+      ...(refreshPath !== undefined ? { refresh: { path: refreshPath, fields: [`${id}_token`], renderPair } } : {}),
+    });
+    const router = new IssueRouter([d('a', [], '/auth/refresh'), d('b', [{ method: 'POST', path: '/auth/login', handle }], '/auth/refresh'), d('c', [], '/c/refresh')], rotation);
+    expect(router.size).toBe(3);
     expect(router.match('POST', '/auth/refresh')?.dialect.id).toBe('a');
     expect(router.match('POST', '/auth/login')?.dialect.id).toBe('b');
-    expect(() => new IssueRouter([d('a', [shared]), d('b', [{ method: 'POST', path: '/auth/refresh', handle }])])).toThrow(/claimed by both a and b/);
+    expect(router.match('POST', '/c/refresh')?.route?.handle).toBe(router.match('POST', '/auth/refresh')?.route?.handle);
+    expect(router.match('GET', '/auth/refresh')).toMatchObject({ route: undefined, allow: ['POST'] });
+    expect(() => new IssueRouter([d('a', [], '/auth/refresh'), d('b', [{ method: 'POST', path: '/auth/refresh', handle }])], rotation)).toThrow(/claimed by both b and a/);
   });
 });

@@ -9,7 +9,7 @@ import { decodeProtectedHeader } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generatedKeyRing, generateJwks } from '../../src/identity/keys.js';
 import { IdentityMinter } from '../../src/identity/minter.js';
-import type { Identity } from '../../src/authn/types.js';
+import type { Identity } from '../../src/identity/identity.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate, logsSince } from '../helpers/trackgate.js';
 import { metric } from '../helpers/metrics.js';

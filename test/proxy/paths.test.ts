@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { stringify } from 'yaml';
 import { WebSocketServer } from 'ws';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config-schema.js';
 import { startGate, useGate } from '../helpers/gate.js';
 import { basicAuth, DEMO, deepMerge, type TestGate, logsSince } from '../helpers/trackgate.js';
 import { portOf, rawRequest, type RawResponse } from '../helpers/raw-http.js';

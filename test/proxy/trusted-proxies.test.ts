@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/config-schema.js';
 import { TrustedProxies } from '../../src/proxy/trusted-proxies.js';
 import { startGate, useGate } from '../helpers/gate.js';
 import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';

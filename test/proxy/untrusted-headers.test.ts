@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/config-schema.js';
 import { DEFAULT_STRIPPED_HEADERS, UntrustedHeaders } from '../../src/proxy/untrusted-headers.js';
 import { startGate, useGate } from '../helpers/gate.js';
 import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../../src/accounts/digest-token.js';
 import { RefreshRotation } from '../../../src/issue/refresh.js';
 import { RedisStore } from '../../../src/store/redis.js';
-import { RedisThrottle } from '../../../src/verify/redis-throttle.js';
+import { RedisThrottle } from '../../../src/store/redis-throttle.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../../helpers/recording-upstream.js';
 import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js';
 import { DEMO, startTrackgate, type TestGate } from '../../helpers/trackgate.js';
