@@ -1,8 +1,8 @@
 /**
  * `/metrics` of the cluster primary: every worker's registry, fetched over IPC as JSON at scrape time and
- * merged with prom-client's AggregatorRegistry.aggregate (counters and histograms summed; gauges summed too,
- * which is what the app's gauges mean across workers: cache entries and bytes, in-flight requests, open
- * WebSockets; prom-client's own process metrics carry their own rule), plus the primary's worker metrics.
+ * merged with prom-client's AggregatorRegistry.aggregate, plus the primary's worker metrics. Gauges are summed
+ * like counters, which is what the app's gauges (cache entries, in-flight requests, open WebSockets) mean
+ * across workers; prom-client's own process metrics carry their own rule.
  *
  * A worker's pre-aggregated hot counters (the Tally in observability/metrics.ts) are flushed by the metric's
  * `collect` hook, which `getMetricsAsJSON()` runs in the worker like any scrape, so they are included.

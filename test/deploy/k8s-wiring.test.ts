@@ -14,7 +14,7 @@ import { basename, dirname, join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { validateConfig } from '../../src/config/load.js';
+import { configSchema, validateConfig } from '../../src/config-schema.js';
 import { envKeys } from '../../src/config/env.js';
 import { ROOT, runCli } from '../helpers/cli.js';
 import { startCluster, type ClusterProc } from '../helpers/cluster-process.js';
@@ -105,12 +105,12 @@ describe.each(VARIANTS)('$name: what the manifests say matches what trackgate re
     expect(at?.volume.configMap?.name).toBe('trackgate-config');
     expect(dirname(w.configPath)).toBe(at?.mount.mountPath);
     expect(loaded.envUnknown).toEqual([]);
-    const known = new Set(envKeys().map((k) => k.name));
+    const known = new Set(envKeys(configSchema).map((k) => k.name));
     for (const n of Object.keys(w.env).filter((k) => k.startsWith('TRACKGATE_'))) expect(known, n).toContain(n);
   });
 
   it('sets no key both in the ConfigMap and in the environment with different values (the variable would win unseen)', () => {
-    for (const key of envKeys().filter((k) => w.env[k.name] !== undefined)) {
+    for (const key of envKeys(configSchema).filter((k) => w.env[k.name] !== undefined)) {
       const inFile = getPath(raw, key.path);
       if (inFile !== undefined) expect(getPath(config, key.path), `${key.name} vs ${key.path.join('.')}`).toEqual(inFile);
     }

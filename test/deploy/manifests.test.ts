@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { validateConfig } from '../../src/config/load.js';
+import { validateConfig } from '../../src/config-schema.js';
 import { imageEnv } from './dockerfile.js';
 import { byKind as find, K8S, kustomize } from './k8s-build.js';
 

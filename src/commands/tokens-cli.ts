@@ -22,10 +22,11 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LOOKUP_DIGEST_RE, lookupDigest } from '../accounts/digest-token.js';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { ConfigError } from '../config/load.js';
+import { loadConfig } from '../config-schema.js';
 import { openStore } from '../store/open.js';
 import type { Store, TokenRecord } from '../store/types.js';
-import { shortDigest } from './dialects/operator.js';
+import { shortDigest } from '../issue/dialects/operator.js';
 
 /** The options of these commands, for the top-level parser in cli.ts (which must know every option). */
 export const TOKENS_CLI_OPTIONS = {
@@ -87,7 +88,7 @@ export async function runTokensCli(argv: string[], io: TokensCliIO = { stdin: pr
     return await revoke(store, io, revokeBy);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`trackgate: ${(err as Error).message}\nusage:\n${TOKENS_USAGE}`);
+      io.stderr.write(`trackgate: ${(err as Error).message}\nusage: trackgate tokens list|revoke ... --config FILE   (trackgate tokens --help)\n`);
       return 2;
     }
     if (err instanceof ConfigError) {

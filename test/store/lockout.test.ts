@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { IpcChannel } from '../../src/cluster/ipc.js';
 import { IpcThrottle } from '../../src/cluster/ipc-throttle.js';
 import { METHOD, type ThrottleParams } from '../../src/cluster/protocol.js';
-import { MemoryThrottle } from '../../src/verify/throttle.js';
+import { MemoryThrottle } from '../../src/store/throttle.js';
 import { LOCKOUT_RULES, lockoutContract } from '../helpers/throttle-contract.js';
 
 describe('MemoryThrottle: targeted lockout', () => {

@@ -6,14 +6,17 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig, resolveFromConfig } from '../config/load.js';
-import { configSchema } from '../config/schema.js';
-import { loadKeyRing } from './keys.js';
-import { addKey, promoteKey, retireKeys, rotationStatus, RotationRefused, type JwkSet, type RotationSettings } from './rotate.js';
+import { resolveFromConfig } from '../config/load.js';
+import { configSchema, loadConfig } from '../config-schema.js';
+import { loadKeyRing } from '../identity/keys.js';
+import { addKey, promoteKey, retireKeys, rotationStatus, RotationRefused, type JwkSet, type RotationSettings } from '../identity/rotate.js';
 
 export const KEYS_USAGE = `  trackgate keys rotate add|promote [KID]|retire [KID...]|status (--config FILE | --keys FILE) [--alg EdDSA|ES256] [--force]
                                        rotate the signing key in steps, each refused until safe (docs/key-rotation.md)
 `;
+
+/** The one line printed after a usage error. */
+const KEYS_USAGE_HINT = 'trackgate keys rotate add|promote|retire|status (--config FILE | --keys FILE)   (trackgate keys rotate --help)';
 
 export const KEYS_CLI_OPTIONS = {
   keys: { type: 'string' },
@@ -22,12 +25,22 @@ export const KEYS_CLI_OPTIONS = {
 
 /** Runs `keys rotate …`; returns the exit code (1: refused or invalid, 2: usage). */
 export function runKeysRotateCli(argv: string[], now: () => number = Date.now): number {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, alg: { type: 'string' }, ...KEYS_CLI_OPTIONS },
-  });
+  const usage = (msg: string): number => { process.stderr.write(`trackgate: ${msg}\nusage: ${KEYS_USAGE_HINT}\n`); return 2; };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv, allowPositionals: true,
+      options: { config: { type: 'string', short: 'c' }, alg: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...KEYS_CLI_OPTIONS },
+    });
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    process.stdout.write(`usage:\n${KEYS_USAGE}`);
+    return 0;
+  }
   const [, , step, ...args] = positionals;
-  const usage = (msg: string): number => { process.stderr.write(`trackgate: ${msg}\n${KEYS_USAGE}`); return 2; };
   if (step === undefined || !['add', 'promote', 'retire', 'status'].includes(step)) return usage('keys rotate needs a step: add, promote, retire or status');
   if ((values.config === undefined) === (values.keys === undefined)) return usage('keys rotate needs exactly one of --config FILE and --keys FILE');
   const alg = values.alg ?? 'EdDSA';

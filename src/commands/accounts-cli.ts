@@ -26,13 +26,14 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { YAMLMap } from 'yaml';
-import { ConfigError, loadConfig } from '../config/load.js';
-import { AccountsDocument } from './accounts-file.js';
-import { lookupDigest } from './digest-token.js';
-import { hashFormat, hashPassword } from './password.js';
-import { parseHtpasswd } from './htpasswd.js';
-import { HtdigestError, parseHtdigest } from './htdigest.js';
-import type { AccountsFile, DigestMaterial } from './schema.js';
+import { ConfigError } from '../config/load.js';
+import { loadConfig } from '../config-schema.js';
+import { AccountsDocument } from '../accounts/accounts-file.js';
+import { lookupDigest } from '../accounts/digest-token.js';
+import { hashFormat, hashPassword } from '../accounts/password.js';
+import { parseHtpasswd } from '../accounts/htpasswd.js';
+import { HtdigestError, parseHtdigest } from '../accounts/htdigest.js';
+import type { AccountsFile, DigestMaterial } from '../accounts/schema.js';
 import { DIGEST_HASHES, digestHa1, type DigestHash } from '../authn/digest-hash.js';
 
 /** The options of these commands, for the top-level parser in cli.ts (which must know every option). */
@@ -102,7 +103,7 @@ export async function runAccountsCli(argv: string[], io: CliIO = process): Promi
     throw new UsageError(`not an accounts command: ${command ?? '(none)'}`);
   } catch (err) {
     if (err instanceof UsageError || (err instanceof Error && String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
-      io.stderr.write(`trackgate: ${(err as Error).message}\nusage:\n${ACCOUNTS_USAGE}`);
+      io.stderr.write(`trackgate: ${(err as Error).message}\nusage: trackgate accounts list|add|remove ... | trackgate import htpasswd|htdigest FILE   (trackgate accounts --help)\n`);
       return 2;
     }
     if (err instanceof ConfigError) {
@@ -144,12 +145,12 @@ function accountsPath(values: Values): string {
 }
 
 function one(args: string[], usage: string): string {
-  if (args.length !== 1) throw new UsageError(`usage: trackgate ${usage}`);
+  if (args.length !== 1) throw new UsageError(`wrong number of arguments: trackgate ${usage}`);
   return args[0]!;
 }
 
 function two(args: string[], usage: string): [string, string] {
-  if (args.length !== 2) throw new UsageError(`usage: trackgate ${usage}`);
+  if (args.length !== 2) throw new UsageError(`wrong number of arguments: trackgate ${usage}`);
   return [args[0]!, args[1]!];
 }
 

@@ -1,13 +1,9 @@
 /**
  * Brute-force throttling of password checks, per user and per client address: a sliding-window counter of
- * failed attempts (the previous fixed window weighted by how much of it still overlaps, plus the current
- * one: O(1) memory per key, no timestamp lists). Over the limit → 429 with Retry-After until the window
- * slides enough. Keys live in a bounded LRU so a flood of distinct users cannot grow memory.
- *
- * Who is refused once a user is over its limit (not the owner logging in from a clean or trusted address)
- * is decided in `lockout-rule.ts`, shared with the Redis and cluster throttles.
- *
- * `Throttle` is async so a store-backed implementation (Redis, shared by replicas) can drop in.
+ * failed attempts (the previous fixed window weighted by its overlap, plus the current one: O(1) memory per key)
+ * in a bounded LRU, so a flood of distinct users cannot grow memory. Over the limit → 429 with Retry-After.
+ * Who is refused is decided in `lockout-rule.ts`, shared with the Redis and cluster throttles; `Throttle` is
+ * async so those can drop in.
  */
 import { LRUCache } from 'lru-cache';
 import {
@@ -40,8 +36,7 @@ interface Counter { window: number; current: number; previous: number }
 type CounterScope = 'user' | 'ip' | 'pair';
 
 export class MemoryThrottle implements Throttle {
-  // Bounded by count through maxSize (each entry sized 1), not `max`: with `max`, lru-cache allocates its arrays
-  // for every entry at construction (~1.6 MiB of heap for 100,000), paid by every process that never sees a flood.
+  // A count bound through maxSize (each entry sized 1), not `max`: docs/performance-notes.md#lru-cache-bounded-by-size-not-max
   readonly #counters = new LRUCache<string, Counter>({ maxSize: 100_000, sizeCalculation: () => 1 });
   /**
    * User + address pairs that passed a check, with the time they passed: compared with the current

@@ -1,7 +1,7 @@
 /** The in-memory brute-force throttle: the sliding window, Retry-After, and the bound on the keys it keeps. */
 import { describe, expect, it } from 'vitest';
 import { TrackgateError } from '../../src/errors.js';
-import { MemoryThrottle, type ThrottleKey } from '../../src/verify/throttle.js';
+import { MemoryThrottle, type ThrottleKey } from '../../src/store/throttle.js';
 
 const user = (value: string): ThrottleKey[] => [{ scope: 'user', value }];
 const refusal = (p: Promise<void>) => p.then(() => undefined, (e: unknown) => e);

@@ -1,9 +1,8 @@
 /**
- * Shared helpers for the proxy data-path tests: raw HTTP/1.x over `node:net` (for requests `fetch` refuses
- * to send), a tolerant response parser, Prometheus text lookups and small waiting utilities.
+ * Raw HTTP/1.x over `node:net`, for requests `fetch` refuses to send or rewrites: one request on a fresh
+ * connection, a keep-alive connection written request by request, and a tolerant response parser.
  */
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { connect, type Socket } from 'node:net';
 
 export interface RawResponse {
   status: number;
@@ -179,68 +178,8 @@ export class RawConnection {
   close(): void { this.socket.destroy(); }
 }
 
-/** A TCP port on 127.0.0.1 that nothing listens on (just released). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
 /** Port of a `http://127.0.0.1:<port>` URL. */
 export const portOf = (url: string): number => Number(new URL(url).port);
-
-/**
- * The value of one Prometheus sample (`name{labels}`), 0 when absent. `labels` must all match; other labels
- * on the sample are ignored.
- */
-export async function metric(adminUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  return metricIn(text, name, labels);
-}
-
-export function metricIn(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  let found = false;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) have[l[1]!] = l[2]!;
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) { sum += Number(m[3]); found = true; }
-  }
-  return found ? sum : 0;
-}
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then returns the last value). */
-export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 2000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Verifies an identity header against the gate's published JWKS; returns claims and protected header. */
-export async function verifyAssertion(
-  adminUrl: string, token: string, opts: { issuer?: string; audience?: string } = {},
-): Promise<{ payload: JWTPayload & Record<string, unknown>; protectedHeader: ProtectedHeaderParameters }> {
-  const jwks = createLocalJWKSet(await (await fetch(`${adminUrl}/.well-known/jwks.json`)).json() as JSONWebKeySet);
-  const { payload, protectedHeader } = await jwtVerify(token, jwks, {
-    issuer: opts.issuer ?? 'trackgate-test', audience: opts.audience ?? 'upstream-test', algorithms: ['EdDSA', 'ES256'],
-  });
-  return { payload: payload as JWTPayload & Record<string, unknown>, protectedHeader };
-}
-
-/** Log records written since index `from`. */
-export function logsSince(logs: string[], from: number): Record<string, unknown>[] {
-  return logs.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 /**
  * A GET with exactly these header lines on a fresh connection (`Host: 127.0.0.1:<port>` first unless a line sets

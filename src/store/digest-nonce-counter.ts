@@ -67,8 +67,7 @@ export class MemoryNonceCounterStore implements NonceCounterStore {
     // Nonces issued before this store existed have no record here (restart, another replica).
     this.#mark = opts.now() - 1;
     this.#lru = new LRUCache<string, Counts>({
-      // A count bound through maxSize (each entry sized 1), not `max`, which would allocate arrays for every
-      // entry at construction (~1.6 MiB of heap for the default 100,000), with or without Digest clients.
+      // A count bound through maxSize (each entry sized 1), not `max`: docs/performance-notes.md#lru-cache-bounded-by-size-not-max
       maxSize: opts.maxNonces, sizeCalculation: () => 1,
       dispose: (v, _k, reason) => {
         if (reason === 'evict' && v.expiresAt > this.#now() && v.issuedAt > this.#mark) this.#mark = v.issuedAt;

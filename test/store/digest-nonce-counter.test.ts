@@ -1,6 +1,6 @@
 /** The in-memory Digest nc replay store against the shared contract (Redis: test/e2e/redis/nonce-counter.test.ts). */
 import { describe, expect, it } from 'vitest';
-import { MemoryNonceCounterStore } from '../../src/authn/digest-nonce-counter.js';
+import { MemoryNonceCounterStore } from '../../src/store/digest-nonce-counter.js';
 import { nonce, nonceCounterContract } from '../helpers/nonce-counter-contract.js';
 
 nonceCounterContract('memory', async ({ now, window }) => ({
