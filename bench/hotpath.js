@@ -55,7 +55,8 @@ function stubRes() {
 /** One build: its App and ProxyHandler, and a request maker per form. */
 async function build(distRoot, ctx) {
   const imp = (p) => import(pathToFileURL(join(distRoot, 'dist', p)).href);
-  const { validateConfig } = await imp('config/load.js');
+  // Builds before the config schema was assembled at the top export it from config/load.js.
+  const { validateConfig } = await imp('config-schema.js').catch(() => imp('config/load.js'));
   const { App } = await imp('app.js');
   const { ProxyHandler } = await imp('proxy/handler.js');
   const { createLogger } = await imp('observability/log.js');

@@ -72,10 +72,10 @@ function version(argv, re) {
   return r.status === 0 || m ? (m ? m[1] : text.trim().split('\n')[0]) : 'not installed';
 }
 
-/** The trackgate container's memory limit in k8s/sidecar.yaml, in MiB (undefined when it cannot be read). */
+/** The trackgate container's memory limit in k8s/base/trackgate-sidecar.yaml, in MiB (undefined when it cannot be read). */
 function k8sMemoryLimitMiB() {
   try {
-    const pod = parseAllDocuments(readFileSync(join(ROOT, 'k8s', 'sidecar.yaml'), 'utf8')).map((d) => d.toJS()).find((d) => d?.kind === 'Deployment')?.spec.template.spec;
+    const pod = parseAllDocuments(readFileSync(join(ROOT, 'k8s', 'base', 'trackgate-sidecar.yaml'), 'utf8')).map((d) => d.toJS()).find((d) => d?.kind === 'Deployment')?.spec.template.spec;
     const q = [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])].find((c) => c.name === 'trackgate')?.resources?.limits?.memory;
     const m = /^(\d+)(Mi|Gi)$/.exec(q ?? '');
     return m ? Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1) : undefined;

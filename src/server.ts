@@ -4,7 +4,7 @@
  * becomes a cluster primary instead (src/cluster/primary.ts) and the app runs in its workers.
  */
 import { App, type AppOptions } from './app.js';
-import type { LoadedConfig } from './config/load.js';
+import type { LoadedConfig } from './config-schema.js';
 import type { Logger } from './observability/log.js';
 import { workerCount } from './cluster/count.js';
 import { runPrimary } from './cluster/primary.js';

@@ -157,9 +157,9 @@ export function targets(rows, extra) {
   const tgRows = rows.filter((r) => r.server?.startsWith('trackgate') && !r.id.startsWith('tg-w') && r.peakRss !== undefined);
   const heaviest = pick(tgRows, 'peakRss', -1);
   out.push({
-    name: 'peak RSS of every trackgate row within the memory limit of k8s/sidecar.yaml (reported; the manifest is sized from these rows)',
+    name: 'peak RSS of every trackgate row within the memory limit of k8s/base/trackgate-sidecar.yaml (reported; the manifest is sized from these rows)',
     pass: limit === undefined || heaviest === undefined ? undefined : heaviest.peakRss <= limit,
-    detail: limit === undefined ? 'no limit read from k8s/sidecar.yaml' : heaviest === undefined ? 'not measured'
+    detail: limit === undefined ? 'no limit read from k8s/base/trackgate-sidecar.yaml' : heaviest === undefined ? 'not measured'
       : `limit ${f(limit)} MiB; highest ${f(heaviest.peakRss)} MiB (${heaviest.label}${isPaced(heaviest) ? ', paced' : ''})`,
   });
   const churn = byId['tg-churn'];

@@ -50,11 +50,10 @@ export function parseAuthParams(input: string, scheme = 'Digest'): Map<string, s
 const NON_FIELD_CHAR_RE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /**
- * The common shape, fast: the same grammar as {@link parseStrict} without OWS around `=` and without
- * quoted-pairs, checked with native scans (one regex test for every octet, `indexOf` for each closing quote)
- * instead of a test per character. Undefined for anything else, valid or not; {@link parseStrict} then
- * parses it or says precisely what is wrong. Never accepts what parseStrict rejects: every quoted run is
- * free of `\` and (by the regex) made of qdtext, every name and token is checked tchar by tchar.
+ * The common shape, fast: the grammar of {@link parseStrict} without OWS around `=` and without quoted-pairs,
+ * checked with native scans instead of a test per character. Undefined for anything else, valid or not
+ * ({@link parseStrict} then parses it or says what is wrong). Never accepts what parseStrict rejects: every
+ * quoted run is free of `\` and made of qdtext, every name and token is checked tchar by tchar.
  */
 function parseCommon(input: string): Map<string, string> | undefined {
   if (NON_FIELD_CHAR_RE.test(input)) return undefined;

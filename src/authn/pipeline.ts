@@ -4,8 +4,7 @@
  * the 401 challenges of every enabled form.
  */
 import { TrackgateError } from '../errors.js';
-import type { CacheOutcome } from '../observability/metrics.js';
-import type { ValidationCache } from '../verify/cache.js';
+import type { CacheOutcome, ValidationCache } from '../verify/cache.js';
 import { fingerprint, type CredentialDigester } from '../verify/cache-key.js';
 import type { Authenticator, ChallengeContext, Credential, Identity, RequestView } from './types.js';
 

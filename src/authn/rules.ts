@@ -1,10 +1,10 @@
 /**
  * Route rules: which paths are public, which need any identity, and which need particular kinds, schemes,
  * accounts or subjects. First match wins; unmatched paths need any valid identity. Rules are matched on
- * the request's path key (src/proxy/canonical-path.ts), and their own paths are keyed the same way.
+ * the request's path key (src/authn/canonical-path.ts), and their own paths are keyed the same way.
  */
 import type { RouteRule } from '../config/schema.js';
-import { canonicalPath, pathKey } from '../proxy/canonical-path.js';
+import { canonicalPath, pathKey } from './canonical-path.js';
 import type { Identity } from './types.js';
 
 export type Access = RouteRule['access'];

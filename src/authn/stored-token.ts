@@ -111,9 +111,8 @@ export async function identityFromStoredToken(
   }
   const kind = KINDS.get(rec.kind);
   if (kind === undefined) throw invalid(`stored token has unknown kind ${JSON.stringify(rec.kind)}`);
-  // One object shape for every stored-token identity; account and instance names repeat across many tokens, so
-  // each cached identity shares one copy instead of holding the one read from its row.
-  // (All fields in one literal: properties added later would live in a separate, larger backing store.)
+  // One literal with every field, so all stored-token identities share one shape; interned account and instance
+  // names, so the many identities of one account share one copy instead of each holding its row's.
   return Object.freeze({
     subject: rec.subject,
     scheme: policy.scheme,

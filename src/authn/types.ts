@@ -6,40 +6,29 @@
  * does, but as a return value): it can then reject ambiguous requests before any crypto, put one validation
  * cache in front of every form, and label metrics with a fixed set of reasons.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import type { AccountDirectory } from '../accounts/directory.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AuthReason } from '../errors.js';
+import type { Identity } from '../identity/identity.js';
+
+export type { Identity, IdentityKind } from '../identity/identity.js';
 
 /** The id of a credential form: also its config key, metric label value and log field. */
 export type AuthnId = string;
 
-/** What kind of principal an identity is. Appears as the `kind` claim of the identity header. */
-export type IdentityKind = 'user' | 'device' | 'app' | 'admin' | 'anonymous';
-
 /**
- * The principal every form yields, whatever the client spoke. Frozen; the only thing the minter sees.
+ * Request headers as Node's parser gives them, lower-cased: one string per header (repeats joined), a list
+ * for `set-cookie`. Declared here so the forms see a plain map, not `node:http`.
  */
-export interface Identity {
-  /** Stable subject id (`sub` claim). */
-  readonly subject: string;
-  /** The credential form that authenticated the request (`scheme` claim). */
-  readonly scheme: AuthnId;
-  /** `kind` claim. */
-  readonly kind: IdentityKind;
-  /** Account the credential is bound to, where the credential form has one (`account` claim). */
-  readonly account?: string;
-  /** Telematics instance (user group or API instance), where known (`instance` claim). */
-  readonly instance?: string;
-  /** Epoch milliseconds after which the credential itself is no longer valid. */
-  readonly expiresAt?: number;
-  /**
-   * Store digest of the issued token this identity came from (not a claim). Revoking that token evicts
-   * every cache entry carrying it, on every replica.
-   */
-  readonly tokenDigest?: string;
+export interface RequestHeaders {
+  readonly [name: string]: string | string[] | undefined;
+  readonly authorization?: string;
+  readonly cookie?: string;
+  readonly 'content-length'?: string;
+  readonly 'content-type'?: string;
+  readonly 'transfer-encoding'?: string;
 }
 
 /** Read-only view of an incoming request; authenticators never see a framework's request object. */
@@ -50,7 +39,7 @@ export interface RequestView {
   /** Path part of the target, without the query string. */
   readonly path: string;
   /** Lower-cased header map (Node keeps the first of duplicated singleton headers). */
-  readonly headers: IncomingHttpHeaders;
+  readonly headers: RequestHeaders;
   /** HTTP version as `major.minor`. */
   readonly httpVersion: string;
   /** Whether the client reached us over TLS (directly or per a trusted `X-Forwarded-Proto`). */
@@ -87,14 +76,14 @@ export interface AuthnDeps {
   readonly store: Store;
   readonly logger: Logger;
   /** Brute-force throttle for password checks (per user name and client address). */
-  readonly throttle?: import('../verify/throttle.js').Throttle;
+  readonly throttle?: import('../store/throttle.js').Throttle;
   /** Password checks by name with equal failure timing (src/accounts/password-verifier.ts). */
   readonly passwords: import('../accounts/password-verifier.js').PasswordVerifier;
   /**
    * Digest `nc` replay store shared by several processes (the cluster primary's, over IPC); absent: the
    * Digest form keeps its own in memory.
    */
-  readonly nonceCounter?: import('./digest-nonce-counter.js').NonceCounterStore;
+  readonly nonceCounter?: import('../store/digest-nonce-counter.js').NonceCounterStore;
   /** Secret for stateless HMACs that every replica shares (Digest nonces, …). */
   readonly sharedSecret: Buffer;
   /** Epoch milliseconds; injectable for tests. */

@@ -1,6 +1,7 @@
 /** How many worker processes the `workers` setting asks for. */
 import { availableParallelism } from 'node:os';
-import { AUTO_WORKERS_MAX, type Config } from '../config/schema.js';
+import { AUTO_WORKERS_MAX } from '../config/schema.js';
+import type { Config } from '../config-schema.js';
 
 /**
  * `auto` → `os.availableParallelism()` (the CPUs this process may run on, by affinity mask; a cgroup CPU quota,

@@ -3,7 +3,7 @@
  * MemoryNonceCounterStore, so a count used on one worker is refused on every other. Fails closed: when the
  * primary does not answer in time the request is refused with 503 (TG_ERR_SOURCE_UNAVAILABLE), never accepted.
  */
-import type { NonceCounterStore, NonceCountVerdict } from '../authn/digest-nonce-counter.js';
+import type { NonceCounterStore, NonceCountVerdict } from '../store/digest-nonce-counter.js';
 import type { IpcChannel } from './ipc.js';
 import { METHOD, type NonceRecordParams } from './protocol.js';
 

@@ -5,7 +5,7 @@
  * refused with 503 (TG_ERR_SOURCE_UNAVAILABLE), never let through unthrottled. (With a Redis store the app
  * uses RedisThrottle instead, shared by every replica.)
  */
-import type { Throttle, ThrottleKey } from '../verify/throttle.js';
+import type { Throttle, ThrottleKey } from '../store/throttle.js';
 import type { IpcChannel } from './ipc.js';
 import { METHOD, type ThrottleParams } from './protocol.js';
 

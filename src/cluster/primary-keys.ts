@@ -5,10 +5,11 @@
  * - A keys file: read here as each worker reads it, and re-read when the config or keys file changes, as
  *   each worker does on its own (reloads are per process; the file watchers fire together).
  */
-import { ConfigError, loadConfig, resolveFromConfig, type LoadedConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import { resolveFromConfig } from '../config/load.js';
+import { loadConfig, type Config, type LoadedConfig } from '../config-schema.js';
 import { FileWatcher } from '../config/watch.js';
-import { loadKeyRing, type KeyRing } from '../identity/keys.js';
+import type { KeyRing } from '../identity/keys.js';
+import { loadKeyRingOf } from '../identity/load-keys.js';
 import { RETAIN_SKEW_SECONDS, SigningKeys } from '../identity/signing-keys.js';
 import type { Logger } from '../observability/log.js';
 import { generateSharedJwks, sharedKeyRing } from './shared-keys.js';
@@ -24,10 +25,11 @@ export class PrimaryKeys {
 
   constructor(loaded: LoadedConfig, private readonly env: NodeJS.ProcessEnv, private readonly logger: Logger) {
     this.#loaded = loaded;
-    if (loaded.config.identity.keysFile === undefined) {
+    let ring = loadKeyRingOf(loaded);
+    if (ring === undefined) {
       this.generatedJwks = generateSharedJwks();
+      ring = sharedKeyRing(this.generatedJwks);
     }
-    const ring = this.generatedJwks !== undefined ? sharedKeyRing(this.generatedJwks) : fileRing(loaded);
     // Only what is published matters here (the workers sign, each deciding as its App does).
     this.#keys = new SigningKeys(ring, () => ({ minPublishMs: 0, retainMs: (this.#loaded.config.identity.ttlSeconds + RETAIN_SKEW_SECONDS) * 1000 }));
   }
@@ -56,7 +58,7 @@ export class PrimaryKeys {
     try {
       const loaded = this.#loaded.file === undefined ? this.#loaded : loadConfig(this.#loaded.file, this.env);
       // Like App.reload: without a keys file the running keys stay.
-      const ring = loaded.config.identity.keysFile === undefined ? undefined : fileRing(loaded);
+      const ring = loadKeyRingOf(loaded);
       this.#loaded = loaded;
       if (ring !== undefined) this.#keys.update(ring);
       this.#watchKeys();
@@ -67,14 +69,5 @@ export class PrimaryKeys {
 
   close(): void {
     for (const w of this.#watchers.splice(0)) w.close();
-  }
-}
-
-function fileRing(loaded: LoadedConfig): KeyRing {
-  const { keysFile, activeKid } = loaded.config.identity;
-  try {
-    return loadKeyRing(resolveFromConfig(loaded, keysFile!), activeKid);
-  } catch (err) {
-    throw new ConfigError(loaded.file ?? '(env)', [`identity.keysFile: ${(err as Error).message}`]);
   }
 }

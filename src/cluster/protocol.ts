@@ -6,8 +6,8 @@
  * primary → worker, requests:  `readiness`, `metrics`
  * primary → worker, notes:     `shutdown`
  */
-import type { NonceCountVerdict } from '../authn/digest-nonce-counter.js';
-import type { ThrottleKey } from '../verify/throttle.js';
+import type { NonceCountVerdict } from '../store/digest-nonce-counter.js';
+import type { ThrottleKey } from '../store/throttle.js';
 
 export const METHOD = {
   bootstrap: 'bootstrap',

@@ -1,15 +1,13 @@
 /**
  * A cluster worker: asks the primary for what it shares (bootstrap), builds the app as a single process would,
- * with the throttle and the Digest nc store backed by the primary over IPC (with a Redis store the app uses
- * Redis for both instead: shared with other replicas too), and serves the proxy port only
- * (the shared listening socket; the primary serves the admin port). It answers the primary's readiness and
- * metrics requests, and drains and exits on the primary's `shutdown` (or its own SIGTERM). Its validation
- * cache is its own: revocations reach it through the store's events (SQLite revocation-log polling, Redis
- * pub/sub), as they reach another replica. Config, accounts and keys files are reloaded by each worker itself.
+ * with the throttle and the Digest nc store backed by the primary over IPC (or by Redis with a Redis store), and
+ * serves the proxy port only. It answers the primary's readiness and metrics requests, and drains and exits on
+ * `shutdown` or SIGTERM. Everything else is its own, as it would be a replica's: the validation cache (kept
+ * coherent by the store's revocation events) and the reloading of config, accounts and keys files.
  */
 import cluster from 'node:cluster';
 import { App } from '../app.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig } from '../config-schema.js';
 import { createLogger } from '../observability/log.js';
 import { IpcChannel, type IpcSend } from './ipc.js';
 import { IpcNonceCounter } from './ipc-nonce-counter.js';

@@ -4,7 +4,6 @@
  * {@link renderConfigDocs}.
  */
 import { z } from 'zod';
-import { configSchema } from './schema.js';
 import { envKeys } from './env.js';
 
 interface Node {
@@ -38,11 +37,11 @@ value as is. Two short aliases exist: \`TRACKGATE_UPSTREAM\` (= \`upstream.url\`
 (= \`store.url\`). A \`TRACKGATE_*\` variable that names no key is logged as a warning at start.
 `;
 
-/** Renders the Markdown reference: one section (and table) per top-level block. */
-export function renderConfigDocs(): string {
-  const root = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Node;
+/** Renders the Markdown reference of the config schema: one section (and table) per top-level block. */
+export function renderConfigDocs(schema: z.ZodType): string {
+  const root = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Node;
   const envByPath = new Map<string, string[]>();
-  for (const k of envKeys()) {
+  for (const k of envKeys(schema)) {
     const p = k.path.join('.');
     envByPath.set(p, [...(envByPath.get(p) ?? []), k.name]);
   }

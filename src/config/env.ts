@@ -8,7 +8,6 @@
  */
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
-import { configSchema } from './schema.js';
 
 export const ENV_PREFIX = 'TRACKGATE_';
 const ALIASES: Record<string, string[]> = {
@@ -35,11 +34,12 @@ export function toEnvSegment(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[^A-Za-z0-9]+/g, '_').toUpperCase();
 }
 
-let cached: EnvKey[] | undefined;
-/** All env names the schema accepts (leaves and whole lists), computed once from the schema. */
-export function envKeys(): EnvKey[] {
-  if (cached) return cached;
-  const root = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
+const cached = new WeakMap<z.ZodType, EnvKey[]>();
+/** All env names `schema` (the config schema) accepts (leaves and whole lists), computed once per schema. */
+export function envKeys(schema: z.ZodType): EnvKey[] {
+  const known = cached.get(schema);
+  if (known) return known;
+  const root = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
   const out: EnvKey[] = [];
   const walk = (node: JsonSchemaNode, path: string[]): void => {
     if (node.type === 'object' && node.properties) {
@@ -50,7 +50,7 @@ export function envKeys(): EnvKey[] {
   };
   walk(root, []);
   for (const [name, path] of Object.entries(ALIASES)) out.push({ name, path, raw: true });
-  cached = out;
+  cached.set(schema, out);
   return out;
 }
 
@@ -65,13 +65,13 @@ export interface EnvResult {
   sources: Map<string, string>;
 }
 
-/** Applies every matching `TRACKGATE_*` variable onto a raw (pre-validation) config object. */
-export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): EnvResult {
+/** Applies every `TRACKGATE_*` variable naming a key of `schema` onto a raw (pre-validation) config object. */
+export function applyEnv(schema: z.ZodType, raw: Record<string, unknown>, env: NodeJS.ProcessEnv): EnvResult {
   const applied: string[] = [];
   const invalid: string[] = [];
   const sources = new Map<string, string>();
   const known = new Set<string>();
-  for (const key of envKeys()) {
+  for (const key of envKeys(schema)) {
     known.add(key.name);
     const value = env[key.name];
     if (value === undefined) continue;

@@ -6,9 +6,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import type { CoreConfig } from './schema.js';
 import { applyEnv, envSource } from './env.js';
-import { accountsFileSchema, type AccountsFile } from '../accounts/schema.js';
 
 export class ConfigError extends Error {
   constructor(readonly file: string, readonly problems: string[]) {
@@ -18,8 +17,8 @@ export class ConfigError extends Error {
 }
 
 /** A validated config plus where it came from. */
-export interface LoadedConfig {
-  readonly config: Config;
+export interface LoadedConfig<C extends CoreConfig = CoreConfig> {
+  readonly config: C;
   readonly file: string | undefined;
   /** Absolute path of the accounts file. */
   readonly accountsPath: string;
@@ -27,7 +26,8 @@ export interface LoadedConfig {
   readonly envUnknown: readonly string[];
 }
 
-function readYaml(file: string): unknown {
+/** A YAML file's document (`{}` when empty), or a ConfigError naming the file. */
+export function readYaml(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -50,41 +50,42 @@ export function formatIssues(error: z.ZodError, envSources: ReadonlyMap<string, 
   });
 }
 
-/** Loads and validates a config file (or only env + defaults when `file` is undefined). */
-export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  return validateConfig(file === undefined ? {} : readYaml(file), file, env);
+/** Loading and validation against one config schema (the composition root's, src/config-schema.ts). */
+export interface ConfigLoader<C extends CoreConfig> {
+  /** Loads and validates a config file (or only env + defaults when `file` is undefined). */
+  loadConfig(file: string | undefined, env?: NodeJS.ProcessEnv): LoadedConfig<C>;
+  /** Validates a raw config object (as parsed from YAML) after applying env overrides. */
+  validateConfig(raw: unknown, file: string | undefined, env?: NodeJS.ProcessEnv): LoadedConfig<C>;
 }
 
-/** Validates a raw config object (as parsed from YAML) after applying env overrides. */
-export function validateConfig(raw: unknown, file: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  raw = structuredClone(raw);
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(file ?? '(env)', ['(root): must be a mapping of keys']);
-  }
-  const { applied, unknown, invalid, sources } = applyEnv(raw as Record<string, unknown>, env);
-  if (invalid.length > 0) throw new ConfigError(file ?? '(env)', invalid);
-  const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(file ?? '(env)', formatIssues(result.error, sources));
-  const base = file === undefined ? process.cwd() : dirname(resolve(file));
-  return deepFreeze({
-    config: result.data,
-    file: file === undefined ? undefined : resolve(file),
-    accountsPath: resolve(base, result.data.accountsFile),
-    envApplied: applied,
-    envUnknown: unknown,
-  });
+export function configLoader<S extends z.ZodType<CoreConfig>>(schema: S): ConfigLoader<z.output<S>> {
+  const validateConfig = (raw: unknown, file: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig<z.output<S>> => {
+    raw = structuredClone(raw);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ConfigError(file ?? '(env)', ['(root): must be a mapping of keys']);
+    }
+    const { applied, unknown, invalid, sources } = applyEnv(schema, raw as Record<string, unknown>, env);
+    if (invalid.length > 0) throw new ConfigError(file ?? '(env)', invalid);
+    const result = schema.safeParse(raw);
+    if (!result.success) throw new ConfigError(file ?? '(env)', formatIssues(result.error, sources));
+    const base = file === undefined ? process.cwd() : dirname(resolve(file));
+    return deepFreeze({
+      config: result.data,
+      file: file === undefined ? undefined : resolve(file),
+      accountsPath: resolve(base, result.data.accountsFile),
+      envApplied: applied,
+      envUnknown: unknown,
+    });
+  };
+  return {
+    validateConfig,
+    loadConfig: (file, env = process.env) => validateConfig(file === undefined ? {} : readYaml(file), file, env),
+  };
 }
 
 /** Resolves a path named in the config relative to the config file's folder. */
 export function resolveFromConfig(loaded: LoadedConfig, path: string): string {
   return resolve(loaded.file === undefined ? process.cwd() : dirname(loaded.file), path);
-}
-
-export function loadAccounts(file: string): AccountsFile {
-  const raw = readYaml(file);
-  const result = accountsFileSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(file, formatIssues(result.error));
-  return deepFreeze(result.data);
 }
 
 export function deepFreeze<T>(value: T): T {

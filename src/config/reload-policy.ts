@@ -8,14 +8,14 @@
  * Patterns are dot paths; `*` matches one segment, a trailing `**` any number (≥ 1) of segments. The first
  * matching entry wins, so exceptions come before the pattern they narrow.
  */
-import type { Config } from './schema.js';
+import type { CoreConfig } from './schema.js';
 
 export type ReloadEffect = 'live' | 'restart';
 
 export interface ReloadPolicyEntry {
   readonly pattern: string;
   /** A function when the answer depends on the config (the cluster primary holds some state once for all). */
-  readonly effect: ReloadEffect | ((config: Config) => ReloadEffect);
+  readonly effect: ReloadEffect | ((config: CoreConfig) => ReloadEffect);
   /** Why: what reads the value (live) or what is built once (restart). */
   readonly why: string;
 }
@@ -99,7 +99,7 @@ export function reloadPolicyOf(path: string): ReloadPolicyEntry | undefined {
 }
 
 /** What a change of `path` does when `config` is the config being loaded. Unclassified keys count as restart. */
-export function reloadEffectOf(path: string, config: Config): ReloadEffect {
+export function reloadEffectOf(path: string, config: CoreConfig): ReloadEffect {
   const entry = reloadPolicyOf(path);
   if (entry === undefined) return 'restart';
   return typeof entry.effect === 'function' ? entry.effect(config) : entry.effect;
@@ -117,6 +117,6 @@ export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
 }
 
 /** Changed keys that the running app cannot apply: named in the reload's warning. */
-export function restartRequiredChanges(running: Config, next: Config): string[] {
+export function restartRequiredChanges(running: CoreConfig, next: CoreConfig): string[] {
   return changedKeys(running, next).filter((k) => reloadEffectOf(k, next) === 'restart');
 }

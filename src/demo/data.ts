@@ -1,13 +1,10 @@
 /**
  * Sample data for the demo GPS service: a few fixed trackers and a deterministic position generator.
  *
- * Nothing here is random: the same device and index always give the same point, so tests and the
- * benchmark can predict every byte of a response (and a 1 GiB export can be regenerated lazily instead of
- * being stored).
- *
- * Every tracker circles a small loop around a home point in central/northern Europe. The loop is small
- * enough that latitude and longitude always keep two integer digits, and speed stays within 10.0..49.5,
- * which makes every CSV line of a track export exactly {@link CSV_LINE_BYTES} long.
+ * Nothing here is random, so tests and the benchmark can predict every byte of a response, and a large export
+ * is generated as it is sent instead of stored. Every tracker circles a loop small enough that latitude and
+ * longitude keep two integer digits and speed stays within 10.0..49.5: every CSV line of an export is exactly
+ * {@link CSV_LINE_BYTES} long.
  */
 
 export interface Position {

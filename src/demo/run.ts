@@ -3,7 +3,7 @@
  * TRACKGATE_UPSTREAM points elsewhere, the bundled demo GPS service behind it. The demo service verifies
  * every identity header against trackgate's JWKS, as a real upstream would.
  */
-import { loadConfig } from '../config/load.js';
+import { loadConfig } from '../config-schema.js';
 import { runServer } from '../server.js';
 import { startDemoUpstream } from './upstream.js';
 

@@ -1,16 +1,15 @@
 /**
- * Mints the signed identity header: a compact JWS (RFC 7515) signed with `node:crypto` directly, which
- * measured about twice as fast as `jose` for Ed25519 on these machines.
+ * Mints the signed identity header: a compact JWS (RFC 7515) signed with `node:crypto` directly.
+ * Why not jose: docs/performance-notes.md#identity-headers-signed-without-jose
  *
- * Signing dominates the cost of a request, so by default a header is minted once per identity and reused
- * until a quarter of its lifetime is left. The cache is keyed by the identity's claims, not by credential:
- * every credential of one user (each Digest request, each of a user's tokens with the same expiry) shares
- * one header, and a bounded LRU of `cacheEntries` keeps memory independent of the validation cache's size.
- * With `bindToRequest`, each request gets its own header carrying `htm`/`htu`.
+ * Signing dominates the cost of a request, so a header is minted once per identity and reused until a quarter
+ * of its lifetime is left. The cache is keyed by the identity's claims, not by credential, so every credential
+ * of one user shares one header; a bounded LRU of `cacheEntries` keeps its memory independent of the validation
+ * cache's. With `bindToRequest`, each request gets its own header carrying `htm`/`htu`.
  */
 import { randomBytes, sign } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Identity } from '../authn/types.js';
+import type { Identity } from './identity.js';
 import type { KeyRing, SigningKey } from './keys.js';
 import { RETAIN_SKEW_SECONDS, SigningKeys, type RotationDecision } from './signing-keys.js';
 
@@ -189,10 +188,7 @@ export class IdentityMinter {
 /**
  * Everything of an identity that shapes its header (the credential's expiry caps `exp`). Free-form parts are
  * length-prefixed, so distinct identities never share a key whatever characters they contain.
- *
- * Built with `join`, which writes one flat string: a template literal of a dozen parts is a chain of a dozen
- * V8 cons-strings, and each of the `cacheEntries` keys the LRU keeps would hold its chain (measured: 120,000
- * cons-strings, 4 MiB, for 10,000 cached headers; and ~400 B of garbage per request).
+ * Why `join`: docs/performance-notes.md#identity-header-cache-keys-as-one-flat-string
  */
 function claimsKey(id: Identity): string {
   const account = id.account ?? '';

@@ -8,7 +8,7 @@
  * 3. `retire`: once every header the old keys signed has expired (`identity.ttlSeconds` + 60 s of clock skew
  *    after the promotion), they leave the set.
  *
- * Pure functions over the parsed file; the CLI (keys-cli.ts) reads, validates and writes it.
+ * Pure functions over the parsed file; the CLI (src/commands/keys-cli.ts) reads, validates and writes it.
  */
 import { generateJwk, KEY_META, metaTime, type SigningAlg } from './keys.js';
 import { RETAIN_SKEW_SECONDS } from './signing-keys.js';

@@ -1,35 +1,19 @@
 /**
- * Reading the small bodies of token endpoints: JSON (also `application/json-patch+json`, as the telematics
+ * The small bodies of token endpoints: JSON (also `application/json-patch+json`, as the telematics
  * seed's curl example sends) or form-urlencoded, bounded in size. A parameter given twice (a repeated form
  * field, a JSON object with a key twice) is refused: which one counts would be a guess.
  */
-import type { IncomingMessage } from 'node:http';
 import { TrackgateError } from '../errors.js';
 import { firstDuplicateKey } from './duplicate-keys.js';
 
+/** The largest token-endpoint body read (the proxy's adapter refuses a longer one with 413). */
 export const MAX_FORM_BYTES = 64 * 1024;
 
-export async function readBody(req: IncomingMessage, max = MAX_FORM_BYTES): Promise<Record<string, unknown>> {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > max) {
-    throw new TrackgateError('TG_ERR_BODY_TOO_LARGE', 'request body too large');
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > max) throw new TrackgateError('TG_ERR_BODY_TOO_LARGE', 'request body too large');
-      chunks.push(chunk as Buffer);
-    }
-  } catch (err) {
-    // The client went away or its framing broke mid-body (`aborted`): its fault, not an internal error.
-    if (err instanceof TrackgateError) throw err;
-    throw new TrackgateError('TG_ERR_BAD_REQUEST', 'request body incomplete', { detail: `body: ${(err as Error).message}` });
-  }
-  if (size === 0) return {};
-  const text = Buffer.concat(chunks).toString('utf8');
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+/** The fields of a whole body, by its `Content-Type` header value; an empty body has none. */
+export function parseBody(bytes: Buffer, contentType: string | undefined): Record<string, unknown> {
+  if (bytes.length === 0) return {};
+  const text = bytes.toString('utf8');
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/x-www-form-urlencoded') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of new URLSearchParams(text)) {

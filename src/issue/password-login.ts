@@ -6,7 +6,7 @@
  */
 import type { UserRecord } from '../accounts/schema.js';
 import { TrackgateError } from '../errors.js';
-import type { ThrottleKey } from '../verify/throttle.js';
+import type { ThrottleKey } from '../store/throttle.js';
 import type { IssueDeps, IssueRequest } from './types.js';
 
 export async function checkUserPassword(deps: IssueDeps, req: IssueRequest, username: string, password: string): Promise<UserRecord> {

@@ -14,7 +14,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } f
 import { lookupDigest } from '../accounts/digest-token.js';
 import { TrackgateError } from '../errors.js';
 import type { Store, TokenRecord } from '../store/types.js';
-import type { Subject, TokenService } from './tokens.js';
+import { subjectOf, type Subject, type TokenService } from './tokens.js';
 
 export interface IssuedToken {
   value: string;
@@ -43,6 +43,13 @@ export interface PairOptions {
   accessValue?: (family: string, expiresAt: number) => string;
 }
 
+/** A refresh token as presented, with its digest and what the store holds for it (read once per refresh). */
+export interface PresentedRefresh {
+  readonly value: string;
+  readonly digest: string;
+  readonly record: TokenRecord | undefined;
+}
+
 export class RefreshRotation {
   constructor(
     private readonly tokens: TokenService,
@@ -68,13 +75,19 @@ export class RefreshRotation {
     };
   }
 
+  /** Digests a presented refresh token and reads its record: a caller that checks it first rotates it without a second read. */
+  async present(value: string): Promise<PresentedRefresh> {
+    const digest = lookupDigest(value);
+    return { value, digest, record: await this.store.getToken(digest) };
+  }
+
   /**
    * Exchanges a refresh token for a new pair. Throws `TG_ERR_INVALID_CREDENTIALS` (reason invalid/expired)
    * for unknown, expired, revoked or reused tokens; `accessValue` builds a JWT access token if the dialect wants one.
    */
-  async rotate(refreshValue: string, accessValue?: PairOptions['accessValue']): Promise<TokenPair> {
-    const digest = lookupDigest(refreshValue);
-    let rec = await this.store.getToken(digest);
+  async rotate(token: string | PresentedRefresh, accessValue?: PairOptions['accessValue']): Promise<TokenPair> {
+    const { value: refreshValue, digest, record } = typeof token === 'string' ? await this.present(token) : token;
+    let rec = record;
     if (rec === undefined || rec.type !== 'refresh') throw invalidGrant('unknown refresh token');
     if (rec.revokedAt === undefined) {
       if (rec.expiresAt <= this.now()) throw invalidGrant('refresh token expired', 'expired');
@@ -99,14 +112,6 @@ export class RefreshRotation {
     if (rec.family !== undefined) await this.store.revokeFamily(rec.family, this.now());
     throw invalidGrant(rec.rotated !== undefined ? 'refresh token reuse detected: family revoked' : 'refresh token revoked');
   }
-}
-
-function subjectOf(rec: TokenRecord): Subject {
-  return {
-    subject: rec.subject, kind: rec.kind,
-    ...(rec.account !== undefined ? { account: rec.account } : {}),
-    ...(rec.instance !== undefined ? { instance: rec.instance } : {}),
-  };
 }
 
 function dialectData(rec: TokenRecord): Record<string, unknown> | undefined {

@@ -5,8 +5,8 @@
 import { gpsRestV2 } from './dialects/gps-rest-v2.js';
 import { oauth2Password } from './dialects/oauth2-password.js';
 import { fleetLogin } from './dialects/fleet-login.js';
-import { telematics } from './dialects/telematics.js';
-import { geoloqi } from './dialects/geoloqi.js';
+import { telematics } from './dialects/telematics/index.js';
+import { geoloqi } from './dialects/geoloqi/index.js';
 import { operator } from './dialects/operator.js';
 import type { DialectModule } from './types.js';
 

@@ -1,4 +1,9 @@
-/** Exact-path routing of the enabled dialects' endpoints; a known path with another method → 405. */
+/**
+ * Exact-path routing of the enabled dialects' endpoints; a known path with another method → 405. The router
+ * also collects the dialects' refresh capabilities and serves the shared refresh endpoint at each declared path.
+ */
+import type { RefreshRotation } from './refresh.js';
+import { isRefreshing, SharedRefresh } from './shared-refresh.js';
 import type { Dialect, IssueRoute } from './types.js';
 
 export interface IssueMatch {
@@ -11,23 +16,36 @@ export interface IssueMatch {
 export class IssueRouter {
   readonly #paths = new Map<string, { dialect: Dialect; methods: Map<string, IssueRoute> }>();
 
-  /** `key`: how a route's path is keyed, the way requests' paths are (src/proxy/canonical-path.ts `pathKey`). */
-  constructor(dialects: readonly Dialect[], key: (path: string) => string = (p) => p) {
+  /**
+   * `rotation`: what the shared refresh endpoint rotates with. `key`: how a route's path is keyed, the way
+   * requests' paths are (src/authn/canonical-path.ts `pathKey`).
+   */
+  constructor(dialects: readonly Dialect[], rotation: RefreshRotation, key: (path: string) => string = (p) => p) {
     for (const d of dialects) {
-      for (const r of d.routes) {
-        let entry = this.#paths.get(key(r.path));
-        if (entry === undefined) {
-          entry = { dialect: d, methods: new Map() };
-          this.#paths.set(key(r.path), entry);
-        } else if (entry.methods.get(r.method) === r) {
-          // The very same route object from two dialects (a shared endpoint, see refresh-route.ts): one endpoint.
-          continue;
-        } else if (entry.dialect !== d || entry.methods.has(r.method)) {
-          throw new Error(`token endpoint ${r.method} ${r.path} is claimed by both ${entry.dialect.id} and ${d.id}: change one dialect's prefix`);
-        }
-        entry.methods.set(r.method, r);
-      }
+      for (const r of d.routes) this.#add(d, r, key(r.path));
     }
+    const declarants = dialects.filter(isRefreshing);
+    if (declarants.length === 0) return;
+    const shared = new SharedRefresh(declarants, rotation);
+    const sharedAt = new Set<string>();
+    for (const d of declarants) {
+      const k = key(d.refresh.path);
+      // Dialects declaring one path share one endpoint (its first declarant owns it); any other double claim is refused.
+      if (sharedAt.has(k)) continue;
+      sharedAt.add(k);
+      this.#add(d, { method: 'POST', path: d.refresh.path, handle: shared.handle }, k);
+    }
+  }
+
+  #add(d: Dialect, r: IssueRoute, k: string): void {
+    let entry = this.#paths.get(k);
+    if (entry === undefined) {
+      entry = { dialect: d, methods: new Map() };
+      this.#paths.set(k, entry);
+    } else if (entry.dialect !== d || entry.methods.has(r.method)) {
+      throw new Error(`token endpoint ${r.method} ${r.path} is claimed by both ${entry.dialect.id} and ${d.id}: change one dialect's prefix`);
+    }
+    entry.methods.set(r.method, r);
   }
 
   get size(): number { return this.#paths.size; }

@@ -12,6 +12,15 @@ export interface Subject {
   instance?: string;
 }
 
+/** Who a stored token was issued to. */
+export function subjectOf(rec: TokenRecord): Subject {
+  return {
+    subject: rec.subject, kind: rec.kind,
+    ...(rec.account !== undefined ? { account: rec.account } : {}),
+    ...(rec.instance !== undefined ? { instance: rec.instance } : {}),
+  };
+}
+
 export interface IssueOptions extends Subject {
   type: 'session' | 'access' | 'refresh';
   /** The dialect id. */

@@ -10,12 +10,15 @@ import type { RequestView } from '../authn/types.js';
 import type { TrackgateError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { Store } from '../store/types.js';
-import type { Throttle } from '../verify/throttle.js';
+import type { Throttle } from '../store/throttle.js';
 import type { PasswordVerifier } from '../accounts/password-verifier.js';
-import type { TokenService } from './tokens.js';
-import type { RefreshRotation } from './refresh.js';
+import type { Subject, TokenService } from './tokens.js';
+import type { PairOptions, RefreshRotation, TokenPair } from './refresh.js';
 
-/** What a dialect's route handler gets. */
+/**
+ * What a dialect's route handler gets: plain data and functions, no HTTP objects. The proxy's token-endpoint
+ * adapter (src/proxy/token-endpoint.ts) builds it from the Node request; a test can build it by hand.
+ */
 export interface IssueRequest {
   readonly view: RequestView;
   /** The parsed body (JSON or form-urlencoded; `{}` when empty). Throws 400/413/415 TrackgateErrors. */
@@ -24,6 +27,8 @@ export interface IssueRequest {
   authenticate(): Promise<AuthResult | undefined>;
   /** The `WWW-Authenticate` values of one credential form (e.g. `basic`, `digest`), for legacy challenges. */
   challengeOf(formId: string): string[];
+  /** The HTTP reason phrase of a status (`Unauthorized`), for documents that echo it; undefined if unknown. */
+  statusText(status: number): string | undefined;
 }
 
 /** A dialect's answer. `body` is JSON-encoded unless it is a string or undefined. */
@@ -31,6 +36,8 @@ export interface IssueReply {
   status: number;
   headers?: Record<string, string | string[]>;
   body?: unknown;
+  /** The failure this reply renders: logged by the proxy, and its headers (Retry-After …) are sent. */
+  error?: TrackgateError;
 }
 
 export interface IssueRoute {
@@ -51,8 +58,6 @@ export interface IssueDeps {
   readonly refresh: RefreshRotation;
   /** Signs JWT claims with trackgate's active key (for dialects whose access tokens are JWTs). */
   signJwt(claims: Record<string, unknown>, typ: string): string;
-  /** Another enabled dialect, by id (a shared refresh endpoint answers in the issuing dialect's shape). */
-  dialect(id: string): Dialect | undefined;
   readonly logger: Logger;
   now(): number;
 }
@@ -62,8 +67,26 @@ export interface Dialect {
   readonly routes: readonly IssueRoute[];
   /** Renders any error in this dialect's own wire shape. */
   renderError(err: TrackgateError, req: IssueRequest): IssueReply;
-  /** Renders a refreshed pair in this dialect's login shape (for refresh endpoints shared between dialects). */
-  renderPair?(pair: import('./refresh.js').TokenPair, req: IssueRequest): IssueReply;
+  /** Its part in the shared refresh endpoint, if its pairs are refreshed there (src/issue/shared-refresh.ts). */
+  readonly refresh?: RefreshCapability;
+}
+
+/**
+ * How a dialect whose pairs are refreshed at the shared `POST <prefix>/refresh` takes part: the router serves
+ * one endpoint per declared path, and each of them refreshes the families of every declaring dialect.
+ */
+export interface RefreshCapability {
+  /** Full path of its refresh endpoint (prefix included). */
+  readonly path: string;
+  /**
+   * Body fields (JSON or form-urlencoded, like every token endpoint) that carry the refresh token, this
+   * dialect's own first: a request that uses it gets errors in this dialect's shape until the token's issuer is known.
+   */
+  readonly fields: readonly string[];
+  /** A refreshed pair, in this dialect's login shape. */
+  renderPair(pair: TokenPair, req: IssueRequest): IssueReply;
+  /** The access-token builder of its refreshed pairs (JWT dialects); random opaque values when absent. */
+  accessValueFor?(subject: Subject): PairOptions['accessValue'];
 }
 
 export interface DialectModule<Id extends string = string, S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> {

@@ -6,12 +6,10 @@
  */
 import client from 'prom-client';
 import type { AuthReason } from '../errors.js';
-import type { PasswordCheckEvent } from '../accounts/password-verifier.js';
 import { FastHistogram, type HistogramSeries } from './histogram.js';
 import { buildInfo } from './build-info.js';
 import { memoryLimitBytes } from './memory-limit.js';
 
-export type CacheOutcome = 'hit' | 'miss' | 'negative_hit' | 'bypass';
 export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'other';
 
 /**
@@ -370,7 +368,8 @@ export class Metrics {
     this.#cacheEventTally.inc(event);
   }
 
-  authTime(scheme: string, cache: CacheOutcome, seconds: number): void {
+  /** `cache`: the validation cache's outcome for the request (src/verify/cache.ts `CacheOutcome`). */
+  authTime(scheme: string, cache: string, seconds: number): void {
     let byCache = this.#durationChildren.get(scheme);
     if (byCache === undefined) this.#durationChildren.set(scheme, (byCache = new Map()));
     let child = byCache.get(cache);
@@ -398,8 +397,8 @@ export class Metrics {
     this.tokenEndpointRequests.labels(dialect, statusClass(status)).inc();
   }
 
-  /** A password check's hash evaluation or padded failure (src/accounts/password-verifier.ts). */
-  passwordCheck(e: PasswordCheckEvent): void {
+  /** A password check's hash evaluation or padded failure (src/accounts/password-verifier.ts `PasswordCheckEvent`). */
+  passwordCheck(e: { readonly type: 'hash'; readonly work: string } | { readonly type: 'failure' }): void {
     if (e.type === 'hash') this.passwordHashes.labels(e.work).inc();
     else this.passwordFailures.inc();
   }

@@ -2,11 +2,12 @@
  * Checks on the raw request before any authentication: duplicated credential headers (Node keeps only the
  * first in `req.headers`, so they are looked for in `rawHeaders`), a Connection header naming the identity
  * header or a credential header, absurd Content-Length, and a target that is not a path. The path itself
- * is checked and canonicalised next, by src/proxy/canonical-path.ts.
+ * is checked and canonicalised next, by src/authn/canonical-path.ts.
  */
 import type { IncomingMessage } from 'node:http';
 import { TrackgateError } from '../errors.js';
-import { connectionTokens, normaliseHeaderName } from './headers.js';
+import { normaliseHeaderName } from './header-name.js';
+import { connectionTokens } from './headers.js';
 import { refuseAmbiguousHeaders } from './header-guard.js';
 
 export interface GuardPolicy {

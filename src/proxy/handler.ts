@@ -11,7 +11,7 @@ import type { AuthFailureContext, AuthResult } from '../authn/pipeline.js';
 import { allows, type Access } from '../authn/rules.js';
 import { NodeRequestView } from './request-view.js';
 import { guardRequest } from './guard.js';
-import { canonicalPath, pathKey } from './canonical-path.js';
+import { canonicalPath, pathKey } from '../authn/canonical-path.js';
 import { refuseMethodOverride } from './method-override.js';
 import { upstreamHeaders } from './headers.js';
 import { scrubQuery } from './query.js';
@@ -23,7 +23,8 @@ import { endAfterBody } from './lingering-close.js';
 import { dropIfRefused } from './refused-sockets.js';
 import type { ForwardOutcome, Forwarder } from './forward.js';
 import type { Runtime } from './runtime.js';
-import { serveIssue } from '../issue/serve.js';
+import { serveTokenEndpoint } from './token-endpoint.js';
+import { expectsContinue } from './expect-continue.js';
 import type { IssueMatch } from '../issue/router.js';
 
 export interface ProxyDeps {
@@ -187,7 +188,7 @@ export class ProxyHandler {
 
   async #serveLocal(st: RequestState, local: IssueMatch): Promise<number> {
     const { req, res, rt, view, failure } = st;
-    const { status, error } = await serveIssue(local, rt, req, res, view, failure);
+    const { status, error } = await serveTokenEndpoint(local, rt, req, res, view, failure);
     st.admission = { identity: undefined, local: local.dialect.id };
     this.deps.metrics.tokenEndpoint(local.dialect.id, status);
     if (error !== undefined) this.deps.logger.warn({ dialect: local.dialect.id, err: error.code, reason: error.reason, detail: error.detail, path: view.path, status }, 'token endpoint error');
@@ -383,10 +384,4 @@ function shedReason(e: TrackgateError): string | undefined {
   if (e.code === 'TG_ERR_OVERLOADED') return e.detail ?? 'overloaded';
   if (e.code === 'TG_ERR_BODY_TIMEOUT') return e.detail?.startsWith('body_rate') ? 'body_rate' : 'body_idle';
   return undefined;
-}
-
-/** Whether the client waits for `100 Continue` before sending its body. */
-export function expectsContinue(req: IncomingMessage): boolean {
-  const e = req.headers.expect;
-  return e !== undefined && e.toLowerCase() === '100-continue';
 }

@@ -11,7 +11,7 @@
 import type { IncomingMessage } from 'node:http';
 import { TrackgateError } from '../errors.js';
 import { isValidHost } from './host.js';
-import { normaliseHeaderName } from './headers.js';
+import { normaliseHeaderName } from './header-name.js';
 
 /** Headers that say where a request body ends or how to read it. */
 const FRAMING = new Set(['transfer-encoding', 'content-length', 'content-encoding']);

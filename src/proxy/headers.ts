@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { stripCookies } from './cookies.js';
+import { normaliseHeaderName } from './header-name.js';
 import { isValidHost } from './host.js';
 import { privateCacheControl, isTargetedCacheControl } from './cache-control.js';
 import { TRUSTED_FORWARDING_HEADERS, type UntrustedHeaders } from './untrusted-headers.js';
@@ -34,11 +35,6 @@ export interface HeaderPolicy {
 }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
-
-/** Normalises a header name the way some frameworks do (`_` and `.` read as `-`). */
-export function normaliseHeaderName(name: string): string {
-  return name.includes('_') || name.includes('.') ? name.replace(/[_.]/g, '-') : name;
-}
 
 /** Names listed in a Connection header (lower-cased). */
 export function connectionTokens(value: string | undefined): string[] {

@@ -7,7 +7,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { TrackgateError } from '../errors.js';
-import { normaliseHeaderName } from './headers.js';
+import { normaliseHeaderName } from './header-name.js';
 import type { NodeRequestView } from './request-view.js';
 
 const OVERRIDE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);

@@ -4,8 +4,8 @@
  * passed, fewer than `minBytesPerSecond` on average. Time during which the transfer is held up on
  * trackgate's side (`blocked()`: data waiting in our buffers, the upstream not reading) does not count.
  *
- * One timer for every watched transfer, ticking only while there is one: a per-request timer would cost a
- * timer allocation on every upload, and these deadlines need no better than a quarter of `idleMs`.
+ * One timer for all watched transfers, ticking only while there is one: these deadlines need no better than a
+ * quarter of `idleMs`, and a timer per request would be an allocation on every upload.
  */
 
 export interface Watched {

@@ -10,7 +10,7 @@ export class NodeRequestView implements RequestView {
   readonly url: string;
   /** The path as received until {@link canonicalise}, then its canonical spelling. */
   path: string;
-  /** What rules and token endpoints match on (src/proxy/canonical-path.ts `pathKey`), set with the canonical path. */
+  /** What rules and token endpoints match on (src/authn/canonical-path.ts `pathKey`), set with the canonical path. */
   pathKey: string;
   /** The target sent upstream: the canonical path and the query as received. */
   target: string;

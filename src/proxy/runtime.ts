@@ -1,8 +1,9 @@
 /**
  * Everything the request path reads that a reload may change, built once per config/accounts version and
- * swapped in whole (a request keeps the runtime it started with).
+ * swapped in whole (a request keeps the runtime it started with). Declared here, by the layer that reads it;
+ * the composition root fills it (src/app/runtime.ts), so no layer below names the one above.
  */
-import type { Config } from '../config/schema.js';
+import type { CoreConfig } from '../config/schema.js';
 import type { AuthPipeline } from '../authn/pipeline.js';
 import type { RouteRules } from '../authn/rules.js';
 import type { GuardPolicy } from './guard.js';
@@ -10,8 +11,9 @@ import type { HeaderPolicy } from './headers.js';
 import type { IssueRouter } from '../issue/router.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
-export interface Runtime {
-  readonly config: Config;
+/** `C`: the config type of the composition root that builds it (the proxy reads only core keys). */
+export interface Runtime<C extends CoreConfig = CoreConfig> {
+  readonly config: C;
   readonly pipeline: AuthPipeline;
   readonly rules: RouteRules;
   readonly guard: GuardPolicy;
@@ -22,5 +24,4 @@ export interface Runtime {
   readonly credentialQuery: readonly string[];
   /** The enabled legacy token endpoints. */
   readonly issue: IssueRouter;
-  readonly dialects: ReadonlyMap<string, import('../issue/types.js').Dialect>;
 }

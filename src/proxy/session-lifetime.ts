@@ -12,17 +12,15 @@
  * 4401 is in the private-use range (4000–4999) and mirrors HTTP 401: the client should re-authenticate and
  * reconnect. A store `resync` (events may have been lost) re-reads every tracked token.
  *
- * Closing means: stop relaying, send the client a WebSocket close frame (opcode 0x8, 2-byte code + UTF-8
- * reason, unmasked as server frames are), end the client socket, destroy the upstream one. The close frame
- * must not land inside a frame the upstream is sending, so the upstream→client direction is relayed here
- * rather than by http-proxy's pipe, through a frame-boundary tracker: on close, the frame in flight is
- * completed (for at most {@link DRAIN_MS}; else the socket is just dropped) and then the close frame follows.
- * The client→upstream direction stays http-proxy's pipe and is simply cut.
+ * Closing means: stop relaying, send the client a close frame, end the client socket, destroy the upstream one.
+ * The close frame must not land inside a frame the upstream is sending, so the upstream→client direction is
+ * relayed here through a frame-boundary tracker rather than by http-proxy's pipe: the frame in flight is
+ * completed first (for at most {@link DRAIN_MS}). The client→upstream direction stays http-proxy's pipe.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type httpProxy from 'http-proxy';
-import type { Identity } from '../authn/types.js';
+import type { Identity } from '../identity/identity.js';
 import type { Logger } from '../observability/log.js';
 import type { Store, StoreEvent } from '../store/types.js';
 

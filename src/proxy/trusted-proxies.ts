@@ -38,7 +38,7 @@ export class TrustedProxies {
   readonly #list: BlockList | undefined;
 
   /**
-   * @param trustForwardedProto the older, narrower switch: believe X-Forwarded-Proto from any peer (only where
+   * @param trustForwardedProto a narrower switch: believe X-Forwarded-Proto from any peer (only where
    *   nothing but a TLS-terminating proxy can reach trackgate). A trusted proxy's is believed regardless.
    */
   constructor(ranges: readonly string[], readonly trustForwardedProto: boolean) {

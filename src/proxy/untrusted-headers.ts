@@ -7,7 +7,7 @@
  * The X-Forwarded-* family and `Forwarded` are not here: trackgate replaces them, or keeps them from a trusted
  * proxy (src/proxy/trusted-proxies.ts).
  */
-import { normaliseHeaderName } from './headers.js';
+import { normaliseHeaderName } from './header-name.js';
 
 export const DEFAULT_STRIPPED_HEADERS: readonly string[] = [
   // Identity set by an authenticating proxy (oauth2-proxy, Kong, Authelia, authentik, Pomerium, Apache/nginx auth

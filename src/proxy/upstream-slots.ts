@@ -1,13 +1,9 @@
 /**
- * Fair admission to the upstream pool. There are as many slots as upstream connections; a request holds
- * one from dispatch until its response is over. One client (a credential fingerprint, else the client
- * address) holds at most `share` of the slots, so no single client can take the whole pool, whatever it
- * does with them. When every slot is taken, requests wait in a bounded queue per client; a freed slot goes
- * to the waiting client holding the fewest (round-robin among equals), and a request that waits longer
- * than the queue timeout is shed.
- *
- * `tryAcquire` is the hot path: no allocation beyond the per-client count, no timer. Only a request that
- * must wait allocates its waiter and timer.
+ * Fair admission to the upstream pool: as many slots as upstream connections, each held from dispatch until
+ * the response is over. One client (a credential fingerprint, else its address) holds at most `share` of them,
+ * so no single client can take the whole pool. When all are taken, requests wait in a bounded queue per client;
+ * a freed slot goes to the waiting client holding the fewest, and a request waiting past the timeout is shed.
+ * `tryAcquire` is the hot path: only a request that must wait allocates a waiter and a timer.
  */
 
 /** The `limits.*` keys the slots read (the live config block itself: no object per request). */

@@ -18,7 +18,7 @@
  * would accept a count another replica has already accepted.
  */
 import type { Redis } from 'ioredis';
-import { DEFAULT_NC_WINDOW, type NonceCounterStore, type NonceCountVerdict } from '../authn/digest-nonce-counter.js';
+import { DEFAULT_NC_WINDOW, type NonceCounterStore, type NonceCountVerdict } from './digest-nonce-counter.js';
 import { Script, unavailable } from './redis.js';
 
 const PREFIX = 'tg:dnc:';

@@ -4,9 +4,8 @@
  * Loaded on demand, with the Redis store itself (see open.ts): a SQLite deployment never loads the Redis
  * client, which is the largest module trackgate could import (~15 MiB of resident memory measured).
  */
-import type { NonceCounterStore } from '../authn/digest-nonce-counter.js';
-import type { Config } from '../config/schema.js';
-import type { Throttle } from '../verify/throttle.js';
+import type { NonceCounterStore } from './digest-nonce-counter.js';
+import type { Throttle, ThrottleRules } from './throttle.js';
 import type { Store } from './types.js';
 
 export interface SharedState {
@@ -15,10 +14,10 @@ export interface SharedState {
 }
 
 /** The Redis-backed throttle and nonce store over `store`'s connection; undefined unless `store` is Redis. */
-export async function redisSharedState(store: Store, throttle: () => Config['throttle'], now: () => number): Promise<SharedState | undefined> {
+export async function redisSharedState(store: Store, throttle: () => ThrottleRules, now: () => number): Promise<SharedState | undefined> {
   if (store.engine !== 'redis') return undefined;
   const [{ RedisStore }, { RedisThrottle }, { RedisNonceCounter }] = await Promise.all([
-    import('./redis.js'), import('../verify/redis-throttle.js'), import('./redis-nonce-counter.js'),
+    import('./redis.js'), import('./redis-throttle.js'), import('./redis-nonce-counter.js'),
   ]);
   if (!(store instanceof RedisStore)) return undefined;
   const nonceCounter = new RedisNonceCounter(store.redis, { now });

@@ -12,7 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { DEFAULT_SQLITE_CACHE_BYTES, type CreateUserResult, type Store, type StoreEvent, type StoredUser, type TokenRecord } from './types.js';
+import { DEFAULT_SQLITE_CACHE_BYTES } from '../config/schema.js';
+import type { CreateUserResult, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
 
 /** How often a subscribed store looks for revocations made by other processes on the same file. */
 export const REVOCATION_POLL_MS = 1000;

@@ -3,15 +3,6 @@
  * their revocation. Tokens are kept only as digests: a copy of the database yields no usable token.
  */
 
-/**
- * SQLite page cache per connection (`store.sqliteCacheBytes`). SQLite's own default is 2 MiB; the better-sqlite3
- * build sets 16, which a pass over 100,000 stored tokens fills (measured: 17 MiB of malloc'd pages at the bench's
- * fill of 100k identities, the largest native allocation trackgate had). A lookup walks two b-trees (the digest
- * index, then the table); a page outside the cache is one read from the OS file cache. With 100,000 tokens the CPU
- * per cache miss was the same with 2 MiB as with 16.
- */
-export const DEFAULT_SQLITE_CACHE_BYTES = 2 * 1024 * 1024;
-
 /** One issued token, keyed by the digest of its value. */
 export interface TokenRecord {
   /** Lookup digest of the token value (never the value). */

@@ -4,10 +4,9 @@
  * held, nobody without the key can compute or test a digest, and no two different part lists can collide
  * by concatenation ("ab"+"c" vs "a"+"bc").
  *
- * A secret-prefix hash rather than HMAC: one-shot `crypto.hash` costs a quarter of `createHmac` (which
- * builds a native object per call; it was a fifth of trackgate's own per-request CPU). HMAC's extra
- * structure protects a MAC that an attacker sees from length extension; these digests authenticate nothing
- * and never leave the process except as a 96-bit prefix in logs.
+ * A secret-prefix hash rather than HMAC (why it is cheaper: docs/performance-notes.md#cache-keys-hashed-without-hmac):
+ * HMAC's extra structure protects a MAC that an attacker sees from length extension; these digests
+ * authenticate nothing and never leave the process except as a 96-bit prefix in logs.
  */
 import { createHmac, hash } from 'node:crypto';
 

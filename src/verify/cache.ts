@@ -8,25 +8,21 @@
  * - a negative entry (the credential was rejected as invalid/expired) lives `negativeTtlSeconds`, so a
  *   flood of one wrong password costs one hash per window; errors that are not verdicts (source down,
  *   throttled, malformed) are never cached;
- * - bounded by entry count and by approximate bytes; the least recently used go first (the entries live in an
- *   {@link IdentityTable}, typed arrays outside the V8 heap);
- * - negatives have their own, smaller bound (`maxNegativeEntries`) and only ever evict negatives: anyone can
- *   send random credentials, and each would otherwise push out a valid user, who would pay a full verification
- *   (a password hash) again;
+ * - bounded by entry count and by approximate bytes, least recently used first, in an {@link IdentityTable}
+ *   (which also keeps rejections from evicting identities, and decides by `admission` whether a new identity
+ *   gets into a full cache);
  * - concurrent misses on one key share a single verification (single-flight);
  * - `delete`/`deleteTokenDigests`/`clear` evict at once (revocation, account removal, reload); a verification that
  *   was already running when `clear` was called does not store its (possibly stale) verdict;
- * - a new identity gets into a full cache only when it has been used more often lately than the one it would evict
- *   (`admission: frequency`, TinyLFU; see identity-table.ts), so one-off valid tokens minted in a loop cannot churn
- *   out the regular users either;
- * - every lookup reports its outcome (`hit`, `negative_hit`, `miss`), every eviction (`evict` for an identity,
- *   `negative_evict` for a rejection) and every identity refused admission (`not_admitted`) to `onEvent`, which
- *   feeds `trackgate_validation_cache_events_total`.
+ * - lookups, evictions and refused admissions are reported to `onEvent`
+ *   (`trackgate_validation_cache_events_total`).
  */
 import { TrackgateError } from '../errors.js';
-import type { Identity } from '../authn/types.js';
+import type { Identity } from '../identity/identity.js';
 import { IdentityTable, type Admission, type Verdict } from './identity-table.js';
-import type { CacheOutcome } from '../observability/metrics.js';
+
+/** How a request's credential was answered: from the cache, verified on a miss, or (single-use) not cached. */
+export type CacheOutcome = 'hit' | 'miss' | 'negative_hit' | 'bypass';
 
 export interface ValidationCacheOptions {
   maxEntries: number;

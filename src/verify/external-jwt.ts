@@ -5,12 +5,10 @@
  * (read without trust, only to choose among configured issuers), with that issuer's own algorithm allow-list,
  * audience, JWKS URL and `typ` allow-list.
  *
- * Only access tokens pass: the `typ` header must be one of the issuer's `tokenTypes` (RFC 9068 `at+jwt`, or
- * `JWT` as most IdPs send; absent only with `allowUntyped`), and a token an IdP types as something else — a
- * refresh, ID, logout or other JWT, in the `typ` header or in a Keycloak-style `typ` claim — is refused
- * whatever the configuration says. `typ` values compare as RFC 7515 §4.1.9 says: case-insensitively, with
- * the `application/` prefix optional. Key-locating headers in the token (`jku`, `x5u`, `jwk`, `x5c`) are never used: keys
- * come from a local JWK set (jose `createLocalJWKSet`) over the JWKS this module fetches itself with undici.
+ * Only access tokens pass: the `typ` header must be one of the issuer's `tokenTypes` (absent only with
+ * `allowUntyped`), and a token typed as something else (refresh, ID, logout…, in the header or in a
+ * Keycloak-style `typ` claim) is refused whatever the configuration says. Key-locating headers (`jku`, `x5u`,
+ * `jwk`, `x5c`) are never used: keys come only from the JWKS this module fetches itself.
  *
  * JWKS caching policy (per JWKS URL):
  * - fetched on first use; a response must be 200, JSON, at most `maxBytes`, at most {@link MAX_KEYS} keys;
@@ -26,7 +24,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey as JoseCryptoKey, type JSONWebKeySet, type JWK, type JWTPayload, type LocalJWKSet } from 'jose';
 import { TrackgateError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
-import type { Identity, IdentityKind } from '../authn/types.js';
+import type { Identity, IdentityKind } from '../identity/identity.js';
 import { describeError, readLimited, sourceUnavailable } from './http-source.js';
 
 /** Asymmetric JWS algorithms an issuer may allow. HS* and `none` are not representable. */

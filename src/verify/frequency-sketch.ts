@@ -4,9 +4,8 @@
  * (TinyLFU, Einziger & Friedman 2015; sized as Caffeine sizes its sketch, 16 counters per entry). The validation
  * cache asks it whether a new credential has been used more often than the entry it would evict.
  *
- * Typed arrays only (16 one-byte counters per expected entry, rounded up to a power of two: 2 MiB for 100,000);
- * increments and estimates allocate nothing. Keys arrive as their 32-bit table hash: the cache keys are keyed
- * digests nobody outside can compute, so nobody can aim collisions at another user's counters.
+ * Typed arrays only; increments and estimates allocate nothing. Keys arrive as their 32-bit table hash: the
+ * cache keys are keyed digests nobody outside can compute, so nobody can aim collisions at another user's counters.
  */
 const ROWS = 4;
 const MAX_COUNT = 15;

@@ -1,35 +1,25 @@
 /**
  * The validation cache's storage: a bounded LRU of verdicts kept in typed arrays, outside the V8 heap.
- *
- * Why not an LRU of objects (lru-cache, which this replaced): with 100,000 cached identities, each entry cost
- * ~400 B of live heap (the Identity object, its key string, a 71-character token-digest string, a boxed expiry,
- * the Map entry and the LRU's slots), and the heap's headroom above that brought it to ~650 B resident: the bench's
- * fill of 100k identities peaked at 212-226 MiB, 60-70 MiB above the same fill into a 10-entry cache. Here an entry is
- * one fixed row across typed arrays (key, hash chain, LRU links, deadline, expiry, token digest as 32 raw bytes),
- * one heap slot for its subject string (or rejection) and an index into a table of shared *shapes*
- * (scheme, kind, account, instance) that the many identities of one account or instance share.
+ * Why rows, not objects: docs/performance-notes.md#validation-cache-entries-in-typed-arrays
  *
  * - keys are the credential digests of cache-key.ts: at most {@link MAX_KEY_LENGTH} Latin-1 characters;
- * - a hit builds a fresh frozen Identity (young-generation garbage; `bench/hotpath.js` measured +1 µs per
- *   stored-token hit, whose token digest is rebuilt as hex, and no difference for Basic);
+ * - a hit builds a fresh frozen Identity from its row and shared shape (scheme, kind, account, instance);
  * - expiry is lazy: an entry past its deadline is dropped when looked up, or evicted in LRU order;
  * - two segments, each its own LRU list over the same rows: identities (at most `maxEntries`) and rejections
  *   (at most `maxNegativeEntries`). A rejection only ever evicts an older rejection, so a flood of random
- *   credentials (anyone can send them, every one a miss) cannot push a valid user out and make them pay a password
- *   hash again; an identity evicts older identities, and rejections first when bytes run short;
- * - admission (`frequency`, TinyLFU): when an identity would evict another, it gets in only if it has been used
- *   more often lately than the one it would evict ({@link FrequencySketch}, counting identity hits and stores).
- *   A stream of one-off valid credentials (tokens minted in a loop, e.g. anonymous users) then cannot push out
- *   the credentials in regular use; with `lru`, every new identity gets in;
- * - bounded by entry count per segment and by approximate bytes in all (rows, subject strings, cached
- *   rejections); rows are allocated for `min(maxEntries, maxBytes / smallest entry)` identities plus
- *   `min(maxNegativeEntries, maxBytes / rejection)` rejections up front, and the system only backs the pages of
- *   rows in use with memory.
+ *   credentials cannot push a valid user out and make them pay a password hash again; an identity evicts older
+ *   identities, and rejections first when bytes run short;
+ * - admission (`frequency`, TinyLFU): an identity that would evict another gets in only if it has been used more
+ *   often lately ({@link FrequencySketch}), so a stream of one-off valid tokens cannot push out the credentials in
+ *   regular use; with `lru`, every new identity gets in;
+ * - bounded by entry count per segment and by approximate bytes in all; rows are allocated up front for
+ *   `min(maxEntries, maxBytes / smallest entry)` identities and `min(maxNegativeEntries, maxBytes / rejection)`
+ *   rejections, and the system backs only the pages of rows in use.
  */
 import { Buffer } from 'node:buffer';
 import { TrackgateError } from '../errors.js';
 import { LOOKUP_DIGEST_PREFIX, LOOKUP_DIGEST_RE } from '../accounts/digest-token.js';
-import type { Identity, IdentityKind } from '../authn/types.js';
+import type { Identity, IdentityKind } from '../identity/identity.js';
 import { FrequencySketch } from './frequency-sketch.js';
 
 /** A cached verdict: the identity, or the rejection to throw again. */
@@ -214,7 +204,6 @@ export class IdentityTable {
       this.#onEvict(victimSeg === NEGATIVE ? 'negative' : 'positive');
     }
     const row = this.#free.pop() ?? ++this.#top;
-    // key
     const k = row * KEY_STRIDE;
     this.#keys[k] = key.length;
     for (let i = 0; i < key.length; i++) this.#keys[k + 1 + i] = key.charCodeAt(i);
@@ -222,7 +211,6 @@ export class IdentityTable {
     const b = h & this.#mask;
     this.#chain[row] = this.#buckets[b]!;
     this.#buckets[b] = row;
-    // verdict
     this.#deadline[row] = deadline;
     if (negative) {
       this.#values[row] = verdict;
@@ -275,8 +263,7 @@ export class IdentityTable {
 
   /**
    * Deletes every entry whose identity carries one of `digests` (a revocation); returns how many. Compares the
-   * stored bytes, building no identity: with 100,000 entries this takes ~1 ms, where a predicate over rebuilt
-   * identities took 30-76 ms.
+   * stored bytes, building no identity (why: docs/performance-notes.md#revocation-compares-raw-digest-bytes).
    */
   deleteTokenDigests(digests: ReadonlySet<string>): number {
     if (this.#counts[POSITIVE] === 0 || digests.size === 0) return 0;
@@ -384,7 +371,6 @@ export class IdentityTable {
   #remove(row: number): void {
     const seg = this.#segmentOf(row);
     this.#unlinkLru(row, seg);
-    // out of its hash chain
     const b = this.#hash[row]! & this.#mask;
     let at = this.#buckets[b]!;
     if (at === row) this.#buckets[b] = this.#chain[row]!;

@@ -6,7 +6,7 @@
  */
 import { Pool } from 'undici';
 import { TrackgateError } from '../errors.js';
-import type { Identity, IdentityKind } from '../authn/types.js';
+import type { Identity, IdentityKind } from '../identity/identity.js';
 import { describeError, failureKind, readLimited, sourceUnavailable } from './http-source.js';
 import { missingScopes, type VerifiedToken } from './external-jwt.js';
 

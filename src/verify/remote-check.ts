@@ -3,7 +3,6 @@
  * endpoint over one undici keep-alive Pool, with a hard timeout. Only the status and response headers are
  * used; the body is drained (bounded) so the connection can be reused. Redirects are never followed.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { Pool } from 'undici';
 import { failureKind, describeError, type SourceFailure } from './http-source.js';
 
@@ -39,14 +38,14 @@ export class RemoteChecker {
   }
 
   /** Sends the check; resolves with the status and headers, or throws {@link RemoteCheckError}. */
-  async check(headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders }> {
+  async check(headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
     try {
       const res = await this.#pool.request({
         path: this.#path, method: this.opts.method, headers: { ...headers, accept: '*/*' },
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
       await res.body.dump({ limit: DRAIN_LIMIT }).catch(() => undefined);
-      return { status: res.statusCode, headers: res.headers as IncomingHttpHeaders };
+      return { status: res.statusCode, headers: res.headers };
     } catch (err) {
       throw new RemoteCheckError(failureKind(err), describeError(err), err);
     }

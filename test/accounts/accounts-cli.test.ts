@@ -14,10 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { verifyPassword } from '../../src/accounts/password.js';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
-import { loadAccounts } from '../../src/config/load.js';
+import { loadAccounts } from '../../src/accounts/load.js';
 import { digestHa1 } from '../../src/authn/digest-hash.js';
 import type { AccountsFile } from '../../src/accounts/schema.js';
-import { runAccountsCli } from '../../src/accounts/accounts-cli.js';
+import { runAccountsCli } from '../../src/commands/accounts-cli.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS, startTrackgate } from '../helpers/trackgate.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
@@ -28,8 +28,8 @@ afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 // bin/ imports dist/: build it unless the globalSetup already did (dist newer than our sources).
 beforeAll(() => {
-  const built = join(ROOT, 'dist/accounts/accounts-cli.js');
-  const sources = ['src/accounts/accounts-cli.ts', 'src/accounts/accounts-file.ts', 'src/accounts/password.ts', 'src/accounts/htpasswd.ts', 'src/cli.ts'];
+  const built = join(ROOT, 'dist/commands/accounts-cli.js');
+  const sources = ['src/commands/accounts-cli.ts', 'src/accounts/accounts-file.ts', 'src/accounts/password.ts', 'src/accounts/htpasswd.ts', 'src/cli.ts'];
   const stale = !existsSync(built) || sources.some((s) => statSync(join(ROOT, s)).mtimeMs > statSync(built).mtimeMs);
   if (stale) {
     try {

@@ -16,7 +16,8 @@ import {
   hashFormat, hashPassword, hashProblem, isSupportedHash, verifyPassword,
 } from '../../src/accounts/password.js';
 import { accountsFileSchema } from '../../src/accounts/schema.js';
-import { ConfigError, loadAccounts } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/load.js';
+import { loadAccounts } from '../../src/accounts/load.js';
 
 /** PHP manual's `password_verify` example; libxcrypt's crypt(3) gives the same string. */
 const BCRYPT_2Y = { password: 'rasmuslerdorf', hash: '$2y$07$BCryptRequires22Chrcte/VlQH0piJtjXl.0t1XkA8pw9dMXTpOq' };

@@ -32,7 +32,7 @@ describe('modules a SQLite sidecar loads', () => {
     ].join('\n'));
     const names = loadedPackages(`
       import { App } from ${JSON.stringify(join(root, 'dist/app.js'))};
-      import { loadConfig } from ${JSON.stringify(join(root, 'dist/config/load.js'))};
+      import { loadConfig } from ${JSON.stringify(join(root, 'dist/config-schema.js'))};
       const app = await App.create(loadConfig(${JSON.stringify(cfg)}), { defaultMetrics: false });
       if (app.store.engine !== 'sqlite') throw new Error('not the SQLite store');
       await app.store.close();

@@ -11,7 +11,7 @@ import {
   createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, jwtVerify, SignJWT,
   type CryptoKey, type JSONWebKeySet, type JWK, type JWTPayload,
 } from 'jose';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startGate, useGate } from '../helpers/gate.js';
 import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
 
 const ISSUER = 'https://idp.example.test/';
@@ -51,10 +51,8 @@ function sign(key: Key, claims: JWTPayload = {}, header: Record<string, unknown>
     .sign(key.privateKey);
 }
 
-let up: RecordingUpstream;
 let idp: CountingServer;
 let trap: CountingServer;
-let gate: TestGate;
 let rsa: Key;
 let ec: Key;
 let published: JWK[];
@@ -64,18 +62,14 @@ function issuerConfig(jwksUrl: string, over: Record<string, unknown> = {}) {
 }
 
 beforeAll(async () => {
-  up = await startRecordingUpstream();
   rsa = await newKey('RS256');
   ec = await newKey('ES256');
   published = [rsa.publicJwk, ec.publicJwk];
   idp = await serve(() => ({ status: 200, body: { keys: published } }));
   trap = await serve(() => ({ status: 200, body: { keys: [] } }));
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: { authn: { basic: { enabled: false }, bearer: { enabled: true, external: { issuers: [issuerConfig(`${idp.url}/jwks.json`)], jwks: { cooldownSeconds: 0 } } } } },
-  });
 });
-afterAll(async () => { await gate.close(); await idp.close(); await trap.close(); await up.close(); });
+afterAll(async () => { await idp.close(); await trap.close(); });
+const gate = useGate(() => ({ config: { authn: { basic: { enabled: false }, bearer: { enabled: true, external: { issuers: [issuerConfig(`${idp.url}/jwks.json`)], jwks: { cooldownSeconds: 0 } } } } } }));
 
 function call(g: TestGate, token: string): Promise<Response> {
   return fetch(`${g.url}/api/positions`, { headers: { authorization: `Bearer ${token}` } });
@@ -95,7 +89,7 @@ describe('Bearer: external JWT issuers (JWKS)', () => {
     const token = await sign(key, { exp });
     const res = await call(gate, token);
     expect(res.status).toBe(200);
-    const rec = up.received.at(-1)!;
+    const rec = gate.up.received.at(-1)!;
     expect(rec.headers.authorization).toBeUndefined();
     expect(JSON.stringify(rec.headers)).not.toContain(token);
     const jwks = createLocalJWKSet(await (await fetch(`${gate.adminUrl}/.well-known/jwks.json`)).json() as JSONWebKeySet);
@@ -177,17 +171,13 @@ describe('Bearer: external JWT issuers (JWKS)', () => {
 });
 
 describe('Bearer: JWKS refetch cooldown and outages', () => {
-  let cool: TestGate;
   let coolIdp: CountingServer;
   let down = false;
   beforeAll(async () => {
     coolIdp = await serve(() => (down ? { status: 500, body: {} } : { status: 200, body: { keys: [rsa.publicJwk] } }));
-    cool = await startTrackgate({
-      upstreamUrl: up.url,
-      config: { authn: { basic: { enabled: false }, bearer: { enabled: true, external: { issuers: [issuerConfig(`${coolIdp.url}/jwks`)], jwks: { cooldownSeconds: 60 } } } } },
-    });
   });
-  afterAll(async () => { await cool.close(); await coolIdp.close(); });
+  const cool = useGate(() => ({ up: gate.up, config: { authn: { basic: { enabled: false }, bearer: { enabled: true, external: { issuers: [issuerConfig(`${coolIdp.url}/jwks`)], jwks: { cooldownSeconds: 60 } } } } } }));
+  afterAll(async () => { await coolIdp.close(); });
 
   it('answers 503 (not cached) while the JWKS cannot be fetched at all', async () => {
     down = true;
@@ -237,8 +227,8 @@ describe('Bearer: only access tokens pass (RFC 9068 typ)', () => {
   });
 
   it('with tokenTypes ["at+jwt"] and allowUntyped false, only at+jwt passes', async () => {
-    const strict = await startTrackgate({
-      upstreamUrl: up.url,
+    const strict = await startGate({
+      up: gate.up,
       config: { authn: { basic: { enabled: false }, bearer: { enabled: true, external: { issuers: [issuerConfig(`${idp.url}/jwks.json`, { tokenTypes: ['at+jwt'], allowUntyped: false })] } } } },
     });
     try {

@@ -9,8 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { startGate, useGate } from '../helpers/gate.js';
 
 const CLIENT_ID = 'trackgate';
 const CLIENT_SECRET = 'intro secret/with:odd chars';
@@ -58,26 +57,22 @@ function encodeForm(s: string): string {
   return new URLSearchParams([['v', s]]).toString().slice(2);
 }
 
-let up: RecordingUpstream;
 let intro: Introspection;
-let gate: TestGate;
 let secretDir: string;
 
 beforeAll(async () => {
-  up = await startRecordingUpstream();
   intro = await startIntrospection();
   secretDir = mkdtempSync(join(tmpdir(), 'trackgate-intro-'));
   writeFileSync(join(secretDir, 'client-secret'), `${CLIENT_SECRET}\n`);
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: {
-      authn: { basic: { enabled: false }, bearer: { enabled: true, introspection: {
-        url: intro.url, clientId: CLIENT_ID, clientSecretFile: join(secretDir, 'client-secret'), timeoutMs: 500, accountField: 'acct', requiredScopes: ['read'],
-      } } },
-    },
-  });
 });
-afterAll(async () => { await gate.close(); await intro.close(); await up.close(); rmSync(secretDir, { recursive: true, force: true }); });
+afterAll(async () => { await intro.close(); rmSync(secretDir, { recursive: true, force: true }); });
+const gate = useGate(() => ({
+  config: {
+    authn: { basic: { enabled: false }, bearer: { enabled: true, introspection: {
+      url: intro.url, clientId: CLIENT_ID, clientSecretFile: join(secretDir, 'client-secret'), timeoutMs: 500, accountField: 'acct', requiredScopes: ['read'],
+    } } },
+  },
+}));
 
 function call(token: string): Promise<Response> {
   return fetch(`${gate.url}/api/positions`, { headers: { authorization: `Bearer ${token}` } });
@@ -88,7 +83,7 @@ describe('Bearer: RFC 7662 introspection', () => {
     const res = await call('opaque-active');
     expect(res.status).toBe(200);
     expect(intro.calls.at(-1)).toMatchObject({ token: 'opaque-active', hint: 'access_token' });
-    const rec = up.received.at(-1)!;
+    const rec = gate.up.received.at(-1)!;
     expect(rec.headers.authorization).toBeUndefined();
     const jwks = createLocalJWKSet(await (await fetch(`${gate.adminUrl}/.well-known/jwks.json`)).json() as JSONWebKeySet);
     const { payload } = await jwtVerify(rec.headers['x-identity-assertion'] as string, jwks, { issuer: 'trackgate-test', audience: 'upstream-test' });
@@ -105,7 +100,7 @@ describe('Bearer: RFC 7662 introspection', () => {
   it('maps a client-credentials token (client_id, no sub) to an app identity', async () => {
     expect((await call('opaque-app')).status).toBe(200);
     const jwks = createLocalJWKSet(await (await fetch(`${gate.adminUrl}/.well-known/jwks.json`)).json() as JSONWebKeySet);
-    const { payload } = await jwtVerify(up.received.at(-1)!.headers['x-identity-assertion'] as string, jwks, { issuer: 'trackgate-test', audience: 'upstream-test' });
+    const { payload } = await jwtVerify(gate.up.received.at(-1)!.headers['x-identity-assertion'] as string, jwks, { issuer: 'trackgate-test', audience: 'upstream-test' });
     expect(payload).toMatchObject({ sub: 'fleet-app', kind: 'app' });
   });
 
@@ -148,8 +143,8 @@ describe('Bearer: RFC 7662 introspection', () => {
   it('answers 503 when the endpoint is down', async () => {
     const closed = await startIntrospection();
     await closed.close();
-    const g = await startTrackgate({
-      upstreamUrl: up.url,
+    const g = await startGate({
+      up: gate.up,
       config: { authn: { bearer: { enabled: true, introspection: { url: closed.url, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } } } },
     });
     try {
@@ -162,8 +157,8 @@ describe('Bearer: RFC 7662 introspection', () => {
   });
 
   it('takes the client secret from the environment', async () => {
-    const g = await startTrackgate({
-      upstreamUrl: up.url,
+    const g = await startGate({
+      up: gate.up,
       config: { authn: { bearer: { enabled: true, introspection: { url: intro.url, clientId: CLIENT_ID } } } },
       env: { TRACKGATE_AUTHN_BEARER_INTROSPECTION_CLIENT_SECRET: CLIENT_SECRET },
     });
@@ -175,7 +170,7 @@ describe('Bearer: RFC 7662 introspection', () => {
   });
 
   it('refuses a config with neither or both client secret sources', async () => {
-    await expect(startTrackgate({ upstreamUrl: up.url, config: { authn: { bearer: { introspection: { url: intro.url, clientId: CLIENT_ID } } } } }))
+    await expect(startGate({ up: gate.up, config: { authn: { bearer: { introspection: { url: intro.url, clientId: CLIENT_ID } } } } }))
       .rejects.toThrow(/authn\.bearer\.introspection: set exactly one of clientSecret/);
   });
 });

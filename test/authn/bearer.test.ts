@@ -2,24 +2,17 @@
  * Bearer form, tokens trackgate issued (store) and the RFC 6750 request syntax: through a real trackgate and
  * a recording upstream.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import type { TokenRecord } from '../../src/store/types.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { startGate, useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
-let strict: TestGate;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { authn: { basic: { enabled: false }, bearer: { enabled: true, realm: 'GPS API' } } } });
-  strict = await startTrackgate({ upstreamUrl: up.url, config: { authn: { basic: { enabled: false }, bearer: { enabled: true, legacyAuthenticationHeader: false } } } });
-});
-afterAll(async () => { await gate.close(); await strict.close(); await up.close(); });
+const gate = useGate({ config: { authn: { basic: { enabled: false }, bearer: { enabled: true, realm: 'GPS API' } } } });
+const strict = useGate(() => ({ up: gate.up, config: { authn: { basic: { enabled: false }, bearer: { enabled: true, legacyAuthenticationHeader: false } } } }));
 
 async function issue(g: TestGate, over: Partial<TokenRecord> = {}): Promise<string> {
   const value = randomBytes(32).toString('base64url');
@@ -33,7 +26,7 @@ async function issue(g: TestGate, over: Partial<TokenRecord> = {}): Promise<stri
 
 async function identityClaims(g: TestGate): Promise<Record<string, unknown>> {
   const jwks = createLocalJWKSet(await (await fetch(`${g.adminUrl}/.well-known/jwks.json`)).json() as JSONWebKeySet);
-  const { payload } = await jwtVerify(up.received.at(-1)!.headers['x-identity-assertion'] as string, jwks, { issuer: 'trackgate-test', audience: 'upstream-test' });
+  const { payload } = await jwtVerify(gate.up.received.at(-1)!.headers['x-identity-assertion'] as string, jwks, { issuer: 'trackgate-test', audience: 'upstream-test' });
   return payload;
 }
 
@@ -42,7 +35,7 @@ describe('Bearer: tokens trackgate issued', () => {
     const token = await issue(gate);
     const res = await fetch(`${gate.url}/api/vehicles`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
-    const rec = up.received.at(-1)!;
+    const rec = gate.up.received.at(-1)!;
     expect(rec.url).toBe('/api/vehicles');
     expect(rec.headers.authorization).toBeUndefined();
     expect(rec.headers.authentication).toBeUndefined();
@@ -54,7 +47,7 @@ describe('Bearer: tokens trackgate issued', () => {
     const token = await issue(gate);
     const res = await fetch(`${gate.url}/api/vehicles`, { headers: { authentication: `Bearer ${token}` } });
     expect(res.status).toBe(200);
-    expect(up.received.at(-1)!.headers.authentication).toBeUndefined();
+    expect(gate.up.received.at(-1)!.headers.authentication).toBeUndefined();
   });
 
   it('treats the same token in Authorization and Authentication as one credential, two different ones as ambiguous', async () => {
@@ -68,11 +61,11 @@ describe('Bearer: tokens trackgate issued', () => {
 
   it('refuses `Authentication: Bearer` when legacyAuthenticationHeader is off (no credentials) and still strips it', async () => {
     const token = await issue(strict);
-    const before = up.received.length;
+    const before = gate.up.received.length;
     const res = await fetch(`${strict.url}/api/vehicles`, { headers: { authentication: `Bearer ${token}` } });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toBe('Bearer realm="trackgate"');
-    expect(up.received.length).toBe(before);
+    expect(gate.up.received.length).toBe(before);
     expect((await fetch(`${strict.url}/api/vehicles`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
   });
 
@@ -119,14 +112,14 @@ describe('Bearer: RFC 6750 request syntax and challenges', () => {
     ['bearer "quoted"', 'not a valid b64token'],
     [`Bearer ${'a'.repeat(9000)}`, 'too long'],
   ])('answers %j 400 invalid_request', async (value, why) => {
-    const before = up.received.length;
+    const before = gate.up.received.length;
     const res = await fetch(`${gate.url}/x`, { headers: { authorization: value } });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: 'TG_ERR_MALFORMED_CREDENTIALS' });
     const challenge = res.headers.get('www-authenticate')!;
     expect(challenge).toMatch(/^Bearer realm="GPS API", error="invalid_request", error_description="[^"]+"$/);
     expect(challenge).toContain(why);
-    expect(up.received.length).toBe(before);
+    expect(gate.up.received.length).toBe(before);
   });
 
   it('matches the scheme case-insensitively and ignores other schemes', async () => {
@@ -139,7 +132,7 @@ describe('Bearer: RFC 6750 request syntax and challenges', () => {
   });
 
   it('puts error="invalid_token" only on its own challenge when another form failed', async () => {
-    const both = await startTrackgate({ upstreamUrl: up.url, config: { authn: { bearer: { enabled: true } } } });
+    const both = await startGate({ up: gate.up, config: { authn: { bearer: { enabled: true } } } });
     try {
       const basicFail = await fetch(`${both.url}/x`, { headers: { authorization: basicAuth(DEMO.user, 'wrong') } });
       expect(basicFail.status).toBe(401);

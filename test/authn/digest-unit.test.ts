@@ -11,7 +11,7 @@ import { TrackgateError } from '../../src/errors.js';
 import { parseAuthParams } from '../../src/authn/auth-params.js';
 import { algorithmInfo, digestHa1, digestResponse, digestUserhash, type DigestHash } from '../../src/authn/digest-hash.js';
 import { DigestNonces } from '../../src/authn/digest-nonce.js';
-import { MemoryNonceCounterStore } from '../../src/authn/digest-nonce-counter.js';
+import { MemoryNonceCounterStore } from '../../src/store/digest-nonce-counter.js';
 import { decodeExtValue, parseDigestCredential, uriMatches } from '../../src/authn/forms/digest.js';
 
 // RFC 7616 §3.9.1

@@ -6,32 +6,27 @@
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { parse, stringify } from 'yaml';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { hashPassword } from '../../src/accounts/password.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, DEMO_ACCOUNTS, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, DEMO_ACCOUNTS, type TestGate } from '../helpers/trackgate.js';
 
 const OTHER = { instanceId: 'other-instance', instanceKey: 'other-instance-key', deviceToken: 'other-device-token', deviceId: 'other-device' };
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
+const gate = useGate(async () => {
   const accounts = parse(readFileSync(DEMO_ACCOUNTS, 'utf8')) as { userGroups: unknown[] };
   accounts.userGroups.push({
     instanceId: OTHER.instanceId,
     instanceKey: await hashPassword(OTHER.instanceKey),
     devices: [{ id: OTHER.deviceId, deviceToken: lookupDigest(OTHER.deviceToken) }],
   });
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
+  return {
     files: { 'accounts.yaml': stringify(accounts) },
     config: { authn: { instance: { enabled: true }, 'session_token': { enabled: true } } },
-  });
+  };
 });
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+beforeEach(() => { gate.up.received.length = 0; });
 
 const deviceHeaders = (instanceId: string = DEMO.instanceId, instanceKey: string = DEMO.instanceKey, deviceToken: string = DEMO.deviceToken) =>
   ({ instanceid: instanceId, instancekey: instanceKey, devicetoken: deviceToken });
@@ -50,7 +45,7 @@ describe('instance: devices', () => {
   it('InstanceId + InstanceKey + DeviceToken headers → the device, headers stripped', async () => {
     const res = await fetch(`${gate.url}/v1/trips?x=1`, { headers: deviceHeaders() });
     expect(res.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe('/v1/trips?x=1');
     expectStripped(rec.headers);
     const payload = await claims(gate, rec.headers['x-identity-assertion']);
@@ -63,7 +58,7 @@ describe('instance: devices', () => {
       headers: { instanceid: DEMO.instanceId, authorization: basicAuth(DEMO.deviceToken, DEMO.instanceKey) },
     });
     expect(res.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expectStripped(rec.headers);
     expect(await claims(gate, rec.headers['x-identity-assertion'])).toMatchObject({
       sub: 'demo-device', kind: 'device', instance: DEMO.instanceId, scheme: 'instance',
@@ -80,7 +75,7 @@ describe('instance: devices', () => {
   it('a device of the second group with that group\'s key', async () => {
     const res = await fetch(`${gate.url}/v1/trips`, { headers: deviceHeaders(OTHER.instanceId, OTHER.instanceKey, OTHER.deviceToken) });
     expect(res.status).toBe(200);
-    expect(await claims(gate, up.received[0]!.headers['x-identity-assertion'])).toMatchObject({ sub: OTHER.deviceId, instance: OTHER.instanceId });
+    expect(await claims(gate, gate.up.received[0]!.headers['x-identity-assertion'])).toMatchObject({ sub: OTHER.deviceId, instance: OTHER.instanceId });
   });
 
   it.each([
@@ -93,7 +88,7 @@ describe('instance: devices', () => {
     const res = await fetch(`${gate.url}/v1/trips`, { headers });
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ error: 'TG_ERR_INVALID_CREDENTIALS' });
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('Basic variant with a wrong key → 401; with a contradicting InstanceKey header → 401', async () => {
@@ -114,7 +109,7 @@ describe('instance: admins', () => {
       headers: { instanceid: DEMO.apiInstanceId, authorization: basicAuth(DEMO.adminEmail, DEMO.adminPassword) },
     });
     expect(res.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expectStripped(rec.headers);
     expect(await claims(gate, rec.headers['x-identity-assertion'])).toMatchObject({
       sub: DEMO.adminEmail, kind: 'admin', instance: DEMO.apiInstanceId, scheme: 'instance',
@@ -126,7 +121,7 @@ describe('instance: admins', () => {
       headers: { instanceid: DEMO.apiInstanceId, authorization: basicAuth(DEMO.adminEmail.toUpperCase(), DEMO.adminPassword) },
     });
     expect(res.status).toBe(200);
-    expect(await claims(gate, up.received[0]!.headers['x-identity-assertion'])).toMatchObject({ sub: DEMO.adminEmail });
+    expect(await claims(gate, gate.up.received[0]!.headers['x-identity-assertion'])).toMatchObject({ sub: DEMO.adminEmail });
   });
 
   it('with the InstanceKey header too, both are verified', async () => {
@@ -155,7 +150,7 @@ describe('instance: request shapes', () => {
   it('Basic without InstanceId is still the basic form\'s', async () => {
     const res = await fetch(`${gate.url}/rest/v2/devices`, { headers: { authorization: basicAuth(DEMO.user, DEMO.password) } });
     expect(res.status).toBe(200);
-    expect(await claims(gate, up.received[0]!.headers['x-identity-assertion'])).toMatchObject({ sub: DEMO.user, scheme: 'basic' });
+    expect(await claims(gate, gate.up.received[0]!.headers['x-identity-assertion'])).toMatchObject({ sub: DEMO.user, scheme: 'basic' });
   });
 
   it('an account login sent with an InstanceId is not a Basic login', async () => {
@@ -195,7 +190,7 @@ describe('instance: request shapes', () => {
   it('with an Authorization of another scheme (the Bearer JWT) the instance headers are not the credential, and are stripped', async () => {
     const res = await fetch(`${gate.url}/v1/trips`, { headers: { ...deviceHeaders(), authorization: 'Bearer not-a-known-token' } });
     expect(res.status).toBe(401);
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('a 401 carries no instance challenge of its own (the seed defines none)', async () => {
@@ -215,11 +210,7 @@ describe('instance: request shapes', () => {
 });
 
 describe('instance: disabled', () => {
-  let off: TestGate;
-  beforeAll(async () => {
-    off = await startTrackgate({ upstreamUrl: up.url, config: { routes: [{ path: '/public', access: 'public' }] } });
-  });
-  afterAll(async () => { await off.close(); });
+  const off = useGate(() => ({ up: gate.up, config: { routes: [{ path: '/public', access: 'public' }] } }));
 
   it('is disabled by default: the headers are ignored (401 no credentials)', async () => {
     const res = await fetch(`${off.url}/v1/trips`, { headers: deviceHeaders() });
@@ -232,7 +223,7 @@ describe('instance: disabled', () => {
       headers: { instanceid: DEMO.instanceId, authorization: basicAuth(DEMO.user, DEMO.password) },
     });
     expect(res.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expectStripped(rec.headers);
     expect(await claims(off, rec.headers['x-identity-assertion'])).toMatchObject({ sub: DEMO.user, scheme: 'basic' });
   });
@@ -240,6 +231,6 @@ describe('instance: disabled', () => {
   it('still strips them on a public route', async () => {
     const res = await fetch(`${off.url}/public/x`, { headers: { ...deviceHeaders(), authorization: basicAuth(DEMO.deviceToken, DEMO.instanceKey) } });
     expect(res.status).toBe(200);
-    expectStripped(up.received[0]!.headers);
+    expectStripped(gate.up.received[0]!.headers);
   });
 });

@@ -4,23 +4,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import type { TokenRecord } from '../../src/store/types.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: { authn: { 'oauth': { enabled: true, realm: 'Geoloqi API' }, 'session_token': { enabled: true } } },
-  });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+const gate = useGate({ config: { authn: { 'oauth': { enabled: true, realm: 'Geoloqi API' }, 'session_token': { enabled: true } } } });
+beforeEach(() => { gate.up.received.length = 0; });
 
 /** A Geoloqi-looking token (`56f-e0993…`), stored as an access token of user `PAE` unless overridden. */
 async function issue(over: Partial<TokenRecord> = {}, g: TestGate = gate): Promise<string> {
@@ -45,7 +36,7 @@ describe('oauth-header: accepted', () => {
     const token = await issue();
     const res = await fetch(`${gate.url}/layer/list?x=1`, { headers: oauth(token) });
     expect(res.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe('/layer/list?x=1');
     expect(rec.headers.authorization).toBeUndefined();
     expect(JSON.stringify(rec)).not.toContain(token);
@@ -63,28 +54,28 @@ describe('oauth-header: accepted', () => {
     const token = await issue();
     const res = await fetch(`${gate.url}/location/last?access_token=${token}&count=2`);
     expect(res.status).toBe(200);
-    expect(up.received[0]!.url).toBe('/location/last?count=2');
+    expect(gate.up.received[0]!.url).toBe('/location/last?count=2');
   });
 
   it('the same token in the header and the query is one credential', async () => {
     const token = await issue();
     const res = await fetch(`${gate.url}/a?access_token=${token}`, { headers: oauth(token) });
     expect(res.status).toBe(200);
-    expect(up.received[0]!.url).toBe('/a');
+    expect(gate.up.received[0]!.url).toBe('/a');
   });
 
   it('a user token may name itself as user_id', async () => {
     const token = await issue();
     const res = await fetch(`${gate.url}/layer/subscribe?user_id=PAE`, { headers: oauth(token) });
     expect(res.status).toBe(200);
-    expect(up.received[0]!.url).toBe('/layer/subscribe?user_id=PAE');
+    expect(gate.up.received[0]!.url).toBe('/layer/subscribe?user_id=PAE');
   });
 
   it('an application token may act for any user_id: identity stays the app, user_id reaches the upstream', async () => {
     const token = await issue({ subject: DEMO.clientId, kind: 'app', account: undefined });
     const res = await fetch(`${gate.url}/layer/subscribe/YYY?user_id=NNN`, { headers: oauth(token) });
     expect(res.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe('/layer/subscribe/YYY?user_id=NNN');
     const payload = await claims(gate, rec.headers['x-identity-assertion']);
     expect(payload).toMatchObject({ sub: DEMO.clientId, kind: 'app', scheme: 'oauth' });
@@ -102,7 +93,7 @@ describe('oauth-header: user_id', () => {
       expect(res.status).toBe(403);
       expect(await res.json()).toMatchObject({ error: 'TG_ERR_FORBIDDEN' });
     }
-    expect(up.received).toHaveLength(2);
+    expect(gate.up.received).toHaveLength(2);
   });
 
   it('an anonymous-user token is a user token too', async () => {
@@ -211,14 +202,7 @@ describe('oauth-header: ambiguity', () => {
 });
 
 describe('oauth-header: disabled', () => {
-  let off: TestGate;
-  beforeAll(async () => {
-    off = await startTrackgate({
-      upstreamUrl: up.url,
-      config: { authn: { 'oauth': { enabled: false } }, routes: [{ path: '/public', access: 'public' }] },
-    });
-  });
-  afterAll(async () => { await off.close(); });
+  const off = useGate(() => ({ up: gate.up, config: { authn: { 'oauth': { enabled: false } }, routes: [{ path: '/public', access: 'public' }] } }));
 
   it('ignores the token (401 no credentials, no OAuth challenge)', async () => {
     const token = await issue({}, off);
@@ -232,7 +216,7 @@ describe('oauth-header: disabled', () => {
     const token = await issue({}, off);
     const res = await fetch(`${off.url}/public/x?access_token=${token}&y=2`, { headers: oauth(token) });
     expect(res.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe('/public/x?y=2');
     expect(rec.headers.authorization).toBeUndefined();
   });

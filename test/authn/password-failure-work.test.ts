@@ -6,27 +6,23 @@
  * (The times themselves are measured by test/reliability/password-timing.test.ts.)
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { everyHashFormat } from '../helpers/hash-formats.js';
 import { challengesFor, digestAuthorization } from '../helpers/digest-client.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, DEMO_ACCOUNTS, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
 
 const REALM = 'GPS Data Web Service';
-let up: RecordingUpstream;
-let gate: TestGate;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
+const gate = useGate(async () => {
   const accounts = parse(readFileSync(DEMO_ACCOUNTS, 'utf8')) as { users: Record<string, unknown>[] };
   const { bcrypt, apr1, sha1, argon2id } = await everyHashFormat('right');
   accounts.users.push(
     { username: 'u-bcrypt', password: bcrypt }, { username: 'u-apr1', password: apr1 },
     { username: 'u-sha1', password: sha1 }, { username: 'u-argon2id', password: argon2id },
   );
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
+  return {
     files: { 'accounts.yaml': stringify(accounts) },
     config: {
       authn: { instance: { enabled: true }, digest: { realm: REALM } },
@@ -35,9 +31,8 @@ beforeAll(async () => {
       // Keeps the padding short: the structure is under test here, not the wait.
       passwords: { maxFailureFloorMs: 1 },
     },
-  });
+  };
 });
-afterAll(async () => { await gate?.close(); await up?.close(); });
 
 async function counters(): Promise<{ own: number; reference: number; failures: number }> {
   const text = await (await fetch(`${gate.adminUrl}/metrics`)).text();

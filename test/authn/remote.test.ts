@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { startGate, useGate } from '../helpers/gate.js';
+import { basicAuth } from '../helpers/trackgate.js';
 
 type Mode = 'up' | 'error' | 'hang';
 interface Legacy { url: string; calls: IncomingHttpHeaders[]; mode: Mode; server: Server; close(): Promise<void> }
@@ -42,25 +42,21 @@ async function startLegacy(): Promise<Legacy> {
   return legacy;
 }
 
-let up: RecordingUpstream;
 let legacy: Legacy;
-let gate: TestGate;
 
 beforeAll(async () => {
-  up = await startRecordingUpstream();
   legacy = await startLegacy();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: {
-      cache: { negativeTtlSeconds: 1 },
-      authn: {
-        basic: { enabled: false },
-        remote: { enabled: true, url: legacy.url, schemes: ['Basic', 'Bearer'], timeoutMs: 400, accountHeader: 'X-Account', realm: 'Legacy' },
-      },
-    },
-  });
 });
-afterAll(async () => { await gate.close(); await legacy.close(); await up.close(); });
+afterAll(async () => { await legacy.close(); });
+const gate = useGate(() => ({
+  config: {
+    cache: { negativeTtlSeconds: 1 },
+    authn: {
+      basic: { enabled: false },
+      remote: { enabled: true, url: legacy.url, schemes: ['Basic', 'Bearer'], timeoutMs: 400, accountHeader: 'X-Account', realm: 'Legacy' },
+    },
+  },
+}));
 
 function call(authorization: string): Promise<Response> {
   return fetch(`${gate.url}/api/trips`, { headers: { authorization } });
@@ -68,7 +64,7 @@ function call(authorization: string): Promise<Response> {
 
 async function claims(): Promise<Record<string, unknown>> {
   const jwks = createLocalJWKSet(await (await fetch(`${gate.adminUrl}/.well-known/jwks.json`)).json() as JSONWebKeySet);
-  return (await jwtVerify(up.received.at(-1)!.headers['x-identity-assertion'] as string, jwks, { issuer: 'trackgate-test', audience: 'upstream-test' })).payload;
+  return (await jwtVerify(gate.up.received.at(-1)!.headers['x-identity-assertion'] as string, jwks, { issuer: 'trackgate-test', audience: 'upstream-test' })).payload;
 }
 
 async function metric(result: string): Promise<number> {
@@ -83,7 +79,7 @@ describe('remote verification', () => {
     const res = await call(auth);
     expect(res.status).toBe(200);
     expect(legacy.calls.at(-1)!.authorization).toBe(auth);
-    expect(up.received.at(-1)!.headers.authorization).toBeUndefined();
+    expect(gate.up.received.at(-1)!.headers.authorization).toBeUndefined();
     expect(await claims()).toMatchObject({ sub: 'legacy-42', scheme: 'remote', kind: 'user', account: 'fleet-3' });
     expect(await metric('valid')).toBe(1);
   });
@@ -161,28 +157,28 @@ describe('remote verification', () => {
 
 describe('remote verification: config', () => {
   it('refuses to start when a local form also claims a listed scheme', async () => {
-    await expect(startTrackgate({
-      upstreamUrl: up.url,
+    await expect(startGate({
+      up: gate.up,
       config: { authn: { basic: { enabled: true }, remote: { enabled: true, url: 'http://127.0.0.1:9/check', schemes: ['Basic'] } } },
     })).rejects.toThrow(/authn\.remote takes over "authorization: Basic" credentials, which the enabled form authn\.basic also accepts/);
-    await expect(startTrackgate({
-      upstreamUrl: up.url,
+    await expect(startGate({
+      up: gate.up,
       config: { authn: { basic: { enabled: false }, bearer: { enabled: true }, remote: { enabled: true, url: 'http://127.0.0.1:9/check' } } },
     })).rejects.toThrow(/authn\.bearer also accepts/);
   });
 
   it('starts when the remote form only lists schemes whose local forms are disabled', async () => {
-    const ok = await startTrackgate({
-      upstreamUrl: up.url,
+    const ok = await startGate({
+      up: gate.up,
       config: { authn: { basic: { enabled: false }, bearer: { enabled: true }, remote: { enabled: true, url: 'http://127.0.0.1:9/check', schemes: ['Basic'] } } },
     });
     await ok.close();
   });
 
   it('requires a url when enabled and a credential header to claim', async () => {
-    await expect(startTrackgate({ upstreamUrl: up.url, config: { authn: { basic: { enabled: false }, remote: { enabled: true } } } }))
+    await expect(startGate({ up: gate.up, config: { authn: { basic: { enabled: false }, remote: { enabled: true } } } }))
       .rejects.toThrow(/authn\.remote\.url: required when authn\.remote\.enabled is true/);
-    await expect(startTrackgate({ upstreamUrl: up.url, config: { authn: { remote: { forwardHeaders: ['x-api-key'] } } } }))
+    await expect(startGate({ up: gate.up, config: { authn: { remote: { forwardHeaders: ['x-api-key'] } } } }))
       .rejects.toThrow(/authn\.remote\.forwardHeaders: must include authorization or authentication/);
   });
 });

@@ -4,20 +4,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import type { TokenRecord } from '../../src/store/types.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { authn: { 'session_token': { enabled: true } } } });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+const gate = useGate({ config: { authn: { 'session_token': { enabled: true } } } });
+beforeEach(() => { gate.up.received.length = 0; });
 afterEach(() => { vi.restoreAllMocks(); });
 
 /** Puts a fresh session token for the demo user in the store and returns its clear value. */
@@ -50,7 +44,7 @@ describe('session-token: accepted', () => {
     const { path, headers } = make(token);
     const res = await fetch(`${gate.url}${path}`, { headers });
     expect(res.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe('/rest/v2/gateway?x=1');
     expect(rec.headers['x-token']).toBeUndefined();
     expect(rec.headers.cookie ?? '').not.toContain('token=');
@@ -64,7 +58,7 @@ describe('session-token: accepted', () => {
     const expiresAt = Date.now() + 20_000;
     const token = await issue({ subject: 'demo-device', kind: 'device', instance: 'demo-instance', account: undefined, expiresAt });
     expect((await fetch(`${gate.url}/t?_token=${token}`)).status).toBe(200);
-    const payload = await claims(gate, up.received[0]!.headers['x-identity-assertion']);
+    const payload = await claims(gate, gate.up.received[0]!.headers['x-identity-assertion']);
     expect(payload).toMatchObject({ sub: 'demo-device', kind: 'device', instance: 'demo-instance', scheme: 'session_token' });
     expect(payload.account).toBeUndefined();
     expect(payload.exp).toBeLessThanOrEqual(Math.floor(expiresAt / 1000));
@@ -74,8 +68,8 @@ describe('session-token: accepted', () => {
     const token = await issue();
     const res = await fetch(`${gate.url}/rest/v2/gateway?_token=${token}`, { headers: { cookie: `token=${token}`, 'x-token': token } });
     expect(res.status).toBe(200);
-    expect(up.received[0]!.url).toBe('/rest/v2/gateway');
-    expect(up.received[0]!.headers.cookie).toBeUndefined();
+    expect(gate.up.received[0]!.url).toBe('/rest/v2/gateway');
+    expect(gate.up.received[0]!.headers.cookie).toBeUndefined();
   });
 
   it('is served from the validation cache on the second request', async () => {
@@ -95,7 +89,7 @@ describe('session-token: rejected', () => {
     const challenges = res.headers.get('www-authenticate')!;
     expect(challenges).toContain('X-Token');
     expect(challenges).toMatch(/Basic realm=/);
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('no credentials → 401 listing X-Token', async () => {
@@ -130,7 +124,7 @@ describe('session-token: rejected', () => {
     const res = await fetch(`${gate.url}/a?_token=${token}`);
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ error: 'TG_ERR_INVALID_CREDENTIALS' });
-    expect(up.received).toHaveLength(2);
+    expect(gate.up.received).toHaveLength(2);
   });
 
   it.each(['access', 'refresh'])('a %s token is not a session token → 401', async (type) => {
@@ -180,7 +174,7 @@ describe('session-token: ambiguity', () => {
     const res = await fetch(`${gate.url}/a?_token=${a}`, { headers: { cookie: `token=${b}` } });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: 'TG_ERR_AMBIGUOUS_CREDENTIALS' });
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('the same parameter twice with different values → 400', async () => {
@@ -201,19 +195,12 @@ describe('session-token: ambiguity', () => {
     const token = await issue();
     const res = await fetch(`${gate.url}/a?%5Ftoken=${token}&x=1`);
     expect(res.status).toBe(200);
-    expect(up.received[0]!.url).toBe('/a?x=1');
+    expect(gate.up.received[0]!.url).toBe('/a?x=1');
   });
 });
 
 describe('session-token: disabled', () => {
-  let off: TestGate;
-  beforeAll(async () => {
-    off = await startTrackgate({
-      upstreamUrl: up.url,
-      config: { authn: { 'session_token': { enabled: false } }, routes: [{ path: '/public', access: 'public' }] },
-    });
-  });
-  afterAll(async () => { await off.close(); });
+  const off = useGate(() => ({ up: gate.up, config: { authn: { 'session_token': { enabled: false } }, routes: [{ path: '/public', access: 'public' }] } }));
 
   it('ignores the token (401 no credentials, no X-Token challenge)', async () => {
     const token = await issue({}, off);
@@ -227,7 +214,7 @@ describe('session-token: disabled', () => {
     const token = await issue({}, off);
     const res = await fetch(`${off.url}/public/x?_token=${token}&y=2`, { headers: { 'x-token': token, cookie: `a=1; token=${token}` } });
     expect(res.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe('/public/x?y=2');
     expect(rec.headers['x-token']).toBeUndefined();
     expect(rec.headers.cookie).toBe('a=1');

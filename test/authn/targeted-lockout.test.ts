@@ -5,24 +5,20 @@
  * many addresses is still throttled per user (docs/SECURITY.md, "Password guessing and lockout").
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { hashPassword } from '../../src/accounts/password.js';
 import { closeAddressAgents, fromAddress } from '../helpers/from-address.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, DEMO_ACCOUNTS, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
 let now = Date.UTC(2026, 0, 1);
 const WINDOW_MS = 3600_000;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
+const gate = useGate(async () => {
   const accounts = parse(readFileSync(DEMO_ACCOUNTS, 'utf8')) as { users: Record<string, unknown>[] };
   accounts.users.push({ username: 'second.user', password: await hashPassword('second-password', { ln: 10, r: 8, p: 1 }) });
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
+  return {
     files: { 'accounts.yaml': stringify(accounts) },
     now: () => now,
     config: {
@@ -30,9 +26,9 @@ beforeAll(async () => {
       throttle: { user: { limit: 3, windowSeconds: 3600 }, ip: { limit: 100, windowSeconds: 3600 }, lockout: { hardLimit: 6 } },
       passwords: { maxFailureFloorMs: 1 },
     },
-  });
+  };
 });
-afterAll(async () => { await closeAddressAgents(); await gate?.close(); await up?.close(); });
+afterAll(async () => { await closeAddressAgents(); });
 
 const basic = (from: string, user: string, password: string) =>
   fromAddress(from, `${gate.url}/x`, { headers: { authorization: basicAuth(user, password) } });

@@ -53,6 +53,19 @@ describe.concurrent('check-config', () => {
     expect(r.stderr).toContain(`${join(sub, 'accounts.yaml')}: users.0.password: `);
   });
 
+  it('reads secretFile as the app would at start: a short secret is refused with exit 1', async () => {
+    const sub = mkdtempSync(join(dir, 'secret-'));
+    copyFileSync(join(ROOT, 'config/accounts.yaml'), join(sub, 'accounts.yaml'));
+    writeFileSync(join(sub, 'trackgate.yaml'), 'secretFile: secret.bin\n');
+    writeFileSync(join(sub, 'secret.bin'), 'too-short');
+    const bad = await run(['check-config', join(sub, 'trackgate.yaml')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('secretFile: must hold at least 32 bytes');
+    expect(bad.stderr).not.toContain('too-short');
+    writeFileSync(join(sub, 'secret.bin'), Buffer.alloc(32, 5));
+    expect((await run(['check-config', join(sub, 'trackgate.yaml')])).code).toBe(0);
+  });
+
   it('a missing FILE: usage error, exit 2', async () => {
     const r = await run(['check-config']);
     expect(r.code).toBe(2);

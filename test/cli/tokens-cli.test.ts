@@ -4,13 +4,12 @@
  * token value), what it revokes, and that a CLI revocation reaches the running trackgate within ~1 s.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import Database from 'better-sqlite3';
 import { REVOCATION_POLL_MS, SqliteStore } from '../../src/store/sqlite.js';
 import type { StoreEvent } from '../../src/store/types.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
 import { CLEAN_ENV, runCli, type CliRun } from '../helpers/cli.js';
 
 const ENV = CLEAN_ENV;
@@ -18,13 +17,7 @@ const ENV = CLEAN_ENV;
 type Run = CliRun;
 const run = (args: string[], input = '', env: NodeJS.ProcessEnv = ENV): Promise<Run> => runCli(args, { input, env });
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { authn: { 'oauth': { enabled: true } } } });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
+const gate = useGate({ config: { authn: { 'oauth': { enabled: true } } } });
 
 const tokens = (...args: string[]) => ['tokens', ...args, '--config', gate.configFile];
 

@@ -3,7 +3,8 @@
  * (env values are YAML scalars: `2` is a number, `auto` a string); `auto` follows the CPU count, capped.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, validateConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/load.js';
+import { validateConfig } from '../../src/config-schema.js';
 import { AUTO_WORKERS_MAX, MAX_WORKERS } from '../../src/config/schema.js';
 import { workerCount } from '../../src/cluster/count.js';
 

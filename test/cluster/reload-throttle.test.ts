@@ -12,7 +12,7 @@ import { startCluster, type ClusterProc } from '../helpers/cluster-process.js';
 import { freePort } from '../helpers/ports.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
-import { waitFor } from '../proxy/_util.js';
+import { waitFor } from '../helpers/wait.js';
 
 let dir: string;
 let up: RecordingUpstream;

@@ -6,9 +6,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, loadConfig, validateConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/load.js';
+import { loadConfig, validateConfig } from '../../src/config-schema.js';
 import { envKeys, toEnvSegment } from '../../src/config/env.js';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/config-schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trackgate-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -208,7 +209,7 @@ describe('environment overrides', () => {
 });
 
 describe('env names', () => {
-  const keys = envKeys();
+  const keys = envKeys(configSchema);
 
   it('no two schema keys map to the same variable', () => {
     const byName = new Map<string, string[]>();

@@ -11,7 +11,7 @@ import { parse, stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { waitFor } from '../proxy/_util.js';
+import { waitFor } from '../helpers/wait.js';
 
 let up: RecordingUpstream;
 const gates: TestGate[] = [];
@@ -43,7 +43,7 @@ const RIGHT = basicAuth(DEMO.user, DEMO.password);
 
 describe('live on reload', () => {
   // Asserted on wrong passwords: whether a right one gets through a throttled account is lockout policy
-  // (src/verify/throttle.ts), not reload.
+  // (src/store/throttle.ts), not reload.
   it('throttle.user.limit: a limit lowered by a reload applies to the very next password check', async () => {
     // Negative verdicts are not cached, so each wrong password is a real check; an hour-long window does not slide.
     const g = await gate({ cache: { negativeTtlSeconds: 0 }, throttle: { user: { limit: 10, windowSeconds: 3600 } } });

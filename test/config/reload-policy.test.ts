@@ -13,13 +13,13 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateConfig } from '../../src/config/load.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../src/config-schema.js';
 import { changedKeys, reloadEffectOf, reloadPolicyOf, restartRequiredChanges, RELOAD_POLICY } from '../../src/config/reload-policy.js';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/config-schema.js';
 import { generateJwks } from '../../src/identity/keys.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { type TestGate } from '../helpers/trackgate.js';
 
 interface Node {
   type?: string | string[]; properties?: Record<string, Node>; items?: Node; anyOf?: Node[]; enum?: unknown[];
@@ -126,13 +126,10 @@ const IN_USE: Record<string, (g: TestGate) => unknown> = {
   'identity.': (g) => g.app.minter.options,
 };
 
-let up: RecordingUpstream;
-let gate: TestGate;
 let base: Record<string, unknown>;
 
+const gate = useGate();
 beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url });
   copyFileSync(join(gate.dir, 'accounts.yaml'), join(gate.dir, 'accounts-2.yaml'));
   writeFileSync(join(gate.dir, 'secret.bin'), Buffer.alloc(32, 7));
   writeFileSync(join(gate.dir, 'keys.json'), JSON.stringify(generateJwks()));
@@ -140,7 +137,6 @@ beforeAll(async () => {
   writeFileSync(join(gate.dir, 'client-secret-2.txt'), 'walk-file-secret-2');
   base = parse(readFileSync(gate.configFile, 'utf8')) as Record<string, unknown>;
 });
-afterAll(async () => { await gate?.close(); await up?.close(); });
 
 function writeAndReload(doc: Record<string, unknown>): boolean {
   writeFileSync(gate.configFile, stringify(doc));

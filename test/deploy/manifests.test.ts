@@ -1,44 +1,49 @@
 /**
- * No Docker engine or cluster runs here, so the Dockerfile and the Kubernetes manifest are checked by reading
+ * No Docker engine or cluster runs here, so the Dockerfile and the Kubernetes manifests are checked by reading
  * them: the things that break a sidecar in production (wrong ports, probes on the wrong port, a config the
  * binary would reject, a grace period shorter than trackgate's drain, a Service that bypasses trackgate).
+ * The manifests as `kubectl kustomize k8s/overlays/single` renders them; k8s-wiring.test.ts and
+ * k8s-schemas.test.ts check every variant further.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments, parse } from 'yaml';
-import { validateConfig } from '../../src/config/load.js';
+import { parse } from 'yaml';
+import { validateConfig } from '../../src/config-schema.js';
+import { imageEnv } from './dockerfile.js';
+import { byKind as find, K8S, kustomize } from './k8s-build.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
 
 type Doc = Record<string, any>;
-const docs = parseAllDocuments(read('k8s/sidecar.yaml')).map((d) => d.toJS() as Doc);
-const byKind = (kind: string) => docs.find((d) => d.kind === kind)!;
+const docs = kustomize(`${K8S}/overlays/single`);
+const byKind = (kind: string) => find(docs, kind);
 
-describe('k8s/sidecar.yaml', () => {
+describe('k8s/overlays/single', () => {
   const deployment = byKind('Deployment');
   const pod = deployment.spec.template.spec;
   const sidecar = pod.initContainers.find((c: Doc) => c.name === 'trackgate');
   const configYaml = byKind('ConfigMap').data['trackgate.yaml'];
-  const config = validateConfig(parse(configYaml), 'k8s ConfigMap trackgate.yaml', {}).config;
+  const env = { ...imageEnv(), ...Object.fromEntries(sidecar.env.map((e: Doc) => [e.name, e.value])) };
+  const config = validateConfig(parse(configYaml), 'k8s ConfigMap trackgate.yaml', env).config;
 
   it('runs trackgate as a native sidecar (init container with restartPolicy Always)', () => {
     expect(sidecar.restartPolicy).toBe('Always');
-    expect(sidecar.args).toEqual(['--config', '/etc/trackgate/trackgate.yaml']);
+    expect(sidecar.args).toEqual(['--config', '/etc/trackgate/config/trackgate.yaml']);
   });
 
   it('embeds a config that trackgate accepts, listening where the ports say', () => {
     const ports = Object.fromEntries(sidecar.ports.map((p: Doc) => [p.name, p.containerPort]));
     expect(config.listen).toBe(`0.0.0.0:${ports.proxy}`);
-    expect(config.admin.listen).toBe(`0.0.0.0:${ports.admin}`);
+    expect(config.admin.listen).toBe(`0.0.0.0:${ports.metrics}`);
     expect(new URL(config.upstream.url).hostname).toBe('127.0.0.1');
-    expect(config.identity.keysFile).toMatch(/^\/etc\/trackgate\/secret\//);
-    expect(config.secretFile).toMatch(/^\/etc\/trackgate\/secret\//);
+    expect(config.identity.keysFile).toMatch(/^\/etc\/trackgate\/keys\//);
+    expect(config.secretFile).toMatch(/^\/etc\/trackgate\/hmac\//);
   });
 
   it('probes health and readiness on the admin port', () => {
-    expect(sidecar.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
-    expect(sidecar.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    expect(sidecar.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(sidecar.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
     expect(deployment.spec.template.metadata.annotations['prometheus.io/port']).toBe('9090');
   });
 
@@ -52,13 +57,21 @@ describe('k8s/sidecar.yaml', () => {
     const preStopMs = Number(/setTimeout\(\(\) => \{\}, (\d+)\)/.exec(exec.join(' '))?.[1]);
     expect(preStopMs).toBeGreaterThanOrEqual(3000);
     const app = pod.containers.find((c: Doc) => c.name === 'app');
-    const appPreStopMs = (app?.lifecycle?.preStop?.sleep?.seconds ?? 0) * 1000;
+    const appSleep = app?.lifecycle?.preStop?.exec?.command as string[] | undefined;
+    expect(appSleep?.[0]).toBe('sleep');
+    const appPreStopMs = Number(appSleep?.[1]) * 1000;
+    expect(appPreStopMs).toBeGreaterThanOrEqual(3000);
     // Native sidecars stop after the app containers: the app's preStop, then trackgate's, then its drain.
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(appPreStopMs + preStopMs + config.shutdown.graceMs);
   });
 
   it('runs unprivileged with a read-only root filesystem and a writable state volume', () => {
-    expect(sidecar.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    expect(sidecar.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    for (const c of [...pod.initContainers, ...pod.containers]) {
+      expect(c.securityContext, c.name).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+      expect(Number.isInteger(c.securityContext.runAsUser ?? pod.securityContext.runAsUser), c.name).toBe(true);
+    }
     const storePath = config.store.url.slice('sqlite:'.length);
     expect(sidecar.volumeMounts.some((m: Doc) => storePath.startsWith(`${m.mountPath}/`) && !m.readOnly)).toBe(true);
   });
@@ -78,7 +91,7 @@ describe('k8s/sidecar.yaml', () => {
   });
 
   it('routes the Service to trackgate, never straight to the app', () => {
-    expect(byKind('Service').spec.ports.every((p: Doc) => p.targetPort === 'proxy')).toBe(true);
+    expect(find(docs, 'Service', 'gps-data-service').spec.ports.every((p: Doc) => p.targetPort === 'proxy')).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { NonceCounterStore } from '../../src/authn/digest-nonce-counter.js';
+import type { NonceCounterStore } from '../../src/store/digest-nonce-counter.js';
 
 export interface OpenedCounter {
   store: NonceCounterStore;

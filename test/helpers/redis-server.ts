@@ -5,9 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
+import { sleep } from './wait.js';
 
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
@@ -102,7 +104,7 @@ export async function startRedisServer(): Promise<RedisServer> {
           return;
         } catch (err) {
           if (attempt >= 20) throw err;
-          await new Promise((r) => setTimeout(r, 100));
+          await sleep(100);
         }
       }
     },
@@ -117,16 +119,6 @@ export async function startRedisServer(): Promise<RedisServer> {
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** One inline command on a fresh connection; resolves with the first reply chunk. */
 function inline(port: number, line: string): Promise<string> {

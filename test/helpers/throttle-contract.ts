@@ -1,10 +1,10 @@
 /**
- * The targeted-lockout rule (src/verify/lockout-rule.ts) as every Throttle implementation must apply it:
+ * The targeted-lockout rule (src/store/lockout-rule.ts) as every Throttle implementation must apply it:
  * memory, Redis (shared counters) and the cluster worker's IPC throttle run these same cases.
  */
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
-import type { Throttle, ThrottleKey, ThrottleRules } from '../../src/verify/throttle.js';
+import type { Throttle, ThrottleKey, ThrottleRules } from '../../src/store/throttle.js';
 
 /** user limit 3, hard limit 6, trusted for an hour; windows of an hour so no case crosses a boundary. */
 export const LOCKOUT_RULES: ThrottleRules = {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { App } from '../../src/app.js';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config-schema.js';
 import { createLogger } from '../../src/observability/log.js';
 
 export const DEMO_ACCOUNTS = new URL('../../config/accounts.yaml', import.meta.url).pathname;
@@ -39,7 +39,7 @@ export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>
   return out;
 }
 
-export async function startTrackgate(opts: {
+export interface StartTrackgateOptions {
   upstreamUrl: string;
   config?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
@@ -47,7 +47,10 @@ export async function startTrackgate(opts: {
   files?: Record<string, string>;
   /** Clock (epoch ms) for the app: validation cache, identity header, Digest nonces. */
   now?: () => number;
-}): Promise<TestGate> {
+}
+
+/** One trackgate in front of `upstreamUrl` (test/helpers/gate.ts also starts a recording upstream for it). */
+export async function startTrackgate(opts: StartTrackgateOptions): Promise<TestGate> {
   const dir = mkdtempSync(join(tmpdir(), 'trackgate-test-'));
   copyFileSync(DEMO_ACCOUNTS, join(dir, 'accounts.yaml'));
   for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), content);
@@ -88,6 +91,11 @@ export async function startTrackgate(opts: {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Log records written since index `from`. */
+export function logsSince(logs: string[], from: number): Record<string, unknown>[] {
+  return logs.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** `Basic <base64(user:pass)>` */

@@ -9,8 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js';
 import { generateJwk, generateJwks } from '../../src/identity/keys.js';
 import { freePort } from '../helpers/ports.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { logsSince } from '../proxy/_util.js';
+import { basicAuth, DEMO, startTrackgate, type TestGate, logsSince } from '../helpers/trackgate.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const ISSUER = 'trackgate-test';

@@ -3,10 +3,10 @@
  * whichever copy is right: before, a repeated form field counted its first copy and a JSON key its last
  * (JSON.parse), so the same body could mean one thing to trackgate and another to anything else reading it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { firstDuplicateKey } from '../../src/issue/duplicate-keys.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
@@ -14,13 +14,7 @@ const U = DEMO.user;
 const P = DEMO.password;
 const ADMIN = { instanceid: DEMO.apiInstanceId, instancekey: DEMO.apiInstanceKey };
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { authn: { bearer: { enabled: true }, instance: { enabled: true } } } });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
+const gate = useGate({ config: { authn: { bearer: { enabled: true }, instance: { enabled: true } } } });
 
 const post = (path: string, type: string, body: string, headers: Record<string, string> = {}) =>
   fetch(`${gate.url}${path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': type, ...headers }, body });

@@ -6,14 +6,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { hashPassword } from '../../src/accounts/password.js';
+import { RefreshRotation } from '../../src/issue/refresh.js';
 import { IssueRouter } from '../../src/issue/router.js';
 import type { Dialect, IssueRoute } from '../../src/issue/types.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { DEMO, DEMO_ACCOUNTS, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { startGate, useGate } from '../helpers/gate.js';
+import { DEMO, DEMO_ACCOUNTS, type TestGate } from '../helpers/trackgate.js';
 
 const LOGIN_KEYS = ['guid', 'refreshToken', 'refreshTokenExpiration', 'success', 'token', 'tokenExpiration', 'tokenLifetime'];
 const ISO_OFFSET = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/;
@@ -25,20 +26,15 @@ interface Login {
   refreshToken: string; refreshTokenExpiration: string;
 }
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
+const gate = useGate(async () => {
   const accounts = parse(readFileSync(DEMO_ACCOUNTS, 'utf8')) as { users: Record<string, unknown>[] };
   accounts.users.push({ username: MULTI.user, password: await hashPassword(MULTI.password), accounts: MULTI.accounts });
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
+  return {
     files: { 'multi-accounts.yaml': stringify(accounts) },
     config: { accountsFile: 'multi-accounts.yaml', authn: { bearer: { enabled: true } }, issue: { refreshGraceSeconds: 0 } },
-  });
+  };
 });
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+beforeEach(() => { gate.up.received.length = 0; });
 
 async function postJson(path: string, body: unknown, g: TestGate = gate): Promise<Response> {
   return fetch(`${g.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -57,10 +53,10 @@ async function identityOf(assertion: unknown): Promise<JWTPayload> {
 
 /** The account the upstream is told a token is bound to. */
 async function accountOf(token: string): Promise<unknown> {
-  up.received.length = 0;
+  gate.up.received.length = 0;
   const res = await fetch(`${gate.url}/vehicles`, { headers: { authorization: `Bearer ${token}` } });
   expect(res.status).toBe(200);
-  return (await identityOf(up.received[0]!.headers['x-identity-assertion'])).account;
+  return (await identityOf(gate.up.received[0]!.headers['x-identity-assertion'])).account;
 }
 
 describe('POST /auth/login', () => {
@@ -157,10 +153,10 @@ describe('the seed\'s flow through the proxy', () => {
 
     // The seed's own header spelling, and the standard one.
     for (const headers of [{ authentication: `Bearer ${first.token}` }, { authorization: `Bearer ${first.token}` }] as Record<string, string>[]) {
-      up.received.length = 0;
+      gate.up.received.length = 0;
       const res = await fetch(`${gate.url}/vehicles/17/positions`, { headers });
       expect(res.status).toBe(200);
-      const rec = up.received[0]!;
+      const rec = gate.up.received[0]!;
       expect(rec.headers.authentication).toBeUndefined();
       expect(rec.headers.authorization).toBeUndefined();
       expect(JSON.stringify(rec)).not.toContain(first.token);
@@ -203,7 +199,7 @@ describe('the seed\'s flow through the proxy', () => {
     const b = await login();
     const res = await fetch(`${gate.url}/a`, { headers: { authorization: `Bearer ${a.token}`, authentication: `Bearer ${b.token}` } });
     expect(res.status).toBe(400);
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 });
 
@@ -234,7 +230,7 @@ describe('POST /auth/refresh for fleet clients', () => {
 
 describe('who serves /auth/refresh', () => {
   it('oauth2_password disabled: fleet_login registers /auth/refresh itself; /auth/password is no endpoint', async () => {
-    const g = await startTrackgate({ upstreamUrl: up.url, config: { issue: { oauth2_password: { enabled: false } }, authn: { bearer: { enabled: true } } } });
+    const g = await startGate({ up: gate.up, config: { issue: { oauth2_password: { enabled: false } }, authn: { bearer: { enabled: true } } } });
     try {
       const first = await login(undefined, g);
       const res = await postJson('/auth/refresh', { refreshToken: first.refreshToken }, g);
@@ -244,16 +240,16 @@ describe('who serves /auth/refresh', () => {
       const bad = await fetch(`${g.url}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'refresh_token=nope' });
       expect(bad.status).toBe(401);
       expect(await bad.json()).toEqual({ success: false, message: 'invalid refresh token' });
-      up.received.length = 0;
+      gate.up.received.length = 0;
       expect((await postJson('/auth/password', { username: DEMO.user, password: DEMO.password }, g)).status).toBe(401);
-      expect(up.received).toHaveLength(0);
+      expect(gate.up.received).toHaveLength(0);
     } finally {
       await g.close();
     }
   });
 
   it('different prefixes: each dialect has its own refresh path; both rotate either family', async () => {
-    const g = await startTrackgate({ upstreamUrl: up.url, config: { issue: { fleet_login: { prefix: '/fleet' } } } });
+    const g = await startGate({ up: gate.up, config: { issue: { fleet_login: { prefix: '/fleet' } } } });
     try {
       // /auth/login is no token endpoint now: it goes the proxy way (no credentials → 401).
       expect((await postJson('/auth/login', { username: DEMO.user, password: DEMO.password }, g)).status).toBe(401);
@@ -270,13 +266,20 @@ describe('who serves /auth/refresh', () => {
     }
   });
 
-  it('the router takes one route object from two dialects as one endpoint; two different routes still conflict', () => {
+  it('the router serves one endpoint per declared refresh path; a declared path taken by another route conflicts', () => {
+    const rotation = new RefreshRotation(gate.app.tokens, gate.app.store, () => 0, Date.now);
     const handle = async () => ({ status: 204 });
-    const shared: IssueRoute = { method: 'POST', path: '/auth/refresh', handle };
-    const d = (id: string, routes: IssueRoute[]): Dialect => ({ id, routes, renderError: () => ({ status: 500 }) });
-    const router = new IssueRouter([d('a', [shared]), d('b', [shared, { method: 'POST', path: '/auth/login', handle }])]);
+    const renderPair = () => ({ status: 200 });
+    const d = (id: string, routes: IssueRoute[], refreshPath?: string): Dialect => ({
+      id, routes, renderError: () => ({ status: 500 }),
+      ...(refreshPath !== undefined ? { refresh: { path: refreshPath, fields: [`${id}_token`], renderPair } } : {}),
+    });
+    const router = new IssueRouter([d('a', [], '/auth/refresh'), d('b', [{ method: 'POST', path: '/auth/login', handle }], '/auth/refresh'), d('c', [], '/c/refresh')], rotation);
+    expect(router.size).toBe(3);
     expect(router.match('POST', '/auth/refresh')?.dialect.id).toBe('a');
     expect(router.match('POST', '/auth/login')?.dialect.id).toBe('b');
-    expect(() => new IssueRouter([d('a', [shared]), d('b', [{ method: 'POST', path: '/auth/refresh', handle }])])).toThrow(/claimed by both a and b/);
+    expect(router.match('POST', '/c/refresh')?.route?.handle).toBe(router.match('POST', '/auth/refresh')?.route?.handle);
+    expect(router.match('GET', '/auth/refresh')).toMatchObject({ route: undefined, allow: ['POST'] });
+    expect(() => new IssueRouter([d('a', [], '/auth/refresh'), d('b', [{ method: 'POST', path: '/auth/refresh', handle }])], rotation)).toThrow(/claimed by both b and a/);
   });
 });

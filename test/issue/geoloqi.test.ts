@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { startGate, useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const ADMIN = { instanceid: DEMO.apiInstanceId, authorization: basicAuth(DEMO.adminEmail, DEMO.adminPassword) };
@@ -27,21 +27,12 @@ interface AnonUser {
 }
 interface TokenBody { access_token: string; token_type: string; expires_in: number }
 
-let up: RecordingUpstream;
-let gate: TestGate;
 const storeDir = mkdtempSync(join(tmpdir(), 'trackgate-geoloqi-'));
 const STORE = { store: { url: `sqlite:${join(storeDir, 'store.sqlite')}` } };
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { ...CONFIG, ...STORE } });
-});
-afterAll(async () => {
-  await gate.close();
-  await up.close();
-  rmSync(storeDir, { recursive: true, force: true });
-});
-beforeEach(() => { up.received.length = 0; });
+afterAll(() => { rmSync(storeDir, { recursive: true, force: true }); });
+const gate = useGate({ config: { ...CONFIG, ...STORE } });
+beforeEach(() => { gate.up.received.length = 0; });
 
 function form(fields: Record<string, string>): string {
   return new URLSearchParams(fields).toString();
@@ -102,13 +93,13 @@ describe('the Geoloqi flow end to end', () => {
 
     const res = await call(anon.access_token);
     expect(res.status).toBe(200);
-    const rec0 = up.received[0]!;
+    const rec0 = gate.up.received[0]!;
     expect(rec0.headers.authorization).toBeUndefined();
     expect(await identityOf(gate, rec0.headers['x-identity-assertion'])).toMatchObject({ sub: anon.user_id, kind: 'anonymous', scheme: 'oauth' });
     // The query-string form works too, and never reaches the upstream.
     const q = await fetch(`${gate.url}/1/location/last?access_token=${encodeURIComponent(anon.access_token)}&x=1`);
     expect(q.status).toBe(200);
-    expect(up.received[1]!.url).toBe('/1/location/last?x=1');
+    expect(gate.up.received[1]!.url).toBe('/1/location/last?x=1');
     // token_type "bearer": the Bearer form accepts it as well.
     expect((await fetch(`${gate.url}/1/location/last`, { headers: { authorization: `Bearer ${anon.access_token}` } })).status).toBe(200);
   });
@@ -184,7 +175,7 @@ describe('the Geoloqi flow end to end', () => {
     expect(body.expires_in).toBe(365 * 86400);
     aliceToken = body.access_token;
     expect((await call(aliceToken)).status).toBe(200);
-    expect(await identityOf(gate, up.received[0]!.headers['x-identity-assertion'])).toMatchObject({ sub: alice.user_id, kind: 'user', scheme: 'oauth' });
+    expect(await identityOf(gate, gate.up.received[0]!.headers['x-identity-assertion'])).toMatchObject({ sub: alice.user_id, kind: 'user', scheme: 'oauth' });
 
     const file = await json<TokenBody>(await passwordGrant(DEMO.user, DEMO.password));
     expect(await gate.app.store.getToken(lookupDigest(file.access_token))).toMatchObject({ subject: DEMO.user, kind: 'user', account: 'demo-account' });
@@ -218,7 +209,7 @@ describe('the Geoloqi flow end to end', () => {
   it('an application token acts for any user_id; a user token only for itself (403 otherwise)', async () => {
     const asApp = await call(appToken, `/1/layer/subscribe/L1?user_id=${alice.user_id}`);
     expect(asApp.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe(`/1/layer/subscribe/L1?user_id=${alice.user_id}`);
     expect(await identityOf(gate, rec.headers['x-identity-assertion'])).toMatchObject({ sub: DEMO.clientId, kind: 'app' });
 
@@ -226,7 +217,7 @@ describe('the Geoloqi flow end to end', () => {
     const other = await call(aliceToken, `/1/layer/subscribe/L1?user_id=${anon.user_id}`);
     expect(other.status).toBe(403);
     expect((await other.json() as { error: string }).error).toBe('TG_ERR_FORBIDDEN');
-    expect(up.received).toHaveLength(2);
+    expect(gate.up.received).toHaveLength(2);
   });
 
   it('revoked through /oauth/revoke → refused at once (the cached verdict is dropped)', async () => {
@@ -278,12 +269,11 @@ describe('durability: created users survive a restart on the same SQLite file', 
     const named = await json<AnonUser>(await post('/1/user/create', { client_id: DEMO.clientId, username: 'erin', password: 'erin password 1', key }));
     const before = await passwordGrant('erin', 'erin password 1');
     expect(before.status).toBe(200);
-    await gate.close(); // the store lives in storeDir, not in the gate's own temp folder
-    gate = await startTrackgate({ upstreamUrl: up.url, config: { ...CONFIG, ...STORE } });
+    await gate.restart(); // the store lives in storeDir, not in the gate's own temp folder
 
     const after = await json<TokenBody>(await passwordGrant('erin', 'erin password 1'));
     expect((await call(after.access_token)).status).toBe(200);
-    expect(await identityOf(gate, up.received.at(-1)!.headers['x-identity-assertion'])).toMatchObject({ sub: named.user_id });
+    expect(await identityOf(gate, gate.up.received.at(-1)!.headers['x-identity-assertion'])).toMatchObject({ sub: named.user_id });
     // The token issued before the restart is still valid too (tokens are in the store as well).
     expect((await call((await before.json() as TokenBody).access_token)).status).toBe(200);
     await expectGeoError(await post('/1/user/create', { client_id: DEMO.clientId, username: 'erin', password: 'erin password 2' }), 409, 'duplicate_username');
@@ -294,7 +284,7 @@ describe('durability: created users survive a restart on the same SQLite file', 
 
 describe('prefix and enablement', () => {
   it('a configured prefix moves the endpoints; disabled → the paths go to the upstream', async () => {
-    const moved = await startTrackgate({ upstreamUrl: up.url, config: { ...CONFIG, issue: { geoloqi: { prefix: '/api/1' } } } });
+    const moved = await startGate({ up: gate.up, config: { ...CONFIG, issue: { geoloqi: { prefix: '/api/1' } } } });
     try {
       expect((await post('/api/1/user/create_anon', { client_id: DEMO.clientId }, {}, moved)).status).toBe(200);
       // /1/user/create_anon is now an ordinary proxied path: it needs credentials.

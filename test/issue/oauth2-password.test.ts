@@ -4,26 +4,19 @@
  * `POST /auth/refresh` with rotation → revocation. RFC 6749 §5.2 error bodies.
  */
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { startGate, useGate } from '../helpers/gate.js';
+import { DEMO, type TestGate } from '../helpers/trackgate.js';
 
 const PAIR_KEYS = ['access_token', 'expires_in', 'refresh_token', 'token_type'];
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    // Grace 0: a second use of a spent refresh token is a reuse at once (the grace window: refresh-rotation.test.ts).
-    config: { authn: { bearer: { enabled: true } }, issue: { refreshGraceSeconds: 0 }, throttle: { user: { limit: 3 } } },
-  });
+const gate = useGate({
+  // Grace 0: a second use of a spent refresh token is a reuse at once (the grace window: refresh-rotation.test.ts).
+  config: { authn: { bearer: { enabled: true } }, issue: { refreshGraceSeconds: 0 }, throttle: { user: { limit: 3 } } },
 });
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+beforeEach(() => { gate.up.received.length = 0; });
 
 interface Pair { access_token: string; refresh_token: string; token_type: string; expires_in: number }
 
@@ -150,7 +143,7 @@ describe('the seed\'s flow through the proxy', () => {
     // 2. The target API through trackgate with `Authorization: Bearer <access_token>`.
     const api = await fetch(`${gate.url}/positions/latest?n=1`, { headers: bearer(first.access_token) });
     expect(api.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe('/positions/latest?n=1');
     expect(rec.headers.authorization).toBeUndefined();
     expect(JSON.stringify(rec)).not.toContain(first.access_token);
@@ -190,7 +183,7 @@ describe('the seed\'s flow through the proxy', () => {
     // 7. An operator revokes the access token: refused at once (the validation cache is evicted).
     await gate.app.store.revokeTokens([lookupDigest(third.access_token)], Date.now());
     expect((await fetch(`${gate.url}/a`, { headers: bearer(third.access_token) })).status).toBe(401);
-    expect(up.received.filter((r) => r.url === '/a')).toHaveLength(3);
+    expect(gate.up.received.filter((r) => r.url === '/a')).toHaveLength(3);
   });
 
   it('revoking the family kills the access and the refresh token', async () => {
@@ -206,7 +199,7 @@ describe('the seed\'s flow through the proxy', () => {
   it('a refresh token is not an access token on the proxy path', async () => {
     const pair = await login();
     expect((await fetch(`${gate.url}/a`, { headers: bearer(pair.refresh_token) })).status).toBe(401);
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('JSON {"refreshToken"} on /auth/refresh rotates an oauth2 family and answers in the oauth2 shape', async () => {
@@ -241,7 +234,7 @@ describe('POST /auth/refresh errors', () => {
 describe('expiry (clock)', () => {
   it('after expires_in the access token is refused (401 invalid_token); the refresh token still gets a new pair', async () => {
     let now = Date.now();
-    const g = await startTrackgate({ upstreamUrl: up.url, now: () => now, config: { authn: { bearer: { enabled: true } } } });
+    const g = await startGate({ up: gate.up, now: () => now, config: { authn: { bearer: { enabled: true } } } });
     try {
       const pair = await login(g);
       expect((await fetch(`${g.url}/a`, { headers: bearer(pair.access_token) })).status).toBe(200);
@@ -265,8 +258,8 @@ describe('expiry (clock)', () => {
   });
 
   it('lifetimes and the prefix are configurable', async () => {
-    const g = await startTrackgate({
-      upstreamUrl: up.url,
+    const g = await startGate({
+      up: gate.up,
       config: { issue: { oauth2_password: { prefix: '/oauth', accessTtlSeconds: 600, scope: 'positions:read' }, fleet_login: { enabled: false } } },
     });
     try {

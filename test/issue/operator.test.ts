@@ -3,22 +3,16 @@
  * `POST /oauth/introspect`, for accounts-file admins (HTTP Basic e-mail:password + InstanceId, through the
  * proxy's own pipeline); 401/403 for everyone else; refresh-token revocation takes the family.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { startGate, useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const ADMIN = { instanceid: DEMO.apiInstanceId, authorization: basicAuth(DEMO.adminEmail, DEMO.adminPassword) };
 const CONFIG = { authn: { 'oauth': { enabled: true }, bearer: { enabled: true }, instance: { enabled: true } } };
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: CONFIG });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
+const gate = useGate({ config: CONFIG });
 
 async function op(path: 'revoke' | 'introspect', fields: Record<string, string>, headers: Record<string, string> = ADMIN, g: TestGate = gate): Promise<Response> {
   return fetch(`${g.url}/oauth/${path}`, { method: 'POST', headers: { ...FORM, ...headers }, body: new URLSearchParams(fields).toString() });
@@ -147,18 +141,18 @@ describe('who may call them', () => {
   });
 
   it('issue.operator.instances limits which API instances\' admins qualify; disabled → the paths are proxied', async () => {
-    const limited = await startTrackgate({ upstreamUrl: up.url, config: { ...CONFIG, issue: { operator: { instances: ['another-instance'] } } } });
+    const limited = await startGate({ up: gate.up, config: { ...CONFIG, issue: { operator: { instances: ['another-instance'] } } } });
     try {
       const token = await issue('x', 600, limited);
       expect((await op('introspect', { token }, ADMIN, limited)).status).toBe(403);
     } finally {
       await limited.close();
     }
-    const off = await startTrackgate({ upstreamUrl: up.url, config: { ...CONFIG, issue: { operator: { enabled: false } } } });
+    const off = await startGate({ up: gate.up, config: { ...CONFIG, issue: { operator: { enabled: false } } } });
     try {
-      up.received.length = 0;
+      gate.up.received.length = 0;
       expect((await op('introspect', { token: 'x' }, ADMIN, off)).status).toBe(200);
-      expect(up.received[0]?.url).toBe('/oauth/introspect');
+      expect(gate.up.received[0]?.url).toBe('/oauth/introspect');
     } finally {
       await off.close();
     }

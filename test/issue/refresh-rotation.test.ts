@@ -4,28 +4,19 @@
  * `issue.refreshGraceSeconds` gets the same pair, a reuse after it revokes the whole family (the newest access
  * token included, through the proxy), a revoked refresh token is refused.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import type { TokenRecord } from '../../src/store/types.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { DEMO } from '../helpers/trackgate.js';
 
 const GRACE_SECONDS = 1;
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
 interface Pair { access_token: string; refresh_token: string; token_type: string; expires_in: number }
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: { authn: { bearer: { enabled: true } }, issue: { refreshGraceSeconds: GRACE_SECONDS } },
-  });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+const gate = useGate({ config: { authn: { bearer: { enabled: true } }, issue: { refreshGraceSeconds: GRACE_SECONDS } } });
+beforeEach(() => { gate.up.received.length = 0; });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -4,10 +4,10 @@
  * `POST /v1/Auth/RefreshToken` → revocation; the `Result` envelope, also for errors.
  */
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { startGate, useGate } from '../helpers/gate.js';
+import { DEMO, type TestGate } from '../helpers/trackgate.js';
 
 interface Envelope {
   Result: { DeviceToken: string; AccessToken: { Token: string; ExpiresIn: number }; RefreshToken: string } | null;
@@ -21,17 +21,8 @@ const ADMIN_HEADERS = { instanceid: DEMO.apiInstanceId, instancekey: DEMO.apiIns
 const DEVICE_BODY = { LoginFields: { deviceToken: DEMO.deviceToken }, Password: DEMO.instanceKey };
 const ADMIN_BODY = { loginFields: { Email: DEMO.adminEmail }, password: DEMO.adminPassword };
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: { authn: { bearer: { enabled: true }, instance: { enabled: true } }, issue: { refreshGraceSeconds: 0 }, throttle: { user: { limit: 3 } } },
-  });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+const gate = useGate({ config: { authn: { bearer: { enabled: true }, instance: { enabled: true } }, issue: { refreshGraceSeconds: 0 }, throttle: { user: { limit: 3 } } } });
+beforeEach(() => { gate.up.received.length = 0; });
 
 async function post(path: string, headers: Record<string, string>, body: unknown, type = 'application/json-patch+json', g: TestGate = gate): Promise<Response> {
   return fetch(`${g.url}${path}`, {
@@ -174,7 +165,7 @@ describe('the seed\'s flow through the proxy', () => {
     // "Authorization: Bearer {Token}"; transitional clients still send InstanceId/InstanceKey along.
     const api = await fetch(`${gate.url}/v1/Trips?page=1`, { headers: { authorization: `Bearer ${first.AccessToken.Token}`, ...USER_HEADERS } });
     expect(api.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe('/v1/Trips?page=1');
     for (const h of ['authorization', 'instanceid', 'instancekey']) expect(rec.headers[h]).toBeUndefined();
     expect(JSON.stringify(rec)).not.toContain(first.AccessToken.Token);
@@ -212,7 +203,7 @@ describe('the seed\'s flow through the proxy', () => {
     const first = (await res.json() as Envelope).Result!;
     const api = await fetch(`${gate.url}/v1/Users`, { headers: { authorization: `Bearer ${first.AccessToken.Token}` } });
     expect(api.status).toBe(200);
-    expect(await identityOf(up.received[0]!.headers['x-identity-assertion'])).toMatchObject({
+    expect(await identityOf(gate.up.received[0]!.headers['x-identity-assertion'])).toMatchObject({
       sub: DEMO.adminEmail, kind: 'admin', instance: DEMO.apiInstanceId,
     });
     const r = await refresh(first.AccessToken.Token, first.RefreshToken, { devicetoken: DEMO.deviceToken });
@@ -266,7 +257,7 @@ describe('POST /v1/Auth/RefreshToken', () => {
 
   it('an expired access token of the family is fine: that is when one refreshes (clock)', async () => {
     let now = Date.now();
-    const g = await startTrackgate({ upstreamUrl: up.url, now: () => now, config: { authn: { bearer: { enabled: true } } } });
+    const g = await startGate({ up: gate.up, now: () => now, config: { authn: { bearer: { enabled: true } } } });
     try {
       const first = await loginDevice(g);
       now += 7201_000;
@@ -283,7 +274,7 @@ describe('POST /v1/Auth/RefreshToken', () => {
   });
 
   it('the access lifetime is configurable and ExpiresIn follows it', async () => {
-    const g = await startTrackgate({ upstreamUrl: up.url, config: { issue: { telematics: { accessTtlSeconds: 1209600 } } } });
+    const g = await startGate({ up: gate.up, config: { issue: { telematics: { accessTtlSeconds: 1209600 } } } });
     try {
       const res = await post('/v1/Auth/Login', USER_HEADERS, DEVICE_BODY, undefined, g);
       expectOk(await res.json() as Envelope, DEMO.deviceToken, 1209600);

@@ -9,7 +9,7 @@ import { IpcChannel } from '../../src/cluster/ipc.js';
 import { PrimaryMetrics } from '../../src/cluster/metrics.js';
 import { METHOD } from '../../src/cluster/protocol.js';
 import { Metrics } from '../../src/observability/metrics.js';
-import { metricIn } from '../proxy/_util.js';
+import { metricIn } from '../helpers/metrics.js';
 
 /** A primary-side channel to a worker whose registry is `m`'s (messages cloned, as IPC serialises them). */
 function workerChannel(m: Metrics): IpcChannel {

@@ -14,7 +14,8 @@ import { generateJwks } from '../../src/identity/keys.js';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metricIn, waitFor } from '../proxy/_util.js';
+import { metricIn } from '../helpers/metrics.js';
+import { waitFor } from '../helpers/wait.js';
 
 const scrape = async (g: TestGate): Promise<string> => (await fetch(`${g.adminUrl}/metrics`)).text();
 const typeOf = (text: string, name: string): string | undefined => new RegExp(`^# TYPE ${name} (\\w+)$`, 'm').exec(text)?.[1];

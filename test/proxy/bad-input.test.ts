@@ -3,22 +3,16 @@
  * error code (and never the credential), never a 500, nothing forwarded, and the server keeps serving.
  */
 import { STATUS_CODES } from 'node:http';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { logsSince, portOf, rawRequest } from './_util.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, logsSince } from '../helpers/trackgate.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const LIMIT = 1024 * 1024;
-let up: RecordingUpstream;
-let gate: TestGate;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { limits: { maxRequestBodyBytes: LIMIT } } });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+const gate = useGate({ config: { limits: { maxRequestBodyBytes: LIMIT } } });
+beforeEach(() => { gate.up.received.length = 0; });
 
 const b64 = (b: Buffer | string): string => Buffer.from(b).toString('base64');
 /** A GET request head with the given extra header lines (CRLF-joined), as bytes. */
@@ -93,7 +87,7 @@ describe('malformed and hostile requests', () => {
     const body = JSON.parse(res.body.toString()) as { error: string; message: string };
     expect(body.error).toBe(code);
     expect(typeof body.message).toBe('string');
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
 
     const lines = logsSince(gate.logs, from);
     const line = lines.find((l) => l.err === code);

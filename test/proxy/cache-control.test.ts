@@ -4,27 +4,22 @@
  * storing), no CDN-targeted cache field, and the same on trackgate's own 401/403 to such a request.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { privateCacheControl } from '../../src/proxy/cache-control.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
 let upstreamHeaders: Record<string, string> = {};
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  up.respond = (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain', ...upstreamHeaders }); res.end('ok'); };
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: {
-      authn: { session_token: { enabled: true }, oauth: { enabled: true } },
-      routes: [{ path: '/pub', access: 'public' }, { path: '/deny', access: 'deny' }],
-    },
-  });
+const gate = useGate({
+  config: {
+    authn: { session_token: { enabled: true }, oauth: { enabled: true } },
+    routes: [{ path: '/pub', access: 'public' }, { path: '/deny', access: 'deny' }],
+  },
 });
-afterAll(async () => { await gate.close(); await up.close(); });
+beforeAll(async () => {
+  gate.up.respond = (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain', ...upstreamHeaders }); res.end('ok'); };
+});
 beforeEach(() => { upstreamHeaders = {}; });
 
 async function token(): Promise<string> {
@@ -72,7 +67,7 @@ describe('responses to a credential URL', () => {
     upstreamHeaders = { 'cache-control': 'public, max-age=60' };
     const res = await fetch(`${gate.url}/rest/v2/dev%69ces/%7euser?x=1`, { headers: { authorization: basicAuth(DEMO.user, DEMO.password) } });
     expect(res.status).toBe(200);
-    expect(up.received.at(-1)?.url).toBe('/rest/v2/devices/~user?x=1');
+    expect(gate.up.received.at(-1)?.url).toBe('/rest/v2/devices/~user?x=1');
     expect(res.headers.get('cache-control')).toBe('public, max-age=60');
   });
 

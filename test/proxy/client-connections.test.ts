@@ -3,21 +3,18 @@
  * connections; the next gets 503 TG_ERR_OVERLOADED and is closed, counted and logged, while other
  * addresses still connect. Closed connections are given back.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metric, portOf, rawRequest, waitFor } from './_util.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
 const sockets: Socket[] = [];
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { routes: [{ path: '/pub', access: 'public' }], limits: { maxConnectionsPerClient: 2 } } });
-});
-afterAll(async () => { for (const s of sockets) s.destroy(); await gate.close(); await up.close(); });
+const gate = useGate({ config: { routes: [{ path: '/pub', access: 'public' }], limits: { maxConnectionsPerClient: 2 } } });
+afterAll(async () => { for (const s of sockets) s.destroy(); });
 
 function open(port: number, localAddress?: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -48,7 +45,7 @@ describe('connections per client address', () => {
     expect(refused.responses[0]?.status).toBe(503);
     expect(JSON.parse(refused.responses[0]!.body.toString()).error).toBe('TG_ERR_OVERLOADED');
     expect(refused.closed).toBe(true);
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
     expect(await metric(gate.adminUrl, 'trackgate_shed_requests_total', { reason: 'client_connections' })).toBe(1);
     expect(gate.logRecords().some((l) => l.msg === 'request shed' && l.reason === 'client_connections' && l.ip === '127.0.0.1')).toBe(true);
     expect(await ask(port, '127.0.0.2')).toBe(200);
@@ -58,9 +55,7 @@ describe('connections per client address', () => {
 });
 
 describe('a refused connection', () => {
-  let one: TestGate;
-  beforeAll(async () => { one = await startTrackgate({ upstreamUrl: up.url, config: { limits: { maxConnectionsPerClient: 1 } } }); });
-  afterAll(async () => { await one.close(); });
+  const one = useGate(() => ({ up: gate.up, config: { limits: { maxConnectionsPerClient: 1 } } }));
 
   it('gets its 503 at once, and the request it already sent is never forwarded', async () => {
     const port = portOf(one.url);
@@ -76,7 +71,7 @@ describe('a refused connection', () => {
     // A request answered after it: the refused one, had it been read, would have reached the upstream first.
     const after = await rawRequest(port, `GET /after HTTP/1.1\r\nHost: x\r\n${auth}\r\nConnection: close\r\n\r\n`, { localAddress: '127.0.0.2', waitClose: true });
     expect(after.responses[0]?.status).toBe(200);
-    expect(up.received.map((r) => r.url)).not.toContain('/refused');
+    expect(gate.up.received.map((r) => r.url)).not.toContain('/refused');
     expect(await waitFor(async () => (await metric(one.adminUrl, 'trackgate_inflight_requests')) === 0)).toBe(true);
   });
 });

@@ -3,23 +3,20 @@
  * HTTP/1.1 keep-alive carries several requests (sequential and pipelined) on one socket; `Connection: close`
  * closes after the response.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, RawConnection, rawRequest, sleep } from './_util.js';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { portOf, RawConnection, rawRequest } from '../helpers/raw-http.js';
+import { sleep } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
-let up: RecordingUpstream;
-let gate: TestGate;
 let port: number;
 
+const gate = useGate();
 beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url });
   port = portOf(gate.url);
 });
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+beforeEach(() => { gate.up.received.length = 0; });
 
 describe('HTTP/1.0', () => {
   it('serves a client without Host and closes the connection', async () => {
@@ -30,17 +27,17 @@ describe('HTTP/1.0', () => {
     expect(r.responses[0]!.status).toBe(200);
     expect(JSON.parse(r.responses[0]!.body.toString())).toMatchObject({ ok: true, url: '/x' });
     expect(r.responses[0]!.headers.connection).toBe('close');
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe('/x');
     expect(rec.headers['x-identity-assertion']).toBeDefined();
     expect(rec.headers.authorization).toBeUndefined();
-    expect(rec.headers.host).toBe(`127.0.0.1:${up.port}`);
+    expect(rec.headers.host).toBe(`127.0.0.1:${gate.up.port}`);
     expect(rec.headers['x-forwarded-host']).toBeUndefined();
   });
 
   it('relays an upstream body without Content-Length to an HTTP/1.0 client (body until close)', async () => {
-    const original = up.respond;
-    up.respond = (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.write('part1-'); setTimeout(() => res.end('part2'), 20); };
+    const original = gate.up.respond;
+    gate.up.respond = (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.write('part1-'); setTimeout(() => res.end('part2'), 20); };
     try {
       const r = await rawRequest(port, `GET /stream HTTP/1.0\r\nAuthorization: ${AUTH}\r\n\r\n`, { waitClose: true });
       expect(r.closed).toBe(true);
@@ -48,7 +45,7 @@ describe('HTTP/1.0', () => {
       expect(r.responses[0]!.headers['transfer-encoding']).toBeUndefined();
       expect(r.responses[0]!.body.toString()).toBe('part1-part2');
     } finally {
-      up.respond = original;
+      gate.up.respond = original;
     }
   });
 
@@ -57,7 +54,7 @@ describe('HTTP/1.0', () => {
     expect(r.closed).toBe(true);
     expect(r.responses[0]!.status).toBe(401);
     expect(JSON.parse(r.responses[0]!.body.toString())).toEqual({ error: 'TG_ERR_NO_CREDENTIALS', message: 'authentication required' });
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 });
 
@@ -78,9 +75,9 @@ describe('HTTP/1.1 keep-alive', () => {
         expect(res!.headers.connection).not.toBe('close');
       }
       expect(conn.closed).toBe(false);
-      expect(up.received.map((r) => [r.method, r.url, r.bodyBytes])).toEqual([['GET', '/a', 0], ['POST', '/c', 5], ['GET', '/d', 0]]);
+      expect(gate.up.received.map((r) => [r.method, r.url, r.bodyBytes])).toEqual([['GET', '/a', 0], ['POST', '/c', 5], ['GET', '/d', 0]]);
       // Each request was authenticated on its own: every forwarded one carries the identity header.
-      for (const r of up.received) expect(r.headers['x-identity-assertion']).toBeDefined();
+      for (const r of gate.up.received) expect(r.headers['x-identity-assertion']).toBeDefined();
     } finally {
       conn.close();
     }
@@ -113,30 +110,30 @@ describe('HTTP/1.1 keep-alive', () => {
   });
 
   it('keeps the connection usable after the upstream answered with an error status', async () => {
-    const original = up.respond;
-    up.respond = (_req, res) => { res.writeHead(500, { 'content-type': 'text/plain', 'content-length': '4' }); res.end('oops'); };
+    const original = gate.up.respond;
+    gate.up.respond = (_req, res) => { res.writeHead(500, { 'content-type': 'text/plain', 'content-length': '4' }); res.end('oops'); };
     const conn = await RawConnection.open(port);
     try {
       conn.write(`GET /e HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\n\r\n`);
       const [first] = await conn.next();
       expect(first!.status).toBe(500);
       expect(first!.body.toString()).toBe('oops');
-      up.respond = original;
+      gate.up.respond = original;
       conn.write(`GET /f HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\n\r\n`);
       const [second] = await conn.next();
       expect(second!.status).toBe(200);
     } finally {
-      up.respond = original;
+      gate.up.respond = original;
       conn.close();
     }
   });
 
   it('keeps framing right after bodiless responses (HEAD, 204, 304) on a reused socket', async () => {
-    const original = up.respond;
-    up.respond = (req, res) => {
+    const original = gate.up.respond;
+    gate.up.respond = (req, res) => {
       if (req.url === '/204') { res.writeHead(204, { 'x-kind': 'no-content' }); res.end(); return; }
       if (req.url === '/304') { res.writeHead(304, { etag: '"v1"' }); res.end(); return; }
-      original(req, res, up.received.at(-1)!);
+      original(req, res, gate.up.received.at(-1)!);
     };
     const conn = await RawConnection.open(port);
     try {
@@ -154,9 +151,9 @@ describe('HTTP/1.1 keep-alive', () => {
       expect(r304!.headers.etag).toBe('"v1"');
       expect(after!.status).toBe(200);
       expect(JSON.parse(after!.body.toString())).toMatchObject({ url: '/after' });
-      expect(up.received.map((r) => `${r.method} ${r.url}`)).toEqual(['HEAD /h', 'GET /204', 'GET /304', 'GET /after']);
+      expect(gate.up.received.map((r) => `${r.method} ${r.url}`)).toEqual(['HEAD /h', 'GET /204', 'GET /304', 'GET /after']);
     } finally {
-      up.respond = original;
+      gate.up.respond = original;
       conn.close();
     }
   });

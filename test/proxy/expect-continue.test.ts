@@ -1,15 +1,9 @@
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
+const gate = useGate();
 
 function post(headers: Record<string, string>): Promise<{ status: number; continued: boolean; connection: string | undefined }> {
   const u = new URL(gate.url);
@@ -28,18 +22,18 @@ function post(headers: Record<string, string>): Promise<{ status: number; contin
 
 describe('Expect: 100-continue', () => {
   it('sends 100 Continue only after authentication, so a rejected client never uploads its body', async () => {
-    const before = up.received.length;
+    const before = gate.up.received.length;
     const r = await post({});
     expect(r).toMatchObject({ status: 401, continued: false });
     // the body was never read: the connection is closed rather than left out of step
     expect(r.connection).toBe('close');
-    expect(up.received.length).toBe(before);
+    expect(gate.up.received.length).toBe(before);
   });
 
   it('an authenticated client gets 100 Continue and its body reaches the upstream (without the Expect header)', async () => {
     const r = await post({ authorization: basicAuth(DEMO.user, DEMO.password) });
     expect(r).toMatchObject({ status: 200, continued: true });
-    const rec = up.received.at(-1)!;
+    const rec = gate.up.received.at(-1)!;
     expect(rec.bodyBytes).toBe(5);
     expect(rec.headers.expect).toBeUndefined();
   });

@@ -3,21 +3,16 @@
  * documented claims, and none of the client's credentials, spoofed identity headers or hop-by-hop headers;
  * every other cookie, query parameter and header exactly as sent.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest, verifyAssertion } from './_util.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
+import { verifyAssertion } from '../helpers/identity-assertion.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+const gate = useGate();
+beforeEach(() => { gate.up.received.length = 0; });
 
 /** Sends raw header lines (CRLF added) as an HTTP/1.1 request and returns the one upstream record. */
 async function viaRaw(target: string, headerLines: string[]) {
@@ -25,8 +20,8 @@ async function viaRaw(target: string, headerLines: string[]) {
   const head = [`GET ${target} HTTP/1.1`, `Host: 127.0.0.1:${portOf(gate.url)}`, ...headerLines, ...conn].join('\r\n');
   const r = await rawRequest(portOf(gate.url), `${head}\r\n\r\n`);
   expect(r.responses[0]?.status, r.raw.toString('latin1')).toBe(200);
-  expect(up.received).toHaveLength(1);
-  return up.received[0]!;
+  expect(gate.up.received).toHaveLength(1);
+  return gate.up.received[0]!;
 }
 
 describe('identity header', () => {
@@ -34,7 +29,7 @@ describe('identity header', () => {
     const before = Math.floor(Date.now() / 1000);
     const res = await fetch(`${gate.url}/rest/v2/devices`, { headers: { authorization: AUTH } });
     expect(res.status).toBe(200);
-    const token = up.received[0]!.headers['x-identity-assertion'];
+    const token = gate.up.received[0]!.headers['x-identity-assertion'];
     expect(typeof token).toBe('string');
     const { payload, protectedHeader } = await verifyAssertion(gate.adminUrl, token as string);
     expect(protectedHeader).toMatchObject({ alg: 'EdDSA', typ: 'JWT' });
@@ -52,7 +47,7 @@ describe('identity header', () => {
 
   it('does not verify against another issuer or audience', async () => {
     await fetch(`${gate.url}/x`, { headers: { authorization: AUTH } });
-    const token = up.received[0]!.headers['x-identity-assertion'] as string;
+    const token = gate.up.received[0]!.headers['x-identity-assertion'] as string;
     await expect(verifyAssertion(gate.adminUrl, token, { issuer: 'someone-else' })).rejects.toThrow(/iss/);
     await expect(verifyAssertion(gate.adminUrl, token, { audience: 'someone-else' })).rejects.toThrow(/aud/);
   });
@@ -134,7 +129,7 @@ describe('credentials are stripped, everything else kept exactly', () => {
     const access = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'request');
     expect(access?.path).toBe('/p?a=1');
     expect(lines.join('\n')).not.toMatch(/s3cr3t/);
-    expect(up.received[0]!.url).toBe('/p?a=1');
+    expect(gate.up.received[0]!.url).toBe('/p?a=1');
   });
 
   it('removes every header the client named in Connection, and hop-by-hop headers', async () => {
@@ -156,7 +151,7 @@ describe('forwarding headers', () => {
     // trustForwardedProto is off: the client's claim of https is not believed.
     expect(rec.headers['x-forwarded-proto']).toBe('http');
     expect(rec.headers['x-forwarded-host']).toBe(`127.0.0.1:${portOf(gate.url)}`);
-    expect(rec.headers.host).toBe(`127.0.0.1:${up.port}`);
+    expect(rec.headers.host).toBe(`127.0.0.1:${gate.up.port}`);
   });
 
   it('sets X-Forwarded-For to the client address when none was sent', async () => {
@@ -184,8 +179,8 @@ describe('forwarding headers', () => {
   });
 
   it('relays the method, body and upstream response (status, headers, body) but not response hop-by-hop headers', async () => {
-    const original = up.respond;
-    up.respond = (_req, res) => {
+    const original = gate.up.respond;
+    gate.up.respond = (_req, res) => {
       res.writeHead(201, { 'x-upstream': 'yes', 'content-type': 'text/plain', 'keep-alive': 'timeout=7', 'set-cookie': ['a=1', 'b=2'] });
       res.end('created');
     };
@@ -196,10 +191,10 @@ describe('forwarding headers', () => {
       expect(res.headers.get('keep-alive')).not.toBe('timeout=7');
       expect(res.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
       expect(await res.text()).toBe('created');
-      expect(up.received[0]).toMatchObject({ method: 'PUT', url: '/items', bodyBytes: 5 });
-      expect(up.received[0]!.headers['content-type']).toBe('text/plain');
+      expect(gate.up.received[0]).toMatchObject({ method: 'PUT', url: '/items', bodyBytes: 5 });
+      expect(gate.up.received[0]!.headers['content-type']).toBe('text/plain');
     } finally {
-      up.respond = original;
+      gate.up.respond = original;
     }
   });
 });

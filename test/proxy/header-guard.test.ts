@@ -6,11 +6,11 @@
  *   `Content.Length`, `Content_Encoding`: CGI/WSGI-style frameworks read `_`/`.` as `-`), and a Content-Encoding
  *   naming `chunked`: 400 TG_ERR_AMBIGUOUS_FRAMING, connection closed.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { isValidHost } from '../../src/proxy/host.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawGet, rawRequest } from './_util.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { portOf, rawGet, rawRequest } from '../helpers/raw-http.js';
 
 const AUTH = `Authorization: ${basicAuth(DEMO.user, DEMO.password)}`;
 const BAD = [
@@ -20,14 +20,8 @@ const BAD = [
 ];
 const GOOD = ['example.com', 'example.com:8080', 'EXAMPLE.com', '127.0.0.1', '127.0.0.1:1', '[::1]', '[::1]:8443', '[2001:db8::7]', 'xn--bcher-kva.example', 'under_score.example', 'localhost:65535'];
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { routes: [{ path: '/pub', access: 'public' }] } });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+const gate = useGate({ config: { routes: [{ path: '/pub', access: 'public' }] } });
+beforeEach(() => { gate.up.received.length = 0; });
 
 describe('Host validation through trackgate', () => {
   it.each(BAD)('refuses Host %j with 400 TG_ERR_INVALID_HOST, nothing forwarded', async (host) => {
@@ -36,13 +30,13 @@ describe('Host validation through trackgate', () => {
       expect(r.responses[0]?.status, r.raw.toString('latin1').slice(0, 200)).toBe(400);
       expect(JSON.parse(r.responses[0]!.body.toString())).toEqual({ error: 'TG_ERR_INVALID_HOST', message: 'invalid Host header' });
     }
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it.each(GOOD)('accepts Host %j and forwards it in X-Forwarded-Host', async (host) => {
     const r = await rawGet(portOf(gate.url), '/x', [`Host: ${host}`, AUTH]);
     expect(r.responses[0]?.status).toBe(200);
-    expect(up.received[0]!.headers['x-forwarded-host']).toBe(host);
+    expect(gate.up.received[0]!.headers['x-forwarded-host']).toBe(host);
   });
 
   it('does not log the refused value (it may hold user:password@)', async () => {
@@ -75,12 +69,12 @@ describe('framing headers under another spelling', () => {
       expect(r.responses[0]!.headers.connection).toBe('close');
       expect(r.closed).toBe(true);
     }
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('keeps serving, and a real Content-Encoding passes', async () => {
     const r = await rawRequest(portOf(gate.url), post('/x', [AUTH, 'Content-Encoding: gzip', 'Connection: close'], 'hello'));
     expect(r.responses[0]?.status).toBe(200);
-    expect(up.received[0]!.headers['content-encoding']).toBe('gzip');
+    expect(gate.up.received[0]!.headers['content-encoding']).toBe('gzip');
   });
 });

@@ -3,21 +3,17 @@
  * connections, every 30 s by default, so a slowloris held its socket ~40 s against a 20 s limit. trackgate
  * sets the sweep to at most a quarter of the limit (at most 1 s).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
 import { slowloris, type SlowClient } from '../helpers/slow-client.js';
-import { metric, portOf, waitFor } from './_util.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
 const clients: SlowClient[] = [];
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { limits: { headersTimeoutMs: 1000 } } });
-});
-afterAll(async () => { for (const c of clients) c.stop(); await gate.close(); await up.close(); });
+const gate = useGate({ config: { limits: { headersTimeoutMs: 1000 } } });
+afterAll(async () => { for (const c of clients) c.stop(); });
 
 describe('slowloris', () => {
   it('a request head still unfinished after headersTimeoutMs (1 s) is answered 408 and closed within ~2 s', async () => {
@@ -31,6 +27,6 @@ describe('slowloris', () => {
     expect(c.received()).toMatch(/^HTTP\/1\.1 408 /);
     expect(c.received()).toContain('"error":"TG_ERR_BAD_REQUEST"');
     expect(await metric(gate.adminUrl, 'trackgate_rejected_requests_total', { code: 'TG_ERR_BAD_REQUEST' })).toBeGreaterThanOrEqual(1);
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 });

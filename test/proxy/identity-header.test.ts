@@ -9,10 +9,12 @@ import { decodeProtectedHeader } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generatedKeyRing, generateJwks } from '../../src/identity/keys.js';
 import { IdentityMinter } from '../../src/identity/minter.js';
-import type { Identity } from '../../src/authn/types.js';
+import type { Identity } from '../../src/identity/identity.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { logsSince, metric, verifyAssertion, waitFor } from './_util.js';
+import { basicAuth, DEMO, startTrackgate, type TestGate, logsSince } from '../helpers/trackgate.js';
+import { metric } from '../helpers/metrics.js';
+import { verifyAssertion } from '../helpers/identity-assertion.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 let up: RecordingUpstream;

@@ -4,20 +4,13 @@
  * the server's own head timeout take effect for the next connection or request.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest, RawConnection } from './_util.js';
+import { useGate } from '../helpers/gate.js';
+import { portOf, rawRequest, RawConnection } from '../helpers/raw-http.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { routes: [{ path: '/pub', access: 'public' }] } });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
+const gate = useGate({ config: { routes: [{ path: '/pub', access: 'public' }] } });
 
 describe('limits on reload', () => {
   it('maxConnectionsPerClient, bodyIdleTimeoutMs and headersTimeoutMs change without a restart', async () => {

@@ -5,20 +5,15 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metric, metricIn, waitFor } from './_util.js';
+import { describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, startTrackgate } from '../helpers/trackgate.js';
+import { metric, metricIn } from '../helpers/metrics.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
-let up: RecordingUpstream;
-let gate: TestGate;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
+const gate = useGate();
 
 describe('metrics', () => {
   it('count requests, auth attempts and cache outcomes exactly', async () => {
@@ -52,8 +47,8 @@ describe('metrics', () => {
 
   it('the in-flight gauge counts a request held by the upstream', async () => {
     const held: ServerResponse[] = [];
-    const original = up.respond;
-    up.respond = (_req, res) => { held.push(res); };
+    const original = gate.up.respond;
+    gate.up.respond = (_req, res) => { held.push(res); };
     try {
       const pending = fetch(`${gate.url}/held`, { headers: { authorization: AUTH } });
       expect(await waitFor(() => held.length === 1, 3000)).toBe(true);
@@ -62,7 +57,7 @@ describe('metrics', () => {
       expect((await pending).status).toBe(200);
       expect(await waitFor(async () => (await metric(gate.adminUrl, 'trackgate_inflight_requests')) === 0, 2000)).toBe(true);
     } finally {
-      up.respond = original;
+      gate.up.respond = original;
     }
   });
 });

@@ -2,21 +2,16 @@
  * Regression tests for the parser and framing bugs the reliability suite found (issue 13; the generated
  * cases are in test/reliability/): each one request, so `npm test` keeps them fixed too.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { logsSince, portOf, rawRequest, waitFor } from './_util.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, logsSince } from '../helpers/trackgate.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
-let up: RecordingUpstream;
-let gate: TestGate;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { authn: { session_token: { enabled: true } } } });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+const gate = useGate({ config: { authn: { session_token: { enabled: true } } } });
+beforeEach(() => { gate.up.received.length = 0; });
 
 const get = (target: string, lines = '', version = 'HTTP/1.1'): string => `GET ${target} ${version}\r\nHost: 127.0.0.1\r\n${lines}\r\n`;
 
@@ -35,8 +30,8 @@ describe('credentials the parsers used to leak', () => {
     const from = gate.logs.length;
     const r = await rawRequest(portOf(gate.url), get(`/p??_token=${issued.value}&a=1`));
     expect(r.responses[0]?.status).toBe(200);
-    expect(up.received).toHaveLength(1);
-    expect(up.received[0]!.url).toBe('/p?a=1');
+    expect(gate.up.received).toHaveLength(1);
+    expect(gate.up.received[0]!.url).toBe('/p?a=1');
     expect(gate.logs.slice(from).join('\n')).not.toContain(issued.value);
   });
 });
@@ -46,7 +41,7 @@ describe('framing', () => {
     const r = await rawRequest(portOf(gate.url), get('/x', `Authorization: ${AUTH}\r\n`, version));
     expect(r.responses[0]?.status).toBe(400);
     expect(JSON.parse(r.responses[0]!.body.toString()).error).toBe('TG_ERR_BAD_REQUEST');
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('unreadable bytes after a good pipelined request: its own answer comes first, then the 400 and the close', async () => {
@@ -59,7 +54,7 @@ describe('framing', () => {
   it('data after an HTTP/1.0 request (no keep-alive): the request is answered, nothing after it is read or answered', async () => {
     const r = await rawRequest(portOf(gate.url), `GET /one HTTP/1.0\r\nAuthorization: ${AUTH}\r\n\r\n${get('/two', `Authorization: ${AUTH}\r\n`)}`, { waitClose: true });
     expect(r.responses.map((x) => x.status)).toEqual([200]);
-    expect(up.received.map((x) => x.url)).toEqual(['/one']);
+    expect(gate.up.received.map((x) => x.url)).toEqual(['/one']);
   });
 
   it('a token-endpoint body cut off by a framing error is a client error, not TG_ERR_INTERNAL', async () => {

@@ -10,11 +10,11 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { stringify } from 'yaml';
 import { WebSocketServer } from 'ws';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, deepMerge, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { logsSince, portOf, rawRequest, type RawResponse } from './_util.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config-schema.js';
+import { startGate, useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, deepMerge, type TestGate, logsSince } from '../helpers/trackgate.js';
+import { portOf, rawRequest, type RawResponse } from '../helpers/raw-http.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const ROUTES = [
@@ -25,18 +25,11 @@ const ROUTES = [
   { path: '/devices', methods: ['DELETE'], access: 'deny' },
   { path: '/caf%C3%A9', access: 'deny' },
 ];
-let up: RecordingUpstream;
-let gate: TestGate;
 /** The same rules with `routing.caseInsensitive` (an IIS/ASP.NET upstream). */
-let ci: TestGate;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { routes: ROUTES } });
-  ci = await startTrackgate({ upstreamUrl: up.url, config: { routes: ROUTES, routing: { caseInsensitive: true } } });
-});
-afterAll(async () => { await gate.close(); await ci.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+const gate = useGate({ config: { routes: ROUTES } });
+const ci = useGate(() => ({ up: gate.up, config: { routes: ROUTES, routing: { caseInsensitive: true } } }));
+beforeEach(() => { gate.up.received.length = 0; });
 
 /** One raw request (the spellings below are ones fetch would normalise or refuse to send). */
 async function send(g: TestGate, method: string, target: string, lines: string[] = [], body = ''): Promise<RawResponse> {
@@ -62,7 +55,7 @@ async function expectTelematicsLogin(g: TestGate, path: string): Promise<void> {
   });
   expect(res.status, path).toBe(200);
   expect(Object.keys(await res.json() as object).sort()).toEqual(['Errors', 'Result', 'Status', 'Title']);
-  expect(up.received).toHaveLength(0);
+  expect(gate.up.received).toHaveLength(0);
 }
 
 /** Spellings that reach a protected path on some upstream kind; each with the rule it would dodge. */
@@ -132,7 +125,7 @@ describe('ambiguous spellings are refused before any rule (400 TG_ERR_AMBIGUOUS_
     for (const lines of [[], [`Authorization: ${AUTH}`]]) {
       expectAmbiguous(await send(gate, 'GET', target, lines), target);
     }
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('logs the refusal as a warning with its detail, and never the credential or the query token', async () => {
@@ -157,7 +150,7 @@ describe('spellings with one meaning are decoded, then the rule applies, and the
   ])('%s → %i with the demo user', async (target, status) => {
     const res = await send(gate, 'GET', target, [`Authorization: ${AUTH}`]);
     expect(res.status).toBe(status);
-    expect(up.received.map((r) => r.url)).toEqual(status === 200 ? [target] : []);
+    expect(gate.up.received.map((r) => r.url)).toEqual(status === 200 ? [target] : []);
   });
 
   it.each([
@@ -169,8 +162,8 @@ describe('spellings with one meaning are decoded, then the rule applies, and the
   ])('%s is forwarded as %s (public, no identity header)', async (target, forwarded) => {
     const res = await send(gate, 'GET', target);
     expect(res.status).toBe(200);
-    expect(up.received.map((r) => r.url)).toEqual([forwarded]);
-    expect(up.received[0]!.headers['x-identity-assertion']).toBeUndefined();
+    expect(gate.up.received.map((r) => r.url)).toEqual([forwarded]);
+    expect(gate.up.received[0]!.headers['x-identity-assertion']).toBeUndefined();
   });
 });
 
@@ -190,8 +183,8 @@ describe('legit paths pass and are forwarded byte for byte', () => {
   ])('%s', async (target) => {
     const res = await send(gate, 'GET', target, [`Authorization: ${AUTH}`]);
     expect(res.status).toBe(200);
-    expect(up.received.map((r) => r.url)).toEqual([target]);
-    expect(up.received[0]!.headers['x-identity-assertion']).toBeDefined();
+    expect(gate.up.received.map((r) => r.url)).toEqual([target]);
+    expect(gate.up.received[0]!.headers['x-identity-assertion']).toBeDefined();
   });
 
   it('the seed token endpoint POST /v1/Auth/Login (mixed case) is still served by trackgate', async () => {
@@ -205,7 +198,7 @@ describe('methods', () => {
       expect((await send(gate, method, '/reports/monthly', [`Authorization: ${AUTH}`])).status, method).toBe(403);
     }
     expect((await send(gate, 'POST', '/reports/monthly', [`Authorization: ${AUTH}`, 'Content-Length: 0'])).status).toBe(200);
-    expect(up.received.map((r) => r.method)).toEqual(['POST']);
+    expect(gate.up.received.map((r) => r.method)).toEqual(['POST']);
   });
 
   it.each([
@@ -221,7 +214,7 @@ describe('methods', () => {
     const res = await send(gate, 'POST', target, lines);
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body.toString())).toMatchObject({ error: 'TG_ERR_METHOD_OVERRIDE' });
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it.each([
@@ -234,7 +227,7 @@ describe('methods', () => {
     expect(JSON.parse(res.body.toString())).toMatchObject({ error: 'TG_ERR_METHOD_OVERRIDE' });
     // Elsewhere a POST body is forwarded as ever: no rule there treats another method more strictly.
     expect((await send(gate, 'POST', '/other/1', [`Authorization: ${AUTH}`, `Content-Type: ${type}`, `Content-Length: ${Buffer.byteLength(body)}`], body)).status).toBe(200);
-    expect(up.received.map((r) => [r.method, r.url, r.bodyBytes])).toEqual([['POST', '/other/1', Buffer.byteLength(body)]]);
+    expect(gate.up.received.map((r) => [r.method, r.url, r.bodyBytes])).toEqual([['POST', '/other/1', Buffer.byteLength(body)]]);
   });
 
   it('the methods a rule lists are still the only ones it applies to', async () => {
@@ -253,17 +246,17 @@ describe('routing.caseInsensitive', () => {
   ])('%s → %i with the demo user', async (target, status) => {
     const res = await send(ci, 'GET', target, [`Authorization: ${AUTH}`]);
     expect(res.status).toBe(status);
-    expect(up.received.map((r) => r.url)).toEqual(status === 200 ? [target] : []);
+    expect(gate.up.received.map((r) => r.url)).toEqual(status === 200 ? [target] : []);
   });
 
   it('a public prefix in another case is public, and is forwarded in the client\'s case', async () => {
     expect((await send(ci, 'GET', '/PUBLIC/Page')).status).toBe(200);
-    expect(up.received.map((r) => r.url)).toEqual(['/PUBLIC/Page']);
+    expect(gate.up.received.map((r) => r.url)).toEqual(['/PUBLIC/Page']);
   });
 
   it.each(['/adm%C4%B1n', '/clo%C5%BFed', '/stra%C3%9Fe', '/%CF%82', '/%E2%84%AAey'])('%s (a letter whose case maps to ASCII or is not one pair) is refused', async (target) => {
     expectAmbiguous(await send(ci, 'GET', target, [`Authorization: ${AUTH}`]), target);
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('the same letters pass when case does not matter to the rules', async () => {
@@ -284,10 +277,10 @@ describe('WebSocket upgrades use the same canonical path', () => {
       upgrades.push(req);
       wss.handleUpgrade(req, socket, head, () => undefined);
     };
-    up.server.on('upgrade', onUpgrade);
+    gate.up.server.on('upgrade', onUpgrade);
     try {
       const handshake = (target: string): string => [
-        `GET ${target} HTTP/1.1`, `Host: 127.0.0.1:${(up.server.address() as AddressInfo).port}`, `Authorization: ${AUTH}`,
+        `GET ${target} HTTP/1.1`, `Host: 127.0.0.1:${(gate.up.server.address() as AddressInfo).port}`, `Authorization: ${AUTH}`,
         'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', '', '',
       ].join('\r\n');
       const bad = await rawRequest(portOf(gate.url), handshake('/closed;x/live'));
@@ -296,7 +289,7 @@ describe('WebSocket upgrades use the same canonical path', () => {
       expect(good.responses[0]?.status, good.raw.toString('latin1')).toBe(101);
       expect(upgrades.map((r) => r.url)).toEqual(['/public/~live?a=1']);
     } finally {
-      up.server.removeListener('upgrade', onUpgrade);
+      gate.up.server.removeListener('upgrade', onUpgrade);
       for (const c of wss.clients) c.terminate();
       wss.close();
     }
@@ -305,10 +298,10 @@ describe('WebSocket upgrades use the same canonical path', () => {
 
 describe('the identity header binds the canonical path', () => {
   it('htu is the forwarded path', async () => {
-    const g = await startTrackgate({ upstreamUrl: up.url, config: { identity: { bindToRequest: true } } });
+    const g = await startGate({ up: gate.up, config: { identity: { bindToRequest: true } } });
     try {
       expect((await send(g, 'GET', '/v1/%7Edevices?x=1', [`Authorization: ${AUTH}`])).status).toBe(200);
-      const rec = up.received[0]!;
+      const rec = gate.up.received[0]!;
       expect(rec.url).toBe('/v1/~devices?x=1');
       const claims = JSON.parse(Buffer.from((rec.headers['x-identity-assertion'] as string).split('.')[1]!, 'base64url').toString()) as { htu: string };
       expect(claims.htu).toBe('/v1/~devices');
@@ -326,10 +319,10 @@ describe('rule paths are validated at config load', () => {
   });
 
   it('a rule path whose letters are ambiguous in case-insensitive mode is refused on reload, and the running rules stay; the routing keys apply on reload', async () => {
-    const g = await startTrackgate({ upstreamUrl: up.url, config: { routes: ROUTES } });
+    const g = await startGate({ up: gate.up, config: { routes: ROUTES } });
     try {
       const config = (extra: Record<string, unknown>): string => stringify(deepMerge({
-        listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, upstream: { url: up.url },
+        listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, upstream: { url: gate.up.url },
         store: { url: `sqlite:${g.dir}/store.sqlite` }, accountsFile: 'accounts.yaml', watch: false,
         identity: { issuer: 'trackgate-test', audience: 'upstream-test' }, routes: ROUTES,
       }, extra));

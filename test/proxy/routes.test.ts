@@ -3,38 +3,32 @@
  * still stripping credentials and spoofs), a kinds rule refuses the demo user with 403, deny refuses all,
  * and prefixes match at segment boundaries only.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metric, portOf, rawRequest } from './_util.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
-let up: RecordingUpstream;
-let gate: TestGate;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: {
-      routes: [
-        { path: '/open', access: 'public' },
-        { path: '/admin', access: { kinds: ['admin'] } },
-        { path: '/closed', access: 'deny' },
-        { path: '/ro', methods: ['GET'], access: 'public' },
-        { path: '/acct', access: { accounts: ['demo-account'] } },
-      ],
-    },
-  });
+const gate = useGate({
+  config: {
+    routes: [
+      { path: '/open', access: 'public' },
+      { path: '/admin', access: { kinds: ['admin'] } },
+      { path: '/closed', access: 'deny' },
+      { path: '/ro', methods: ['GET'], access: 'public' },
+      { path: '/acct', access: { accounts: ['demo-account'] } },
+    ],
+  },
 });
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+beforeEach(() => { gate.up.received.length = 0; });
 
 describe('public routes', () => {
   it.each(['/open', '/open/', '/open/sub/path?x=1'])('%s needs no credentials and gets no identity header', async (path) => {
     const res = await fetch(`${gate.url}${path}`);
     expect(res.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe(path);
     expect(rec.headers['x-identity-assertion']).toBeUndefined();
     expect(rec.headers['x-forwarded-for']).toBe('127.0.0.1');
@@ -47,7 +41,7 @@ describe('public routes', () => {
       'InstanceKey: k', 'X-Identity-Assertion: spoof', 'x_identity_assertion: spoof2', 'Connection: close', '', '',
     ].join('\r\n'));
     expect(r.responses[0]?.status).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.url).toBe('/open/page?a=1&b=2');
     expect(rec.headers.authorization).toBeUndefined();
     expect(rec.headers.instancekey).toBeUndefined();
@@ -61,20 +55,20 @@ describe('public routes', () => {
   it('a public path ignores even wrong credentials (nothing is verified there)', async () => {
     const res = await fetch(`${gate.url}/open`, { headers: { authorization: basicAuth(DEMO.user, 'wrong') } });
     expect(res.status).toBe(200);
-    expect(up.received[0]!.headers.authorization).toBeUndefined();
+    expect(gate.up.received[0]!.headers.authorization).toBeUndefined();
   });
 
   it.each(['/openx', '/opener/x', '/OPEN', '/'])('%s is not public (segment-boundary prefix, case-sensitive)', async (path) => {
     const res = await fetch(`${gate.url}${path}`);
     expect(res.status).toBe(401);
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('a method-limited public rule applies to its methods only', async () => {
     expect((await fetch(`${gate.url}/ro/item`)).status).toBe(200);
     expect((await fetch(`${gate.url}/ro/item`, { method: 'POST', body: 'x' })).status).toBe(401);
     expect((await fetch(`${gate.url}/ro/item`, { method: 'POST', body: 'x', headers: { authorization: AUTH } })).status).toBe(200);
-    expect(up.received.map((r) => [r.method, r.headers['x-identity-assertion'] === undefined])).toEqual([['GET', true], ['POST', false]]);
+    expect(gate.up.received.map((r) => [r.method, r.headers['x-identity-assertion'] === undefined])).toEqual([['GET', true], ['POST', false]]);
   });
 });
 
@@ -84,20 +78,20 @@ describe('restricted routes', () => {
     expect(res.status).toBe(403);
     expect(await res.json()).toEqual({ error: 'TG_ERR_FORBIDDEN', message: 'forbidden' });
     expect((await fetch(`${gate.url}/admin/users`)).status).toBe(401);
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
     expect(await metric(gate.adminUrl, 'trackgate_auth_attempts_total', { scheme: 'basic', result: 'failure', reason: 'forbidden' })).toBeGreaterThanOrEqual(1);
   });
 
   it('an accounts rule admits the demo user', async () => {
     expect((await fetch(`${gate.url}/acct/x`, { headers: { authorization: AUTH } })).status).toBe(200);
-    expect(up.received).toHaveLength(1);
+    expect(gate.up.received).toHaveLength(1);
   });
 
   it.each([['with', { authorization: AUTH }], ['without', {}]])('deny answers 403 %s credentials', async (_w, headers: Record<string, string>) => {
     const res = await fetch(`${gate.url}/closed/x`, { headers });
     expect(res.status).toBe(403);
     expect(await res.json()).toEqual({ error: 'TG_ERR_FORBIDDEN', message: 'forbidden' });
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('a restricted prefix cannot be dodged through dot segments or empty segments (which upstreams may normalise)', async () => {
@@ -105,6 +99,6 @@ describe('restricted routes', () => {
       const r = await rawRequest(portOf(gate.url), `GET ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\nConnection: close\r\n\r\n`);
       expect(r.responses[0]?.status, target).toBe(400);
     }
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 });

@@ -6,34 +6,28 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startGate, useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';
 import { slowBody, type SlowClient } from '../helpers/slow-client.js';
-import { metric, parseResponses, portOf, rawRequest, waitFor } from './_util.js';
+import { metric } from '../helpers/metrics.js';
+import { parseResponses, portOf, rawRequest } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const ROUTES = [{ path: '/pub', access: 'public' }];
 
-let up: RecordingUpstream;
-let pool: TestGate;
-let strict: TestGate;
 const attackers: SlowClient[] = [];
 
 /** Requests the upstream is receiving right now (their body not complete yet). */
 let openAtUpstream = 0;
 
+const pool = useGate({ config: { routes: ROUTES, upstream: { connections: 4 } } });
+const strict = useGate(() => ({ up: pool.up, config: { routes: ROUTES, limits: { bodyIdleTimeoutMs: 300, bodyMinBytesPerSecond: 0 } } }));
 beforeAll(async () => {
-  up = await startRecordingUpstream();
-  up.server.on('request', (req: IncomingMessage) => { openAtUpstream++; req.once('end', () => openAtUpstream--).once('close', () => { if (!req.complete) openAtUpstream--; }); });
-  pool = await startTrackgate({ upstreamUrl: up.url, config: { routes: ROUTES, upstream: { connections: 4 } } });
-  strict = await startTrackgate({
-    upstreamUrl: up.url,
-    config: { routes: ROUTES, limits: { bodyIdleTimeoutMs: 300, bodyMinBytesPerSecond: 0 } },
-  });
+  pool.up.server.on('request', (req: IncomingMessage) => { openAtUpstream++; req.once('end', () => openAtUpstream--).once('close', () => { if (!req.complete) openAtUpstream--; }); });
 });
 afterEach(() => { for (const a of attackers.splice(0)) a.stop(); });
-afterAll(async () => { await pool.close(); await strict.close(); await up.close(); });
 
 const inflight = (g: TestGate) => metric(g.adminUrl, 'trackgate_inflight_requests');
 
@@ -102,7 +96,7 @@ describe('body pace', () => {
   });
 
   it('a body trickling below limits.bodyMinBytesPerSecond is answered 408 (body_rate)', async () => {
-    const g = await startTrackgate({ upstreamUrl: up.url, config: { routes: ROUTES, limits: { bodyIdleTimeoutMs: 300, bodyMinBytesPerSecond: 5000 } } });
+    const g = await startGate({ up: pool.up, config: { routes: ROUTES, limits: { bodyIdleTimeoutMs: 300, bodyMinBytesPerSecond: 5000 } } });
     try {
       const a = slowBody(portOf(g.url), { path: '/pub/upload', declared: 1000, first: 1, everyMs: 40 });
       attackers.push(a);
@@ -128,7 +122,7 @@ describe('legitimate bodies', () => {
   ])('%s arrives intact', async (_name, size, chunked) => {
     const body = Buffer.alloc(size);
     for (let i = 0; i < size; i++) body[i] = (i * 31 + 7) & 0xff;
-    up.received.length = 0;
+    pool.up.received.length = 0;
     const res = await fetch(`${pool.url}/pub/upload`, {
       method: 'POST',
       body: chunked ? new Blob([body]).stream() : body,
@@ -136,17 +130,17 @@ describe('legitimate bodies', () => {
     } as RequestInit);
     expect(res.status).toBe(200);
     await res.arrayBuffer();
-    expect(up.received[0]).toMatchObject({ bodyBytes: size, bodySha256: sha(body) });
+    expect(pool.up.received[0]).toMatchObject({ bodyBytes: size, bodySha256: sha(body) });
     expect(await metric(pool.adminUrl, 'trackgate_shed_requests_total')).toBe(0);
   });
 
   it('with the buffer budget spent (bufferTotalBytes: 0) a small body is streamed and arrives intact', async () => {
-    const g = await startTrackgate({ upstreamUrl: up.url, config: { routes: ROUTES, limits: { bufferTotalBytes: 0 } } });
+    const g = await startGate({ up: pool.up, config: { routes: ROUTES, limits: { bufferTotalBytes: 0 } } });
     try {
-      up.received.length = 0;
+      pool.up.received.length = 0;
       const res = await fetch(`${g.url}/pub/upload`, { method: 'POST', body: 'hello world' });
       expect(res.status).toBe(200);
-      expect(up.received[0]?.bodyBytes).toBe(11);
+      expect(pool.up.received[0]?.bodyBytes).toBe(11);
     } finally {
       await g.close();
     }

@@ -5,30 +5,24 @@
  */
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metric, portOf, waitFor } from './_util.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
-let up: RecordingUpstream;
-let gate: TestGate;
 
+const gate = useGate({ config: { routes: [{ path: '/pub', access: 'public' }], upstream: { connections: 1 }, limits: { sendIdleTimeoutMs: 500 } } });
 beforeAll(async () => {
-  up = await startRecordingUpstream();
-  up.respond = (req, res) => {
+  gate.up.respond = (req, res) => {
     if (!req.url!.startsWith('/pub/big')) { res.writeHead(200, { 'content-length': '2' }).end('ok'); return; }
     let left = 64 * MiB;
     const chunk = Buffer.alloc(64 * 1024, 0x63);
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(left) });
     new Readable({ read() { if (left <= 0) { this.push(null); return; } left -= chunk.length; this.push(chunk); } }).pipe(res);
   };
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: { routes: [{ path: '/pub', access: 'public' }], upstream: { connections: 1 }, limits: { sendIdleTimeoutMs: 500 } },
-  });
 });
-afterAll(async () => { await gate.close(); await up.close(); });
 
 describe('slow reads', () => {
   it('a client that reads nothing of a large response is cut after sendIdleTimeoutMs, and the upstream connection serves the next client', async () => {

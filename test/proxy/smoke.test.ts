@@ -1,21 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
+const gate = useGate();
 
 describe('Basic end to end', () => {
   it('forwards a valid Basic request with a verifiable identity header and no credentials', async () => {
     const res = await fetch(`${gate.url}/rest/v2/devices?x=1`, { headers: { authorization: basicAuth(DEMO.user, DEMO.password) } });
     expect(res.status).toBe(200);
-    const rec = up.received.at(-1)!;
+    const rec = gate.up.received.at(-1)!;
     expect(rec.url).toBe('/rest/v2/devices?x=1');
     expect(rec.headers.authorization).toBeUndefined();
     const jwks = createLocalJWKSet(await (await fetch(`${gate.adminUrl}/.well-known/jwks.json`)).json() as JSONWebKeySet);

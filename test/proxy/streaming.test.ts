@@ -7,10 +7,12 @@ import { createHash } from 'node:crypto';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metric, portOf, rawRequest, waitFor } from './_util.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const MiB = 1024 * 1024;
@@ -46,18 +48,11 @@ async function upload(url: string, body: Readable, headers: Record<string, strin
   return { res, text };
 }
 
-let up: RecordingUpstream;
-let gate: TestGate;
-let small: TestGate;
 const LIMIT = 1 * MiB;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url });
-  small = await startTrackgate({ upstreamUrl: up.url, config: { limits: { maxRequestBodyBytes: LIMIT } } });
-});
-afterAll(async () => { await gate.close(); await small.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+const gate = useGate();
+const small = useGate(() => ({ up: gate.up, config: { limits: { maxRequestBodyBytes: LIMIT } } }));
+beforeEach(() => { gate.up.received.length = 0; });
 
 describe('large response', () => {
   /**
@@ -67,8 +62,8 @@ describe('large response', () => {
   async function download(total: number, pauseMs: number) {
     let written = 0;
     let upstreamDigest = '';
-    const original = up.respond;
-    up.respond = (_req, res) => {
+    const original = gate.up.respond;
+    gate.up.respond = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       const hash = createHash('sha256');
       let i = 0;
@@ -122,7 +117,7 @@ describe('large response', () => {
       });
     } finally {
       clearInterval(sampler);
-      up.respond = original;
+      gate.up.respond = original;
       gate.app.proxyServer.off('request', onGateRequest);
     }
     peak = Math.max(peak, process.memoryUsage().rss);
@@ -160,8 +155,8 @@ describe('client leaves mid-download', () => {
   it('stops the upstream: its response is closed before it finished, and trackgate holds nothing', async () => {
     let written = 0;
     let upstreamClosedEarly = false;
-    const original = up.respond;
-    up.respond = (_req, res) => {
+    const original = gate.up.respond;
+    gate.up.respond = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       res.on('close', () => { if (!res.writableFinished) upstreamClosedEarly = true; });
       let i = 0;
@@ -194,7 +189,7 @@ describe('client leaves mid-download', () => {
       expect(written).toBeLessThan(512 * MiB);
       expect(await waitFor(async () => (await metric(gate.adminUrl, 'trackgate_inflight_requests')) === 0, 2000)).toBe(true);
     } finally {
-      up.respond = original;
+      gate.up.respond = original;
     }
   });
 });
@@ -206,7 +201,7 @@ describe('request bodies', () => {
     const { res, text } = await upload(`${gate.url}/upload`, body.stream, { 'content-length': String(TOTAL) });
     expect(res.statusCode).toBe(200);
     expect(JSON.parse(text)).toMatchObject({ ok: true, bytes: TOTAL });
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.headers['content-length']).toBe(String(TOTAL));
     expect(rec.bodyBytes).toBe(TOTAL);
     expect(rec.bodySha256).toBe(body.digest());
@@ -217,7 +212,7 @@ describe('request bodies', () => {
     const body = generated(TOTAL, 10_007);
     const { res } = await upload(`${gate.url}/upload`, body.stream, {});
     expect(res.statusCode).toBe(200);
-    const rec = up.received[0]!;
+    const rec = gate.up.received[0]!;
     expect(rec.headers['transfer-encoding']).toBe('chunked');
     expect(rec.bodyBytes).toBe(TOTAL);
     expect(rec.bodySha256).toBe(body.digest());
@@ -229,14 +224,14 @@ describe('request bodies', () => {
       '5;ext=1\r\nhello\r\n', '1\r\n \r\n', '5\r\nworld\r\n', '0\r\nX-Trailer: t\r\n\r\n',
     ]);
     expect(r.responses[0]?.status).toBe(200);
-    expect(up.received[0]).toMatchObject({ bodyBytes: 11, bodySha256: createHash('sha256').update('hello world').digest('hex') });
+    expect(gate.up.received[0]).toMatchObject({ bodyBytes: 11, bodySha256: createHash('sha256').update('hello world').digest('hex') });
   });
 
   it('forwards a body of exactly the limit', async () => {
     const body = generated(LIMIT);
     const { res } = await upload(`${small.url}/upload`, body.stream, { 'content-length': String(LIMIT) });
     expect(res.statusCode).toBe(200);
-    expect(up.received[0]?.bodySha256).toBe(body.digest());
+    expect(gate.up.received[0]?.bodySha256).toBe(body.digest());
   });
 
   it('answers 413 to a Content-Length over the limit, before reading the body, and closes', async () => {
@@ -246,7 +241,7 @@ describe('request bodies', () => {
     expect(r.responses[0]?.headers.connection).toBe('close');
     expect(JSON.parse(r.responses[0]!.body.toString())).toEqual({ error: 'TG_ERR_BODY_TOO_LARGE', message: 'request body too large' });
     expect(r.closed).toBe(true);
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 
   it('answers 413 to a chunked body that grows over the limit, and the upstream never gets it whole', async () => {
@@ -256,7 +251,7 @@ describe('request bodies', () => {
       req.on('data', (c: Buffer) => { upstreamSaw += c.length; });
       req.on('close', () => { if (!req.complete) upstreamAborted = true; });
     };
-    up.server.on('request', onRequest);
+    gate.up.server.on('request', onRequest);
     try {
       const body = generated(4 * LIMIT);
       const req = request(`${small.url}/upload`, { method: 'PUT', headers: { authorization: AUTH } });
@@ -275,11 +270,11 @@ describe('request bodies', () => {
       expect(JSON.parse(result.text!)).toEqual({ error: 'TG_ERR_BODY_TOO_LARGE', message: 'request body too large' });
       expect(await waitFor(() => upstreamAborted, 2000)).toBe(true);
       expect(upstreamSaw).toBeLessThanOrEqual(LIMIT);
-      expect(up.received).toHaveLength(0);
+      expect(gate.up.received).toHaveLength(0);
       const line = small.logRecords().find((l) => l.err === 'TG_ERR_BODY_TOO_LARGE' && l.path === '/upload' && l.status === 413);
       expect(line).toBeDefined();
     } finally {
-      up.server.off('request', onRequest);
+      gate.up.server.off('request', onRequest);
     }
     // Still serving.
     expect((await fetch(`${small.url}/after`, { headers: { authorization: AUTH } })).status).toBe(200);

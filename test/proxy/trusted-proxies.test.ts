@@ -5,35 +5,29 @@
  * connect from 127.0.0.1, so trusting 127.0.0.1 makes the test client the trusted proxy.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/config-schema.js';
 import { TrustedProxies } from '../../src/proxy/trusted-proxies.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { headerNames, portOf, rawGet, waitFor } from './_util.js';
+import { startGate, useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';
+import { headerNames, portOf, rawGet } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = `Authorization: ${basicAuth(DEMO.user, DEMO.password)}`;
 /** A wrong password not tried before (a repeated one is answered from the negative cache, not counted again). */
 let wrongs = 0;
 const wrong = () => `Authorization: ${basicAuth(DEMO.user, `wrong-${++wrongs}`)}`;
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    // ip limit 3: the fourth failed check from one client address is refused; no per-user limit.
-    config: { proxy: { trustedProxies: ['127.0.0.1', '10.0.0.0/8'] }, throttle: { ip: { limit: 3 }, user: { limit: 0 } } },
-  });
+const gate = useGate({
+  // ip limit 3: the fourth failed check from one client address is refused; no per-user limit.
+  config: { proxy: { trustedProxies: ['127.0.0.1', '10.0.0.0/8'] }, throttle: { ip: { limit: 3 }, user: { limit: 0 } } },
 });
-afterAll(async () => { await gate.close(); await up.close(); });
 
 async function send(g: TestGate, lines: string[]) {
-  const before = up.received.length;
+  const before = gate.up.received.length;
   const r = await rawGet(portOf(g.url), '/x', lines);
-  return { status: r.responses[0]?.status, rec: up.received.length > before ? up.received.at(-1)! : undefined };
+  return { status: r.responses[0]?.status, rec: gate.up.received.length > before ? gate.up.received.at(-1)! : undefined };
 }
 
 const accessIp = async (g: TestGate, from: number) => {
@@ -81,7 +75,7 @@ describe('from a trusted proxy', () => {
 
 describe('from an untrusted peer, and on reload', () => {
   it('replaces the forwarding headers, and trusting the peer on reload takes effect at once', async () => {
-    const g = await startTrackgate({ upstreamUrl: up.url, config: { proxy: { trustedProxies: ['10.0.0.0/8'] } } });
+    const g = await startGate({ up: gate.up, config: { proxy: { trustedProxies: ['10.0.0.0/8'] } } });
     try {
       const lines = [AUTH, 'X-Forwarded-For: 203.0.113.9', 'X-Forwarded-Proto: https', 'X-Forwarded-Port: 443'];
       let from = g.logs.length;
@@ -106,7 +100,7 @@ describe('from an untrusted peer, and on reload', () => {
   });
 
   it('trustForwardedProto still believes X-Forwarded-Proto from any peer, and nothing else', async () => {
-    const g = await startTrackgate({ upstreamUrl: up.url, config: { proxy: { trustForwardedProto: true } } });
+    const g = await startGate({ up: gate.up, config: { proxy: { trustForwardedProto: true } } });
     try {
       const { rec } = await send(g, [AUTH, 'X-Forwarded-For: 203.0.113.9', 'X-Forwarded-Proto: https']);
       expect(rec!.headers['x-forwarded-proto']).toBe('https');

@@ -4,13 +4,13 @@
  * built-in list and `proxy.keepHeaders` takes entries out of it, live on reload.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/config-schema.js';
 import { DEFAULT_STRIPPED_HEADERS, UntrustedHeaders } from '../../src/proxy/untrusted-headers.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { headerNames, portOf, rawGet } from './_util.js';
+import { startGate, useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';
+import { headerNames, portOf, rawGet } from '../helpers/raw-http.js';
 
 const AUTH = `Authorization: ${basicAuth(DEMO.user, DEMO.password)}`;
 /** The headers the issue names, and a few of each family of the built-in list. */
@@ -24,22 +24,16 @@ const NAMED = [
 /** The spellings of one name that frameworks read as that name. */
 const spellings = (name: string): string[] => [name, name.toLowerCase(), name.toUpperCase(), name.replace(/-/g, '_'), name.replace(/-/g, '.')];
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
-beforeEach(() => { up.received.length = 0; });
+const gate = useGate();
+beforeEach(() => { gate.up.received.length = 0; });
 
 /** One request with `lines`; returns what the upstream received. */
 async function upstreamGot(g: TestGate, lines: string[]) {
-  const before = up.received.length;
+  const before = gate.up.received.length;
   const r = await rawGet(portOf(g.url), '/x', [AUTH, ...lines]);
   expect(r.responses[0]?.status, r.raw.toString('latin1').slice(0, 300)).toBe(200);
-  expect(up.received.length).toBe(before + 1);
-  return up.received.at(-1)!;
+  expect(gate.up.received.length).toBe(before + 1);
+  return gate.up.received.at(-1)!;
 }
 
 const normal = (n: string) => n.toLowerCase().replace(/[_.]/g, '-');
@@ -86,8 +80,8 @@ describe('built-in stripped headers', () => {
 
 describe('proxy.stripHeaders and proxy.keepHeaders', () => {
   it('strips configured names and prefixes, keeps configured built-ins, and applies a change on reload', async () => {
-    const g = await startTrackgate({
-      upstreamUrl: up.url,
+    const g = await startGate({
+      up: gate.up,
       config: { proxy: { stripHeaders: ['X-Tenant', 'x-acme-*'], keepHeaders: ['x-real-ip', 'X-Auth-Request-Email'] } },
     });
     try {

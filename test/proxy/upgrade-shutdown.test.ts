@@ -7,7 +7,9 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { metricIn, portOf, waitFor } from './_util.js';
+import { metricIn } from '../helpers/metrics.js';
+import { portOf } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 let upstream: Server;
 let upgrades = 0;

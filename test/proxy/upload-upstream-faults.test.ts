@@ -12,7 +12,7 @@ import { basicAuth, DEMO } from '../helpers/trackgate.js';
 import { forEachBounded } from '../reliability/faults-lib/bounded.js';
 import type { Fault } from '../reliability/faults-lib/faulty-upstream.js';
 import { classify, probe } from '../reliability/faults-lib/probe.js';
-import { portOf } from './_util.js';
+import { portOf } from '../helpers/raw-http.js';
 import { useFaultyGate } from './faulty-gate.js';
 
 const UPLOAD_BYTES = 4 * 1024 * 1024;

@@ -8,7 +8,8 @@ import WebSocket from 'ws';
 import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { freePort, verifyAssertion } from './_util.js';
+import { freePort } from '../helpers/ports.js';
+import { verifyAssertion } from '../helpers/identity-assertion.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 

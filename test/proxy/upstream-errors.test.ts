@@ -8,7 +8,9 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { freePort, metric, sleep, waitFor } from './_util.js';
+import { freePort } from '../helpers/ports.js';
+import { metric } from '../helpers/metrics.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const cleanups: (() => Promise<void> | void)[] = [];

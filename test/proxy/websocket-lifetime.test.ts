@@ -17,7 +17,9 @@ import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js';
 import { closeFrame, FrameTracker } from '../../src/proxy/session-lifetime.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { freePort, metric, sleep, waitFor } from './_util.js';
+import { freePort } from '../helpers/ports.js';
+import { metric } from '../helpers/metrics.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const CONFIG = { authn: { 'session_token': { enabled: true }, 'oauth': { enabled: true }, instance: { enabled: true } } };
 const ADMIN = { instanceid: DEMO.apiInstanceId, authorization: basicAuth(DEMO.adminEmail, DEMO.adminPassword) };

@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { basicAuth, DEMO } from '../helpers/trackgate.js';
 import { probe } from '../reliability/faults-lib/probe.js';
-import { metric, portOf } from './_util.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf } from '../helpers/raw-http.js';
 import { useFaultyGate } from './faulty-gate.js';
 
 const HANDSHAKE = `GET /ws HTTP/1.1\r\nHost: gate\r\nAuthorization: ${basicAuth(DEMO.user, DEMO.password)}\r\nConnection: Upgrade\r\n`

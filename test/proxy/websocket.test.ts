@@ -9,7 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { freePort, metric, portOf, rawRequest, verifyAssertion, waitFor } from './_util.js';
+import { freePort } from '../helpers/ports.js';
+import { metric } from '../helpers/metrics.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
+import { verifyAssertion } from '../helpers/identity-assertion.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 let demo: DemoUpstream;

@@ -6,28 +6,21 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateJwks } from '../../src/identity/keys.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { waitFor } from '../proxy/_util.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { waitFor } from '../helpers/wait.js';
 import { recordRow } from './record.js';
 
 const ROUNDS = 3;
 const CLIENTS = 3;
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    files: { 'keys.json': JSON.stringify(generateJwks()) },
-    config: { watch: true, routes: [{ path: '/open', access: 'public' }], identity: { keysFile: 'keys.json' } },
-  });
+const gate = useGate({
+  files: { 'keys.json': JSON.stringify(generateJwks()) },
+  config: { watch: true, routes: [{ path: '/open', access: 'public' }], identity: { keysFile: 'keys.json' } },
 });
-afterAll(async () => { await gate?.close(); await up?.close(); });
 
 /** Writes like a Secret/ConfigMap update or an editor: a sibling file renamed over the original. */
 function replace(file: string, content: string): void {

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO } from '../helpers/trackgate.js';
-import { waitFor } from '../proxy/_util.js';
+import { waitFor } from '../helpers/wait.js';
 import { forEachBounded } from './faults-lib/bounded.js';
 import { raiseFdLimit } from './faults-lib/fd-limit.js';
 import { gateFolder, type GateFolder, type GateProc } from './faults-lib/gate-process.js';

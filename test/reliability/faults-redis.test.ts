@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { basicAuth, DEMO } from '../helpers/trackgate.js';
-import { waitFor } from '../proxy/_util.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { gateFolder, type GateFolder, type GateProc } from './faults-lib/gate-process.js';
 import { outcomeOf, startLoad, tally, type Sample } from './faults-lib/load.js';
 import { recordRow } from './record.js';
@@ -91,7 +91,6 @@ const ready = async (): Promise<number> => {
   await res.body?.cancel();
   return res.status;
 };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Outage {
   cached: readonly Sample[];

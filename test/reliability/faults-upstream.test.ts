@@ -10,7 +10,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basicAuth, DEMO } from '../helpers/trackgate.js';
-import { metric, waitFor } from '../proxy/_util.js';
+import { metric } from '../helpers/metrics.js';
+import { waitFor } from '../helpers/wait.js';
 import { forEachBounded } from './faults-lib/bounded.js';
 import { startFaultyUpstream, type Fault, type FaultyUpstream } from './faults-lib/faulty-upstream.js';
 import { gateFolder, type GateFolder, type GateProc } from './faults-lib/gate-process.js';

@@ -13,29 +13,22 @@
  * nothing of it reaches the upstream; a well-formed one is forwarded once with exactly its body.
  */
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest, type RawResult } from '../proxy/_util.js';
+import { describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { portOf, rawRequest, type RawResult } from '../helpers/raw-http.js';
 import { CaseTally } from './lib/case-tally.js';
 import { runPool } from './lib/run-pool.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const MAX_BODY = 64 * 1024;
-let up: RecordingUpstream;
-let gate: TestGate;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: {
-      routes: [{ path: '/pub', access: 'public' }, { path: '/deny', access: 'deny' }],
-      limits: { maxRequestBodyBytes: MAX_BODY },
-    },
-  });
+const gate = useGate({
+  config: {
+    routes: [{ path: '/pub', access: 'public' }, { path: '/deny', access: 'deny' }],
+    limits: { maxRequestBodyBytes: MAX_BODY },
+  },
 });
-afterAll(async () => { await gate?.close(); await up?.close(); });
 
 /**
  * What HTTP allows for a case: `reject` (unreadable: 4xx, connection closed, nothing forwarded),
@@ -83,7 +76,7 @@ function judge(c: FramingCase, id: string, r: RawResult): string | undefined {
   const closed = r.closed || r.responses.some((x) => x.headers.connection?.toLowerCase() === 'close');
   const seen = `statuses [${statuses.join(',')}], ${closed ? 'closed' : 'open'}`;
   if (statuses.some((s) => s >= 500)) return `5xx from trackgate (${seen})`;
-  const forwarded = up.received.filter((x) => x.url.includes(`/f/${id}/`));
+  const forwarded = gate.up.received.filter((x) => x.url.includes(`/f/${id}/`));
   const first = statuses[0];
   const inStep = statuses.length >= 2 && statuses[1]! < 300;
   const asReject = (): string | undefined => {
@@ -130,7 +123,7 @@ async function runClass(cls: string, cases: FramingCase[]): Promise<{ tally: Cas
   // A sentinel on a fresh connection: once it is answered, anything smuggled earlier has arrived too.
   const sentinel = await rawRequest(port, request('s', `/__sentinel__/${prefix}/`));
   if (sentinel.responses[0]?.status !== 200) tally.failures.push(`sentinel got ${sentinel.responses[0]?.status}`);
-  const canaries = up.received.filter((x) => x.url.startsWith('/__canary__/'));
+  const canaries = gate.up.received.filter((x) => x.url.startsWith('/__canary__/'));
   for (const x of canaries) tally.failures.push(`canary reached the upstream: ${x.url}`);
   const figure = `${canaries.length} canaries upstream; first answers ${Object.entries(counts).sort().map(([s, n]) => `${s}×${n}`).join(' ')}`;
   return { tally, shown: tally.record(figure, 8) };
@@ -352,7 +345,7 @@ function requestLineCases(): FramingCase[] {
   const methods: [string, Expect][] = [['get', 'either'], ['FOO', 'either'], ['G ET', 'reject'], ['GET\t', 'reject'], ['PRI', 'reject'], ['TRACE', 'either']];
   for (const [method, framing] of methods) out.push({ name: `method ${JSON.stringify(method)}`, expect: framing, payload: lineWith((id) => `/f/${id}/x`, 'HTTP/1.1', method) });
   out.push({ name: 'the HTTP/2 preface', expect: 'reject', payload: (id) => `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n${canary(id)}` });
-  out.push({ name: 'CONNECT', expect: 'reject', payload: (id) => `CONNECT 127.0.0.1:${up.port} HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\nAuthorization: ${AUTH}\r\n\r\n${canary(id)}` });
+  out.push({ name: 'CONNECT', expect: 'reject', payload: (id) => `CONNECT 127.0.0.1:${gate.up.port} HTTP/1.1\r\nHost: 127.0.0.1:${gate.up.port}\r\nAuthorization: ${AUTH}\r\n\r\n${canary(id)}` });
   out.push({ name: 'CONNECT to the canary path', expect: 'reject', payload: (id) => `CONNECT ${canaryPath(id)} HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\n\r\n${canary(id)}` });
   out.push({ name: 'a huge header', expect: 'reject', payload: (id) => `GET /f/${id}/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${AUTH}\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n${canary(id)}` });
   out.push({ name: 'a huge header after a smuggled request line', expect: 'reject',
@@ -444,7 +437,7 @@ describe('framing and smuggling on raw sockets', () => {
         tally.count(why === undefined ? undefined : `${name}: ${why}`);
       }
     }
-    const canaries = up.received.filter((x) => x.url.startsWith('/__canary__/'));
+    const canaries = gate.up.received.filter((x) => x.url.startsWith('/__canary__/'));
     for (const x of canaries) tally.failures.push(`canary reached the upstream: ${x.url}`);
     const shown = tally.record(`${canaries.length} canaries upstream`);
     expect({ failures: tally.failures.length, first: shown }).toEqual({ failures: 0, first: [] });

@@ -12,33 +12,26 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest } from '../proxy/_util.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
 import { CaseTally } from './lib/case-tally.js';
 import { leakedSecrets } from './lib/leaks.js';
 import { runPool } from './lib/run-pool.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 const IDENTITY = 'x-identity-assertion';
-let up: RecordingUpstream;
-let gate: TestGate;
 let jwks: ReturnType<typeof createLocalJWKSet>;
 /** Raw trailers the upstream received, by request target. */
 const trailers = new Map<string, string[]>();
 
+const gate = useGate({ config: { routes: [{ path: '/pub', access: 'public' }], authn: { bearer: { enabled: true } } } });
 beforeAll(async () => {
-  up = await startRecordingUpstream();
-  const reply = up.respond;
-  up.respond = (req, res, rec) => { trailers.set(rec.url, req.rawTrailers); reply(req, res, rec); };
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: { routes: [{ path: '/pub', access: 'public' }], authn: { bearer: { enabled: true } } },
-  });
+  const reply = gate.up.respond;
+  gate.up.respond = (req, res, rec) => { trailers.set(rec.url, req.rawTrailers); reply(req, res, rec); };
   jwks = createLocalJWKSet(await (await fetch(`${gate.adminUrl}/.well-known/jwks.json`)).json() as JSONWebKeySet);
 });
-afterAll(async () => { await gate?.close(); await up?.close(); });
 
 /** Every spelling of the identity header name a lenient framework could fold into it: case and separators. */
 function spellings(): string[] {
@@ -80,7 +73,7 @@ type Target = 'authed' | 'public';
 
 /** Why what the upstream got for `path` breaks the identity guarantee, or undefined. */
 async function checkForwarded(path: string, target: Target, forged: string, expectedSub: string): Promise<string | undefined> {
-  const rec = up.received.find((r) => r.url === path);
+  const rec = gate.up.received.find((r) => r.url === path);
   if (rec === undefined) return 'answered 2xx but nothing reached the upstream';
   const identities: string[] = [];
   for (let i = 0; i < rec.rawHeaders.length; i += 2) if (normalise(rec.rawHeaders[i]!) === IDENTITY) identities.push(rec.rawHeaders[i + 1]!);
@@ -103,7 +96,7 @@ async function runCase(payload: string, path: string, target: Target, forged: st
   const status = r.responses[0]?.status;
   if (status === undefined) return `no answer (${r.error ?? 'no error'})`;
   if (status >= 500) return `status ${status}`;
-  if (refused) return status >= 400 && !up.received.some((x) => x.url === path) ? undefined : `expected a 4xx and nothing forwarded, got ${status}`;
+  if (refused) return status >= 400 && !gate.up.received.some((x) => x.url === path) ? undefined : `expected a 4xx and nothing forwarded, got ${status}`;
   if (status >= 400) return target === 'public' ? `a public request got ${status}` : undefined;
   return checkForwarded(path, target, forged, expectedSub);
 }
@@ -113,7 +106,7 @@ async function baselineSubject(): Promise<string> {
   const path = '/baseline/1';
   const r = await rawRequest(portOf(gate.url), get(path, `Authorization: ${AUTH}\r\n`, ''));
   expect(r.responses[0]?.status).toBe(200);
-  const value = up.received.find((x) => x.url === path)!.headers[IDENTITY] as string;
+  const value = gate.up.received.find((x) => x.url === path)!.headers[IDENTITY] as string;
   return (await jwtVerify(value, jwks, { issuer: 'trackgate-test', audience: 'upstream-test' })).payload.sub!;
 }
 
@@ -131,7 +124,7 @@ describe('identity spoofing', () => {
       const forged = `forged${i}q${Math.random().toString(36).slice(2, 10)}`;
       const payload = carrier.build(spelling, forged, path, target === 'authed' ? `Authorization: ${AUTH}\r\n` : '');
       const why = await runCase(payload, path, target, forged, carrier.refused === true, sub);
-      if (up.received.some((x) => x.url === path)) forwarded++;
+      if (gate.up.received.some((x) => x.url === path)) forwarded++;
       tally.count(why === undefined ? undefined : `${target} ${JSON.stringify(spelling)} ${carrier.name}: ${why}`);
     });
     const shown = tally.record(`${spellings().length} spellings × ${CARRIERS.length} carriers × 2 targets; ${forwarded} forwarded`, 8);
@@ -161,7 +154,7 @@ describe('identity spoofing', () => {
         const r = await rawRequest(portOf(gate.url), get(path, auth, `X-Identity-Assertion: ${forged}\r\n`));
         const status = r.responses[0]?.status ?? 0;
         let why: string | undefined;
-        if (target === 'anonymous') why = status === 401 && !up.received.some((x) => x.url === path) ? undefined : `anonymous request with a forged header got ${status}`;
+        if (target === 'anonymous') why = status === 401 && !gate.up.received.some((x) => x.url === path) ? undefined : `anonymous request with a forged header got ${status}`;
         else why = status !== 200 ? `status ${status}` : await checkForwarded(path, target, forged, sub);
         tally.count(why === undefined ? undefined : `${target} forged header: ${why}`);
       }
@@ -170,7 +163,7 @@ describe('identity spoofing', () => {
         const path = `/jws/${n++}`;
         const r = await rawRequest(portOf(gate.url), get(path, '', `${header}\r\n`));
         const status = r.responses[0]?.status ?? 0;
-        const ok = (status === 401 || status === 400) && !up.received.some((x) => x.url === path);
+        const ok = (status === 401 || status === 400) && !gate.up.received.some((x) => x.url === path);
         tally.count(ok ? undefined : `${header.split(' ')[0]} forged JWS got ${status}`);
       }
     }

@@ -11,7 +11,7 @@ import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js
 import { runCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { waitFor } from '../proxy/_util.js';
+import { waitFor } from '../helpers/wait.js';
 import { recordRow } from './record.js';
 
 const MIN_PUBLISH_SECONDS = 31;

@@ -13,7 +13,7 @@
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseAuthParams, parseStrict, quoteString } from '../../src/authn/auth-params.js';
 import { authorizationParams } from '../../src/authn/authorization-header.js';
 import { decodeBasic } from '../../src/authn/forms/basic.js';
@@ -26,8 +26,8 @@ import { parseCookies, stripCookies } from '../../src/proxy/cookies.js';
 import { scrubQuery } from '../../src/proxy/query.js';
 import { NodeRequestView } from '../../src/proxy/request-view.js';
 import { TrustedProxies } from '../../src/proxy/trusted-proxies.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
 import { CaseTally } from './lib/case-tally.js';
 import { fieldChar, fragments, latin1Char, RUN_SEED, tallyProperty } from './lib/fuzz-property.js';
 import { leakedSecrets } from './lib/leaks.js';
@@ -36,23 +36,16 @@ import { runPool } from './lib/run-pool.js';
 /** The request views here come from no trusted proxy. */
 const NO_PROXIES = new TrustedProxies([], false);
 const SEED = RUN_SEED;
-let up: RecordingUpstream;
-let gate: TestGate;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: {
-      authn: { bearer: { enabled: true }, oauth: { enabled: true }, instance: { enabled: true }, session_token: { enabled: true } },
-      // Unlimited, so a fuzz run keeps reaching the parsers instead of collecting 429s after the tenth bad password.
-      throttle: { user: { limit: 0 }, ip: { limit: 0 } },
-      routes: [{ path: '/pub', access: 'public' }],
-      logging: { level: 'debug' },
-    },
-  });
+const gate = useGate({
+  config: {
+    authn: { bearer: { enabled: true }, oauth: { enabled: true }, instance: { enabled: true }, session_token: { enabled: true } },
+    // Unlimited, so a fuzz run keeps reaching the parsers instead of collecting 429s after the tenth bad password.
+    throttle: { user: { limit: 0 }, ip: { limit: 0 } },
+    routes: [{ path: '/pub', access: 'public' }],
+    logging: { level: 'debug' },
+  },
 });
-afterAll(async () => { await gate?.close(); await up?.close(); });
 
 /** Undefined when `fn` returned, else why what it threw is not a client error. */
 function onlyClientErrors(fn: () => unknown, code?: string): string | undefined {
@@ -295,7 +288,7 @@ async function serverAfterwards(secrets: Map<string, string>): Promise<string[]>
   for (const s of leakedToLogs.slice(0, 3)) {
     problems.push(`in logs: ${s} of ${secrets.get(s)}: ${gate.logs.find((l) => l.toLowerCase().includes(s.toLowerCase()))?.slice(0, 300)}`);
   }
-  const upstreamTexts = up.received.flatMap((r) => [r.url, ...r.rawHeaders.filter((_, i) => i % 2 === 1)]);
+  const upstreamTexts = gate.up.received.flatMap((r) => [r.url, ...r.rawHeaders.filter((_, i) => i % 2 === 1)]);
   for (const s of leakedSecrets(upstreamTexts, secrets.keys()).slice(0, 3)) problems.push(`upstream saw ${s} of ${secrets.get(s)}`);
   const internal = gate.logRecords().filter((l) => l.err === 'TG_ERR_INTERNAL' || l.level === 'error' || l.level === 'fatal' || (typeof l.status === 'number' && l.status >= 500));
   if (internal.length > 0) problems.push(`internal errors logged: ${JSON.stringify(internal[0]).slice(0, 300)}`);
@@ -370,7 +363,7 @@ describe('parsers, through a real trackgate', () => {
     }));
     const problems = await serverAfterwards(secrets);
     for (const p of problems) tally.failures.push(p);
-    expectNoFailures(tally, `p99 ${p99(ms)}, ${secrets.size} credentials read, checked in ${up.received.length} forwarded requests and the logs`, []);
+    expectNoFailures(tally, `p99 ${p99(ms)}, ${secrets.size} credentials read, checked in ${gate.up.received.length} forwarded requests and the logs`, []);
   });
 
   it('token endpoint bodies of every dialect (JSON and form): never a 5xx, a short JSON error body, no value of the body in a log line', async () => {

@@ -1,6 +1,6 @@
 /**
  * Reliability: path canonicalisation (issue 13 item 2). A generated corpus of path spellings, every class
- * of src/proxy/canonical-path.ts combined with the prefixes of a public, a deny and a kind-restricted rule,
+ * of src/authn/canonical-path.ts combined with the prefixes of a public, a deny and a kind-restricted rule,
  * at each position and in each case, sent on raw sockets to two real trackgates (case-sensitive and
  * `routing.caseInsensitive`) in front of the recording upstream. A request "got through" when the
  * upstream received it on a path that some common upstream (Tomcat/Spring, IIS/ASP.NET, one that decodes
@@ -9,10 +9,10 @@
  * forwarded must be the canonical spelling itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalPath } from '../../src/proxy/canonical-path.js';
+import { canonicalPath } from '../../src/authn/canonical-path.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest } from '../proxy/_util.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
 import { recordRow } from './record.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);

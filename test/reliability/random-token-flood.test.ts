@@ -24,7 +24,7 @@ import { openStore } from '../../src/store/open.js';
 import { startCluster, type ClusterProc } from '../helpers/cluster-process.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
-import { metric } from '../proxy/_util.js';
+import { metric } from '../helpers/metrics.js';
 import { recordRow } from './record.js';
 
 const MAX_ENTRIES = 100;

@@ -10,7 +10,7 @@ import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { DEMO } from '../helpers/trackgate.js';
-import { waitFor } from '../proxy/_util.js';
+import { waitFor } from '../helpers/wait.js';
 import { forEachBounded } from './faults-lib/bounded.js';
 import { gateFolder, type GateFolder, type GateProc } from './faults-lib/gate-process.js';
 import { outcomeOf, startLoad, tally } from './faults-lib/load.js';

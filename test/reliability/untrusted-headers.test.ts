@@ -5,11 +5,12 @@
  * value; a case fails when its marker reaches the upstream in any header, or trackgate answers 5xx or not at all.
  * Behind the trusted proxy, random X-Forwarded-For chains check the client address trackgate logs.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_STRIPPED_HEADERS } from '../../src/proxy/untrusted-headers.js';
 import { startRecordingUpstream, type Recorded, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { portOf, rawRequest } from '../proxy/_util.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { portOf, rawRequest } from '../helpers/raw-http.js';
 import { recordRow } from './record.js';
 
 const UNTRUSTED_PEER = '127.0.0.2';
@@ -20,18 +21,9 @@ const FORWARDING = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 
 interface Case { id: number; lines: string[]; marker: string; peer?: string }
 interface Outcome { status: number | undefined; rec: Recorded | undefined; ip: unknown }
 
-let up: RecordingUpstream;
-let gate: TestGate;
 let nextId = 0;
 
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: { proxy: { trustedProxies: ['127.0.0.1', '10.0.0.0/8'], stripHeaders: CONFIGURED }, logging: { level: 'info' } },
-  });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
+const gate = useGate({ config: { proxy: { trustedProxies: ['127.0.0.1', '10.0.0.0/8'], stripHeaders: CONFIGURED }, logging: { level: 'info' } } });
 
 /** Concrete names for a list entry: a prefix gets two made-up suffixes. */
 const namesOf = (entry: string): string[] => (entry.endsWith('*') ? [`${entry.slice(0, -1)}user`, `${entry.slice(0, -1)}x-groups`] : [entry]);
@@ -72,7 +64,7 @@ async function run(cases: Case[]): Promise<Map<number, Outcome>> {
       statuses.set(c.id, r.responses[0]?.status);
     }
   }));
-  const recs = new Map(up.received.map((r) => [r.url, r]));
+  const recs = new Map(gate.up.received.map((r) => [r.url, r]));
   const ips = new Map(gate.logRecords().filter((l) => typeof l.rid === 'string').map((l) => [l.rid, l.ip]));
   return new Map(cases.map((c) => [c.id, { status: statuses.get(c.id), rec: recs.get(`/rel/${c.id}`), ip: ips.get(`rel-${c.id}`) }]));
 }

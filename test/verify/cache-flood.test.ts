@@ -6,29 +6,22 @@
  * (`cache.admission: frequency`).
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
-import { metric } from '../proxy/_util.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { metric } from '../helpers/metrics.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
 
 const MAX_ENTRIES = 10;
 const MAX_NEGATIVE = 8;
 const FLOOD = 300;
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({
-    upstreamUrl: up.url,
-    config: {
-      cache: { maxEntries: MAX_ENTRIES, maxNegativeEntries: MAX_NEGATIVE },
-      authn: { session_token: { enabled: true }, bearer: { enabled: true } },
-    },
-  });
+const gate = useGate({
+  config: {
+    cache: { maxEntries: MAX_ENTRIES, maxNegativeEntries: MAX_NEGATIVE },
+    authn: { session_token: { enabled: true }, bearer: { enabled: true } },
+  },
 });
-afterAll(async () => { await gate.close(); await up.close(); });
 
 const cacheEvents = (event: string): Promise<number> => metric(gate.adminUrl, 'trackgate_validation_cache_events_total', { event });
 
@@ -91,7 +84,7 @@ describe('a random-token flood through the proxy', () => {
     expect(await cacheEvents('hit')).toBe(hitsBefore + legit.length);
     expect(await cacheEvents('evict')).toBe(0);
     expect(await metric(gate.adminUrl, 'trackgate_validation_cache_entries')).toBe(legit.length + MAX_NEGATIVE);
-    expect(up.received).toHaveLength(legit.length * 2);
+    expect(gate.up.received).toHaveLength(legit.length * 2);
   }, 60_000);
 
   it('anonymous users minted in a loop, each token used once (10× cache.maxEntries), push no regular user out', async () => {

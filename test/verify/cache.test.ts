@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationCache, type CacheEvent, type ValidationCacheOptions } from '../../src/verify/cache.js';
 import { CredentialDigester, fingerprint } from '../../src/verify/cache-key.js';
 import { TrackgateError, type AuthReason, type ErrorCode } from '../../src/errors.js';
-import type { Identity } from '../../src/authn/types.js';
+import type { Identity } from '../../src/identity/identity.js';
 import { verifyPassword, hashPassword } from '../../src/accounts/password.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { IdentityTable, MAX_KEY_LENGTH, ROW_BYTES, type Admission, type Verdict } from '../../src/verify/identity-table.js';
 import { TrackgateError } from '../../src/errors.js';
-import type { Identity } from '../../src/authn/types.js';
+import type { Identity } from '../../src/identity/identity.js';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { CredentialDigester } from '../../src/verify/cache-key.js';
 

@@ -36,7 +36,7 @@ import {
   algorithmInfo, DIGEST_ALGORITHMS, DIGEST_HASHES, digestResponse, HEX_LENGTH, type DigestHash, type DigestQop,
 } from '../digest-hash.js';
 import { DigestNonces } from '../digest-nonce.js';
-import { MemoryNonceCounterStore, type NonceCounterStore } from '../digest-nonce-counter.js';
+import { MemoryNonceCounterStore, type NonceCounterStore } from '../../store/digest-nonce-counter.js';
 import { defineAuthenticator } from '../module.js';
 import type { AuthnDeps, Credential, Identity, RequestView } from '../types.js';
 

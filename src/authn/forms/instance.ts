@@ -13,11 +13,10 @@
  * device tokens lookup digests; every path runs the same number of hash checks, so an unknown instance,
  * device or admin costs what a known one does.
  *
- * Every failed check is counted by the brute-force throttle (429 with Retry-After over the limit, even for the
- * right secret), per principal and per client address, under the same keys as the telematics Login endpoint
- * (src/issue/dialects/telematics.ts), so alternating between the two gains an attacker nothing: a device is
- * keyed by its instance and device token (the InstanceKey is shared by the whole group, so a per-group key
- * would let one misconfigured field device lock out every device of its group), an admin by instance and e-mail.
+ * Every failed check is counted by the brute-force throttle, per principal and per client address, under the
+ * same keys as the telematics Login endpoint (src/issue/dialects/telematics.ts), so alternating between the two
+ * gains an attacker nothing. A device is keyed by its instance and device token, not its group's shared
+ * InstanceKey, so one misconfigured field device cannot lock out its whole group; an admin by instance and e-mail.
  *
  * When the request carries an `Authorization` header of another scheme (Bearer, OAuth, Digest), this form is
  * not responsible: telematics clients in transition send their `InstanceId`/`InstanceKey`/`DeviceToken`
@@ -33,7 +32,7 @@ import { authorizationParams } from '../authorization-header.js';
 import { defineAuthenticator } from '../module.js';
 import { checkTokenSyntax, malformedToken } from '../stored-token.js';
 import type { Credential, Identity, RequestView } from '../types.js';
-import type { ThrottleKey } from '../../verify/throttle.js';
+import type { ThrottleKey } from '../../store/throttle.js';
 import { decodeBasic } from './basic.js';
 
 export type InstanceCredential = Credential & { readonly instanceId: string } & (

@@ -3,13 +3,11 @@
  * `access_token` in the query string ("not recommended", but legacy JavaScript clients do it). The same
  * token in both is one credential; different ones are ambiguous (400).
  *
- * Verified against the store (type `access`). Geoloqi: application tokens may act for any `user_id`; user
- * tokens only for themselves. So a non-app token whose request names a `user_id` other than its own subject
- * gets 403. `user_id` is read from the query string only: request bodies are streamed to the upstream
- * unread, so the upstream must hold a body `user_id` against the `sub` and `kind` claims itself. An app
- * token's `user_id` reaches the upstream unchanged as a request parameter; it is not copied into the
- * identity header, because trackgate cannot tell whether that user belongs to the app, and a signed claim
- * would look like a statement that it had.
+ * Verified against the store (type `access`). As in Geoloqi, application tokens may act for any `user_id`,
+ * user tokens only for themselves (else 403). `user_id` is read from the query string only: bodies are not
+ * parsed, so the upstream must hold a body `user_id` against the `sub` and `kind` claims itself. An app token's
+ * `user_id` is not copied into the identity header: trackgate cannot tell whether that user belongs to the app,
+ * and a signed claim would look like a statement that it had.
  */
 import { z } from 'zod';
 import { TrackgateError } from '../../errors.js';

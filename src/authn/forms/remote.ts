@@ -2,18 +2,15 @@
  * Remote verification, for teams whose user database stays in the legacy service: the client's credential
  * headers are sent to the legacy service's check endpoint and its answer is the verdict.
  *
- * - 2xx (and 3xx unless `redirectsAreValid` is off) → valid. The subject is the `subjectHeader` of the answer
- *   (e.g. `X-User-Id`), else a keyed fingerprint of the credential (`remote:<hmac>`; never the credential).
- *   The verdict is cached for `cacheTtlSeconds` (bounded by `cache.ttlSeconds`); while the endpoint is down,
- *   cached verdicts keep working until then.
- * - 401/403 (and a 3xx when redirects are not valid) → 401 invalid, cached briefly (`cache.negativeTtlSeconds`).
+ * - 2xx (and 3xx unless `redirectsAreValid` is off) → valid, cached for `cacheTtlSeconds`, so cached users ride
+ *   out an outage of the endpoint that long. The subject is the answer's `subjectHeader`, else a keyed
+ *   fingerprint of the credential (`remote:<hmac>`; never the credential).
+ * - 401/403 (and a 3xx when redirects are not valid) → 401 invalid, cached briefly as a negative.
  * - anything else, a network error or a timeout → 503 `unavailable`, never cached: fail closed.
- * Each call is counted in `trackgate_remote_verification_total{result}`.
  *
- * Ambiguity: the form claims a request when one of its forwarded Authorization-style headers
- * (`authorization`, `authentication`) uses one of `schemes`. It *replaces* local verification of those
- * schemes, so no other enabled form may claim them: the pipeline refuses to start (or a reload is rejected)
- * with a message naming the conflicting form — e.g. listing `Basic` here requires `authn.basic.enabled: false`.
+ * The form claims a request when its `authorization` or `authentication` header uses one of `schemes`, and
+ * then *replaces* local verification of those schemes: no other enabled form may claim them (the pipeline
+ * refuses to start, or the reload, naming the conflicting form).
  */
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';

@@ -11,7 +11,7 @@
  * - The seed names no refresh path ("make a separate API call to refresh your auth session … pass the
  *   refreshToken value"): clients `POST <prefix>/refresh` with JSON `{"refreshToken": …}` (or form
  *   `refresh_token`) and get this login shape back. That endpoint is shared with oauth2_password
- *   (refresh-route.ts): this dialect registers it too, so it exists whether or not oauth2_password is enabled.
+ *   (shared-refresh.ts): this dialect declares it too, so it exists whether or not oauth2_password is enabled.
  * - Tokens are opaque (256 random bits, stored as digests), sent as `Authorization: Bearer <token>` or, as
  *   the seed's own example spells it, `Authentication: Bearer <token>`. Refreshing does not revoke the
  *   previous token: it stays valid until its `tokenExpiration`; revoking the family kills it.
@@ -25,7 +25,6 @@ import { TrackgateError } from '../../errors.js';
 import { secondsLeft } from '../access-jwt.js';
 import { stringField } from '../body.js';
 import { checkUserPassword } from '../password-login.js';
-import { refreshRoute, renderInRequestShape, type PairDialect } from '../refresh-route.js';
 import type { TokenPair } from '../refresh.js';
 import type { Subject } from '../tokens.js';
 import { defineDialect, type IssueReply } from '../types.js';
@@ -42,7 +41,19 @@ export const fleetLogin = defineDialect({
   }),
   create(options, deps) {
     const base = options.prefix;
-    const dialect: PairDialect = {
+    const renderPair = (pair: TokenPair): IssueReply => ({
+      status: 200,
+      body: {
+        success: true,
+        guid: typeof pair.data?.guid === 'string' ? pair.data.guid : pair.family,
+        token: pair.access.value,
+        tokenExpiration: isoSeconds(pair.access.expiresAt),
+        tokenLifetime: secondsLeft(pair.access.expiresAt, deps.now()),
+        refreshToken: pair.refresh.value,
+        refreshTokenExpiration: isoSeconds(pair.refresh.expiresAt),
+      },
+    });
+    return {
       id: ID,
       routes: [
         {
@@ -70,32 +81,15 @@ export const fleetLogin = defineDialect({
             const pair = await deps.refresh.issuePair(subject, {
               issuer: ID, accessTtlSeconds: options.accessTtlSeconds, refreshTtlSeconds: options.refreshTtlSeconds, data: { guid: family },
             }, family);
-            return dialect.renderPair(pair, req);
+            return renderPair(pair);
           },
         },
-        refreshRoute(deps, `${base}/refresh`),
       ],
-      renderPair(pair: TokenPair): IssueReply {
-        return {
-          status: 200,
-          body: {
-            success: true,
-            guid: typeof pair.data?.guid === 'string' ? pair.data.guid : pair.family,
-            token: pair.access.value,
-            tokenExpiration: isoSeconds(pair.access.expiresAt),
-            tokenLifetime: secondsLeft(pair.access.expiresAt, deps.now()),
-            refreshToken: pair.refresh.value,
-            refreshTokenExpiration: isoSeconds(pair.refresh.expiresAt),
-          },
-        };
-      },
-      renderError(err, req) {
-        const other = renderInRequestShape(err, req, deps, ID);
-        if (other !== undefined) return other;
+      refresh: { path: `${base}/refresh`, fields: ['refreshToken', 'refresh_token'], renderPair },
+      renderError(err) {
         return { status: err.status, body: { success: false, message: err.message } };
       },
     };
-    return dialect;
   },
 });
 

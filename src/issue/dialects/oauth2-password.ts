@@ -4,7 +4,7 @@
  * | endpoint              | request (form-urlencoded; JSON accepted)        | 200                                                              |
  * |-----------------------|-------------------------------------------------|------------------------------------------------------------------|
  * | `POST /auth/password` | `username`, `password` [, `grant_type=password`] | `{access_token, refresh_token, token_type: "bearer", expires_in}` |
- * | `POST /auth/refresh`  | `refresh_token` (also JSON `refreshToken`)       | a new pair, same shape (see refresh-route.ts)                    |
+ * | `POST /auth/refresh`  | `refresh_token` (also JSON `refreshToken`)       | a new pair, same shape (see shared-refresh.ts)                   |
  *
  * The access token is a JWT (`typ: at+jwt`) that is also stored by digest, so revoking it or its family
  * works like for any opaque token; clients send it as `Authorization: Bearer <access_token>`. Refresh tokens
@@ -24,14 +24,12 @@ import { TrackgateError } from '../../errors.js';
 import { accessJwt, secondsLeft } from '../access-jwt.js';
 import { stringField } from '../body.js';
 import { checkUserPassword } from '../password-login.js';
-import { refreshRoute, renderInRequestShape, type PairDialect } from '../refresh-route.js';
+import type { TokenPair } from '../refresh.js';
 import type { Subject } from '../tokens.js';
 import { defineDialect, type IssueReply } from '../types.js';
+import { WireError, wireCodeOf } from '../wire-error.js';
 
 const ID = 'oauth2_password';
-
-/** The RFC 6749 `error` code of errors this dialect throws itself (others are mapped from the TrackgateError code). */
-const oauthCodes = new WeakMap<TrackgateError, string>();
 
 export const oauth2Password = defineDialect({
   id: ID,
@@ -47,7 +45,16 @@ export const oauth2Password = defineDialect({
   create(options, deps) {
     const base = options.prefix;
     const jwt = (subject: Subject) => accessJwt(deps, subject, { issuer: options.jwtIssuer, audience: options.jwtAudience, scope: options.scope });
-    const dialect: PairDialect = {
+    const renderPair = (pair: TokenPair): IssueReply => ({
+      status: 200,
+      body: {
+        access_token: pair.access.value,
+        refresh_token: pair.refresh.value,
+        token_type: 'bearer',
+        expires_in: secondsLeft(pair.access.expiresAt, deps.now()),
+      },
+    });
+    return {
       id: ID,
       routes: [
         {
@@ -77,40 +84,23 @@ export const oauth2Password = defineDialect({
             const pair = await deps.refresh.issuePair(subject, {
               issuer: ID, accessTtlSeconds: options.accessTtlSeconds, refreshTtlSeconds: options.refreshTtlSeconds, accessValue: jwt(subject),
             });
-            return dialect.renderPair(pair, req);
+            return renderPair(pair);
           },
         },
-        refreshRoute(deps, `${base}/refresh`),
       ],
-      renderPair(pair): IssueReply {
-        return {
-          status: 200,
-          body: {
-            access_token: pair.access.value,
-            refresh_token: pair.refresh.value,
-            token_type: 'bearer',
-            expires_in: secondsLeft(pair.access.expiresAt, deps.now()),
-          },
-        };
-      },
-      accessValueFor: jwt,
-      renderError(err, req) {
-        const other = renderInRequestShape(err, req, deps, ID);
-        if (other !== undefined) return other;
-        const code = oauthCodes.get(err) ?? oauthCodeOf(err);
+      refresh: { path: `${base}/refresh`, fields: ['refresh_token', 'refreshToken'], renderPair, accessValueFor: jwt },
+      renderError(err) {
+        const code = wireCodeOf(err) ?? oauthCodeOf(err);
         return { status: err.status, body: { error: code, error_description: err.message } };
       },
     };
-    return dialect;
   },
 });
 
 function oauthError(
   code: string, message: string, tgCode: 'TG_ERR_BAD_REQUEST' | 'TG_ERR_INVALID_CREDENTIALS', reason: 'malformed' | 'invalid', status?: number, detail?: string,
-): TrackgateError {
-  const err = new TrackgateError(tgCode, message, { reason, ...(status !== undefined ? { status } : {}), ...(detail !== undefined ? { detail } : {}) });
-  oauthCodes.set(err, code);
-  return err;
+): WireError {
+  return new WireError(code, tgCode, message, { reason, ...(status !== undefined ? { status } : {}), ...(detail !== undefined ? { detail } : {}) });
 }
 
 /** RFC 6749 §5.2 (and RFC 8628 `slow_down`) codes for trackgate's own errors. */

@@ -28,12 +28,10 @@ import { TrackgateError, type ErrorCode } from '../../errors.js';
 import type { TokenRecord } from '../../store/types.js';
 import { stringField } from '../body.js';
 import { defineDialect, type IssueRequest } from '../types.js';
+import { WireError, wireCodeOf } from '../wire-error.js';
 
 const ID = 'operator';
 const CHALLENGE = 'Basic realm="trackgate operator"';
-
-/** The RFC 6749 `error` code of errors this dialect throws itself. */
-const opCodes = new WeakMap<TrackgateError, string>();
 
 export const operator = defineDialect({
   id: ID,
@@ -116,7 +114,7 @@ export const operator = defineDialect({
         },
       ],
       renderError(err) {
-        const code = opCodes.get(err) ?? codeOf(err);
+        const code = wireCodeOf(err) ?? codeOf(err);
         return { status: err.status, body: { error: code, error_description: err.message } };
       },
     };
@@ -128,12 +126,10 @@ export function shortDigest(digest: string): string {
   return digest.slice(0, 'sha256:'.length + 12);
 }
 
-function opError(status: number, code: string, message: string, tgCode: ErrorCode, detail: string, headers?: Record<string, string>): TrackgateError {
-  const err = new TrackgateError(tgCode, message, {
+function opError(status: number, code: string, message: string, tgCode: ErrorCode, detail: string, headers?: Record<string, string>): WireError {
+  return new WireError(code, tgCode, message, {
     status, detail, reason: status === 401 ? 'no_credentials' : status === 403 ? 'forbidden' : 'malformed', ...(headers !== undefined ? { headers } : {}),
   });
-  opCodes.set(err, code);
-  return err;
 }
 
 function codeOf(err: TrackgateError): string {

@@ -11,6 +11,7 @@ import { challengesFor, digestAuthorization, digestChallenges, send, type Digest
 import { startRecordingUpstream, type RecordingUpstream } from '../../helpers/recording-upstream.js';
 import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js';
 import { DEMO, startTrackgate, type TestGate } from '../../helpers/trackgate.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const REALM = 'GPS Data Web Service';
 const PATH = '/rest/v2/devices';
@@ -42,13 +43,6 @@ afterAll(async () => {
 });
 beforeEach(() => { up.received.length = 0; });
 
-async function waitFor(cond: () => Promise<boolean>, ms: number): Promise<void> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > ms) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function challenge(g: TestGate): Promise<DigestChallenge> {
   const [c] = await challengesFor(g.url, { path: PATH });
@@ -98,7 +92,7 @@ describe('Digest nc replay across two replicas on one Redis', () => {
     expect(up.received).toHaveLength(1);
 
     await redis.start();
-    await waitFor(async () => (await fetch(`${a.adminUrl}/readyz`)).status === 200 && (await fetch(`${b.adminUrl}/readyz`)).status === 200, 10_000);
+    expect(await waitFor(async () => (await fetch(`${a.adminUrl}/readyz`)).status === 200 && (await fetch(`${b.adminUrl}/readyz`)).status === 200, 10_000)).toBe(true);
     // Nothing was persisted: B cannot know count 1 was used, so it must not accept it.
     const replayed = await get(b, first);
     expect(replayed.status).toBe(401);

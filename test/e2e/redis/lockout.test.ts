@@ -1,7 +1,7 @@
 /** The targeted-lockout rule with the Redis throttle (counters and trust marks shared by every replica). */
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { RedisThrottle } from '../../../src/verify/redis-throttle.js';
+import { RedisThrottle } from '../../../src/store/redis-throttle.js';
 import { redisPerFile } from '../../helpers/redis-per-file.js';
 import { LOCKOUT_RULES, lockoutContract } from '../../helpers/throttle-contract.js';
 

@@ -9,7 +9,7 @@ import { TrackgateError } from '../../../src/errors.js';
 import { openStore } from '../../../src/store/open.js';
 import { RedisStore, RETAIN_AFTER_EXPIRY_MS } from '../../../src/store/redis.js';
 import type { StoreEvent } from '../../../src/store/types.js';
-import { RedisThrottle } from '../../../src/verify/redis-throttle.js';
+import { RedisThrottle } from '../../../src/store/redis-throttle.js';
 import { redisPerFile } from '../../helpers/redis-per-file.js';
 import { startRedisServer } from '../../helpers/redis-server.js';
 import { record, storeContract } from '../../helpers/store-contract.js';

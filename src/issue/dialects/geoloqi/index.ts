@@ -1,0 +1,61 @@
+/**
+ * Geoloqi (seed: geoloqi-authentication.txt), under `prefix` (`/1`, the Geoloqi API version):
+ *
+ * | endpoint                   | client authentication                  | request                                    | 200                                                        |
+ * |----------------------------|----------------------------------------|--------------------------------------------|------------------------------------------------------------|
+ * | `POST /1/oauth/token`      | `client_id` + `client_secret`          | `grant_type=client_credentials`            | application token `{access_token, token_type, expires_in}` |
+ * | `POST /1/oauth/token`      | `client_id` [+ `client_secret`]        | `grant_type=password`, `username`, `password` | user token, same shape                                  |
+ * | `POST /1/user/create_anon` | `client_id` [+ `client_secret`]        | [`key`] [`extra`]                          | `{display_name: "Anonymous", username: "_…", user_id, is_anonymous: 1, key, access_token, extra}` |
+ * | `POST /1/user/create`      | `client_id` [+ `client_secret`]        | `username`, `password` [`email`, `name`, `key`, `extra`] | `{display_name, username, user_id, is_anonymous: 0, key, access_token, extra}` |
+ *
+ * Bodies are form-urlencoded or JSON. The client (an accounts-file `applications` entry) authenticates with
+ * `client_id`/`client_secret` in the body or with HTTP Basic (RFC 6749 §2.3.1), never both; the secret is a
+ * password hash, checked with the same throttle as every password (per `client:<id>` and per address).
+ * `extra` is a JSON object (JSON body), a JSON string, or `extra[name]=value` form fields.
+ *
+ * Tokens are opaque `access` records (256 random bits, stored by digest), accepted on the proxy path by the
+ * `oauth-header` form (`Authorization: OAuth <token>`, `?access_token=`) and by `bearer`, hence
+ * `token_type: "bearer"`. Application tokens: `kind: app`, `sub` = client id; they may act for any `user_id`.
+ * User tokens: `kind: user` (named) or `anonymous`, `sub` = `user_id` (accounts-file users: their id/username);
+ * they may act only for themselves. `data.client_id` names the application that obtained the token.
+ *
+ * Users created here are durable in the store (the store is their source of truth; passwords are scrypt
+ * hashes). A username taken in the accounts file or the store → 409 `duplicate_username`; usernames starting
+ * with `_` are reserved for anonymous users. The password grant tries the accounts file first, then the store.
+ *
+ * De-duplication `key` (unique per application): `create_anon` with a key that already has a user answers
+ * with that user, and a NEW access token for it (only digests are stored, so the first token cannot be handed
+ * out again; the first stays valid), but only when the client secret was given and verified; without it,
+ * 409 `duplicate_key` exactly as the seed shows. `user/create` with a taken key is always 409 `duplicate_key`
+ * (it never hands out another user's token).
+ *
+ * One file per endpoint: `oauth-token.ts`, `create-anon.ts`, `create-user.ts`.
+ *
+ * Errors, everywhere in this dialect: `{"error_code": <status>, "error": "<code>", "error_description": "…"}`:
+ * 400 `invalid_request`, 401 `invalid_client`, 400 `invalid_grant`, 400 `unsupported_grant_type`,
+ * 409 `duplicate_key` / `duplicate_username`, 429 `slow_down` (with Retry-After), 503 `temporarily_unavailable`.
+ */
+import { defineDialect } from '../../types.js';
+import { createAnon } from './create-anon.js';
+import { createUser } from './create-user.js';
+import { renderGeoloqiError } from './errors.js';
+import { oauthToken } from './oauth-token.js';
+import { geoloqiOptions, ID } from './options.js';
+
+export const geoloqi = defineDialect({
+  id: ID,
+  options: geoloqiOptions,
+  create(options, deps) {
+    const ctx = { options, deps };
+    const base = options.prefix;
+    return {
+      id: ID,
+      routes: [
+        { method: 'POST', path: `${base}/oauth/token`, handle: (req) => oauthToken(ctx, req) },
+        { method: 'POST', path: `${base}/user/create_anon`, handle: (req) => createAnon(ctx, req) },
+        { method: 'POST', path: `${base}/user/create`, handle: (req) => createUser(ctx, req) },
+      ],
+      renderError: renderGeoloqiError,
+    };
+  },
+});

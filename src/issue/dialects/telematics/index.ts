@@ -1,0 +1,64 @@
+/**
+ * Telematics platform user service (seed: telematics-api-authorization.txt):
+ *
+ * `POST /v1/Auth/Login`, headers `InstanceId` + `InstanceKey`, body (JSON or `application/json-patch+json`,
+ * field names case-insensitive, as the seed itself writes them both ways):
+ *
+ * | who   | InstanceId            | loginFields                   | password / InstanceKey header               |
+ * |-------|-----------------------|-------------------------------|---------------------------------------------|
+ * | user  | the user group's      | `{"deviceToken": …}` (a device of the group) | both the group's InstanceKey |
+ * | admin | the API instance's    | `{"Email": …}` (an admin of that instance)   | the admin's password / the admin's InstanceKey |
+ *
+ * → `200 {"Result": {"DeviceToken", "AccessToken": {"Token": <JWT>, "ExpiresIn": <s>}, "RefreshToken"}, "Status": 200, "Title": "", "Errors": []}`
+ *
+ * `POST /v1/Auth/RefreshToken` `{"AccessToken": …, "RefreshToken": …}` rotates both (same envelope). The
+ * access token may have expired but must be one of the refresh token's family (else 401, and the refresh
+ * token is not spent). Rotation, the retry grace window and reuse detection are refresh.ts's. Refreshing does
+ * not revoke the previous access token: it stays valid until its own expiry; revoking the family kills it.
+ *
+ * ExpiresIn: the seed says "the accesstoken expires every 2 hours" but its sample answer shows
+ * `"ExpiresIn": 1209600` (14 days, plausibly the refresh token's lifetime or a stale sample). trackgate
+ * follows the prose: access tokens live `accessTtlSeconds` (default 7200) and ExpiresIn reports the real
+ * remaining lifetime in seconds, so a client scheduling its refresh from ExpiresIn is never late.
+ *
+ * DeviceToken: for a device login, the device token the client presented (it is the client's own; the seed
+ * asks clients to keep all three tokens). An admin has no device token, and trackgate issues nothing the
+ * platform does not define: admins get `""` (a string, so the envelope's types never change; not the
+ * instance id, which a client storing "the DeviceToken" would then send as one and be refused). trackgate
+ * keeps device tokens only as digests, so a refresh can echo the device token only when the request carries
+ * it in a `DeviceToken` header (as transitional clients do) and it is that family's device; otherwise `""`.
+ *
+ * One file per endpoint: `login.ts`, `refresh-token.ts`.
+ *
+ * Errors: `{"Result": null, "Status": <HTTP status>, "Title": <reason phrase>, "Errors": [{"Code": <trackgate
+ * error code>, "Message": …}]}`: 400 malformed, 401 bad credentials or tokens, 429 throttled (Retry-After).
+ */
+import type { TrackgateError } from '../../../errors.js';
+import { defineDialect, type IssueReply, type IssueRequest } from '../../types.js';
+import { login } from './login.js';
+import { ID, telematicsOptions } from './options.js';
+import { refreshToken } from './refresh-token.js';
+
+export const telematics = defineDialect({
+  id: ID,
+  options: telematicsOptions,
+  create(options, deps) {
+    const ctx = { options, deps };
+    const base = options.prefix;
+    return {
+      id: ID,
+      routes: [
+        { method: 'POST', path: `${base}/Login`, handle: (req) => login(ctx, req) },
+        { method: 'POST', path: `${base}/RefreshToken`, handle: (req) => refreshToken(ctx, req) },
+      ],
+      renderError,
+    };
+  },
+});
+
+function renderError(err: TrackgateError, req: IssueRequest): IssueReply {
+  return {
+    status: err.status,
+    body: { Result: null, Status: err.status, Title: req.statusText(err.status) ?? 'Error', Errors: [{ Code: err.code, Message: err.message }] },
+  };
+}
