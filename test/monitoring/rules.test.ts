@@ -1,0 +1,76 @@
+/**
+ * The alert rules, checked by the real promtool (installed by .ci/run with Debian's `prometheus`): the rule file
+ * parses, its unit tests pass, every alert is unit-tested both ways, names only metrics trackgate exports, links
+ * a runbook section that exists, and the PrometheusRule carries the same groups.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const ROOT = new URL('../../', import.meta.url);
+const read = (p: string): string => readFileSync(new URL(p, ROOT), 'utf8');
+
+interface Rule { alert: string; expr: string; annotations: Record<string, string> }
+interface AlertTest { alertname: string; exp_alerts?: unknown[] }
+
+const rules = (parse(read('monitoring/trackgate-rules.yaml')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const unitTests = (parse(read('monitoring/tests/trackgate-rules.test.yaml')) as { tests: { alert_rule_test?: AlertTest[] }[] })
+  .tests.flatMap((t) => t.alert_rule_test ?? []);
+
+/** Runs promtool; resolves with its combined output, or throws it when it exits non-zero. */
+function promtool(...args: string[]): string {
+  try {
+    return execFileSync('promtool', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`promtool ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? e.message}`);
+  }
+}
+
+/** GitHub's anchor of a Markdown heading. */
+const anchorOf = (heading: string): string => heading.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
+
+describe('monitoring/trackgate-rules.yaml', () => {
+  it('passes `promtool check rules`', () => {
+    expect(promtool('check', 'rules', 'monitoring/trackgate-rules.yaml')).toContain(`SUCCESS: ${rules.length} rules found`);
+  });
+
+  it('passes its promtool unit tests', () => {
+    expect(promtool('test', 'rules', 'monitoring/tests/trackgate-rules.test.yaml')).toContain('SUCCESS');
+  });
+
+  it('unit-tests every alert firing and staying silent', () => {
+    for (const { alert } of rules) {
+      const cases = unitTests.filter((t) => t.alertname === alert);
+      expect(cases.some((t) => (t.exp_alerts ?? []).length > 0), `${alert} fires in a test`).toBe(true);
+      expect(cases.some((t) => (t.exp_alerts ?? []).length === 0), `${alert} stays silent in a test`).toBe(true);
+    }
+  });
+
+  it('names only metrics in the metrics reference (docs/metrics.md)', () => {
+    const documented = new Set([...read('docs/metrics.md').matchAll(/^\| `([a-z_:]+)` \|/gm)].map((m) => m[1]!));
+    expect(documented.size).toBeGreaterThan(20);
+    for (const { alert, expr } of rules) {
+      for (const [name] of expr.matchAll(/\b(?:trackgate|process|nodejs)_[a-z_]+/g)) {
+        const base = name.replace(/_(bucket|sum|count)$/, '');
+        expect(documented.has(name) || documented.has(base), `${alert}: ${name}`).toBe(true);
+      }
+    }
+  });
+
+  it('links each alert to a runbook section of docs/operations.md', () => {
+    const anchors = new Set([...read('docs/operations.md').matchAll(/^#{2,4} (.+)$/gm)].map((m) => anchorOf(m[1]!)));
+    for (const { alert, annotations } of rules) {
+      const url = new URL(annotations.runbook_url!);
+      expect(url.pathname.endsWith('/docs/operations.md'), alert).toBe(true);
+      expect(anchors, alert).toContain(url.hash.slice(1));
+    }
+  });
+
+  it('is what the PrometheusRule carries (regenerate with `node monitoring/render-prometheusrule.mjs`)', () => {
+    const resource = parse(read('k8s/components/monitoring/prometheusrule.yaml')) as { kind: string; spec: { groups: unknown } };
+    expect(resource.kind).toBe('PrometheusRule');
+    expect(resource.spec.groups).toEqual((parse(read('monitoring/trackgate-rules.yaml')) as { groups: unknown }).groups);
+  });
+});
