@@ -30,7 +30,9 @@ const POST = (path: string): string => HEAD(path) + 'x'.repeat(UPLOAD_BYTES);
 /** `CASES` uploads, 2 at a time: how many got each outcome (see probe.ts). */
 async function uploads(fault: Fault): Promise<Record<string, number>> {
   faulty.up.fault = fault;
-  faulty.up.slowMs = 2500;
+  // Later than any 4 MiB upload takes on a loaded machine, so the headers are late for every request (the 504
+  // comes headersTimeoutMs after the body, long before this).
+  faulty.up.slowMs = 12_000;
   const seen: Record<string, number> = {};
   await forEachBounded(Array.from({ length: CASES }, (_, i) => i), 2, async (i) => {
     const o = await probe(portOf(faulty.gate.url), POST(`/upload/${fault}/${i}`), 15_000).outcome;
