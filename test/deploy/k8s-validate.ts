@@ -26,9 +26,18 @@ const say = (obj: K8sObject, errors: ErrorObject[] | null | undefined): string[]
   return `${obj.kind}/${obj.metadata?.name}: ${e.instancePath || '/'}: ${e.message ?? e.keyword}${extra}`;
 });
 
+/**
+ * The schemas' patterns are Go regular expressions (RE2); the Prometheus Operator's CRDs open some with the
+ * inline flag `(?i)`, which JavaScript spells as the `i` flag.
+ */
+const goRegExp = Object.assign(
+  (pattern: string, flags: string): RegExp => (pattern.includes('(?i)') ? new RegExp(pattern.replaceAll('(?i)', ''), `${flags}i`) : new RegExp(pattern, flags)),
+  { code: 'goRegExp' },
+);
+
 export function validator(version: (typeof KUBERNETES_VERSIONS)[number]): Validator {
   const k8s = read(`kubernetes-${version}.json`);
-  const ajv = new Ajv({ allErrors: true, strict: true });
+  const ajv = new Ajv({ allErrors: true, strict: true, code: { regExp: goRegExp } });
   ajv.addSchema({ definitions: k8s.definitions }, 'k8s');
   ajv.addSchema({ definitions: CRDS.definitions }, 'crds');
   const compiled = new Map<string, ValidateFunction>();
