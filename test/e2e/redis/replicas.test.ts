@@ -9,6 +9,7 @@ import { lookupDigest } from '../../../src/accounts/digest-token.js';
 import { RefreshRotation } from '../../../src/issue/refresh.js';
 import { RedisStore } from '../../../src/store/redis.js';
 import { RedisThrottle } from '../../../src/store/redis-throttle.js';
+import { TimedStore } from '../../../src/store/timed-store.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../../helpers/recording-upstream.js';
 import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js';
 import { DEMO, startTrackgate, type TestGate } from '../../helpers/trackgate.js';
@@ -70,7 +71,9 @@ function gateway(g: TestGate, token: string): Promise<Response> {
 describe('two replicas, one Redis', () => {
   it('use the Redis store and throttle', () => {
     for (const g of [a, b]) {
-      expect(g.app.store).toBeInstanceOf(RedisStore);
+      // The app times every store operation (trackgate_store_duration_seconds) around the engine it opened.
+      expect(g.app.store).toBeInstanceOf(TimedStore);
+      expect((g.app.store as TimedStore).inner).toBeInstanceOf(RedisStore);
       expect(g.app.throttle).toBeInstanceOf(RedisThrottle);
     }
   });
@@ -89,9 +92,9 @@ describe('two replicas, one Redis', () => {
     const digest = lookupDigest(token);
     expect((await gateway(b, token)).status).toBe(200);
     // Control: marked revoked behind B's back (no event), B still serves it from its cache.
-    await (a.app.store as RedisStore).redis.hset(`tg:tok:${digest}`, 'revokedAt', String(Date.now()));
+    await ((a.app.store as TimedStore).inner as RedisStore).redis.hset(`tg:tok:${digest}`, 'revokedAt', String(Date.now()));
     expect((await gateway(b, token)).status).toBe(200);
-    await (a.app.store as RedisStore).redis.hdel(`tg:tok:${digest}`, 'revokedAt');
+    await ((a.app.store as TimedStore).inner as RedisStore).redis.hdel(`tg:tok:${digest}`, 'revokedAt');
     // The real revocation, through A's store: its event reaches B.
     expect(await a.app.store.revokeTokens([digest], Date.now())).toBe(1);
     expect(await waitFor(async () => (await gateway(b, token)).status === 401, 1000, 25)).toBe(true);
