@@ -15,7 +15,7 @@ ENV NODE_ENV=production
 # glibc: allocations of 1 MiB and more (each scrypt login's 16 MiB work area) are mmapped and given back to the
 # system when freed. Left dynamic, glibc raises this threshold after the first such free and keeps later ones in
 # its per-thread arenas: 8 concurrent scrypt logins left an idle trackgate at ~174 MiB resident instead of ~105.
-# (test/deploy/malloc-env.test.ts; the bench runs trackgate with this setting too.)
+# (test/memory/malloc-env.test.ts; the bench runs trackgate with this setting too.)
 ENV MALLOC_MMAP_THRESHOLD_=1048576
 # V8: a young generation of 2 x 4 MiB instead of Node's 2 x 16 MiB, which a busy proxy fills between scavenges, and
 # which lets more garbage reach the old generation before each full collection. Filling a cache of 100,000 identities
