@@ -40,7 +40,7 @@ export function buildRuntime(config: Config, parts: RuntimeParts): Runtime<Confi
   const cookies = new Set<string>(ALWAYS_STRIPPED_LEGACY.cookies);
   const query = new Set<string>(ALWAYS_STRIPPED_LEGACY.query);
   for (const m of AUTHENTICATORS) {
-    const opts = (config.authn as unknown as Record<string, { enabled: boolean }>)[m.id]!;
+    const opts = config.authn[m.id];
     const form = m.create(opts as never, parts.authnDeps);
     // Every form's carriers are stripped, enabled or not: a disabled form's secret must not reach upstream.
     form.carriers.headers?.forEach((h) => headers.add(h.toLowerCase()));
@@ -50,7 +50,7 @@ export function buildRuntime(config: Config, parts: RuntimeParts): Runtime<Confi
   }
   const dialects: Dialect[] = [];
   for (const m of DIALECTS) {
-    const opts = (config.issue as unknown as Record<string, { enabled: boolean }>)[m.id]!;
+    const opts = config.issue[m.id];
     if (opts.enabled) dialects.push(m.create(opts as never, parts.issueDeps));
   }
   const identityHeader = config.identity.header.toLowerCase();

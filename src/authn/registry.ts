@@ -5,7 +5,7 @@
 import { basic } from './forms/basic.js';
 import { digest } from './forms/digest.js';
 import { sessionToken } from './forms/session-token.js';
-import { oauthHeader } from './forms/oauth-header.js';
+import { oauth } from './forms/oauth.js';
 import { instance } from './forms/instance.js';
 import { bearer } from './forms/bearer.js';
 import { remote } from './forms/remote.js';
@@ -15,7 +15,7 @@ export const AUTHENTICATORS = [
   basic,
   digest,
   sessionToken,
-  oauthHeader,
+  oauth,
   instance,
   bearer,
   remote,

@@ -1,7 +1,7 @@
 /**
  * Issued tokens on the proxy path: the syntax every token carrier accepts, reading all values of a carrier
  * (so one request cannot smuggle two different tokens under one name), and the store lookup that turns a
- * token into an Identity. Shared by the session-token, oauth-header and Bearer forms.
+ * token into an Identity. Shared by the session-token, oauth and Bearer forms.
  *
  * A token is found by the lookup digest of its value (`lookupDigest`), never compared in clear: a wrong token
  * costs one hash and one indexed read whatever its prefix, so there is nothing to time.

@@ -14,7 +14,7 @@
  * `extra` is a JSON object (JSON body), a JSON string, or `extra[name]=value` form fields.
  *
  * Tokens are opaque `access` records (256 random bits, stored by digest), accepted on the proxy path by the
- * `oauth-header` form (`Authorization: OAuth <token>`, `?access_token=`) and by `bearer`, hence
+ * `oauth` form (`Authorization: OAuth <token>`, `?access_token=`) and by `bearer`, hence
  * `token_type: "bearer"`. Application tokens: `kind: app`, `sub` = client id; they may act for any `user_id`.
  * User tokens: `kind: user` (named) or `anonymous`, `sub` = `user_id` (accounts-file users: their id/username);
  * they may act only for themselves. `data.client_id` names the application that obtained the token.

@@ -31,7 +31,7 @@ async function claims(g: TestGate, assertion: unknown): Promise<JWTPayload> {
   return (await jwtVerify(assertion as string, jwks, { issuer: 'trackgate-test', audience: 'upstream-test' })).payload;
 }
 
-describe('oauth-header: accepted', () => {
+describe('oauth: accepted', () => {
   it('Authorization: OAuth <token> → forwarded with the identity, header stripped', async () => {
     const token = await issue();
     const res = await fetch(`${gate.url}/layer/list?x=1`, { headers: oauth(token) });
@@ -83,7 +83,7 @@ describe('oauth-header: accepted', () => {
   });
 });
 
-describe('oauth-header: user_id', () => {
+describe('oauth: user_id', () => {
   it('a user token naming another user_id → 403, also after a cached success without user_id', async () => {
     const token = await issue();
     expect((await fetch(`${gate.url}/a`, { headers: oauth(token) })).status).toBe(200);
@@ -109,7 +109,7 @@ describe('oauth-header: user_id', () => {
   });
 });
 
-describe('oauth-header: rejected', () => {
+describe('oauth: rejected', () => {
   it('unknown → 401 with the OAuth challenge', async () => {
     const res = await fetch(`${gate.url}/a`, { headers: oauth('56f-0000000000000000000000000000000000000000') });
     expect(res.status).toBe(401);
@@ -178,7 +178,7 @@ describe('oauth-header: rejected', () => {
   });
 });
 
-describe('oauth-header: ambiguity', () => {
+describe('oauth: ambiguity', () => {
   it('different tokens in the header and the query → 400', async () => {
     const [a, b] = [await issue(), await issue()];
     const res = await fetch(`${gate.url}/a?access_token=${b}`, { headers: oauth(a) });
@@ -201,7 +201,7 @@ describe('oauth-header: ambiguity', () => {
   });
 });
 
-describe('oauth-header: disabled', () => {
+describe('oauth: disabled', () => {
   const off = useGate(() => ({ up: gate.up, config: { authn: { 'oauth': { enabled: false } }, routes: [{ path: '/public', access: 'public' }] } }));
 
   it('ignores the token (401 no credentials, no OAuth challenge)', async () => {

@@ -29,7 +29,7 @@ export const OAUTH_SCHEME = 'oauth';
 // (`OAuth oauth_consumer_key="…", …`) are not, and are rejected as malformed rather than looked up.
 const B64TOKEN_RE = /^[A-Za-z0-9\-._~+/]+=*$/;
 
-export const oauthHeader = defineAuthenticator({
+export const oauth = defineAuthenticator({
   id: 'oauth',
   options: z.object({
     enabled: z.boolean().default(false).describe('Accept Geoloqi access tokens (`Authorization: OAuth <token>`, `access_token` query parameter).'),
