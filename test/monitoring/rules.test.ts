@@ -4,17 +4,15 @@
  * a runbook section that exists, and the PrometheusRule carries the same groups.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { documentedMetrics, familyOf, metricNames, read, rules as readRules } from './expressions.js';
 
 const ROOT = new URL('../../', import.meta.url);
-const read = (p: string): string => readFileSync(new URL(p, ROOT), 'utf8');
 
-interface Rule { alert: string; expr: string; annotations: Record<string, string> }
 interface AlertTest { alertname: string; exp_alerts?: unknown[] }
 
-const rules = (parse(read('monitoring/trackgate-rules.yaml')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const rules = readRules();
 const unitTests = (parse(read('monitoring/tests/trackgate-rules.test.yaml')) as { tests: { alert_rule_test?: AlertTest[] }[] })
   .tests.flatMap((t) => t.alert_rule_test ?? []);
 
@@ -49,13 +47,10 @@ describe('monitoring/trackgate-rules.yaml', () => {
   });
 
   it('names only metrics in the metrics reference (docs/metrics.md)', () => {
-    const documented = new Set([...read('docs/metrics.md').matchAll(/^\| `([a-z_:]+)` \|/gm)].map((m) => m[1]!));
+    const documented = documentedMetrics();
     expect(documented.size).toBeGreaterThan(20);
     for (const { alert, expr } of rules) {
-      for (const [name] of expr.matchAll(/\b(?:trackgate|process|nodejs)_[a-z_]+/g)) {
-        const base = name.replace(/_(bucket|sum|count)$/, '');
-        expect(documented.has(name) || documented.has(base), `${alert}: ${name}`).toBe(true);
-      }
+      for (const name of metricNames(expr)) expect(documented.has(name) || documented.has(familyOf(name)), `${alert}: ${name}`).toBe(true);
     }
   });
 
@@ -68,7 +63,7 @@ describe('monitoring/trackgate-rules.yaml', () => {
     }
   });
 
-  it('is what the PrometheusRule carries (regenerate with `node monitoring/render-prometheusrule.mjs`)', () => {
+  it('is what the PrometheusRule carries (regenerate with `node monitoring/render-k8s.mjs`)', () => {
     const resource = parse(read('k8s/components/monitoring/prometheusrule.yaml')) as { kind: string; spec: { groups: unknown } };
     expect(resource.kind).toBe('PrometheusRule');
     expect(resource.spec.groups).toEqual((parse(read('monitoring/trackgate-rules.yaml')) as { groups: unknown }).groups);
