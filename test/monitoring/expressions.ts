@@ -44,3 +44,30 @@ export const familyOf = (name: string): string => name.replace(/_(bucket|sum|cou
 
 /** The metric names docs/metrics.md lists (the generated reference of every registry). */
 export const documentedMetrics = (): Set<string> => new Set([...read('docs/metrics.md').matchAll(/^\| `([a-z0-9_:]+)` \|/gm)].map((m) => m[1]!));
+
+const COMPARISON = /^(==|!=|>=|<=|>|<)/;
+
+/**
+ * The series an alert's condition compares: `a > 0.5 and b > 0.2` → [`a`, `b`]. A healthy system rightly makes
+ * the condition itself empty; the series it compares must still exist. Splits on `and`/`or`/`unless` and cuts
+ * each part at its comparison, both outside any parentheses, braces or brackets.
+ */
+export function comparedSeries(expr: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  let cut: number | undefined;
+  const end = (i: number): void => { parts.push(expr.slice(start, cut ?? i).trim()); cut = undefined; };
+  for (let i = 0; i < expr.length; i++) {
+    const c = expr[i]!;
+    if ('([{'.includes(c)) depth++;
+    else if (')]}'.includes(c)) depth--;
+    else if (depth === 0) {
+      const set = /^\s(and|or|unless)\s/.exec(expr.slice(i));
+      if (set !== null) { end(i); start = i + set[0].length; i = start - 1; continue; }
+      if (cut === undefined && COMPARISON.test(expr.slice(i))) cut = i;
+    }
+  }
+  end(expr.length);
+  return parts.filter((p) => p !== '');
+}
