@@ -1,7 +1,8 @@
 /**
  * A real Prometheus server (Debian's `prometheus` package, installed by .ci/run) for a test: 127.0.0.1 on a free
  * port, its own temp dir for the config and the TSDB, scraping the given targets every `scrapeIntervalSeconds`.
- * It is SIGKILLed by `close()`, and by itself after `lifetimeMs` should a test never call it.
+ * It is SIGKILLed by `close()`, and after `lifetimeSeconds` by coreutils' `timeout` around it, so it stops even
+ * when the test process dies first.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +29,7 @@ export interface PrometheusServer {
 
 const BINARY = process.env.PROMETHEUS ?? (existsSync('/usr/bin/prometheus') ? '/usr/bin/prometheus' : 'prometheus');
 
-export async function startPrometheus(opts: { job: string; targets: string[]; scrapeIntervalSeconds?: number; lifetimeMs?: number }): Promise<PrometheusServer> {
+export async function startPrometheus(opts: { job: string; targets: string[]; scrapeIntervalSeconds?: number; lifetimeSeconds?: number }): Promise<PrometheusServer> {
   const dir = mkdtempSync(join(tmpdir(), 'trackgate-prometheus-'));
   const interval = `${opts.scrapeIntervalSeconds ?? 1}s`;
   writeFileSync(join(dir, 'prometheus.yml'), stringify({
@@ -37,10 +38,11 @@ export async function startPrometheus(opts: { job: string; targets: string[]; sc
   }));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(BINARY, [
+  // Its own process group (timeout and prometheus), ended as one by close().
+  const child = spawn('timeout', ['-s', 'KILL', String(opts.lifetimeSeconds ?? 120), BINARY,
     `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -48,11 +50,10 @@ export async function startPrometheus(opts: { job: string; targets: string[]; sc
     child.once('spawn', resolve);
     child.once('error', (err) => reject(new Error(`cannot run ${BINARY}: ${err.message}`)));
   });
-  const lifetime = setTimeout(() => child.kill('SIGKILL'), opts.lifetimeMs ?? 120_000);
-  lifetime.unref();
   const close = async (): Promise<void> => {
-    clearTimeout(lifetime);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
     await exited;
     rmSync(dir, { recursive: true, force: true });
   };
