@@ -2,7 +2,10 @@
 # trackgate container image. Build: docker build -t trackgate:dev .
 # Runs as a non-root user with a read-only root filesystem in mind: state goes to /var/lib/trackgate.
 
-FROM node:24-bookworm AS build
+# Base images by exact tag and digest (the multi-arch index each tag pointed at, as pinned by other public projects;
+# no Docker engine here to pull it: check with `docker buildx imagetools inspect node:24.21.0-bookworm-slim`).
+# Bump tag and digest together, both stages on one Node release: the build compiles better-sqlite3 for it.
+FROM node:24.21.0-bookworm@sha256:64af3819f9275802414d7cdc38c27e9d82bd564dec4d4da87d008255d36c63b4 AS build
 WORKDIR /app
 # better-sqlite3 compiles against Node's headers here (python3, make, g++ are in the full image).
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
@@ -10,10 +13,17 @@ COPY src ./src
 COPY bin ./bin
 RUN npm ci && npm prune --omit=dev
 
-FROM node:24-bookworm-slim
+FROM node:24.21.0-bookworm-slim@sha256:0e0ff40c39bc087845bfb27465a0df4ea419520094bc35842ff83dd8cbe6f9b6
+# docker build --build-arg VERSION=$(node -p "require('./package.json').version") --build-arg REVISION=$(git rev-parse HEAD)
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/trackgate/trackgate
 LABEL org.opencontainers.image.title="trackgate" \
       org.opencontainers.image.description="Authentication sidecar for GPS and telematics data services" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
 ENV NODE_ENV=production
 # glibc: give each freed 1 MiB+ allocation (a scrypt login's 16 MiB work area) back to the system.
 # Why and measured: docs/performance-notes.md#glibc-mmap-threshold (test/memory/malloc-env.test.ts).
@@ -26,7 +36,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY package.json ./
-COPY config ./config
+# No config/: its accounts and settings are the demo's (published passwords). The image runs the config mounted at
+# /etc/trackgate; the demo needs the repository's config/ mounted (docs/deploy.md).
 RUN mkdir -p /var/lib/trackgate && chown node:node /var/lib/trackgate
 USER node
 # 8080: proxy port (clients), 9090: admin port (metrics, health, JWKS).

@@ -26,6 +26,7 @@ import { hashPassword } from './accounts/password.js';
 import { lookupDigest } from './accounts/digest-token.js';
 import { generateJwks } from './identity/keys.js';
 import { loadKeys } from './identity/load-keys.js';
+import { sqliteLocationWarnings } from './store/sqlite-location.js';
 import { runServer } from './server.js';
 import { renderConfigDocs } from './config/docs.js';
 import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './commands/accounts-cli.js';
@@ -92,6 +93,8 @@ const COMMANDS: Record<string, Command | Group> = {
       const accounts = loadAccounts(loaded.accountsPath);
       // The keys and secret files as the app would read them at start.
       loadKeys(loaded);
+      // Warnings, not errors: a throwaway store is right for a trial, and nothing here knows which this is.
+      for (const w of sqliteLocationWarnings(loaded.config.store.url, process.cwd())) process.stderr.write(`trackgate: warning: ${w}\n`);
       process.stdout.write(`${file}: ok (${accounts.users.length} users, ${accounts.admins.length} admins, `
         + `${accounts.userGroups.length} user groups, ${accounts.applications.length} applications)\n`);
       return 0;

@@ -22,12 +22,33 @@ type Run = CliRun;
 const run = (args: string[], input?: string, env: NodeJS.ProcessEnv = ENV): Promise<Run> => runCli(args, { ...(input !== undefined ? { input } : {}), env });
 
 describe.concurrent('check-config', () => {
-  it('accepts the shipped config/trackgate.yaml: exit 0, "ok" and the accounts summary', async () => {
+  it('accepts the shipped config/trackgate.yaml: exit 0, "ok" and the accounts summary; warns of its relative store path', async () => {
     const r = await run(['check-config', 'config/trackgate.yaml']);
-    expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^config\/trackgate\.yaml: ok \(\d+ users, \d+ admins, /);
+    expect(r.stderr).toBe(`trackgate: warning: store.url "sqlite:data/trackgate.sqlite": a relative path opens ${join(ROOT, 'data/trackgate.sqlite')}, `
+      + 'under the working directory, not the config file\'s folder; in a container that is the image\'s own filesystem, lost with the container: '
+      + 'use an absolute path on a volume\n');
   });
+
+  it('warns of a SQLite store in memory or a temporary folder (exit 0), and not of one on a volume', async () => {
+    const sub = mkdtempSync(join(dir, 'store-'));
+    copyFileSync(join(ROOT, 'config/accounts.yaml'), join(sub, 'accounts.yaml'));
+    const check = (url: string): Promise<Run> => {
+      writeFileSync(join(sub, 'trackgate.yaml'), `accountsFile: accounts.yaml\nstore:\n  url: "${url}"\n`);
+      return run(['check-config', join(sub, 'trackgate.yaml')]);
+    };
+    const memory = await check('sqlite::memory:');
+    expect(memory.code).toBe(0);
+    expect(memory.stderr).toMatch(/^trackgate: warning: store\.url "sqlite::memory:": tokens live in this process's memory/);
+    const tmp = await check('sqlite:/dev/shm/trackgate.sqlite');
+    expect(tmp.code).toBe(0);
+    expect(tmp.stderr).toContain('/dev/shm/trackgate.sqlite is under /dev/shm, a temporary folder');
+    // TRACKGATE_STORE is what the image sets: the warning reads the config as the app would.
+    const fromEnv = await runCli(['check-config', join(sub, 'trackgate.yaml')], { env: { ...ENV, TRACKGATE_STORE: 'sqlite:/var/lib/trackgate/trackgate.sqlite' } });
+    expect(fromEnv.code).toBe(0);
+    expect(fromEnv.stderr).toBe('');
+  }, 60_000);
 
   it('a bad value: exit 1, stderr names the file and the key, nothing on stdout', async () => {
     const f = join(dir, 'bad.yaml');

@@ -52,4 +52,15 @@ describe('Dockerfile OCI labels', () => {
     expect(finalStage).toMatch(/org\.opencontainers\.image\.title="trackgate"/);
     expect(finalStage).toContain(`org.opencontainers.image.licenses="${license}"`);
   });
+
+  it('take the version, revision and source from build arguments, the version defaulting to package.json\'s', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const arg = (name: string): string | undefined => new RegExp(`^ARG ${name}=(\\S+)$`, 'm').exec(finalStage)?.[1];
+    expect(arg('VERSION')).toBe(version);
+    expect(arg('SOURCE')).toMatch(/^https:\/\/github\.com\/trackgate\/trackgate$/);
+    expect(arg('REVISION')).toBeDefined();
+    expect(finalStage).toContain('org.opencontainers.image.version="${VERSION}"');
+    expect(finalStage).toContain('org.opencontainers.image.revision="${REVISION}"');
+    expect(finalStage).toContain('org.opencontainers.image.source="${SOURCE}"');
+  });
 });

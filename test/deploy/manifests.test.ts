@@ -100,9 +100,19 @@ describe('Dockerfile', () => {
   const stages = dockerfile.split(/^FROM /m).slice(1);
   const final = stages.at(-1)!;
 
-  it('uses the current Node LTS and a multi-stage build', () => {
+  it('uses the current Node LTS and a multi-stage build, each base pinned by exact version and digest', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const s of stages) expect(s).toMatch(/^node:24-/);
+    const bases = stages.map((s) => /^(\S+)/.exec(s)![1]!);
+    for (const b of bases) expect(b).toMatch(/^node:24\.\d+\.\d+-bookworm(-slim)?@sha256:[0-9a-f]{64}$/);
+    // One Node release in every stage: the build stage compiles better-sqlite3 for the runtime's Node.
+    expect(new Set(bases.map((b) => /^node:([\d.]+)-/.exec(b)![1]))).toHaveProperty('size', 1);
+    expect(bases.at(-1)).toMatch(/-slim@/);
+  });
+
+  it('holds no demo config, accounts or keys: config/ is neither copied nor in the build context', () => {
+    for (const s of stages) expect(s).not.toMatch(/^(COPY|ADD) .*\bconfig\b/m);
+    expect(read('.dockerignore').split('\n')).toContain('config');
+    expect(final).toMatch(/^CMD \["--config", "\/etc\/trackgate\/trackgate\.yaml"\]$/m);
   });
 
   it('runs as a non-root user and exposes the proxy and admin ports', () => {

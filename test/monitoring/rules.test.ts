@@ -4,17 +4,16 @@
  * a runbook section that exists, and the PrometheusRule carries the same groups.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { documentedMetrics, familyOf, metricNames, read, rules as readRules, type Rule } from './expressions.js';
 
 const ROOT = new URL('../../', import.meta.url);
-const read = (p: string): string => readFileSync(new URL(p, ROOT), 'utf8');
 
-interface Rule { alert: string; expr: string; annotations: Record<string, string> }
 interface AlertTest { alertname: string; exp_alerts?: unknown[] }
 
-const rules = (parse(read('monitoring/trackgate-rules.yaml')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const rules = readRules();
 const unitTests = (parse(read('monitoring/tests/trackgate-rules.test.yaml')) as { tests: { alert_rule_test?: AlertTest[] }[] })
   .tests.flatMap((t) => t.alert_rule_test ?? []);
 
@@ -28,8 +27,11 @@ function promtool(...args: string[]): string {
   }
 }
 
-/** GitHub's anchor of a Markdown heading. */
-const anchorOf = (heading: string): string => heading.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
+/** GitHub's anchor of a Markdown heading: lower case, punctuation dropped (letters, digits, `_`, `-` kept), spaces to `-`. */
+const anchorOf = (heading: string): string => heading.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-');
+
+interface Renderer { RUNBOOK_BASE: string; renderPrometheusRule(rulesYaml: string, runbookBase?: string): string }
+const renderer = (await import(pathToFileURL(fileURLToPath(new URL('monitoring/render-k8s.mjs', ROOT))).href)) as Renderer;
 
 describe('monitoring/trackgate-rules.yaml', () => {
   it('passes `promtool check rules`', () => {
@@ -49,26 +51,38 @@ describe('monitoring/trackgate-rules.yaml', () => {
   });
 
   it('names only metrics in the metrics reference (docs/metrics.md)', () => {
-    const documented = new Set([...read('docs/metrics.md').matchAll(/^\| `([a-z_:]+)` \|/gm)].map((m) => m[1]!));
+    const documented = documentedMetrics();
     expect(documented.size).toBeGreaterThan(20);
     for (const { alert, expr } of rules) {
-      for (const [name] of expr.matchAll(/\b(?:trackgate|process|nodejs)_[a-z_]+/g)) {
-        const base = name.replace(/_(bucket|sum|count)$/, '');
-        expect(documented.has(name) || documented.has(base), `${alert}: ${name}`).toBe(true);
-      }
+      for (const name of metricNames(expr)) expect(documented.has(name) || documented.has(familyOf(name)), `${alert}: ${name}`).toBe(true);
     }
   });
 
-  it('links each alert to a runbook section of docs/operations.md', () => {
+  it('links each alert to its own runbook section of docs/operations.md, at the renderer\'s runbook base', () => {
     const anchors = new Set([...read('docs/operations.md').matchAll(/^#{2,4} (.+)$/gm)].map((m) => anchorOf(m[1]!)));
     for (const { alert, annotations } of rules) {
-      const url = new URL(annotations.runbook_url!);
-      expect(url.pathname.endsWith('/docs/operations.md'), alert).toBe(true);
-      expect(anchors, alert).toContain(url.hash.slice(1));
+      expect(annotations.runbook_url, alert).toBe(`${renderer.RUNBOOK_BASE}#${anchorOf(alert)}`);
+      expect(anchors, alert).toContain(anchorOf(alert));
     }
   });
 
-  it('is what the PrometheusRule carries (regenerate with `node monitoring/render-prometheusrule.mjs`)', () => {
+  it('reads headings as GitHub anchors them, digits and punctuation included', () => {
+    expect(anchorOf('4. Scale out')).toBe('4-scale-out');
+    expect(anchorOf('TrackgateStoreP99Over100ms')).toBe('trackgatestorep99over100ms');
+    expect(anchorOf('Alerts and runbooks (v2)')).toBe('alerts-and-runbooks-v2');
+    expect(anchorOf('SQLite `store.url`')).toBe('sqlite-storeurl');
+  });
+
+  it('moves every runbook link to another base with --runbook-base, and nothing else', () => {
+    const base = 'https://runbooks.example.net/trackgate/operations';
+    const moved = (parse(renderer.renderPrometheusRule(read('monitoring/trackgate-rules.yaml'), base)) as { spec: { groups: { rules: Rule[] }[] } })
+      .spec.groups.flatMap((g) => g.rules);
+    expect(moved.map((r) => r.annotations.runbook_url)).toEqual(rules.map((r) => `${base}#${anchorOf(r.alert)}`));
+    expect(moved.map((r) => ({ ...r, annotations: { ...r.annotations, runbook_url: '' } })))
+      .toEqual(rules.map((r) => ({ ...r, annotations: { ...r.annotations, runbook_url: '' } })));
+  });
+
+  it('is what the PrometheusRule carries (regenerate with `node monitoring/render-k8s.mjs`)', () => {
     const resource = parse(read('k8s/components/monitoring/prometheusrule.yaml')) as { kind: string; spec: { groups: unknown } };
     expect(resource.kind).toBe('PrometheusRule');
     expect(resource.spec.groups).toEqual((parse(read('monitoring/trackgate-rules.yaml')) as { groups: unknown }).groups);
