@@ -3,7 +3,7 @@
  * To add a form: write `forms/<id>.ts` exporting an AuthenticatorModule, and add one line here.
  */
 import { basic } from './forms/basic.js';
-import { digest } from './forms/digest.js';
+import { digest } from './forms/digest/index.js';
 import { sessionToken } from './forms/session-token.js';
 import { oauth } from './forms/oauth.js';
 import { instance } from './forms/instance.js';
