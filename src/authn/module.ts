@@ -4,9 +4,10 @@
  * pipeline are built from that list, so adding a form touches one file and one registry line.
  */
 import type { z } from 'zod';
+import type { AuthnId } from './ids.js';
 import type { Authenticator, AuthnDeps } from './types.js';
 
-export interface AuthenticatorModule<Id extends string = string, S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> {
+export interface AuthenticatorModule<Id extends AuthnId = AuthnId, S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> {
   readonly id: Id;
   /** Config block schema; must carry `enabled` and defaults for every key. */
   readonly options: S;
@@ -14,6 +15,6 @@ export interface AuthenticatorModule<Id extends string = string, S extends z.Zod
 }
 
 /** Identity helper so each module's options type is inferred from its schema. */
-export function defineAuthenticator<const Id extends string, S extends z.ZodType<{ enabled: boolean }>>(m: AuthenticatorModule<Id, S>): AuthenticatorModule<Id, S> {
+export function defineAuthenticator<const Id extends AuthnId, S extends z.ZodType<{ enabled: boolean }>>(m: AuthenticatorModule<Id, S>): AuthenticatorModule<Id, S> {
   return m;
 }

@@ -12,11 +12,10 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AuthReason } from '../errors.js';
 import type { Identity } from '../identity/identity.js';
+import type { AuthnId } from './ids.js';
 
 export type { Identity, IdentityKind } from '../identity/identity.js';
-
-/** The id of a credential form: also its config key, metric label value and log field. */
-export type AuthnId = string;
+export type { AuthnId } from './ids.js';
 
 /**
  * Request headers as Node's parser gives them, lower-cased: one string per header (repeats joined), a list
