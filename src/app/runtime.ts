@@ -5,7 +5,7 @@
  */
 import type { AuthnDeps, Authenticator } from '../authn/types.js';
 import { AUTHN_IDS } from '../authn/ids.js';
-import { createForm } from '../authn/registry.js';
+import { carriersOf, createForm } from '../authn/registry.js';
 import { AuthPipeline } from '../authn/pipeline.js';
 import { pathKey } from '../authn/canonical-path.js';
 import { RouteRules } from '../authn/rules.js';
@@ -43,12 +43,12 @@ export function buildRuntime(config: Config, parts: RuntimeParts): Runtime<Confi
   const query = new Set<string>(ALWAYS_STRIPPED_LEGACY.query);
   for (const id of AUTHN_IDS) {
     const opts = config.authn[id];
-    const form = createForm(id, opts, parts.authnDeps);
     // Every form's carriers are stripped, enabled or not: a disabled form's secret must not reach upstream.
-    form.carriers.headers?.forEach((h) => headers.add(h.toLowerCase()));
-    form.carriers.cookies?.forEach((c) => cookies.add(c));
-    form.carriers.query?.forEach((q) => query.add(q));
-    if (opts.enabled) forms.push(form);
+    const carriers = carriersOf(id, opts);
+    carriers.headers?.forEach((h) => headers.add(h.toLowerCase()));
+    carriers.cookies?.forEach((c) => cookies.add(c));
+    carriers.query?.forEach((q) => query.add(q));
+    if (opts.enabled) forms.push(createForm(id, opts, parts.authnDeps));
   }
   const dialects: Dialect[] = [];
   for (const id of DIALECT_IDS) {

@@ -13,7 +13,7 @@ import { bearer } from './forms/bearer.js';
 import { remote } from './forms/remote.js';
 import { AUTHN_IDS, type AuthnId } from './ids.js';
 import type { AuthenticatorModule } from './module.js';
-import type { Authenticator, AuthnDeps } from './types.js';
+import type { Authenticator, AuthnDeps, Carriers } from './types.js';
 
 const BY_ID = {
   basic,
@@ -30,10 +30,17 @@ export const AUTHENTICATORS = AUTHN_IDS.map((id) => BY_ID[id]);
 /** Each form's options (its `authn.<id>` block, parsed), by id. */
 export type AuthnOptions = { readonly [K in AuthnId]: z.output<(typeof BY_ID)[K]['options']> };
 
-/** Every form seen through its own id, so that `createForm` needs no cast (TypeScript's correlated unions). */
-const CREATORS: { readonly [K in AuthnId]: { create(options: AuthnOptions[K], deps: AuthnDeps): Authenticator } } = BY_ID;
+/** Every form seen through its own id, so that the functions below need no cast (TypeScript's correlated unions). */
+const MODULES: {
+  readonly [K in AuthnId]: { carriers(options: AuthnOptions[K]): Carriers; create(options: AuthnOptions[K], deps: AuthnDeps): Authenticator };
+} = BY_ID;
+
+/** Where form `id`'s secret travels with these options (enabled or not: nothing is built). */
+export function carriersOf<K extends AuthnId>(id: K, options: AuthnOptions[K]): Carriers {
+  return MODULES[id].carriers(options);
+}
 
 /** Builds form `id` from its config block. */
 export function createForm<K extends AuthnId>(id: K, options: AuthnOptions[K], deps: AuthnDeps): Authenticator {
-  return CREATORS[id].create(options, deps);
+  return MODULES[id].create(options, deps);
 }

@@ -1,6 +1,6 @@
 /**
  * The contracts every credential form implements. A form is one file in `src/authn/forms/` exporting an
- * {@link AuthenticatorFactory}, plus one line in `src/authn/registry.ts`.
+ * AuthenticatorModule (`module.ts`), plus its id in `ids.ts` and one line in `registry.ts`.
  *
  * The pipeline splits *finding* a credential from *verifying* it (as Oathkeeper's "not responsible" sentinel
  * does, but as a return value): it can then reject ambiguous requests before any crypto, put one validation
@@ -51,7 +51,7 @@ export interface RequestView {
   cookie(name: string): string | undefined;
 }
 
-/** Where a credential form's secrets travel. The pipeline strips all of these before forwarding. */
+/** Where a credential form's secrets travel (`AuthenticatorModule.carriers`); all are stripped before forwarding. */
 export interface Carriers {
   readonly headers?: readonly string[];
   readonly cookies?: readonly string[];
@@ -109,7 +109,6 @@ export interface ChallengeContext {
 
 export interface Authenticator<C extends Credential = Credential> {
   readonly id: AuthnId;
-  readonly carriers: Carriers;
   /**
    * Authorization-style headers and schemes this form takes over from local verification (the `remote` form).
    * The pipeline refuses to build (start or reload fails with a message) when another enabled form also

@@ -43,6 +43,7 @@ export type { DigestCredential } from './credential.js';
 export const digest = defineAuthenticator({
   id: ID,
   options: digestOptions,
+  carriers: () => ({ headers: ['authorization'] }),
   create(options, deps) {
     const ctx = digestContext(options, deps);
     if (options.enabled && !ctx.hasMaterial()) {
@@ -50,7 +51,6 @@ export const digest = defineAuthenticator({
     }
     return {
       id: ID,
-      carriers: { headers: ['authorization'] },
       extract(req): DigestCredential | undefined {
         const raw = authorizationParams(req, 'Digest');
         if (raw === undefined) return undefined;
