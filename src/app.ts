@@ -110,7 +110,7 @@ export class App {
       sharedSecret: secret,
       now,
       metrics: this.metrics,
-      formEnabled: (id) => (this.#runtime.config.authn as unknown as Record<string, { enabled?: boolean } | undefined>)[id]?.enabled === true,
+      formEnabled: (id) => this.#runtime.config.authn[id].enabled,
       ...(this.nonceCounter !== undefined ? { nonceCounter: this.nonceCounter } : {}),
     };
     this.tokens = new TokenService(store, now);

@@ -4,12 +4,14 @@
  * the config. Called at start and on each reload; the result is swapped in whole.
  */
 import type { AuthnDeps, Authenticator } from '../authn/types.js';
-import { AUTHENTICATORS } from '../authn/registry.js';
+import { AUTHN_IDS } from '../authn/ids.js';
+import { carriersOf, createForm } from '../authn/registry.js';
 import { AuthPipeline } from '../authn/pipeline.js';
 import { pathKey } from '../authn/canonical-path.js';
 import { RouteRules } from '../authn/rules.js';
 import type { Config } from '../config-schema.js';
-import { DIALECTS } from '../issue/registry.js';
+import { DIALECT_IDS } from '../issue/ids.js';
+import { createDialect } from '../issue/registry.js';
 import { IssueRouter } from '../issue/router.js';
 import type { Dialect, IssueDeps } from '../issue/types.js';
 import type { Runtime } from '../proxy/runtime.js';
@@ -39,19 +41,19 @@ export function buildRuntime(config: Config, parts: RuntimeParts): Runtime<Confi
   const headers = new Set([...ALWAYS_STRIPPED_HEADERS, ...ALWAYS_STRIPPED_LEGACY.headers]);
   const cookies = new Set<string>(ALWAYS_STRIPPED_LEGACY.cookies);
   const query = new Set<string>(ALWAYS_STRIPPED_LEGACY.query);
-  for (const m of AUTHENTICATORS) {
-    const opts = config.authn[m.id];
-    const form = m.create(opts as never, parts.authnDeps);
+  for (const id of AUTHN_IDS) {
+    const opts = config.authn[id];
     // Every form's carriers are stripped, enabled or not: a disabled form's secret must not reach upstream.
-    form.carriers.headers?.forEach((h) => headers.add(h.toLowerCase()));
-    form.carriers.cookies?.forEach((c) => cookies.add(c));
-    form.carriers.query?.forEach((q) => query.add(q));
-    if (opts.enabled) forms.push(form);
+    const carriers = carriersOf(id, opts);
+    carriers.headers?.forEach((h) => headers.add(h.toLowerCase()));
+    carriers.cookies?.forEach((c) => cookies.add(c));
+    carriers.query?.forEach((q) => query.add(q));
+    if (opts.enabled) forms.push(createForm(id, opts, parts.authnDeps));
   }
   const dialects: Dialect[] = [];
-  for (const m of DIALECTS) {
-    const opts = config.issue[m.id];
-    if (opts.enabled) dialects.push(m.create(opts as never, parts.issueDeps));
+  for (const id of DIALECT_IDS) {
+    const opts = config.issue[id];
+    if (opts.enabled) dialects.push(createDialect(id, opts, parts.issueDeps));
   }
   const identityHeader = config.identity.header.toLowerCase();
   return Object.freeze({

@@ -6,11 +6,11 @@
 import { TrackgateError } from '../errors.js';
 import type { CacheOutcome, ValidationCache } from '../verify/cache.js';
 import { fingerprint, type CredentialDigester } from '../verify/cache-key.js';
-import type { Authenticator, ChallengeContext, Credential, Identity, RequestView } from './types.js';
+import type { Authenticator, AuthnId, ChallengeContext, Credential, Identity, RequestView } from './types.js';
 
 export interface AuthResult {
   identity: Identity;
-  scheme: string;
+  scheme: AuthnId;
   cache: CacheOutcome;
   /** Keyed fingerprint of the credential for logs. */
   fingerprint: string | undefined;
@@ -18,7 +18,7 @@ export interface AuthResult {
 
 export interface AuthFailureContext {
   /** The form whose credential was found (undefined when none was). */
-  scheme: string | undefined;
+  scheme: AuthnId | undefined;
   fingerprint: string | undefined;
 }
 
@@ -109,13 +109,13 @@ export class AuthPipeline {
   }
 
   /** The challenges of one enabled form (the GPS seed's auth-basic/auth-digest URLs answer with one). */
-  challengeOf(formId: string, req: RequestView): string[] {
+  challengeOf(formId: AuthnId, req: RequestView): string[] {
     const form = this.forms.find((f) => f.id === formId);
     const c = form?.challenge?.({ req });
     return c === undefined ? [] : ([] as string[]).concat(c);
   }
 
-  #withChallenges(err: unknown, req: RequestView, scheme: string): unknown {
+  #withChallenges(err: unknown, req: RequestView, scheme: AuthnId): unknown {
     if (!(err instanceof TrackgateError) || err.status !== 401 || err.headers?.['www-authenticate'] !== undefined) return err;
     return new TrackgateError(err.code, err.message, {
       ...(err.detail !== undefined ? { detail: err.detail } : {}),

@@ -1,6 +1,6 @@
 /**
  * The contracts every credential form implements. A form is one file in `src/authn/forms/` exporting an
- * {@link AuthenticatorFactory}, plus one line in `src/authn/registry.ts`.
+ * AuthenticatorModule (`module.ts`), plus its id in `ids.ts` and one line in `registry.ts`.
  *
  * The pipeline splits *finding* a credential from *verifying* it (as Oathkeeper's "not responsible" sentinel
  * does, but as a return value): it can then reject ambiguous requests before any crypto, put one validation
@@ -12,11 +12,10 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AuthReason } from '../errors.js';
 import type { Identity } from '../identity/identity.js';
+import type { AuthnId } from './ids.js';
 
 export type { Identity, IdentityKind } from '../identity/identity.js';
-
-/** The id of a credential form: also its config key, metric label value and log field. */
-export type AuthnId = string;
+export type { AuthnId } from './ids.js';
 
 /**
  * Request headers as Node's parser gives them, lower-cased: one string per header (repeats joined), a list
@@ -52,7 +51,7 @@ export interface RequestView {
   cookie(name: string): string | undefined;
 }
 
-/** Where a credential form's secrets travel. The pipeline strips all of these before forwarding. */
+/** Where a credential form's secrets travel (`AuthenticatorModule.carriers`); all are stripped before forwarding. */
 export interface Carriers {
   readonly headers?: readonly string[];
   readonly cookies?: readonly string[];
@@ -110,7 +109,6 @@ export interface ChallengeContext {
 
 export interface Authenticator<C extends Credential = Credential> {
   readonly id: AuthnId;
-  readonly carriers: Carriers;
   /**
    * Authorization-style headers and schemes this form takes over from local verification (the `remote` form).
    * The pipeline refuses to build (start or reload fails with a message) when another enabled form also

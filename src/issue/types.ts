@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import type { AccountDirectory } from '../accounts/directory.js';
 import type { AuthResult } from '../authn/pipeline.js';
+import type { AuthnId } from '../authn/ids.js';
 import type { RequestView } from '../authn/types.js';
 import type { TrackgateError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
@@ -14,6 +15,9 @@ import type { Throttle } from '../store/throttle.js';
 import type { PasswordVerifier } from '../accounts/password-verifier.js';
 import type { Subject, TokenService } from './tokens.js';
 import type { PairOptions, RefreshRotation, TokenPair } from './refresh.js';
+import type { DialectId } from './ids.js';
+
+export type { DialectId } from './ids.js';
 
 /**
  * What a dialect's route handler gets: plain data and functions, no HTTP objects. The proxy's token-endpoint
@@ -26,7 +30,7 @@ export interface IssueRequest {
   /** Runs the proxy's authentication pipeline; `undefined` when the request carries no credential. */
   authenticate(): Promise<AuthResult | undefined>;
   /** The `WWW-Authenticate` values of one credential form (e.g. `basic`, `digest`), for legacy challenges. */
-  challengeOf(formId: string): string[];
+  challengeOf(formId: AuthnId): string[];
   /** The HTTP reason phrase of a status (`Unauthorized`), for documents that echo it; undefined if unknown. */
   statusText(status: number): string | undefined;
 }
@@ -63,7 +67,7 @@ export interface IssueDeps {
 }
 
 export interface Dialect {
-  readonly id: string;
+  readonly id: DialectId;
   readonly routes: readonly IssueRoute[];
   /** Renders any error in this dialect's own wire shape. */
   renderError(err: TrackgateError, req: IssueRequest): IssueReply;
@@ -89,13 +93,13 @@ export interface RefreshCapability {
   accessValueFor?(subject: Subject): PairOptions['accessValue'];
 }
 
-export interface DialectModule<Id extends string = string, S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> {
+export interface DialectModule<Id extends DialectId = DialectId, S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> {
   readonly id: Id;
   /** Config block schema under `issue.<id>`: `enabled`, `prefix`, lifetimes … with defaults. */
   readonly options: S;
   create(options: z.output<S>, deps: IssueDeps): Dialect;
 }
 
-export function defineDialect<const Id extends string, S extends z.ZodType<{ enabled: boolean }>>(m: DialectModule<Id, S>): DialectModule<Id, S> {
+export function defineDialect<const Id extends DialectId, S extends z.ZodType<{ enabled: boolean }>>(m: DialectModule<Id, S>): DialectModule<Id, S> {
   return m;
 }

@@ -12,7 +12,8 @@ import { parseAuthParams } from '../../src/authn/auth-params.js';
 import { algorithmInfo, digestHa1, digestResponse, digestUserhash, type DigestHash } from '../../src/authn/digest-hash.js';
 import { DigestNonces } from '../../src/authn/digest-nonce.js';
 import { MemoryNonceCounterStore } from '../../src/store/digest-nonce-counter.js';
-import { decodeExtValue, parseDigestCredential, uriMatches } from '../../src/authn/forms/digest.js';
+import { decodeExtValue, parseDigestCredential } from '../../src/authn/forms/digest/credential.js';
+import { uriMatches } from '../../src/authn/forms/digest/request.js';
 
 // RFC 7616 §3.9.1
 const MUFASA = {

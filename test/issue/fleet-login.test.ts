@@ -12,7 +12,7 @@ import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { hashPassword } from '../../src/accounts/password.js';
 import { RefreshRotation } from '../../src/issue/refresh.js';
 import { IssueRouter } from '../../src/issue/router.js';
-import type { Dialect, IssueRoute } from '../../src/issue/types.js';
+import type { Dialect, DialectId, IssueRoute } from '../../src/issue/types.js';
 import { startGate, useGate } from '../helpers/gate.js';
 import { DEMO, DEMO_ACCOUNTS, type TestGate } from '../helpers/trackgate.js';
 
@@ -270,16 +270,16 @@ describe('who serves /auth/refresh', () => {
     const rotation = new RefreshRotation(gate.app.tokens, gate.app.store, () => 0, Date.now);
     const handle = async () => ({ status: 204 });
     const renderPair = () => ({ status: 200 });
-    const d = (id: string, routes: IssueRoute[], refreshPath?: string): Dialect => ({
+    const d = (id: DialectId, routes: IssueRoute[], refreshPath?: string): Dialect => ({
       id, routes, renderError: () => ({ status: 500 }),
       ...(refreshPath !== undefined ? { refresh: { path: refreshPath, fields: [`${id}_token`], renderPair } } : {}),
     });
-    const router = new IssueRouter([d('a', [], '/auth/refresh'), d('b', [{ method: 'POST', path: '/auth/login', handle }], '/auth/refresh'), d('c', [], '/c/refresh')], rotation);
+    const router = new IssueRouter([d('fleet_login', [], '/auth/refresh'), d('telematics', [{ method: 'POST', path: '/auth/login', handle }], '/auth/refresh'), d('operator', [], '/c/refresh')], rotation);
     expect(router.size).toBe(3);
-    expect(router.match('POST', '/auth/refresh')?.dialect.id).toBe('a');
-    expect(router.match('POST', '/auth/login')?.dialect.id).toBe('b');
+    expect(router.match('POST', '/auth/refresh')?.dialect.id).toBe('fleet_login');
+    expect(router.match('POST', '/auth/login')?.dialect.id).toBe('telematics');
     expect(router.match('POST', '/c/refresh')?.route?.handle).toBe(router.match('POST', '/auth/refresh')?.route?.handle);
     expect(router.match('GET', '/auth/refresh')).toMatchObject({ route: undefined, allow: ['POST'] });
-    expect(() => new IssueRouter([d('a', [], '/auth/refresh'), d('b', [{ method: 'POST', path: '/auth/refresh', handle }])], rotation)).toThrow(/claimed by both b and a/);
+    expect(() => new IssueRouter([d('fleet_login', [], '/auth/refresh'), d('telematics', [{ method: 'POST', path: '/auth/refresh', handle }])], rotation)).toThrow(/claimed by both telematics and fleet_login/);
   });
 });

@@ -17,7 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseAuthParams, parseStrict, quoteString } from '../../src/authn/auth-params.js';
 import { authorizationParams } from '../../src/authn/authorization-header.js';
 import { decodeBasic } from '../../src/authn/forms/basic.js';
-import { decodeExtValue, parseDigestCredential } from '../../src/authn/forms/digest.js';
+import { decodeExtValue, parseDigestCredential } from '../../src/authn/forms/digest/credential.js';
 import { cookieValues, queryValues } from '../../src/authn/stored-token.js';
 import type { RequestView } from '../../src/authn/types.js';
 import { TrackgateError } from '../../src/errors.js';

@@ -50,11 +50,11 @@ export const basic = defineAuthenticator({
     realm: z.string().default('trackgate').describe('Realm announced in the Basic challenge.'),
     webServiceKeys: z.boolean().default(true).describe('Accept a GPS REST v2 web-service key as the Basic password.'),
   }),
+  carriers: () => ({ headers: ['authorization'] }),
   create(options, deps) {
     const challenge = `Basic realm="${options.realm.replace(/["\\]/g, '\\$&')}", charset="UTF-8"`;
     return {
       id: 'basic',
-      carriers: { headers: ['authorization'] },
       extract(req): BasicCredential | undefined {
         const params = authorizationParams(req, 'Basic');
         // With an InstanceId header, Basic is the telematics variant (forms/instance.ts), not an account login,

@@ -101,6 +101,7 @@ export const bearer = defineAuthenticator({
     }).strict().prefault({}).describe('JWT access tokens of outside identity providers.'),
     introspection: introspectionSchema.optional().describe('RFC 7662 introspection of opaque tokens (absent: not used).'),
   }),
+  carriers: () => ({ headers: ['authorization', 'authentication'] }),
   create(options, deps) {
     const base = `Bearer realm="${options.realm.replace(/["\\]/g, '\\$&')}"`;
     const external = options.external.issuers.length === 0 ? undefined
@@ -143,7 +144,6 @@ export const bearer = defineAuthenticator({
 
     return {
       id: 'bearer',
-      carriers: { headers: ['authorization', 'authentication'] },
       extract(req): BearerCredential | undefined {
         const a = tokenOf(req.headers.authorization, 'Authorization');
         const b = options.legacyAuthenticationHeader ? tokenOf(req.headers.authentication, 'Authentication') : undefined;

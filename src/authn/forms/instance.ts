@@ -54,10 +54,10 @@ export const instance = defineAuthenticator({
   options: z.object({
     enabled: z.boolean().default(false).describe('Accept telematics InstanceId/InstanceKey/DeviceToken headers and their Basic variants (devices of a user group, API admins).'),
   }),
+  carriers: () => ({ headers: ['instanceid', 'instancekey', 'devicetoken', 'authorization'] }),
   create(_options, deps) {
     return {
       id: 'instance',
-      carriers: { headers: ['instanceid', 'instancekey', 'devicetoken', 'authorization'] },
       extract(req): InstanceCredential | undefined {
         const instanceId = header(req, 'instanceid');
         const instanceKey = header(req, 'instancekey');

@@ -35,11 +35,11 @@ export const oauth = defineAuthenticator({
     enabled: z.boolean().default(false).describe('Accept Geoloqi access tokens (`Authorization: OAuth <token>`, `access_token` query parameter).'),
     realm: z.string().default('trackgate').describe('Realm announced in the OAuth challenge.'),
   }),
+  carriers: () => ({ headers: ['authorization'], query: ['access_token'] }),
   create(options, deps) {
     const challenge = `OAuth realm="${options.realm.replace(/["\\]/g, '\\$&')}"`;
     return {
       id: 'oauth',
-      carriers: { headers: ['authorization'], query: ['access_token'] },
       extract(req): OAuthHeaderCredential | undefined {
         const header = authorizationParams(req, 'OAuth');
         if (header !== undefined && header !== '' && !B64TOKEN_RE.test(header)) {

@@ -64,8 +64,9 @@ export const remote = defineAuthenticator({
       if (NOT_CREDENTIALS.has(h)) ctx.addIssue({ code: 'custom', path: ['forwardHeaders', i], message: `${h} is not a credential header` });
     }
   }),
+  carriers: (options) => ({ headers: forwardedHeaders(options.forwardHeaders) }),
   create(options, deps) {
-    const forward = [...new Set(options.forwardHeaders.map((h) => h.toLowerCase()))];
+    const forward = forwardedHeaders(options.forwardHeaders);
     const authHeaders = forward.filter((h) => AUTH_HEADERS.has(h));
     const schemes = new Set(options.schemes.map((s) => s.toLowerCase()));
     const subjectHeader = options.subjectHeader.toLowerCase();
@@ -89,7 +90,6 @@ export const remote = defineAuthenticator({
 
     return {
       id: 'remote',
-      carriers: { headers: forward },
       exclusive: { headers: authHeaders, schemes: options.schemes },
       extract(req): RemoteCredential | undefined {
         let claimed = false;
@@ -155,6 +155,11 @@ export const remote = defineAuthenticator({
     };
   },
 });
+
+/** The headers sent to the check endpoint, lower-cased, each once: the form's carriers. */
+function forwardedHeaders(names: readonly string[]): string[] {
+  return [...new Set(names.map((h) => h.toLowerCase()))];
+}
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   const s = Array.isArray(v) ? v[0] : v;

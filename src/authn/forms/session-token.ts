@@ -24,10 +24,10 @@ export const sessionToken = defineAuthenticator({
   options: z.object({
     enabled: z.boolean().default(false).describe('Accept GPS REST v2 session tokens (`_token` query parameter, `token` cookie, `X-Token` header).'),
   }),
+  carriers: () => ({ headers: ['x-token'], cookies: ['token'], query: ['_token'] }),
   create(_options, deps) {
     return {
       id: 'session_token',
-      carriers: { headers: ['x-token'], cookies: ['token'], query: ['_token'] },
       extract(req): SessionTokenCredential | undefined {
         const header = req.headers['x-token'];
         // Every request runs this: nothing is allocated unless some carrier is present.
