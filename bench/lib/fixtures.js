@@ -10,10 +10,10 @@ import { isDeepStrictEqual } from 'node:util';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { SignJWT, exportJWK } from 'jose';
 import { hashPassword } from '../../dist/accounts/password.js';
 import { lookupDigest } from '../../dist/accounts/digest-token.js';
+import { DatabaseSync } from '../../dist/store/node-sqlite.js';
 import { SqliteStore } from '../../dist/store/sqlite.js';
 import { have, run } from './procs.js';
 
@@ -99,10 +99,12 @@ export async function writeStore(file, { bulk, bulkFile }) {
   await store.close();
 
   const values = Array.from({ length: bulk }, tokenValue);
-  const db = new Database(file);
+  const db = new DatabaseSync(file);
   const ins = db.prepare(`INSERT INTO tokens (digest, type, issuer, subject, kind, account, issued_at, expires_at)
     VALUES (?, 'session', 'bench', ?, 'user', 'bench-account', ?, ?)`);
-  db.transaction(() => { values.forEach((v, i) => ins.run(lookupDigest(v), `bench-churn-${i}`, now, expiresAt)); })();
+  db.exec('BEGIN');
+  values.forEach((v, i) => ins.run(lookupDigest(v), `bench-churn-${i}`, now, expiresAt));
+  db.exec('COMMIT');
   db.close();
   writeFileSync(bulkFile, `${values.join('\n')}\n`);
 
