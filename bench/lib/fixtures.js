@@ -20,6 +20,8 @@ import { have, run } from './procs.js';
 export const REALM = 'bench';
 export const USER = { name: 'bench-user', password: 'bench-password-1' };
 export const BCRYPT_USER = { name: 'bench-bcrypt', password: 'bench-password-2' };
+/** A GPS REST v2 web-service key of USER: `POST /rest/v2/token` with `key=` issues a session token (no password hash). */
+export const WEB_SERVICE_KEY = 'bench-web-service-key-0123456789abcdef';
 export const INSTANCE = { id: 'bench-instance', key: 'bench-instance-key-0123456789', device: 'bench-device', deviceToken: 'bench-device-token-0123456789abcdef' };
 export const JWT_ISSUER = 'https://idp.bench.invalid/';
 export const JWT_AUDIENCE = 'trackgate-bench';
@@ -58,7 +60,7 @@ export async function writeAccounts(dir, { coldUsers }) {
   const users = [
     {
       username: USER.name, password: await hashPassword(USER.password), accounts: ['bench-account'],
-      digest: { realm: REALM, ha1: { MD5: ha1 } },
+      digest: { realm: REALM, ha1: { MD5: ha1 } }, webServiceKeys: [lookupDigest(WEB_SERVICE_KEY)],
     },
     { username: BCRYPT_USER.name, password: bcryptHash(bcrypt), accounts: ['bench-account'] },
     ...await Promise.all(cold.map(async (u) => ({ username: u.name, password: await hashPassword(u.password) }))),
