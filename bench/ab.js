@@ -1,7 +1,8 @@
 /**
  * Before/after comparison of two trackgate builds on a noisy machine: the builds take turns (A, B, A, B, …),
  * each round starting a fresh trackgate, warming it up and measuring every scenario, so slow phases of the
- * machine hit both alike. Reports the median rps and CPU µs/request of each build and B's change.
+ * machine hit both alike. Reports the median rps and CPU µs/request of each build and B's change, and each
+ * build's RSS at idle (1 s after it is ready, before any request) and peak RSS (VmHWM after the round).
  *
  *   node bench/ab.js <dirA> <dirB> [scenario,…]     dir: a checkout or copy holding bin/trackgate.js + dist/
  *   AB_ROUNDS=4  AB_SECONDS=4  AB_WARMUP=2  AB_ACCESS_LOG=on|off (off)
@@ -13,9 +14,9 @@ import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { installCleanup, killAll, TASKSET, groupCpuSeconds } from './lib/procs.js';
+import { installCleanup, killAll, TASKSET, groupCpuSeconds, groupPeakRssMiB, groupRssMiB } from './lib/procs.js';
 import { startUpstream, startJwksServer, startTrackgate, preflight, median, formIdsOf, CPU_LOAD } from './lib/harness.js';
-import { writeAccounts, writeStore, externalIssuer, digestRun, basicHeader, USER, INSTANCE } from './lib/fixtures.js';
+import { writeAccounts, writeStore, externalIssuer, digestRun, basicHeader, USER, INSTANCE, WEB_SERVICE_KEY } from './lib/fixtures.js';
 import { runWrk, writeScript } from './lib/wrk.js';
 
 const [dirA, dirB, list = 'basic,cookie,bearer,digest,64k'] = process.argv.slice(2);
@@ -49,6 +50,8 @@ async function main() {
       '64k': () => ({ ...A(basicHeader(USER)), path: '/big/64k' }),
       '1m': () => ({ ...A(basicHeader(USER)), path: '/big/1m' }),
       churn: () => ({ path: `${PATH}&_token={1}`, data: tokensFile }),
+      // A session token issued per request (one committed store write each), redirected with 303.
+      login: () => ({ method: 'POST', path: '/rest/v2/token', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `key=${WEB_SERVICE_KEY}` }),
       digest: async (tg, tag) => {
         const d = await digestRun({ port: tg.port, path: PATH, file: join(dir, `digest-${tag}.txt`), count: (seconds + warmup) * 40_000 + 20_000, ha1: acc.ha1, lead: 100 });
         return { path: PATH, headers: { Authorization: d.header }, data: d.file };
@@ -57,6 +60,7 @@ async function main() {
     const names = list.split(',');
     for (const n of names) if (!specs[n]) throw new Error(`unknown scenario ${n}`);
     const results = { A: {}, B: {} };
+    const memory = { A: [], B: [] };
     const builds = { A: resolve(dirA), B: resolve(dirB) };
     for (let r = 0; r < rounds; r++) {
       for (const which of r % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
@@ -64,10 +68,12 @@ async function main() {
           { logging: { access: process.env.AB_ACCESS_LOG === 'on' }, ...(names.includes('churn') ? { cache: { maxEntries: 10_000 } } : {}) },
           { bin: join(builds[which], 'bin', 'trackgate.js') });
         try {
+          await new Promise((r) => setTimeout(r, 1000));
+          const idleRss = groupRssMiB(tg.pgid);
           for (const n of names) {
             const url = `http://127.0.0.1:${tg.port}`;
             const spec = await specs[n](tg, `${which}${r}w`);
-            if (n !== 'digest' && n !== 'churn') await preflight(tg, spec, !['64k', '1m'].includes(n));
+            if (n !== 'digest' && n !== 'churn' && n !== 'login') await preflight(tg, spec, !['64k', '1m'].includes(n));
             if (warmup > 0) await runWrk({ url, script: writeScript(dir, `ab-${n}-w`, spec), seconds: warmup, connections: 50, cpu: CPU_LOAD });
             const mspec = n === 'digest' ? await specs[n](tg, `${which}${r}m`) : spec;
             const c0 = groupCpuSeconds(tg.pgid);
@@ -76,6 +82,7 @@ async function main() {
             (results[which][n] ??= []).push({ rps: w.rps, cpuUs, p99: w.p99, errors: w.errors });
             process.stderr.write(`round ${r + 1} ${which} ${n.padEnd(8)} ${w.rps.toFixed(0).padStart(6)} rps ${cpuUs.toFixed(1).padStart(6)} µs/req p99 ${w.p99.toFixed(2)} ms${w.errors ? ` ERRORS ${w.errors}` : ''}\n`);
           }
+          memory[which].push({ idleRss, peakRss: groupPeakRssMiB(tg.pgid) });
         } finally { await tg.proc.stop(); }
       }
     }
@@ -90,6 +97,8 @@ async function main() {
       const bc = median(b.map((x) => x.cpuUs));
       process.stdout.write(`${n.padEnd(10)} ${ar.toFixed(0).padStart(8)} ${br.toFixed(0).padStart(8)} ${`${(((br / ar) - 1) * 100).toFixed(1)}%`.padStart(7)}   ${ac.toFixed(1).padStart(9)} ${bc.toFixed(1).padStart(9)} ${`${(((bc / ac) - 1) * 100).toFixed(1)}%`.padStart(7)}\n`);
     }
+    const rss = (which, key) => median(memory[which].map((m) => m[key])).toFixed(1);
+    process.stdout.write(`\nRSS MiB (median): idle A ${rss('A', 'idleRss')}, B ${rss('B', 'idleRss')}; peak A ${rss('A', 'peakRss')}, B ${rss('B', 'peakRss')}\n`);
     await jwks.close();
   } finally {
     killAll();

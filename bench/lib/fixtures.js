@@ -10,16 +10,18 @@ import { isDeepStrictEqual } from 'node:util';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { SignJWT, exportJWK } from 'jose';
 import { hashPassword } from '../../dist/accounts/password.js';
 import { lookupDigest } from '../../dist/accounts/digest-token.js';
+import { DatabaseSync } from '../../dist/store/node-sqlite.js';
 import { SqliteStore } from '../../dist/store/sqlite.js';
 import { have, run } from './procs.js';
 
 export const REALM = 'bench';
 export const USER = { name: 'bench-user', password: 'bench-password-1' };
 export const BCRYPT_USER = { name: 'bench-bcrypt', password: 'bench-password-2' };
+/** A GPS REST v2 web-service key of USER: `POST /rest/v2/token` with `key=` issues a session token (no password hash). */
+export const WEB_SERVICE_KEY = 'bench-web-service-key-0123456789abcdef';
 export const INSTANCE = { id: 'bench-instance', key: 'bench-instance-key-0123456789', device: 'bench-device', deviceToken: 'bench-device-token-0123456789abcdef' };
 export const JWT_ISSUER = 'https://idp.bench.invalid/';
 export const JWT_AUDIENCE = 'trackgate-bench';
@@ -58,7 +60,7 @@ export async function writeAccounts(dir, { coldUsers }) {
   const users = [
     {
       username: USER.name, password: await hashPassword(USER.password), accounts: ['bench-account'],
-      digest: { realm: REALM, ha1: { MD5: ha1 } },
+      digest: { realm: REALM, ha1: { MD5: ha1 } }, webServiceKeys: [lookupDigest(WEB_SERVICE_KEY)],
     },
     { username: BCRYPT_USER.name, password: bcryptHash(bcrypt), accounts: ['bench-account'] },
     ...await Promise.all(cold.map(async (u) => ({ username: u.name, password: await hashPassword(u.password) }))),
@@ -99,10 +101,12 @@ export async function writeStore(file, { bulk, bulkFile }) {
   await store.close();
 
   const values = Array.from({ length: bulk }, tokenValue);
-  const db = new Database(file);
+  const db = new DatabaseSync(file);
   const ins = db.prepare(`INSERT INTO tokens (digest, type, issuer, subject, kind, account, issued_at, expires_at)
     VALUES (?, 'session', 'bench', ?, 'user', 'bench-account', ?, ?)`);
-  db.transaction(() => { values.forEach((v, i) => ins.run(lookupDigest(v), `bench-churn-${i}`, now, expiresAt)); })();
+  db.exec('BEGIN');
+  values.forEach((v, i) => ins.run(lookupDigest(v), `bench-churn-${i}`, now, expiresAt));
+  db.exec('COMMIT');
   db.close();
   writeFileSync(bulkFile, `${values.join('\n')}\n`);
 

@@ -38,7 +38,8 @@ end
 `;
 
 /**
- * Writes the Lua script for a request spec: `{ method, path, headers, data?, once?, paceMs? }`. With `data` (a
+ * Writes the Lua script for a request spec: `{ method, path, headers, body?, data?, once?, paceMs? }` (`body`:
+ * static requests only). With `data` (a
  * file of tab-separated values), requests cycle through its lines (`once`: stop after one pass); with
  * `paceMs`, each connection waits that long on average before each request (see above).
  */
@@ -50,6 +51,7 @@ export function writeScript(dir, name, spec) {
     body = `wrk.method = ${lua(method)}
 wrk.path = ${lua(spec.path)}
 ${headers.map(([k, v]) => `wrk.headers[${lua(k)}] = ${lua(v)}`).join('\n')}
+${spec.body === undefined ? '' : `wrk.body = ${lua(spec.body)}`}
 `;
   } else {
     body = `local reqs = {}

@@ -32,11 +32,9 @@ const storeUrl = z.string().refine((s) => {
 }, 'must be sqlite:<path>, or redis://[user:password@]host[:port][/db] (rediss:// for TLS)');
 
 /**
- * SQLite page cache per connection (`store.sqliteCacheBytes`). SQLite's own default is 2 MiB; the better-sqlite3
- * build sets 16, which a pass over 100,000 stored tokens fills (measured: 17 MiB of malloc'd pages at the bench's
- * fill of 100k identities, the largest native allocation trackgate had). A lookup walks two b-trees (the digest
- * index, then the table); a page outside the cache is one read from the OS file cache. With 100,000 tokens the CPU
- * per cache miss was the same with 2 MiB as with 16.
+ * SQLite page cache per connection (`store.sqliteCacheBytes`): SQLite's own default. The store is read on
+ * validation-cache misses only, and a page outside the cache is one read from the OS file cache.
+ * Why and measured: docs/performance-notes.md#sqlite-page-cache-of-2-mib.
  */
 export const DEFAULT_SQLITE_CACHE_BYTES = 2 * 1024 * 1024;
 

@@ -1,5 +1,5 @@
 /**
- * The embedded default store: one SQLite file (better-sqlite3, WAL). Writes are committed before the
+ * The embedded default store: one SQLite file (`node:sqlite`, WAL). Writes are committed before the
  * response that depends on them is sent, so a killed process loses nothing it has acknowledged.
  *
  * Revocations by another process on the same file (`trackgate tokens revoke` while trackgate runs): SQLite has
@@ -11,8 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
 import { DEFAULT_SQLITE_CACHE_BYTES } from '../config/schema.js';
+import { DatabaseSync, type Database, type Statement } from './node-sqlite.js';
 import type { CreateUserResult, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
 
 /** How often a subscribed store looks for revocations made by other processes on the same file. */
@@ -20,20 +20,20 @@ export const REVOCATION_POLL_MS = 1000;
 /** Revocation log rows older than this are pruned. */
 export const REVOCATION_LOG_KEEP_MS = 10 * 60_000;
 
-interface UserRow {
+type UserRow = {
   id: string; username: string; password: string | null; email: string | null; app: string; key: string | null;
   anonymous: number; display_name: string; extra: string | null; created_at: number;
-}
+};
 
-interface Row {
+type Row = {
   digest: string; type: string; issuer: string; subject: string; kind: string;
   account: string | null; instance: string | null; family: string | null;
   issued_at: number; expires_at: number; revoked_at: number | null; data: string | null; rotated: string | null;
-}
+};
 
 export class SqliteStore implements Store {
   readonly engine = 'sqlite';
-  readonly #db: Database.Database;
+  readonly #db: Database;
   readonly #listeners = new Set<(e: StoreEvent) => void>();
   readonly #stmts;
   /** Tells this store's own revocation-log rows apart from other processes'. */
@@ -42,6 +42,7 @@ export class SqliteStore implements Store {
   #poll: NodeJS.Timeout | undefined;
   #lastSeq = 0;
   #polls = 0;
+  #open = true;
 
   /**
    * @param opts.pollMs how often to look for other processes' revocations (default {@link REVOCATION_POLL_MS})
@@ -50,13 +51,14 @@ export class SqliteStore implements Store {
   constructor(readonly path: string, opts: { pollMs?: number; cacheBytes?: number } = {}) {
     this.#pollMs = opts.pollMs ?? REVOCATION_POLL_MS;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.#db = new Database(path);
-    this.#db.pragma('journal_mode = WAL');
+    this.#db = new DatabaseSync(path);
+    this.#db.exec('PRAGMA journal_mode = WAL');
     // NORMAL in WAL mode survives a process crash (SIGKILL); only an OS crash can lose the last commits.
-    this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('busy_timeout = 5000');
+    this.#db.exec('PRAGMA synchronous = NORMAL');
+    // Other processes on the file (cluster workers, the CLI) wait this long for the write lock instead of failing.
+    this.#db.exec('PRAGMA busy_timeout = 5000');
     // Negative: a size in KiB rather than a page count.
-    this.#db.pragma(`cache_size = ${-Math.ceil((opts.cacheBytes ?? DEFAULT_SQLITE_CACHE_BYTES) / 1024)}`);
+    this.#db.exec(`PRAGMA cache_size = ${-Math.ceil((opts.cacheBytes ?? DEFAULT_SQLITE_CACHE_BYTES) / 1024)}`);
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS tokens (
         digest TEXT PRIMARY KEY, type TEXT NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL,
@@ -77,7 +79,7 @@ export class SqliteStore implements Store {
       );
     `);
     // Files created before the refresh grace window existed lack the `rotated` column.
-    const columns = (this.#db.pragma('table_info(tokens)') as { name: string }[]).map((c) => c.name);
+    const columns = (this.#db.prepare('PRAGMA table_info(tokens)').all() as { name: string }[]).map((c) => c.name);
     if (!columns.includes('rotated')) this.#db.exec('ALTER TABLE tokens ADD COLUMN rotated TEXT');
     this.#stmts = {
       put: this.#db.prepare(`INSERT OR REPLACE INTO tokens VALUES
@@ -102,13 +104,16 @@ export class SqliteStore implements Store {
       userGet: this.#db.prepare('SELECT * FROM users WHERE id = ?'),
       userByName: this.#db.prepare('SELECT * FROM users WHERE username = ?'),
       userByKey: this.#db.prepare('SELECT * FROM users WHERE app = ? AND key = ?'),
-    };
+      begin: this.#db.prepare('BEGIN IMMEDIATE'),
+      commit: this.#db.prepare('COMMIT'),
+      rollback: this.#db.prepare('ROLLBACK'),
+    } satisfies Record<string, Statement>;
   }
 
   /** The page cache this connection may fill, in bytes (as SQLite reports it back). */
   get cacheBytes(): number {
-    const size = this.#db.pragma('cache_size', { simple: true }) as number;
-    return size < 0 ? -size * 1024 : size * (this.#db.pragma('page_size', { simple: true }) as number);
+    const { cache_size: size } = this.#db.prepare('PRAGMA cache_size').get() as { cache_size: number };
+    return size < 0 ? -size * 1024 : size * (this.#db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size;
   }
 
   async ping(): Promise<void> {
@@ -131,30 +136,28 @@ export class SqliteStore implements Store {
   }
 
   async revokeTokens(digests: readonly string[], at: number): Promise<number> {
-    const tx = this.#db.transaction((ds: readonly string[]) => ds.reduce((n, d) => {
-      const changed = this.#stmts.revoke.run(at, d).changes;
+    const n = this.#write(() => digests.reduce((count, d) => {
+      const changed = Number(this.#stmts.revoke.run(at, d).changes);
       if (changed > 0) this.#stmts.log.run(d, this.#origin, Date.now());
-      return n + changed;
+      return count + changed;
     }, 0));
-    const n = tx(digests);
     this.#emit({ type: 'revoked', digests });
     return n;
   }
 
   async rotateToken(digest: string, at: number, rotated: string): Promise<boolean> {
-    return this.#stmts.rotate.run(at, rotated, digest).changes === 1;
+    return Number(this.#stmts.rotate.run(at, rotated, digest).changes) === 1;
   }
 
   async revokeFamily(family: string, at: number): Promise<string[]> {
-    const tx = this.#db.transaction(() => {
-      const digests = (this.#stmts.family.all(family) as { digest: string }[]).map((r) => r.digest);
-      for (const d of digests) {
+    const digests = this.#write(() => {
+      const live = (this.#stmts.family.all(family) as { digest: string }[]).map((r) => r.digest);
+      for (const d of live) {
         this.#stmts.revoke.run(at, d);
         this.#stmts.log.run(d, this.#origin, Date.now());
       }
-      return digests;
+      return live;
     });
-    const digests = tx();
     if (digests.length > 0) this.#emit({ type: 'revoked', digests });
     return digests;
   }
@@ -165,12 +168,12 @@ export class SqliteStore implements Store {
 
   async purgeExpired(before: number): Promise<number> {
     this.#pruneLog();
-    return this.#stmts.purge.run(before).changes;
+    return Number(this.#stmts.purge.run(before).changes);
   }
 
   subscribe(listener: (e: StoreEvent) => void): () => void {
     this.#listeners.add(listener);
-    if (this.#poll === undefined && this.path !== ':memory:' && this.#db.open) {
+    if (this.#poll === undefined && this.path !== ':memory:' && this.#open) {
       // Only what is revoked from now on matters: whatever was revoked before was never cached here.
       this.#lastSeq = (this.#stmts.logMax.get() as { seq: number }).seq;
       this.#poll = setInterval(() => this.#pollLog(), this.#pollMs);
@@ -184,7 +187,7 @@ export class SqliteStore implements Store {
 
   /** Turns other processes' revocation-log rows into `revoked` events (see the file comment). */
   #pollLog(): void {
-    if (!this.#db.open) return;
+    if (!this.#open) return;
     try {
       const pruned = (this.#stmts.prunedGet.get() as { v: number } | undefined)?.v ?? 0;
       if (pruned > this.#lastSeq) {
@@ -208,15 +211,15 @@ export class SqliteStore implements Store {
   #pruneLog(): void {
     const through = (this.#stmts.logPrunable.get(Date.now() - REVOCATION_LOG_KEEP_MS) as { seq: number | null }).seq;
     if (through === null) return;
-    this.#db.transaction(() => {
+    this.#write(() => {
       this.#stmts.logPrune.run(through);
       this.#stmts.prunedSet.run({ v: through });
-    })();
+    });
   }
 
   async createUser(u: StoredUser): Promise<CreateUserResult> {
-    // IMMEDIATE: take the write lock before the checks, so another process cannot insert in between.
-    const tx = this.#db.transaction((): CreateUserResult => {
+    // The write lock is taken before the checks, so another process cannot insert in between.
+    return this.#write((): CreateUserResult => {
       if (this.#stmts.userByName.get(u.username) !== undefined) return 'duplicate_username';
       if (u.key !== undefined && this.#stmts.userByKey.get(u.app, u.key) !== undefined) return 'duplicate_key';
       if (this.#stmts.userGet.get(u.id) !== undefined) return 'duplicate_id';
@@ -227,7 +230,6 @@ export class SqliteStore implements Store {
       });
       return 'created';
     });
-    return tx.immediate();
   }
 
   async getUser(id: string): Promise<StoredUser | undefined> {
@@ -245,13 +247,33 @@ export class SqliteStore implements Store {
     return row && userFromRow(row);
   }
 
+  /**
+   * Runs `fn` in one transaction that takes the write lock at BEGIN (IMMEDIATE): waiting for another process's
+   * writer falls under the busy timeout, which a read-then-write transaction upgrading its lock would not get.
+   */
+  #write<T>(fn: () => T): T {
+    this.#stmts.begin.run();
+    try {
+      const result = fn();
+      this.#stmts.commit.run();
+      return result;
+    } catch (err) {
+      try {
+        this.#stmts.rollback.run();
+      } catch {
+        // SQLite already rolled back (it does on some errors, e.g. a full disk): nothing is left open.
+      }
+      throw err;
+    }
+  }
+
   #emit(e: StoreEvent): void {
     for (const l of this.#listeners) l(e);
   }
 
   async close(): Promise<void> {
     if (this.#poll !== undefined) { clearInterval(this.#poll); this.#poll = undefined; }
-    if (this.#db.open) this.#db.close();
+    if (this.#open) { this.#open = false; this.#db.close(); }
   }
 }
 

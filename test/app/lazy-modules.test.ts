@@ -37,7 +37,6 @@ describe('modules a SQLite sidecar loads', () => {
       if (app.store.engine !== 'sqlite') throw new Error('not the SQLite store');
       await app.store.close();
     `);
-    expect(names).toContain('better-sqlite3');
     expect(names).toContain('undici');
     expect(names).not.toContain('ioredis');
     expect(names).not.toContain('ws');

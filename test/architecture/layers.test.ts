@@ -35,7 +35,7 @@ const HTTP_LAYERS = ['proxy', 'admin', 'root'];
 /** The verifiers that call a verification source (JWKS, RFC 7662 introspection, remote check) over undici. */
 const OUTBOUND_SOURCES = new Set(['verify/external-jwt.ts', 'verify/introspection.ts', 'verify/remote-check.ts']);
 /** Database clients: only the store layer holds a connection. */
-const STORE_MODULES = ['ioredis', 'better-sqlite3', 'node:sqlite'];
+const STORE_MODULES = ['ioredis', 'node:sqlite'];
 
 function layerOf(file: string): string {
   const slash = file.indexOf('/');

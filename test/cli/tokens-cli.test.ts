@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
-import Database from 'better-sqlite3';
+import { DatabaseSync } from '../../src/store/node-sqlite.js';
 import { REVOCATION_POLL_MS, SqliteStore } from '../../src/store/sqlite.js';
 import type { StoreEvent } from '../../src/store/types.js';
 import { useGate } from '../helpers/gate.js';
@@ -161,7 +161,7 @@ describe('the SQLite revocation log (how a CLI revocation reaches the running pr
       await new Promise((r) => setTimeout(r, 300));
       expect(events).toEqual([{ type: 'revoked', digests: ['sha256:a'] }, { type: 'revoked', digests: ['sha256:b', 'sha256:c'] }]);
       // Rows this process never saw were pruned (it was suspended): it cannot know what it missed.
-      const db = new Database(file);
+      const db = new DatabaseSync(file);
       db.prepare("INSERT INTO store_meta (k, v) VALUES ('revocation_log_pruned_through', 1000000)").run();
       db.close();
       await new Promise((r) => setTimeout(r, 200));

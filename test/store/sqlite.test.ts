@@ -4,18 +4,19 @@
  * issuance load loses no token whose response a client received, and forgets no revocation.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
+import { DatabaseSync } from '../../src/store/node-sqlite.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { record, storeContract } from '../helpers/store-contract.js';
+import { record, storeContract, user } from '../helpers/store-contract.js';
 import { DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
 import { onLines } from '../helpers/lines.js';
 
@@ -63,7 +64,7 @@ describe('SQLite store', () => {
 
   it('migrates a file from before the refresh grace window (no `rotated` column)', async () => {
     const file = join(tempDir(), 'old.sqlite');
-    const db = new Database(file);
+    const db = new DatabaseSync(file);
     db.exec(`CREATE TABLE tokens (
       digest TEXT PRIMARY KEY, type TEXT NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL,
       kind TEXT NOT NULL, account TEXT, instance TEXT, family TEXT,
@@ -89,6 +90,64 @@ describe('SQLite store', () => {
     const again = new SqliteStore(file);
     expect((await again.getToken('old-digest'))?.rotated).toBe('sealed');
     await again.close();
+  });
+});
+
+describe('SQLite store: files and other processes', () => {
+  it('opens a file written by the better-sqlite3 build of trackgate 0.1.0 and goes on using it', async () => {
+    // test/store/fixtures/better-sqlite3-v12.sqlite: written by that build's SqliteStore (three tokens, one revoked, one user).
+    const file = join(tempDir(), 'trackgate.sqlite');
+    copyFileSync(join(ROOT, 'test/store/fixtures/better-sqlite3-v12.sqlite'), file);
+    const t0 = Date.UTC(2026, 0, 1);
+    const store = new SqliteStore(file);
+    expect(await store.getToken('fixture-session')).toStrictEqual({
+      digest: 'fixture-session', type: 'session', issuer: 'gps_rest_v2', subject: 'j.random.user', kind: 'user',
+      account: 'acct-1', issuedAt: t0, expiresAt: t0 + 100 * 365 * 86_400_000, data: { unicode: 'ü€' },
+    });
+    expect((await store.getToken('fixture-revoked'))?.revokedAt).toBe(t0 + 1000);
+    expect(await store.getUserByKey('demo-app', 'k-1')).toStrictEqual({
+      id: 'fixture-user', username: 'fixture.user', password: '$scrypt$x', app: 'demo-app', key: 'k-1', anonymous: false,
+      displayName: 'Zoë', extra: { plan: 'gold' }, createdAt: t0,
+    });
+    expect(await store.createUser(user({ username: 'fixture.user' }))).toBe('duplicate_username');
+    expect(await store.revokeFamily('fam-1', t0 + 2000)).toEqual(['fixture-refresh']);
+    const rec = record();
+    await store.putToken(rec);
+    await store.close();
+    const db = new DatabaseSync(file);
+    expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM revocation_log').get()).toEqual({ n: 2 });
+    db.close();
+    const again = new SqliteStore(file);
+    expect(await again.getToken(rec.digest)).toStrictEqual(rec);
+    await again.close();
+  });
+
+  it('a write waits for another process\'s write lock, and a read-then-write transaction sees its commit', async () => {
+    const file = join(tempDir(), 'store.sqlite');
+    const store = new SqliteStore(file);
+    const family = randomUUID();
+    const first = record({ family });
+    await store.putToken(first);
+    // Another process takes the write lock, adds a member of the family, and commits 300 ms later.
+    const late = record({ family });
+    const holder = spawn(process.execPath, ['--input-type=module', '-e', `
+      const { DatabaseSync } = await import(${JSON.stringify(join(ROOT, 'dist/store/node-sqlite.js'))});
+      const db = new DatabaseSync(process.argv[1]);
+      db.exec('BEGIN IMMEDIATE');
+      db.prepare("INSERT INTO tokens (digest, type, issuer, subject, kind, family, issued_at, expires_at) VALUES (?, 'access', 'x', 's', 'user', ?, 0, ?)")
+        .run(process.argv[2], process.argv[3], Date.now() + 60000);
+      process.stdout.write('locked\\n');
+      setTimeout(() => { db.exec('COMMIT'); db.close(); }, 300);
+    `, file, late.digest, family], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    await new Promise<void>((resolve) => onLines(holder.stdout!, (line) => { if (line === 'locked') resolve(); }));
+    const t = Date.now();
+    const revoked = await store.revokeFamily(family, Date.now());
+    expect(Date.now() - t).toBeGreaterThanOrEqual(200);
+    expect(revoked.sort()).toEqual([first.digest, late.digest].sort());
+    expect(await exited).toBe(0);
+    await store.close();
   });
 });
 
