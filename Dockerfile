@@ -4,10 +4,10 @@
 
 # Base images by exact tag and digest (the multi-arch index each tag pointed at, as pinned by other public projects;
 # no Docker engine here to pull it: check with `docker buildx imagetools inspect node:24.21.0-bookworm-slim`).
-# Bump tag and digest together, both stages on one Node release: the build compiles better-sqlite3 for it.
-FROM node:24.21.0-bookworm@sha256:64af3819f9275802414d7cdc38c27e9d82bd564dec4d4da87d008255d36c63b4 AS build
+# Bump tag and digest together. Both stages use the one slim image: nothing is compiled (SQLite is node:sqlite,
+# argon2 ships prebuilt), and the modules installed are those of the Node that runs them.
+FROM node:24.21.0-bookworm-slim@sha256:0e0ff40c39bc087845bfb27465a0df4ea419520094bc35842ff83dd8cbe6f9b6 AS build
 WORKDIR /app
-# better-sqlite3 compiles against Node's headers here (python3, make, g++ are in the full image).
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bin ./bin

@@ -104,7 +104,7 @@ describe('Dockerfile', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     const bases = stages.map((s) => /^(\S+)/.exec(s)![1]!);
     for (const b of bases) expect(b).toMatch(/^node:24\.\d+\.\d+-bookworm(-slim)?@sha256:[0-9a-f]{64}$/);
-    // One Node release in every stage: the build stage compiles better-sqlite3 for the runtime's Node.
+    // One Node release in every stage: the modules the build stage installs are those of the runtime's Node.
     expect(new Set(bases.map((b) => /^node:([\d.]+)-/.exec(b)![1]))).toHaveProperty('size', 1);
     expect(bases.at(-1)).toMatch(/-slim@/);
   });
