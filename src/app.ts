@@ -142,7 +142,7 @@ export class App {
     this.metrics.observeInflight(() => this.#handler.inflight);
     this.metrics.observeSlots(this.#handler.slots);
     this.sessions = new SessionLifetime({ maxLifetimeSeconds: config.upstream.websocketMaxLifetimeSeconds, now, store, logger: this.logger });
-    this.#upgrade = new UpgradeHandler(this.#forwarder.origin.origin + this.#forwarder.basePath, this.#handler, () => this.#runtime, this.metrics, this.logger, this.sessions);
+    this.#upgrade = new UpgradeHandler({ origin: this.#forwarder.origin.origin, basePath: this.#forwarder.basePath, connectTimeoutMs: config.upstream.connectTimeoutMs }, this.#handler, () => this.#runtime, this.metrics, this.logger, this.sessions);
     this.proxyServer = createProxyServer(config, this.#handler, this.#upgrade, new SocketAnswers({
       metrics: this.metrics, logger: this.logger, connections: this.#connections,
       maxConnectionsPerClient: () => this.#runtime.config.limits.maxConnectionsPerClient,
@@ -270,7 +270,7 @@ export class App {
         this.sessions.closeAll();
       },
     }, graceMs, this.logger);
-    this.#upgrade.close();
+    await this.#upgrade.close().catch(() => undefined);
     await this.#forwarder.close().catch(() => undefined);
     this.adminServer.closeAllConnections();
     await closeServer(this.adminServer);

@@ -4,6 +4,10 @@
  * {@link AccountsDocument.save} validates the result with the same schema trackgate loads it with, then
  * replaces the file atomically (temp file in the same folder + rename): a running trackgate's watcher sees
  * one change and reloads a complete file, never a half-written one.
+ *
+ * Entries are found by their key ({@link AccountsDocument.get}) through one Map per section, built on first
+ * use and kept up to date by `add` and `remove`: an import of n users makes n lookups, which a scan of the
+ * section made quadratic.
  */
 import {
   chmodSync, chownSync, closeSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync,
@@ -18,11 +22,32 @@ import { accountsFileSchema, type AccountsFile } from './schema.js';
 
 export type Section = 'users' | 'admins' | 'userGroups' | 'applications';
 
-/** An entry of a section: its YAML node and its plain value. */
+/** An entry of a section: its YAML node and its plain value (as the node holds it now). */
 export interface Entry {
-  node: YAMLMap;
-  value: Record<string, unknown>;
-  index: number;
+  readonly node: YAMLMap;
+  readonly value: Record<string, unknown>;
+}
+
+/**
+ * What identifies an entry of each section, compared as the commands compare it: a user name in its NFC form,
+ * an admin by instance and case-insensitive email, a user group by instance id, an application by client id.
+ */
+const KEY_OF: Record<Section, (v: Record<string, unknown>) => string | undefined> = {
+  users: (v) => (typeof v.username === 'string' ? v.username.normalize('NFC') : undefined),
+  admins: (v) => (typeof v.instanceId === 'string' && typeof v.email === 'string' ? adminKey(v.instanceId, v.email) : undefined),
+  userGroups: (v) => (typeof v.instanceId === 'string' ? v.instanceId : undefined),
+  applications: (v) => (typeof v.clientId === 'string' ? v.clientId : undefined),
+};
+/** The fields {@link KEY_OF} reads: setting one of them drops the indexes. */
+const KEY_FIELDS = new Set(['username', 'email', 'instanceId', 'clientId']);
+
+/** The key of an admin entry, for {@link AccountsDocument.get}. */
+export function adminKey(instanceId: string, email: string): string {
+  return `${instanceId}\n${email.toLowerCase()}`;
+}
+
+function entryOf(node: YAMLMap): Entry {
+  return { node, get value() { return node.toJSON() as Record<string, unknown>; } };
 }
 
 // Values that are secrets' hashes or digests are written double-quoted, like the hand-written examples
@@ -31,6 +56,9 @@ const QUOTE_RE = /^(\$|\{SHA\}|sha256:)/;
 const TO_STRING = { lineWidth: 0, flowCollectionPadding: false } as const;
 
 export class AccountsDocument {
+  /** Per section, entry nodes by key (the first entry of a key, as a scan finds it). */
+  readonly #index = new Map<Section, Map<string, YAMLMap>>();
+
   private constructor(
     /** The path given (for messages). */
     readonly path: string,
@@ -72,11 +100,16 @@ export class AccountsDocument {
   entries(section: Section): Entry[] {
     const seq = this.doc.get(section, true);
     if (!isSeq(seq)) return [];
-    return seq.items.flatMap((node, index) => (isMap(node)
-      ? [{ node, index, value: node.toJSON() as Record<string, unknown> }]
-      : []));
+    return seq.items.flatMap((node) => (isMap(node) ? [entryOf(node)] : []));
   }
 
+  /** The entry of `section` whose key ({@link KEY_OF}; for admins {@link adminKey}) is `key`. */
+  get(section: Section, key: string): Entry | undefined {
+    const node = this.#keyed(section).get(section === 'users' ? key.normalize('NFC') : key);
+    return node === undefined ? undefined : entryOf(node);
+  }
+
+  /** The first entry matching a condition that is not a key (a scan). */
   find(section: Section, match: (value: Record<string, unknown>) => boolean): Entry | undefined {
     return this.entries(section).find((e) => match(e.value));
   }
@@ -85,16 +118,39 @@ export class AccountsDocument {
   add(section: Section, value: Record<string, unknown>): YAMLMap {
     const node = this.node(value) as YAMLMap;
     this.seq(section).add(node);
+    const key = KEY_OF[section](value);
+    const index = this.#index.get(section);
+    if (key !== undefined && index !== undefined && !index.has(key)) index.set(key, node);
     return node;
   }
 
   remove(section: Section, entry: Entry): void {
-    this.seq(section).delete(entry.index);
+    const seq = this.seq(section);
+    seq.items.splice(seq.items.indexOf(entry.node), 1);
+    // Another entry with the same key (an invalid file being repaired) becomes the one found: rebuilt on use.
+    this.#index.delete(section);
   }
 
   /** Sets `key` of an entry (or of any map node) to a plain value. */
   set(map: YAMLMap, key: string, value: unknown): void {
     map.set(key, this.node(value));
+    if (KEY_FIELDS.has(key)) this.#index.clear();
+  }
+
+  #keyed(section: Section): Map<string, YAMLMap> {
+    let index = this.#index.get(section);
+    if (index !== undefined) return index;
+    index = new Map();
+    const seq = this.doc.get(section, true);
+    if (isSeq(seq)) {
+      for (const node of seq.items) {
+        if (!isMap(node)) continue;
+        const key = KEY_OF[section](node.toJSON() as Record<string, unknown>);
+        if (key !== undefined && !index.has(key)) index.set(key, node);
+      }
+    }
+    this.#index.set(section, index);
+    return index;
   }
 
   /** A list inside an entry (`devices`, `webServiceKeys`), created when absent. */

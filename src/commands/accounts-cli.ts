@@ -19,7 +19,8 @@
  * config/accounts.yaml. Secrets are read from stdin, never from the command line (it shows in `ps` and shell
  * history). A generated secret is the only thing printed on stdout, once; it is stored only as a hash or
  * lookup digest. Every write is validated and atomic (see accounts-file.ts), so a running trackgate with
- * `watch: true` picks the change up.
+ * `watch: true` picks the change up. An import that runs past a second shows its progress on stderr
+ * (progress.ts): stdout has a line per user, which a script may read.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -28,13 +29,14 @@ import { parseArgs } from 'node:util';
 import type { YAMLMap } from 'yaml';
 import { ConfigError } from '../config/load.js';
 import { loadConfig } from '../config-schema.js';
-import { AccountsDocument } from '../accounts/accounts-file.js';
+import { AccountsDocument, adminKey } from '../accounts/accounts-file.js';
 import { lookupDigest } from '../accounts/digest-token.js';
 import { hashFormat, hashPassword } from '../accounts/password.js';
 import { parseHtpasswd } from '../accounts/htpasswd.js';
 import { HtdigestError, parseHtdigest } from '../accounts/htdigest.js';
 import type { AccountsFile, DigestMaterial } from '../accounts/schema.js';
 import { DIGEST_HASHES, digestHa1, type DigestHash } from '../authn/digest-hash.js';
+import { Progress } from './progress.js';
 
 /** The options of these commands, for the top-level parser in cli.ts (which must know every option). */
 export const ACCOUNTS_CLI_OPTIONS = {
@@ -62,8 +64,10 @@ export const ACCOUNTS_USAGE = `  trackgate accounts list [--json]     list users
 
 export interface CliIO {
   stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
-  stdout: { write(s: string): unknown };
-  stderr: { write(s: string): unknown };
+  stdout: { write(s: string): unknown; isTTY?: boolean };
+  stderr: { write(s: string): unknown; isTTY?: boolean };
+  /** The clock of long imports' progress (epoch ms); tests pass their own. */
+  now?: () => number;
 }
 
 class UsageError extends Error {}
@@ -160,8 +164,6 @@ function checkName(what: string, name: string): string {
   return name;
 }
 
-const sameUser = (a: unknown, b: string): boolean => typeof a === 'string' && a.normalize('NFC') === b.normalize('NFC');
-
 // ---------------------------------------------------------------------------------------------- list
 
 export interface AccountsSummary {
@@ -225,7 +227,7 @@ async function add(ctx: Ctx, args: string[]): Promise<number> {
     case 'user': {
       const name = checkName('user name', one(rest, 'accounts add user NAME [--account ID]...'));
       if (name.includes(':')) throw new CliError('user name must not contain ":" (RFC 7617)');
-      const existing = doc.find('users', (u) => sameUser(u.username, name));
+      const existing = doc.get('users', name);
       if (existing !== undefined && !values.update) {
         throw new CliError(`user "${name}" already exists in ${ctx.file} (--update replaces its password)`);
       }
@@ -254,7 +256,7 @@ async function add(ctx: Ctx, args: string[]): Promise<number> {
       const email = checkName('email', one(rest, 'accounts add admin EMAIL --instance ID'));
       const instanceId = values.instance;
       if (instanceId === undefined || instanceId === '') throw new UsageError('accounts add admin needs --instance ID');
-      const existing = doc.find('admins', (a) => a.instanceId === instanceId && String(a.email).toLowerCase() === email.toLowerCase());
+      const existing = doc.get('admins', adminKey(instanceId, email));
       if (existing !== undefined && !values.update) {
         throw new CliError(`admin ${email} of instance ${instanceId} already exists (--update replaces the password)`);
       }
@@ -284,7 +286,7 @@ async function add(ctx: Ctx, args: string[]): Promise<number> {
     }
     case 'web-service-key': {
       const name = one(rest, 'accounts add web-service-key USER');
-      const user = doc.find('users', (u) => sameUser(u.username, name));
+      const user = doc.get('users', name);
       if (user === undefined) throw new CliError(`no user "${name}" in ${ctx.file}`);
       const key = newSecret();
       doc.list(user.node, 'webServiceKeys').add(doc.node(lookupDigest(key)));
@@ -295,7 +297,7 @@ async function add(ctx: Ctx, args: string[]): Promise<number> {
     }
     case 'user-group': {
       const instanceId = checkName('instance id', one(rest, 'accounts add user-group INSTANCE_ID'));
-      if (doc.find('userGroups', (g) => g.instanceId === instanceId)) throw new CliError(`user group ${instanceId} already exists`);
+      if (doc.get('userGroups', instanceId)) throw new CliError(`user group ${instanceId} already exists`);
       const key = newSecret();
       doc.add('userGroups', { instanceId, instanceKey: await hashPassword(key), devices: [] });
       doc.save();
@@ -306,7 +308,7 @@ async function add(ctx: Ctx, args: string[]): Promise<number> {
     case 'device': {
       const [instanceId, deviceId] = two(rest, 'accounts add device INSTANCE_ID DEVICE_ID');
       checkName('device id', deviceId);
-      const group = doc.find('userGroups', (g) => g.instanceId === instanceId);
+      const group = doc.get('userGroups', instanceId);
       if (group === undefined) {
         throw new CliError(`no user group ${instanceId} in ${ctx.file} (add it with \`trackgate accounts add user-group ${instanceId}\`)`);
       }
@@ -321,7 +323,7 @@ async function add(ctx: Ctx, args: string[]): Promise<number> {
     }
     case 'application': {
       const clientId = checkName('client id', one(rest, 'accounts add application CLIENT_ID [--name NAME]'));
-      if (doc.find('applications', (a) => a.clientId === clientId)) throw new CliError(`application ${clientId} already exists`);
+      if (doc.get('applications', clientId)) throw new CliError(`application ${clientId} already exists`);
       const secret = newSecret();
       doc.add('applications', { clientId, ...(values.name !== undefined ? { name: values.name } : {}), clientSecret: await hashPassword(secret) });
       doc.save();
@@ -348,7 +350,7 @@ async function remove(ctx: Ctx, args: string[]): Promise<number> {
   switch (kind) {
     case 'user': {
       const name = one(rest, 'accounts remove user NAME');
-      const user = doc.find('users', (u) => sameUser(u.username, name));
+      const user = doc.get('users', name);
       if (user === undefined) throw new CliError(`no user "${name}" in ${ctx.file}`);
       doc.remove('users', user);
       return done(`user ${name}`);
@@ -364,7 +366,7 @@ async function remove(ctx: Ctx, args: string[]): Promise<number> {
     }
     case 'user-group': {
       const instanceId = one(rest, 'accounts remove user-group INSTANCE_ID');
-      const group = doc.find('userGroups', (g) => g.instanceId === instanceId);
+      const group = doc.get('userGroups', instanceId);
       if (group === undefined) throw new CliError(`no user group ${instanceId} in ${ctx.file}`);
       const n = Array.isArray(group.value.devices) ? group.value.devices.length : 0;
       doc.remove('userGroups', group);
@@ -372,7 +374,7 @@ async function remove(ctx: Ctx, args: string[]): Promise<number> {
     }
     case 'device': {
       const [instanceId, deviceId] = two(rest, 'accounts remove device INSTANCE_ID DEVICE_ID');
-      const group = doc.find('userGroups', (g) => g.instanceId === instanceId);
+      const group = doc.get('userGroups', instanceId);
       if (group === undefined) throw new CliError(`no user group ${instanceId} in ${ctx.file}`);
       const devices = doc.list(group.node, 'devices');
       const index = devices.items.findIndex((d) => (d as YAMLMap).get?.('id') === deviceId);
@@ -382,14 +384,14 @@ async function remove(ctx: Ctx, args: string[]): Promise<number> {
     }
     case 'application': {
       const clientId = one(rest, 'accounts remove application CLIENT_ID');
-      const app = doc.find('applications', (a) => a.clientId === clientId);
+      const app = doc.get('applications', clientId);
       if (app === undefined) throw new CliError(`no application ${clientId} in ${ctx.file}`);
       doc.remove('applications', app);
       return done(`application ${clientId}`);
     }
     case 'web-service-key': {
       const name = one(rest, 'accounts remove web-service-key USER   (the key on stdin)');
-      const user = doc.find('users', (u) => sameUser(u.username, name));
+      const user = doc.get('users', name);
       if (user === undefined) throw new CliError(`no user "${name}" in ${ctx.file}`);
       const digest = lookupDigest(await readSecret(io, `web-service key of ${name} to remove`));
       const keys = doc.list(user.node, 'webServiceKeys');
@@ -433,8 +435,10 @@ async function importHtpasswd(ctx: Ctx, file: string): Promise<number> {
   }
   const doc = AccountsDocument.open(ctx.file);
   const counts = { added: 0, updated: 0, unchanged: 0 };
-  for (const e of parsed.entries) {
-    const existing = doc.find('users', (u) => sameUser(u.username, e.username));
+  const progress = importProgress(io, parsed.entries.length);
+  for (const [i, e] of parsed.entries.entries()) {
+    progress.update(i);
+    const existing = doc.get('users', e.username);
     if (existing === undefined) {
       doc.add('users', { username: e.username, password: e.password, ...(values.account?.length ? { accounts: values.account } : {}) });
       io.stdout.write(`added    ${e.username} (${e.format})\n`);
@@ -451,7 +455,7 @@ async function importHtpasswd(ctx: Ctx, file: string): Promise<number> {
       counts.updated++;
     }
   }
-  return finishImport(ctx, doc, counts);
+  return finishImport(ctx, doc, counts, progress);
 }
 
 async function importHtdigest(ctx: Ctx, file: string): Promise<number> {
@@ -472,8 +476,10 @@ async function importHtdigest(ctx: Ctx, file: string): Promise<number> {
   }
   const doc = AccountsDocument.open(ctx.file);
   const counts = { added: 0, updated: 0, unchanged: 0 };
-  for (const e of entries) {
-    const existing = doc.find('users', (u) => sameUser(u.username, e.username));
+  const progress = importProgress(io, entries.length);
+  for (const [i, e] of entries.entries()) {
+    progress.update(i);
+    const existing = doc.get('users', e.username);
     if (existing === undefined) {
       doc.add('users', { username: e.username, digest: e.digest, ...(values.account?.length ? { accounts: values.account } : {}) });
       io.stdout.write(`added    ${e.username} (Digest HA1 for realm "${realm}", no Basic password)\n`);
@@ -493,11 +499,20 @@ async function importHtdigest(ctx: Ctx, file: string): Promise<number> {
     io.stdout.write(`updated  ${e.username} (Digest HA1 ${current === undefined ? 'added' : 'replaced'}${stale})\n`);
     counts.updated++;
   }
-  return finishImport(ctx, doc, counts);
+  return finishImport(ctx, doc, counts, progress);
 }
 
-function finishImport(ctx: Ctx, doc: AccountsDocument, counts: { added: number; updated: number; unchanged: number }): number {
+/** Users merged so far, on stderr (see progress.ts). */
+function importProgress(io: CliIO, total: number): Progress {
+  return new Progress('import: users merged', total, {
+    out: io.stderr, inPlace: io.stderr.isTTY === true && io.stdout.isTTY !== true, ...(io.now !== undefined ? { now: io.now } : {}),
+  });
+}
+
+function finishImport(ctx: Ctx, doc: AccountsDocument, counts: { added: number; updated: number; unchanged: number }, progress: Progress): number {
   const summary = `${counts.added} added, ${counts.updated} updated, ${counts.unchanged} unchanged`;
+  const writing = !ctx.values['dry-run'] && counts.added + counts.updated > 0;
+  progress.end(`all ${counts.added + counts.updated + counts.unchanged}${writing ? '; validating and writing the accounts file' : ''}`);
   if (ctx.values['dry-run']) {
     doc.validate(); // a dry run reports what a real one would refuse
     ctx.io.stdout.write(`${summary} (dry run: ${ctx.file} not written)\n`);

@@ -153,9 +153,9 @@ export class ProxyHandler {
   }
 
   /** Upstream headers and path for an admitted request. */
-  prepare(rt: Runtime, req: IncomingMessage, view: NodeRequestView, admission: Admission, upgrade: boolean) {
+  prepare(rt: Runtime, req: IncomingMessage, view: NodeRequestView, admission: Admission) {
     const { headers, requestId } = upstreamHeaders(req.headers, rt.headerPolicy, {
-      remoteAddress: view.peerAddress, trustedPeer: view.viaTrustedProxy, secure: view.secure, upgrade,
+      remoteAddress: view.peerAddress, trustedPeer: view.viaTrustedProxy, secure: view.secure,
     });
     if (admission.identity !== undefined) {
       // `htu` is the path the upstream receives (the upstream URL's base path included), so it can compare.
@@ -205,7 +205,7 @@ export class ProxyHandler {
     // The client left while it was being authenticated: its 'close' has fired already, so nothing later
     // (the slot queue, the forwarder) would ever see it go; finish here, before anything is taken.
     if (res.destroyed || req.destroyed) { st.admission = admission; this.#finish(st, undefined, clientGone()); return; }
-    const { headers, requestId, path } = this.prepare(rt, req, view, admission, false);
+    const { headers, requestId, path } = this.prepare(rt, req, view, admission);
     st.admission = admission;
     st.requestId = requestId;
     st.path = path;

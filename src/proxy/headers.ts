@@ -48,8 +48,6 @@ export interface ForwardContext {
   /** Whether the peer is a trusted proxy, whose forwarding headers are kept and extended. */
   trustedPeer: boolean;
   secure: boolean;
-  /** Whether WebSocket upgrade headers are kept (http-proxy needs them). */
-  upgrade: boolean;
 }
 
 /**
@@ -65,10 +63,7 @@ export function upstreamHeaders(
   for (const name in incoming) {
     const value = incoming[name];
     if (value === undefined) continue;
-    if (HOP_BY_HOP.has(name) || policy.credentialHeaders.has(name) || named?.has(name)) {
-      if (ctx.upgrade && (name === 'connection' || name === 'upgrade')) out[name] = value;
-      continue;
-    }
+    if (HOP_BY_HOP.has(name) || policy.credentialHeaders.has(name) || named?.has(name)) continue;
     const normal = normaliseHeaderName(name);
     // `X_Real_IP`, `Proxy.Authorization`: frameworks read them as the header they normalise to.
     if (normal !== name && isProtected(normal, policy)) continue;

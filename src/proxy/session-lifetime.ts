@@ -1,5 +1,5 @@
 /**
- * Long-lived connections (WebSockets relayed by http-proxy, see upgrade.ts) must not outlive what admitted them.
+ * Long-lived connections (WebSockets, see upgrade.ts) must not outlive what admitted them.
  * A session is closed by trackgate:
  *
  * | when                                                            | close code | reason                          |
@@ -14,12 +14,11 @@
  *
  * Closing means: stop relaying, send the client a close frame, end the client socket, destroy the upstream one.
  * The close frame must not land inside a frame the upstream is sending, so the upstream→client direction is
- * relayed here through a frame-boundary tracker rather than by http-proxy's pipe: the frame in flight is
- * completed first (for at most {@link DRAIN_MS}). The client→upstream direction stays http-proxy's pipe.
+ * relayed here through a frame-boundary tracker rather than by a pipe: the frame in flight is completed first
+ * (for at most {@link DRAIN_MS}). The client→upstream direction is a plain pipe (upgrade.ts).
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type httpProxy from 'http-proxy';
 import type { Identity } from '../identity/identity.js';
 import type { Logger } from '../observability/log.js';
 import type { Store, StoreEvent } from '../store/types.js';
@@ -117,7 +116,6 @@ export class SessionLifetime {
   readonly #sessions = new Set<Session>();
   readonly #byDigest = new Map<string, Set<Session>>();
   readonly #byClient = new WeakMap<Duplex, Session>();
-  readonly #byUpstream = new WeakMap<Socket, Session>();
 
   constructor(private readonly opts: SessionLifetimeOptions) {}
 
@@ -126,24 +124,7 @@ export class SessionLifetime {
     return this.#sessions.size;
   }
 
-  /** Hooks into the http-proxy server that relays the upgrades (once). */
-  attach(proxy: httpProxy): void {
-    proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
-      const s = this.#byClient.get(socket as Duplex);
-      if (s === undefined) return;
-      // Runs before http-proxy's own 'upgrade' listener, which pipes the sockets and then emits 'open'.
-      proxyReq.once('upgrade', (_res, upstream: Socket) => {
-        s.upstream = upstream;
-        this.#byUpstream.set(upstream, s);
-      });
-    });
-    proxy.on('open', (upstream: Socket) => {
-      const s = this.#byUpstream.get(upstream);
-      if (s !== undefined) this.#relay(s, upstream);
-    });
-  }
-
-  /** Tracks an admitted upgrade's client socket; call before handing it to http-proxy. */
+  /** Tracks an admitted upgrade's client socket; call before its handshake is sent upstream. */
   track(client: Duplex, identity: Identity | undefined): void {
     const s: Session = {
       client, identity, started: this.opts.now(), frames: new FrameTracker(), upstream: undefined, timer: undefined, closing: undefined, done: false,
@@ -205,14 +186,14 @@ export class SessionLifetime {
     arm();
   }
 
-  /** Takes the upstream→client direction over from http-proxy's pipe (see the file comment). */
-  #relay(s: Session, upstream: Socket): void {
-    const { client } = s;
-    upstream.unpipe(client);
-    if (s.done || client.destroyed) {
+  /** Relays the upstream→client direction of a tracked client's session, once the upstream switched protocols. */
+  relay(client: Duplex, upstream: Socket): void {
+    const s = this.#byClient.get(client);
+    if (s === undefined || s.done || client.destroyed) {
       upstream.destroy();
       return;
     }
+    s.upstream = upstream;
     upstream.on('data', (chunk: Buffer) => {
       if (s.done) return;
       if (s.closing !== undefined) {

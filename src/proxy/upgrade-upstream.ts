@@ -1,67 +1,118 @@
 /**
- * Guards the upstream side of one WebSocket handshake. http-proxy sends it with no timeout at all (an upstream
- * that accepts and never answers holds the client and two sockets forever), and relays an answer other than
- * 101 by writing the upstream's head verbatim and piping the decoded body after it: a chunked refusal reaches
- * the client as `Transfer-Encoding: chunked` over an unchunked body, and a body that stalls or breaks off leaves
- * the client's socket open for good. Here the handshake gets `upstream.headersTimeoutMs` (→ 504), and a refusal
- * is relayed framed (by its length, or chunked) with `upstream.bodyTimeoutMs` between body chunks, and cut (no
- * final chunk) when its body breaks off.
+ * The upstream side of one WebSocket handshake, as an undici dispatch handler. A 101 hands over the upstream
+ * socket: the client gets a 101 with the upstream's head less its hop-by-hop fields, and the caller relays the
+ * two sockets. Any other answer is relayed to the client framed (by its length, or chunked) and the
+ * connection closed after it; one whose body breaks off or stalls past `upstream.bodyTimeoutMs` is cut (no
+ * final chunk), never left open. Before any byte reached the client, a failure (no answer within
+ * `upstream.headersTimeoutMs`, refused, garbage) is the caller's to answer with a 502/504.
  */
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { errors, type Dispatcher } from 'undici';
 import { downstreamHeaders } from './headers.js';
 
-export interface UpgradeTimeouts {
-  /** Until the upstream's answer head (`upstream.headersTimeoutMs`). */
-  headersMs: number;
-  /** Longest silence inside a refusal's body (`upstream.bodyTimeoutMs`; 0: none). */
-  bodyIdleMs: number;
+export interface UpgradeOutcome {
+  /** The upstream switched protocols; the client has its 101. */
+  opened(upstream: Socket): void;
+  /** No answer reached the client: it can still be given an error response (unless it has gone). */
+  failed(err: Error): void;
 }
 
-/**
- * Call from http-proxy's `proxyReqWs` event, which comes before http-proxy adds its own listeners: the
- * `response` listener added here runs first, so the head and the body http-proxy relays are already reframed.
- */
-export function guardUpgradeRequest(proxyReq: ClientRequest, client: Duplex, timeouts: UpgradeTimeouts): void {
-  // Destroying the request with an error takes http-proxy's error path: the client gets the 504 before any 101.
-  const timer = setTimeout(() => {
-    proxyReq.destroy(Object.assign(new Error('upstream did not answer the WebSocket handshake in time'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
-  }, timeouts.headersMs);
-  const clear = (): void => clearTimeout(timer);
-  proxyReq.once('upgrade', clear);
-  proxyReq.once('close', clear);
-  proxyReq.once('response', (res: IncomingMessage) => {
-    clear();
-    reframeRefusal(res, client, timeouts.bodyIdleMs);
-  });
+export class UpgradeDispatch implements Dispatcher.DispatchHandler {
+  readonly #client: Duplex;
+  readonly #outcome: UpgradeOutcome;
+  #controller: Dispatcher.DispatchController | undefined;
+  /** A refusal's head went to the client: a failure now can only cut it. */
+  #answered = false;
+  #chunked = false;
+  #settled = false;
+  #waitingDrain = false;
+
+  constructor(client: Duplex, outcome: UpgradeOutcome) {
+    this.#client = client;
+    this.#outcome = outcome;
+    client.once('close', this.#onClientClose);
+  }
+
+  /** A client that goes away cancels the handshake, or a refusal being relayed. */
+  readonly #onClientClose = (): void => {
+    if (!this.#settled) this.#controller?.abort(new errors.RequestAbortedError());
+  };
+
+  readonly #onDrain = (): void => {
+    this.#waitingDrain = false;
+    this.#controller?.resume();
+  };
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#client.destroyed) controller.abort(new errors.RequestAbortedError());
+  }
+
+  onRequestUpgrade(_controller: Dispatcher.DispatchController, _status: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+    this.#settle();
+    const upstream = socket as Socket;
+    if (this.#client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    const head = { ...downstreamHeaders(headers), connection: 'Upgrade', upgrade: headers.upgrade ?? 'websocket' };
+    this.#client.write(`HTTP/1.1 101 Switching Protocols\r\n${serialise(head)}\r\n`);
+    this.#outcome.opened(upstream);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    if (status < 200) return; // 1xx informational (a 101 comes through onRequestUpgrade)
+    this.#answered = true;
+    const bodiless = status === 204 || status === 304;
+    this.#chunked = !bodiless && headers['content-length'] === undefined;
+    const head: Record<string, string | string[]> = { ...downstreamHeaders(headers), connection: 'close' };
+    if (this.#chunked) head['transfer-encoding'] = 'chunked';
+    const text = statusMessage !== undefined && statusMessage !== '' ? statusMessage : STATUS_CODES[status] ?? '';
+    if (!this.#client.write(`HTTP/1.1 ${status} ${text}\r\n${serialise(head)}\r\n`)) this.#pause(controller);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (chunk.length === 0) return; // an empty chunk would read as the last one
+    if (this.#chunked) this.#client.write(`${chunk.length.toString(16)}\r\n`);
+    const more = this.#client.write(chunk);
+    if (this.#chunked) this.#client.write('\r\n');
+    if (!more) this.#pause(controller);
+  }
+
+  onResponseEnd(): void {
+    this.#settle();
+    this.#client.end(this.#chunked ? '0\r\n\r\n' : undefined);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.#settled) return;
+    this.#settle();
+    if (this.#answered) this.#client.destroy();
+    else this.#outcome.failed(err);
+  }
+
+  #pause(controller: Dispatcher.DispatchController): void {
+    controller.pause();
+    if (this.#waitingDrain) return;
+    this.#waitingDrain = true;
+    this.#client.once('drain', this.#onDrain);
+  }
+
+  #settle(): void {
+    this.#settled = true;
+    this.#client.removeListener('close', this.#onClientClose);
+    this.#client.removeListener('drain', this.#onDrain);
+  }
 }
 
-/**
- * http-proxy writes `res.headers` as the head and then calls `res.pipe(client)`: give it hop-by-hop-free headers
- * with explicit framing, and a `pipe` that chunk-encodes the body when it has no length.
- */
-function reframeRefusal(res: IncomingMessage, client: Duplex, bodyIdleMs: number): void {
-  // An HTTP/1.0 status line cannot announce chunks: such a body stays delimited by the close, as it was.
-  const chunked = res.headers['content-length'] === undefined && res.httpVersion === '1.1';
-  const headers: Record<string, string | string[]> = { ...downstreamHeaders(res.headers), connection: 'close' };
-  if (chunked) headers['transfer-encoding'] = 'chunked';
-  res.headers = headers as IncomingMessage['headers'];
-  res.pipe = (<T extends NodeJS.WritableStream>(dest: T): T => {
-    res.on('data', (chunk: Buffer) => {
-      if (chunked) dest.write(`${chunk.length.toString(16)}\r\n`);
-      const more = dest.write(chunk);
-      if (chunked) dest.write('\r\n');
-      if (!more) {
-        res.pause();
-        dest.once('drain', () => res.resume());
-      }
-    });
-    res.once('end', () => { if (chunked) dest.end('0\r\n\r\n'); else dest.end(); });
-    return dest;
-  }) as typeof res.pipe;
-  res.on('error', () => undefined);
-  // Cut, never left hanging: a body that breaks off or stalls closes the client's connection unterminated.
-  res.once('close', () => { if (!res.complete) client.destroy(); });
-  if (bodyIdleMs > 0) res.setTimeout(bodyIdleMs, () => res.destroy());
-  client.once('close', () => { if (!res.complete) res.destroy(); });
+/** Header lines of a raw response head (each ending in CRLF). undici hands over values without CR or LF. */
+function serialise(headers: Record<string, string | string[]>): string {
+  let out = '';
+  for (const name in headers) {
+    const v = headers[name]!;
+    for (const x of Array.isArray(v) ? v : [v]) out += `${name}: ${x}\r\n`;
+  }
+  return out;
 }

@@ -1,11 +1,18 @@
 /**
- * WebSocket (and any HTTP/1.1 Upgrade) requests: authenticated exactly like other requests, then relayed by
- * http-proxy, which handles the upgrade handshake and the two-way socket pipe. Rejections are written as
- * raw HTTP responses on the socket.
+ * WebSocket (and any HTTP/1.1 Upgrade) requests: authenticated exactly like other requests, then sent upstream
+ * over undici (`upgrade-upstream.ts`) with the headers a forwarded request gets. After the upstream's 101 the
+ * client→upstream direction is a plain pipe and the other one is relayed by the session tracker
+ * (`session-lifetime.ts`). Rejections are written as raw HTTP responses on the socket.
+ *
+ * Handshakes have a pool of their own, apart from the forwarder's: a handshake waiting for its 101 must not
+ * hold one of the `upstream.connections` the request slots count on (upstream-slots.ts), and an upgraded
+ * socket leaves its pool anyway. No keep-alive (`pipelining: 0`): every handshake opens a fresh connection,
+ * so none meets a kept-alive one the upstream has just closed.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import httpProxy from 'http-proxy';
+import { Pool } from 'undici';
 import { TrackgateError, toTrackgateError } from '../errors.js';
 import type { AuthFailureContext } from '../authn/pipeline.js';
 import type { Logger } from '../observability/log.js';
@@ -17,40 +24,31 @@ import { dropIfRefused } from './refused-sockets.js';
 import type { ProxyHandler } from './handler.js';
 import type { Runtime } from './runtime.js';
 import type { SessionLifetime } from './session-lifetime.js';
-import { guardUpgradeRequest } from './upgrade-upstream.js';
+import { UpgradeDispatch } from './upgrade-upstream.js';
+
+export interface UpgradeUpstream {
+  /** The upstream URL's origin. */
+  origin: string;
+  /** Its path without a trailing slash ('' for none), the Forwarder's: prefixed to every upgrade's path. */
+  basePath: string;
+  connectTimeoutMs: number;
+}
 
 export class UpgradeHandler {
-  readonly #proxy: httpProxy;
+  readonly #pool: Pool;
+  readonly #basePath: string;
 
   constructor(
-    /** The upstream origin plus its base path (the Forwarder's), which http-proxy prepends to req.url. */
-    target: string,
+    upstream: UpgradeUpstream,
     private readonly handler: ProxyHandler,
     private readonly runtime: () => Runtime,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    /** Closes sessions whose token expires or is revoked, or that reach the maximum lifetime. */
-    private readonly sessions?: SessionLifetime,
+    /** Relays the upstream's side, and closes sessions whose token expires or is revoked, or that reach the maximum lifetime. */
+    private readonly sessions: SessionLifetime,
   ) {
-    this.#proxy = httpProxy.createProxyServer({ target, ws: true, xfwd: false, changeOrigin: true });
-    this.sessions?.attach(this.#proxy);
-    // Read per handshake, so a reload applies to the next one.
-    this.#proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
-      const { headersTimeoutMs, bodyTimeoutMs } = this.runtime().config.upstream;
-      guardUpgradeRequest(proxyReq, socket as Duplex, { headersMs: headersTimeoutMs, bodyIdleMs: bodyTimeoutMs });
-    });
-    this.#proxy.on('error', (err, _req, socket) => {
-      this.logger.warn({ err: (err as NodeJS.ErrnoException).code ?? err.message }, 'websocket upstream error');
-      const s = socket as (Duplex & { bytesWritten?: number }) | undefined;
-      if (s === undefined || !('destroy' in s) || s.destroyed) return;
-      // Before the 101 (or a refusal's head) went out the client can still get a proper 502/504; after it, only
-      // a close.
-      if (s.bytesWritten === 0) {
-        const e = upstreamError(err);
-        this.metrics.upstreamErrors.labels(e.kind).inc();
-        s.end(rawErrorResponse(e));
-      } else s.destroy();
-    });
+    this.#basePath = upstream.basePath;
+    this.#pool = new Pool(upstream.origin, { connect: { timeout: upstream.connectTimeoutMs }, pipelining: 0 });
   }
 
   readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -58,8 +56,8 @@ export class UpgradeHandler {
     socket.on('error', () => socket.destroy());
     const rt = this.runtime();
     const view = new NodeRequestView(req, rt.trustedProxies);
-    // Node hands every `Connection: upgrade` request here; http-proxy silently drops anything but a GET
-    // WebSocket upgrade (e.g. `curl --http2`'s h2c upgrade), so answer those clearly instead.
+    // Node hands every `Connection: upgrade` request here; only a GET WebSocket upgrade is relayed, and the
+    // others (e.g. `curl --http2`'s h2c upgrade) are answered clearly.
     let refusal: TrackgateError | undefined;
     if (!rt.config.upstream.websockets) {
       refusal = new TrackgateError('TG_ERR_NOT_FOUND', 'WebSocket proxying is disabled', { detail: 'upstream.websockets is false' });
@@ -88,15 +86,19 @@ export class UpgradeHandler {
           if (!socket.destroyed) socket.end(rawErrorResponse(e), () => socket.destroy());
           return;
         }
-        const { headers, path, requestId } = this.handler.prepare(rt, req, view, admission, true);
-        // http-proxy copies req.headers and req.url: replace them with the cleaned versions.
-        req.headers = headers as IncomingMessage['headers'];
-        req.url = path;
+        // undici writes `Connection: upgrade` and `Upgrade` itself: the prepared headers have no hop-by-hop field.
+        const { headers, path, requestId } = this.handler.prepare(rt, req, view, admission);
         this.metrics.websocketSessions.inc();
         socket.once('close', () => this.metrics.websocketSessions.dec());
         this.logger.info({ method: view.method, path, scheme: admission.identity?.scheme ?? 'public', sub: admission.identity?.subject, rid: requestId }, 'websocket upgrade');
-        this.sessions?.track(socket, admission.identity);
-        this.#proxy.ws(req, socket, head);
+        this.sessions.track(socket, admission.identity);
+        // Bytes the client sent after its head belong to the session: they follow the 101 through the pipe.
+        if (head.length > 0) socket.unshift(head);
+        const { headersTimeoutMs, bodyTimeoutMs } = rt.config.upstream;
+        this.#pool.dispatch({
+          path: this.#basePath + path, method: 'GET', headers, upgrade: 'websocket', body: null,
+          headersTimeout: headersTimeoutMs, bodyTimeout: bodyTimeoutMs,
+        }, new UpgradeDispatch(socket, { opened: (upstream) => this.#opened(socket, upstream), failed: (err) => this.#failed(socket, err) }));
       },
       (err: unknown) => {
         const e = toTrackgateError(err);
@@ -106,7 +108,28 @@ export class UpgradeHandler {
     );
   };
 
-  close(): void {
-    this.#proxy.close();
+  /** The upstream switched protocols: relay both ways until either side closes. */
+  #opened(client: Duplex, upstream: Socket): void {
+    upstream.setNoDelay(true);
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      this.logger.warn({ err: err.code ?? err.message }, 'websocket upstream error');
+      client.destroy();
+    });
+    client.pipe(upstream);
+    this.sessions.relay(client, upstream);
+  }
+
+  /** No answer from the upstream: a 502/504 while the client is still there and has had no byte. */
+  #failed(client: Duplex, err: Error): void {
+    if (client.destroyed) return;
+    const e = upstreamError(err);
+    this.logger.warn({ err: (err as NodeJS.ErrnoException).code ?? err.message }, 'websocket upstream error');
+    this.metrics.upstreamErrors.labels(e.kind).inc();
+    client.end(rawErrorResponse(e));
+  }
+
+  /** Handshakes still waiting for their upstream are cut; open sessions are not the pool's any more. */
+  async close(): Promise<void> {
+    await this.#pool.destroy();
   }
 }

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -382,6 +383,97 @@ describe('import htpasswd', { timeout: 60_000 }, () => {
     const r = await cli(['import', 'htpasswd', '-', '--accounts', file], `zoe:${SHA.hash}\n`);
     expect(r.code, r.stderr).toBe(0);
     expect(loadAccounts(file).users.map((u) => u.username)).toContain('zoe');
+  });
+});
+
+describe('a long import', { timeout: 60_000 }, () => {
+  /** `count` users `bulk-000000`… with `{SHA}` hashes of `pw-<i><salt>`. */
+  const users = (count: number, salt = '', from = 0): [string, string][] => Array.from({ length: count }, (_, k) => {
+    const i = from + k;
+    return [`bulk-${String(i).padStart(6, '0')}`, `{SHA}${createHash('sha1').update(`pw-${i}${salt}`).digest('base64')}`];
+  });
+  const htpasswd = (entries: [string, string][]): string => entries.map(([u, h]) => `${u}:${h}\n`).join('');
+
+  /** In process, with a clock that moves 1 ms per reading (one a user): a progress line every 1000 users. */
+  async function importWithClock(args: string[], stderrIsTTY = false): Promise<Run> {
+    let stdout = '';
+    let stderr = '';
+    let t = 0;
+    const code = await runAccountsCli(args, {
+      stdin: Readable.from([]),
+      stdout: { write: (x: string) => { stdout += x; } },
+      stderr: { write: (x: string) => { stderr += x; }, isTTY: stderrIsTTY },
+      now: () => t++,
+    });
+    return { code, stdout, stderr };
+  }
+
+  it('shows its progress on stderr, never stdout, names and hashes nowhere in it; every user merged right', async () => {
+    const file = fresh();
+    const ht = join(file, '../bulk.htpasswd');
+    const first = users(3000);
+    writeFileSync(ht, htpasswd(first));
+    const r = await importWithClock(['import', 'htpasswd', ht, '--accounts', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.split('\n')).toEqual([
+      'import: users merged: 999 of 3000 (33%)',
+      'import: users merged: 1999 of 3000 (66%)',
+      'import: users merged: 2999 of 3000 (99%)',
+      'import: users merged: all 3000; validating and writing the accounts file',
+      '',
+    ]);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(3001);
+    expect(lines.every((l) => /^added {4}bulk-\d{6} \(sha1\)$/.test(l) || l.startsWith('3000 added, 0 updated, 0 unchanged: written to'))).toBe(true);
+    const byName = new Map(loadAccounts(file).users.map((u) => [u.username, u.password]));
+    for (const [u, h] of first) expect(byName.get(u)).toBe(h);
+    expect(byName.get(DEMO.user)).toBeDefined(); // the users already there are kept
+
+    // Again, over the 3000 now in the file: 1000 changed, 500 new, and the rest as they were.
+    const second = [...users(1000, '-new'), ...first.slice(1000), ...users(500, '', 3000)];
+    writeFileSync(ht, htpasswd(second));
+    const again = await importWithClock(['import', 'htpasswd', ht, '--accounts', file]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/\n500 added, 1000 updated, 2000 unchanged: written to/);
+    expect(again.stderr).toContain('import: users merged: 2999 of 3500 (85%)\n');
+    const after = new Map(loadAccounts(file).users.map((u) => [u.username, u.password]));
+    for (const [u, h] of second) expect(after.get(u)).toBe(h);
+    expect(after.size).toBe(byName.size + 500);
+    for (const [u, h] of [...first, ...second]) {
+      expect(r.stderr + again.stderr).not.toContain(u);
+      expect(r.stderr + again.stderr).not.toContain(h);
+    }
+  });
+
+  it('on a terminal (stdout redirected): one line redrawn in place, ended once', async () => {
+    const file = fresh();
+    const ht = join(file, '../bulk.htpasswd');
+    writeFileSync(ht, htpasswd(users(1000)));
+    const r = await importWithClock(['import', 'htpasswd', ht, '--dry-run', '--accounts', file], true);
+    expect(r.code, r.stderr).toBe(0);
+    // Redrawn every 200 ms of the clock.
+    expect(r.stderr).toBe(['199 of 1000 (19%)', '399 of 1000 (39%)', '599 of 1000 (59%)', '799 of 1000 (79%)', '999 of 1000 (99%)', 'all 1000']
+      .map((t) => `\rimport: users merged: ${t}\x1b[K`).join('') + '\n');
+    expect(r.stdout).toMatch(/1000 added, 0 updated, 0 unchanged \(dry run/);
+  });
+
+  it('a quick import shows no progress', async () => {
+    const file = fresh();
+    const ht = join(file, '../bulk.htpasswd');
+    writeFileSync(ht, htpasswd(users(50)));
+    const r = await cli(['import', 'htpasswd', ht, '--accounts', file]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+
+  it('finds an existing user under another Unicode spelling of the name (NFC), as before', async () => {
+    const file = fresh(`users:\n  - username: "caf\u00e9"\n    password: "${SHA.hash}"\n`);
+    const ht = join(file, '../nfd.htpasswd');
+    writeFileSync(ht, `cafe\u0301:${APR1.hash}\n`);
+    const r = await cli(['import', 'htpasswd', ht, '--accounts', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/0 added, 1 updated, 0 unchanged/);
+    expect(loadAccounts(file).users).toHaveLength(1);
   });
 });
 

@@ -30,7 +30,7 @@ const LEVELS: readonly (readonly string[])[] = [
 const ROOT_FOLDERS = ['cluster', 'demo', 'commands', 'app'];
 
 /** Packages that speak HTTP (serving or calling), and the layers allowed to import them. */
-const HTTP_MODULES = ['node:http', 'node:https', 'node:http2', 'node:net', 'node:tls', 'undici', 'http-proxy', 'ws'];
+const HTTP_MODULES = ['node:http', 'node:https', 'node:http2', 'node:net', 'node:tls', 'undici', 'ws'];
 const HTTP_LAYERS = ['proxy', 'admin', 'root'];
 /** The verifiers that call a verification source (JWKS, RFC 7662 introspection, remote check) over undici. */
 const OUTBOUND_SOURCES = new Set(['verify/external-jwt.ts', 'verify/introspection.ts', 'verify/remote-check.ts']);

@@ -1,5 +1,5 @@
 /**
- * A WebSocket handshake meeting a faulty upstream (http-proxy's path, not the forwarder's): an upstream that
+ * A WebSocket handshake meeting a faulty upstream (src/proxy/upgrade-upstream.ts, not the forwarder): an upstream that
  * never answers gets the client a 504 after `upstream.headersTimeoutMs`; an upstream that refuses the upgrade
  * with a chunked body has its refusal relayed framed; a refusal whose body breaks off or stalls (past
  * `upstream.bodyTimeoutMs`) is cut, and the client's connection closed, not left open.

@@ -201,7 +201,7 @@ describe('upstream faults', () => {
     expect(Object.fromEntries(after)).toEqual({ 200: CASES });
   });
 
-  // The same faults met by a WebSocket handshake (relayed by http-proxy, not the forwarder).
+  // The same faults met by a WebSocket handshake (its own upstream pool, not the forwarder's).
   const upgradeFaults: [Fault | 'down', readonly string[]][] = [['down', [UNAVAILABLE]], ...garbage];
   it.each(upgradeFaults)('WebSocket handshake, upstream %s → a defined answer, then upgrades again', async (fault, allowed) => {
     up.slowMs = HEADERS_TIMEOUT_MS + 2000;
