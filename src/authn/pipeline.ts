@@ -6,6 +6,7 @@
 import { TrackgateError } from '../errors.js';
 import type { CacheOutcome, ValidationCache } from '../verify/cache.js';
 import { fingerprint, type CredentialDigester } from '../verify/cache-key.js';
+import type { ActsForRule } from './acts-for.js';
 import type { Authenticator, ChallengeContext, Credential, Identity, RequestView } from './types.js';
 
 export interface AuthResult {
@@ -113,6 +114,12 @@ export class AuthPipeline {
     const form = this.forms.find((f) => f.id === formId);
     const c = form?.challenge?.({ req });
     return c === undefined ? [] : ([] as string[]).concat(c);
+  }
+
+  /** The acts-for rule of enabled form `formId` (the proxy checks request bodies against it), if it has one. */
+  actsForRule(formId: string): ActsForRule | undefined {
+    for (const f of this.forms) if (f.id === formId) return f.actsFor;
+    return undefined;
   }
 
   #withChallenges(err: unknown, req: RequestView, scheme: string): unknown {
