@@ -7,6 +7,7 @@ import { TrackgateError } from '../errors.js';
 import type { CacheOutcome, ValidationCache } from '../verify/cache.js';
 import { fingerprint, type CredentialDigester } from '../verify/cache-key.js';
 import type { ActsForRule } from './acts-for.js';
+import { orderChallenges } from './challenge-order.js';
 import type { Authenticator, ChallengeContext, Credential, Identity, RequestView } from './types.js';
 
 export interface AuthResult {
@@ -99,14 +100,17 @@ export class AuthPipeline {
     }
   }
 
-  /** One `WWW-Authenticate` value per enabled form that has a challenge. */
+  /**
+   * The `WWW-Authenticate` values of every enabled form that has a challenge, one header line each, in the
+   * order common Digest clients need (challenge-order.ts): the first Digest challenge leads, the others close.
+   */
   challenges(req: RequestView, stale = false, failed?: ChallengeContext['failed']): string[] {
     const out: string[] = [];
     for (const f of this.forms) {
       const c = f.challenge?.(failed === undefined ? { req, stale } : { req, stale, failed });
       if (c !== undefined) out.push(...(typeof c === 'string' ? [c] : c));
     }
-    return out;
+    return orderChallenges(out);
   }
 
   /** The challenges of one enabled form (the GPS seed's auth-basic/auth-digest URLs answer with one). */
