@@ -3,7 +3,7 @@
  * Apache Bench (an HTTP/1.0 client, as old trackers are) — authenticate through trackgate, with the demo's
  * credential forms (config/trackgate.yaml `authn`, so its combined 401), to the bundled demo GPS service, which
  * verifies the identity header against trackgate's JWKS. Debian packages installed by .ci/run: curl wget
- * python3-requests python3-httpx httpie apache2-utils; digest-fetch is a devDependency.
+ * python3-requests python3-httpx python3-requests-oauthlib httpie apache2-utils; digest-fetch is a devDependency.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -141,6 +141,24 @@ describe('real clients through trackgate to the demo GPS service', () => {
     expect(lines.map((l) => l.split(' ')[0])).toEqual(['Digest', 'Basic', 'X-Token', 'OAuth', 'Bearer', 'Digest']);
     expect(lines[0]).toMatch(/algorithm=MD5,/);
     expect(lines.at(-1)).toMatch(/algorithm=SHA-256,/);
+  });
+
+  it('requests-oauthlib password grant: refused over plain HTTP, fine with OAUTHLIB_INSECURE_TRANSPORT=1 (docs/token-endpoints.md)', async () => {
+    const script = [
+      'import sys',
+      'from oauthlib.oauth2 import LegacyApplicationClient',
+      'from requests_oauthlib import OAuth2Session',
+      's = OAuth2Session(client=LegacyApplicationClient(client_id="demo"))',
+      'try:',
+      '    t = s.fetch_token(token_url=sys.argv[1], username=sys.argv[2], password=sys.argv[3], include_client_id=True)',
+      '    print(t["token_type"], "refresh_token" in t)',
+      'except Exception as e:',
+      '    print(type(e).__name__)',
+    ].join('\n');
+    const args = ['-c', script, `${gate.url}/auth/password`, DEMO.user, DEMO.password];
+    expect((await run(PYTHON, args)).stdout.trim()).toBe('InsecureTransportError');
+    const { stdout } = await run(PYTHON, args, { env: { ...process.env, OAUTHLIB_INSECURE_TRANSPORT: '1' } });
+    expect(stdout.trim()).toBe('bearer True');
   });
 
   it('Apache Bench ab -A (HTTP/1.0, Basic): every request 200', async () => {
