@@ -25,7 +25,16 @@ export const digestMaterialSchema = z.object({
     .refine((h) => Object.values(h).some((v) => v !== undefined), 'needs at least one of MD5, SHA-256, SHA-512-256'),
 }).strict();
 
-export const userSchema = z.object({
+/**
+ * An account a user may act for: its name (the identity's `account` claim), or a name with the integer id a
+ * legacy client selects it by (the fleet login's `account_id`, an integer in its document).
+ */
+const accountEntry = z.union([
+  z.string().min(1),
+  z.object({ name: z.string().min(1), id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict(),
+]);
+
+const userFields = z.object({
   /** Login name (UTF-8). */
   username: z.string().min(1).refine((s) => !s.includes(':'), 'must not contain ":" (RFC 7617)'),
   /** Stable subject id for the identity header; defaults to the username. */
@@ -36,7 +45,24 @@ export const userSchema = z.object({
   /** HTTP Digest (RFC 7616) material: per-realm HA1 per hash function. */
   digest: digestMaterialSchema.optional(),
   /** Accounts the user may act for; the first is the default. */
-  accounts: z.array(z.string().min(1)).default([]),
+  accounts: z.array(accountEntry).default([]),
+});
+
+/** A user entry; `accounts` becomes the names, `accountIds` (when any has one) maps each integer id to its account's name. */
+export const userSchema = userFields.superRefine((u, ctx) => {
+  const names = new Set(u.accounts.map((a) => (typeof a === 'string' ? a : a.name)));
+  const ids = new Set<number>();
+  for (const a of u.accounts) {
+    if (typeof a === 'string') continue;
+    // account_id 42 must mean one account: not an id given twice, nor an id that is another account's name.
+    if (ids.has(a.id) || (names.has(String(a.id)) && String(a.id) !== a.name)) {
+      ctx.addIssue({ code: 'custom', path: ['accounts'], message: `account id ${a.id} names two accounts` });
+    }
+    ids.add(a.id);
+  }
+}).transform(({ accounts, ...u }): typeof u & { accounts: string[]; accountIds?: ReadonlyMap<number, string> } => {
+  const ids = new Map(accounts.flatMap((a) => (typeof a === 'string' ? [] : [[a.id, a.name] as const])));
+  return { ...u, accounts: accounts.map((a) => (typeof a === 'string' ? a : a.name)), ...(ids.size > 0 ? { accountIds: ids } : {}) };
 });
 
 export const adminSchema = z.object({

@@ -6,6 +6,8 @@
 import { TrackgateError } from '../errors.js';
 import type { CacheOutcome, ValidationCache } from '../verify/cache.js';
 import { fingerprint, type CredentialDigester } from '../verify/cache-key.js';
+import type { ActsForRule } from './acts-for.js';
+import { orderChallenges } from './challenge-order.js';
 import type { Authenticator, AuthnId, ChallengeContext, Credential, Identity, RequestView } from './types.js';
 
 export interface AuthResult {
@@ -98,14 +100,17 @@ export class AuthPipeline {
     }
   }
 
-  /** One `WWW-Authenticate` value per enabled form that has a challenge. */
+  /**
+   * The `WWW-Authenticate` values of every enabled form that has a challenge, one header line each, in the
+   * order common Digest clients need (challenge-order.ts): the first Digest challenge leads, the others close.
+   */
   challenges(req: RequestView, stale = false, failed?: ChallengeContext['failed']): string[] {
     const out: string[] = [];
     for (const f of this.forms) {
       const c = f.challenge?.(failed === undefined ? { req, stale } : { req, stale, failed });
       if (c !== undefined) out.push(...(typeof c === 'string' ? [c] : c));
     }
-    return out;
+    return orderChallenges(out);
   }
 
   /** The challenges of one enabled form (the GPS seed's auth-basic/auth-digest URLs answer with one). */
@@ -113,6 +118,12 @@ export class AuthPipeline {
     const form = this.forms.find((f) => f.id === formId);
     const c = form?.challenge?.({ req });
     return c === undefined ? [] : ([] as string[]).concat(c);
+  }
+
+  /** The acts-for rule of enabled form `formId` (the proxy checks request bodies against it), if it has one. */
+  actsForRule(formId: AuthnId): ActsForRule | undefined {
+    for (const f of this.forms) if (f.id === formId) return f.actsFor;
+    return undefined;
   }
 
   #withChallenges(err: unknown, req: RequestView, scheme: AuthnId): unknown {

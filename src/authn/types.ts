@@ -124,6 +124,11 @@ export interface Authenticator<C extends Credential = Credential> {
   verify(cred: C, req: RequestView): Promise<Identity>;
   /** The `WWW-Authenticate` value(s) this form adds to a 401 (Digest: one per algorithm), if it has any. */
   challenge?(ctx: ChallengeContext): string | readonly string[] | undefined;
+  /**
+   * A parameter choosing whom the request acts for (Geoloqi `user_id`). The form checks the query itself; for a
+   * restricted identity the proxy also reads the bodies an upstream parses into parameters (src/authn/acts-for.ts).
+   */
+  readonly actsFor?: import('./acts-for.js').ActsForRule;
 }
 
 /** Builds an authenticator from its config block and the shared deps. */

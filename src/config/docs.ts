@@ -32,8 +32,8 @@ const HEADER = `# Configuration reference
 trackgate reads one YAML file (\`trackgate --config FILE\`). Every key is optional and has the default shown.
 Unknown keys are errors. Any key can be overridden from the environment: \`TRACKGATE_\` + the key path in
 UPPER_SNAKE_CASE, levels joined by \`_\` (\`cache.maxEntries\` → \`TRACKGATE_CACHE_MAX_ENTRIES\`). Values are YAML
-scalars or, for lists, YAML/JSON (\`TRACKGATE_ROUTES='[{path: /public, access: public}]'\`); string keys take the
-value as is. Two short aliases exist: \`TRACKGATE_UPSTREAM\` (= \`upstream.url\`) and \`TRACKGATE_STORE\`
+scalars; a list is a comma list (\`TRACKGATE_AUTHN_DIGEST_ALGORITHMS=SHA-256,MD5\`) or YAML/JSON, which lists of
+objects need (\`TRACKGATE_ROUTES='[{path: /public, access: public}]'\`); string keys take the value as is. Two short aliases exist: \`TRACKGATE_UPSTREAM\` (= \`upstream.url\`) and \`TRACKGATE_STORE\`
 (= \`store.url\`). A \`TRACKGATE_*\` variable that names no key is logged as a warning at start.
 `;
 

@@ -2,7 +2,8 @@
  * Environment overrides, Kubernetes style: every config key can be set by `TRACKGATE_` + its path in
  * UPPER_SNAKE_CASE, levels joined by `_` (`upstream.headersTimeoutMs` → `TRACKGATE_UPSTREAM_HEADERS_TIMEOUT_MS`,
  * `authn.basic.realm` → `TRACKGATE_AUTHN_BASIC_REALM`). Values are YAML scalars or, for lists and objects,
- * YAML/JSON (`TRACKGATE_ROUTES='[{path: /public, access: public}]'`).
+ * YAML/JSON (`TRACKGATE_ROUTES='[{path: /public, access: public}]'`). A list may also be given as a comma list
+ * (`TRACKGATE_AUTHN_DIGEST_ALGORITHMS=SHA-256,MD5`), the form Kubernetes manifests and shells write most easily.
  *
  * Two short aliases predate the rule: `TRACKGATE_UPSTREAM` (= upstream.url) and `TRACKGATE_STORE` (= store.url).
  */
@@ -28,6 +29,8 @@ export interface EnvKey {
   path: string[];
   /** Whether the value is kept as a raw string (string-typed keys) instead of parsed as YAML. */
   raw: boolean;
+  /** Whether the key is a list: a value that is not YAML list syntax is read as a comma list. */
+  list: boolean;
 }
 
 export function toEnvSegment(key: string): string {
@@ -46,10 +49,10 @@ export function envKeys(schema: z.ZodType): EnvKey[] {
       for (const [k, child] of Object.entries(node.properties)) walk(child, [...path, k]);
       return;
     }
-    out.push({ name: ENV_PREFIX + path.map(toEnvSegment).join('_'), path, raw: node.type === 'string' });
+    out.push({ name: ENV_PREFIX + path.map(toEnvSegment).join('_'), path, raw: node.type === 'string', list: node.type === 'array' });
   };
   walk(root, []);
-  for (const [name, path] of Object.entries(ALIASES)) out.push({ name, path, raw: true });
+  for (const [name, path] of Object.entries(ALIASES)) out.push({ name, path, raw: true, list: false });
   cached.set(schema, out);
   return out;
 }
@@ -83,6 +86,7 @@ export function applyEnv(schema: z.ZodType, raw: Record<string, unknown>, env: N
         invalid.push(`${key.path.join('.')} (from ${key.name}): not valid YAML: ${(err as Error).message.split('\n')[0]}`);
         continue;
       }
+      if (key.list && typeof parsed === 'string') parsed = parsed.split(',').map((item) => item.trim()).filter((item) => item !== '');
     }
     setPath(raw, key.path, parsed);
     applied.push(key.name);

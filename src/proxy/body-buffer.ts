@@ -32,6 +32,11 @@ export interface BodyReadOptions {
   budget: BufferBudget;
   watch: ProgressWatch;
   limits: WatchLimits;
+  /**
+   * The body must be read whole (it is inspected before forwarding): past `bufferBytes` this error, the
+   * process budget spent 503, instead of streaming the rest.
+   */
+  whole?: () => TrackgateError;
 }
 
 /**
@@ -51,7 +56,7 @@ export function bodyTimeout(why: 'idle' | 'rate'): TrackgateError {
 
 /** Reads (the start of) `req`'s body; `done` is called once. */
 export function readBody(req: IncomingMessage, opts: BodyReadOptions, done: BodyReady): void {
-  if (opts.bufferBytes <= 0) { done(undefined, { stream: streamOf(req, opts.maxBytes), held: 0 }); return; }
+  if (opts.bufferBytes <= 0 && opts.whole === undefined) { done(undefined, { stream: streamOf(req, opts.maxBytes), held: 0 }); return; }
   const chunked = req.headers['transfer-encoding'] !== undefined;
   const socket = req.socket;
   const chunks: Buffer[] = [];
@@ -77,6 +82,12 @@ export function readBody(req: IncomingMessage, opts: BodyReadOptions, done: Body
     seen += c.length;
     chunks.push(c);
     if (seen <= opts.bufferBytes && opts.budget.take(c.length)) { held += c.length; return; }
+    if (opts.whole !== undefined) {
+      finish(seen > opts.bufferBytes ? opts.whole() : new TrackgateError('TG_ERR_OVERLOADED', 'too many request bodies in memory; retry shortly', {
+        detail: 'buffer_budget: limits.bufferTotalBytes spent while reading a body that must be read whole', headers: { 'retry-after': '1' },
+      }));
+      return;
+    }
     // Too large to buffer, or the budget is spent: put back what was read and stream the rest.
     req.pause();
     opts.budget.give(held);

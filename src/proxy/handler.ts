@@ -24,6 +24,7 @@ import { dropIfRefused } from './refused-sockets.js';
 import type { ForwardOutcome, Forwarder } from './forward.js';
 import type { Runtime } from './runtime.js';
 import { serveTokenEndpoint } from './token-endpoint.js';
+import { actsForBodyCheck, type ActsForBodyCheck } from './acts-for-body.js';
 import { expectsContinue } from './expect-continue.js';
 import type { IssueMatch } from '../issue/router.js';
 
@@ -212,15 +213,41 @@ export class ProxyHandler {
     // A credential in the URL: its response must not be stored; the forwarder merges the upstream's Cache-Control in.
     // Compared with the canonical target, so a mere re-spelling (`%7e` → `~`) is not taken for a scrubbed credential.
     if (path !== view.target) res.setHeader('cache-control', 'private, no-store');
-    if (expectsContinue(req)) res.writeContinue();
-    const cl = req.headers['content-length'];
-    if (req.headers['transfer-encoding'] === undefined && (cl === undefined || cl === '0')) {
+    if (!hasBody(req)) {
+      if (expectsContinue(req)) res.writeContinue();
       this.#acquire(st, headers, undefined);
       return;
     }
+    // Before `100 Continue`: a body that cannot be checked is refused before the client sends it.
+    const check = admission.identity === undefined ? undefined
+      : actsForBodyCheck(rt.pipeline.actsForRule(admission.scheme), admission.identity, view.method, req.headers);
+    if (expectsContinue(req)) res.writeContinue();
+    if (check !== undefined) { this.#readChecked(st, headers, check); return; }
     const limits = rt.config.limits;
     readBody(req, { bufferBytes: limits.bufferBodyBytes, maxBytes: limits.maxRequestBodyBytes, budget: this.budget, watch: this.watch, limits: bodyLimits(limits) }, (err, body) => {
       if (err !== undefined) { this.#finish(st, undefined, err); return; }
+      try {
+        this.#acquire(st, headers, body);
+      } catch (e) {
+        this.#finish(st, undefined, e);
+      }
+    });
+  }
+
+  /** Reads a body whole and checks it (acts-for-body.ts) before the request takes an upstream slot. */
+  #readChecked(st: RequestState, headers: Record<string, string | string[]>, check: ActsForBodyCheck): void {
+    const limits = st.rt.config.limits;
+    const opts = { bufferBytes: check.maxBytes, maxBytes: limits.maxRequestBodyBytes, budget: this.budget, watch: this.watch, limits: bodyLimits(limits), whole: check.tooLarge };
+    readBody(st.req, opts, (err, body) => {
+      // Refused part-way through: the rest of the body is drained so the client reads the answer.
+      if (err !== undefined) { this.#finish(st, undefined, err, !st.req.complete); return; }
+      try {
+        check.check(body!.buffer!);
+      } catch (e) {
+        this.budget.give(body!.held);
+        this.#finish(st, undefined, e);
+        return;
+      }
       try {
         this.#acquire(st, headers, body);
       } catch (e) {

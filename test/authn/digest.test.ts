@@ -111,11 +111,13 @@ describe('Digest: challenges', () => {
     }
   });
 
-  it('answers 401 with one Digest challenge per configured algorithm, in order, after Basic', async () => {
+  it('answers 401 with one Digest challenge per configured algorithm, in order: the first leads, the others close', async () => {
     const r = await send(gate.url, { path: '/rest/v2/devices' });
     expect(r.status).toBe(401);
     const values = r.distinct['www-authenticate']!;
-    expect(values[0]).toMatch(/^Basic /);
+    expect(values[0]).toMatch(/^Digest .*algorithm=SHA-256,/);
+    expect(values[1]).toMatch(/^Basic /);
+    expect(values.at(-1)).toMatch(/^Digest /);
     const cs = digestChallenges(values);
     expect(cs.map((c) => c.algorithm)).toEqual(ALL);
     for (const c of cs) {
@@ -436,7 +438,7 @@ describe('Digest: nonce lifetime, replicas and reloads', () => {
     const cs = digestChallengesOf(stale);
     expect(cs.map((x) => x.algorithm)).toEqual(['SHA-256', 'MD5']);
     for (const x of cs) expect(x.stale).toBe(true);
-    expect(stale.distinct['www-authenticate']![0]).toMatch(/^Basic /); // Basic has no stale
+    expect(stale.distinct['www-authenticate']![1]).toMatch(/^Basic /); // Basic has no stale
     expect(timed.logRecords().filter((l) => l.msg === 'request rejected').at(-1)).toMatchObject({ reason: 'stale' });
 
     const wrong = await send(timed.url, { path: '/t', headers: { authorization: auth(c!, 'nope', 4) } });

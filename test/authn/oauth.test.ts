@@ -2,27 +2,19 @@
  * Geoloqi access tokens (`Authorization: OAuth <token>`, `access_token` query) through a real trackgate and a
  * recording upstream, including the seed's rule that user tokens act only for themselves.
  */
-import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import type { TokenRecord } from '../../src/store/types.js';
 import { useGate } from '../helpers/gate.js';
+import { issueGeoloqiToken } from '../helpers/geoloqi-token.js';
 import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';
 
 const gate = useGate({ config: { authn: { 'oauth': { enabled: true, realm: 'Geoloqi API' }, 'session_token': { enabled: true } } } });
 beforeEach(() => { gate.up.received.length = 0; });
 
-/** A Geoloqi-looking token (`56f-e0993…`), stored as an access token of user `PAE` unless overridden. */
-async function issue(over: Partial<TokenRecord> = {}, g: TestGate = gate): Promise<string> {
-  const token = `56f-${randomBytes(20).toString('hex')}`;
-  const now = Date.now();
-  await g.app.store.putToken({
-    digest: lookupDigest(token), type: 'access', issuer: 'geoloqi', subject: 'PAE', kind: 'user',
-    account: 'demo-account', issuedAt: now, expiresAt: now + 3_600_000, ...over,
-  });
-  return token;
-}
+/** A Geoloqi-looking token, stored as an access token of user `PAE` unless overridden. */
+const issue = (over: Partial<TokenRecord> = {}, g: TestGate = gate): Promise<string> => issueGeoloqiToken(g, over);
 
 const oauth = (token: string) => ({ authorization: `OAuth ${token}` });
 

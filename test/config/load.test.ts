@@ -158,6 +158,19 @@ describe('environment overrides', () => {
     expect(config.logging.level).toBe('debug');
   });
 
+  it('a list as a comma list or as YAML list syntax', () => {
+    const { config } = loadConfig(undefined, {
+      TRACKGATE_AUTHN_DIGEST_ALGORITHMS: 'SHA-256, MD5',
+      TRACKGATE_PROXY_TRUSTED_PROXIES: '10.0.0.0/8,192.168.0.1',
+      TRACKGATE_AUTHN_DIGEST_QOP: '[auth, auth-int]',
+      TRACKGATE_ISSUE_OPERATOR_INSTANCES: 'demo-api-instance',
+    });
+    expect(config.authn.digest.algorithms).toEqual(['SHA-256', 'MD5']);
+    expect(config.proxy.trustedProxies).toEqual(['10.0.0.0/8', '192.168.0.1']);
+    expect(config.authn.digest.qop).toEqual(['auth', 'auth-int']);
+    expect((config.issue.operator as { instances: string[] }).instances).toEqual(['demo-api-instance']);
+  });
+
   it('string-typed keys keep the raw value (no YAML coercion of "true", "123" or "null")', () => {
     const { config } = loadConfig(undefined, {
       TRACKGATE_AUTHN_BASIC_REALM: 'true', TRACKGATE_IDENTITY_ISSUER: '123', TRACKGATE_IDENTITY_AUDIENCE: 'null',

@@ -131,6 +131,22 @@ describe('one account per token', () => {
     expect(await accountOf((await login({ username: MULTI.user, password: MULTI.password, account_id: 42 })).token)).toBe('42');
   });
 
+  it('the demo account by its integer id (config/accounts.yaml `id: 1001`), in JSON and in a form', async () => {
+    expect(await accountOf((await login({ username: DEMO.user, password: DEMO.password, account_id: 1001 })).token)).toBe('demo-account');
+    const form = await fetch(`${gate.url}/auth/login`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `username=${DEMO.user}&password=${DEMO.password}&account_id=1001`,
+    });
+    expect(form.status).toBe(200);
+    expect(await accountOf((await form.json() as Login).token)).toBe('demo-account');
+    expect((await postJson('/auth/login', { username: DEMO.user, password: DEMO.password, account_id: 1002 })).status).toBe(403);
+  });
+
+  it.each([1.5, -1, 2 ** 53])('account_id %s is no account id → 400', async (id) => {
+    const res = await postJson('/auth/login', { username: DEMO.user, password: DEMO.password, account_id: id });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ success: false, message: 'account_id must be a non-negative integer' });
+  });
+
   it('account_id the user does not have → 403 {success:false}', async () => {
     const res = await postJson('/auth/login', { username: MULTI.user, password: MULTI.password, account_id: 'acct-west' });
     expect(res.status).toBe(403);

@@ -173,8 +173,8 @@ describe('the seed\'s flow through the proxy', () => {
       sub: 'demo-device', kind: 'device', instance: DEMO.instanceId, scheme: 'bearer',
     });
 
-    // RefreshToken rotates both; the device token is echoed only when the request carries it.
-    const res = await refresh(first.AccessToken.Token, first.RefreshToken, { devicetoken: DEMO.deviceToken });
+    // RefreshToken rotates both and hands the device token back (the seed: store all three tokens).
+    const res = await refresh(first.AccessToken.Token, first.RefreshToken);
     expect(res.status).toBe(200);
     const body = await res.json() as Envelope;
     expectOk(body, DEMO.deviceToken);
@@ -218,11 +218,43 @@ describe('the seed\'s flow through the proxy', () => {
 });
 
 describe('POST /v1/Auth/RefreshToken', () => {
-  it('without the DeviceToken header the refreshed envelope has DeviceToken ""; lower-case field names work', async () => {
+  it('the refreshed envelope carries the device token, refresh after refresh; lower-case field names work', async () => {
     const first = await loginDevice();
     const res = await post('/v1/Auth/RefreshToken', {}, { accessToken: first.AccessToken.Token, refreshToken: first.RefreshToken });
     expect(res.status).toBe(200);
-    expectOk(await res.json() as Envelope, '');
+    const second = (await res.json() as Envelope);
+    expectOk(second, DEMO.deviceToken);
+    const third = await post('/v1/Auth/RefreshToken', {}, { RefreshToken: second.Result!.RefreshToken });
+    expectOk(await third.json() as Envelope, DEMO.deviceToken);
+  });
+
+  it('the refresh token alone is enough (no AccessToken in the body)', async () => {
+    const first = await loginDevice();
+    const res = await post('/v1/Auth/RefreshToken', {}, { RefreshToken: first.RefreshToken });
+    expect(res.status).toBe(200);
+    const second = (await res.json() as Envelope).Result!;
+    expect(second.RefreshToken).not.toBe(first.RefreshToken);
+    expect((await fetch(`${gate.url}/a`, { headers: { authorization: `Bearer ${second.AccessToken.Token}` } })).status).toBe(200);
+  });
+
+  it('the store alone does not yield the device token: it is sealed under the refresh token', async () => {
+    const first = await loginDevice();
+    const rec = await gate.app.store.getToken(lookupDigest(first.RefreshToken));
+    expect(JSON.stringify(rec)).not.toContain(DEMO.deviceToken);
+    expect(typeof rec!.data?.kept).toBe('string');
+  });
+
+  it('a retry of the same refresh within the grace window gets the same pair and device token', async () => {
+    const g = await startGate({ up: gate.up, config: { issue: { refreshGraceSeconds: 30 } } });
+    try {
+      const first = await loginDevice(g);
+      const a = await (await refresh(first.AccessToken.Token, first.RefreshToken, {}, g)).json() as Envelope;
+      const b = await (await refresh(first.AccessToken.Token, first.RefreshToken, {}, g)).json() as Envelope;
+      expect(b.Result).toEqual(a.Result);
+      expect(b.Result!.DeviceToken).toBe(DEMO.deviceToken);
+    } finally {
+      await g.close();
+    }
   });
 
   it('an access token of another family → 401, and the refresh token is not spent', async () => {
@@ -237,7 +269,7 @@ describe('POST /v1/Auth/RefreshToken', () => {
   it('missing fields → 400; unknown refresh token → 401', async () => {
     const a = await loginDevice();
     await expectError(await post('/v1/Auth/RefreshToken', {}, { AccessToken: a.AccessToken.Token }), 400, 'TG_ERR_BAD_REQUEST');
-    await expectError(await post('/v1/Auth/RefreshToken', {}, { RefreshToken: a.RefreshToken }), 400, 'TG_ERR_BAD_REQUEST');
+    await expectError(await post('/v1/Auth/RefreshToken', {}, { AccessToken: '', RefreshToken: a.RefreshToken }), 400, 'TG_ERR_BAD_REQUEST');
     await expectError(await refresh(a.AccessToken.Token, 'no-such-refresh-token'), 401, 'TG_ERR_INVALID_CREDENTIALS');
   });
 

@@ -4,8 +4,9 @@
  * token in both is one credential; different ones are ambiguous (400).
  *
  * Verified against the store (type `access`). As in Geoloqi, application tokens may act for any `user_id`,
- * user tokens only for themselves (else 403). `user_id` is read from the query string only: bodies are not
- * parsed, so the upstream must hold a body `user_id` against the `sub` and `kind` claims itself. An app token's
+ * user tokens only for themselves (else 403), wherever `user_id` arrives: the query here, under every spelling an
+ * upstream's parser reads as `user_id` (src/authn/acts-for.ts); for a user token the proxy also reads form, JSON
+ * and multipart bodies, whole up to `userIdBodyBytes` (src/proxy/acts-for-body.ts). An app token's
  * `user_id` is not copied into the identity header: trackgate cannot tell whether that user belongs to the app,
  * and a signed claim would look like a statement that it had.
  */
@@ -14,6 +15,7 @@ import { TrackgateError } from '../../errors.js';
 import { authorizationParams } from '../authorization-header.js';
 import { defineAuthenticator } from '../module.js';
 import { identityFromStoredToken, malformedToken, queryValues, singleToken } from '../stored-token.js';
+import { formParamValues, refuseActingForOthers, type ActsForRule } from '../acts-for.js';
 import type { Credential, Identity } from '../types.js';
 
 export interface OAuthHeaderCredential extends Credential {
@@ -34,10 +36,12 @@ export const oauth = defineAuthenticator({
   options: z.object({
     enabled: z.boolean().default(false).describe('Accept Geoloqi access tokens (`Authorization: OAuth <token>`, `access_token` query parameter).'),
     realm: z.string().default('trackgate').describe('Realm announced in the OAuth challenge.'),
+    userIdBodyBytes: z.number().int().min(1).max(16 * 1024 * 1024).default(64 * 1024).describe('Largest form, JSON or multipart body a user token may send: it is read whole to check its `user_id` (larger → 413). Application tokens\' bodies are not read.'),
   }),
   carriers: () => ({ headers: ['authorization'], query: ['access_token'] }),
   create(options, deps) {
     const challenge = `OAuth realm="${options.realm.replace(/["\\]/g, '\\$&')}"`;
+    const actsFor: ActsForRule = { param: 'user_id', maxBodyBytes: options.userIdBodyBytes, restricted: (identity) => identity.kind !== 'app' };
     return {
       id: 'oauth',
       extract(req): OAuthHeaderCredential | undefined {
@@ -52,7 +56,8 @@ export const oauth = defineAuthenticator({
           ['query access_token', queryValues(req, 'access_token')],
         ]);
         if (token === undefined) return undefined;
-        const userIds = [...new Set(queryValues(req, 'user_id'))];
+        const q = req.url.indexOf('?');
+        const userIds = q < 0 ? [] : [...new Set(formParamValues(req.url.slice(q + 1), 'user_id'))];
         if (userIds.length > 1) {
           // Which one the upstream reads is its business; refusing is the only answer that cannot be wrong.
           throw new TrackgateError('TG_ERR_BAD_REQUEST', 'more than one user_id', { detail: 'query user_id repeated with different values' });
@@ -64,14 +69,11 @@ export const oauth = defineAuthenticator({
       },
       async verify(cred: OAuthHeaderCredential): Promise<Identity> {
         const identity = await identityFromStoredToken(deps, cred.token, { types: ['access'], scheme: OAUTH_SCHEME });
-        if (cred.userId !== undefined && identity.kind !== 'app' && cred.userId !== identity.subject) {
-          throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', {
-            reason: 'forbidden', detail: `${identity.kind} token may not act for another user_id`,
-          });
-        }
+        if (cred.userId !== undefined) refuseActingForOthers(actsFor, identity, [cred.userId], 'query');
         return identity;
       },
       challenge: () => challenge,
+      actsFor,
     };
   },
 });

@@ -7,6 +7,8 @@
  *
  * - "Bearer tokens are only associated with a single account at any time": the token is bound to
  *   `account_id` when the user has that account (else 403), to the user's first account when absent.
+ *   `account_id` is an integer in the seed: it names the account with that `id` in the accounts file
+ *   (`accounts: [{name, id}]`; a form body's digits too), or an account by name (older clients, strings).
  * - `guid` is the session: the refresh family id, kept in the pair's data, so every refresh answers the same guid.
  * - The seed names no refresh path ("make a separate API call to refresh your auth session … pass the
  *   refreshToken value"): clients `POST <prefix>/refresh` with JSON `{"refreshToken": …}` (or form
@@ -21,6 +23,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import type { UserRecord } from '../../accounts/schema.js';
 import { TrackgateError } from '../../errors.js';
 import { secondsLeft } from '../access-jwt.js';
 import { stringField } from '../body.js';
@@ -62,19 +65,19 @@ export const fleetLogin = defineDialect({
             const body = await req.body();
             const username = stringField(body, 'username');
             const password = stringField(body, 'password');
-            const accountId = stringField(body, 'account_id');
+            const accountId = accountIdField(body);
             if (username === undefined || username === '' || password === undefined) {
               throw new TrackgateError('TG_ERR_BAD_REQUEST', 'username and password required', { reason: 'malformed' });
             }
             const user = await checkUserPassword(deps, req, username, password);
             let account: string | undefined = user.accounts[0];
             if (accountId !== undefined && accountId !== '') {
-              if (!user.accounts.includes(accountId)) {
+              account = accountOf(user, accountId);
+              if (account === undefined) {
                 throw new TrackgateError('TG_ERR_FORBIDDEN', 'this user has no access to that account', {
                   reason: 'forbidden', detail: `account_id not among the user's ${user.accounts.length} accounts`,
                 });
               }
-              account = accountId;
             }
             const subject: Subject = { subject: user.id ?? user.username, kind: 'user', ...(account !== undefined ? { account } : {}) };
             const family = randomUUID();
@@ -92,6 +95,22 @@ export const fleetLogin = defineDialect({
     };
   },
 });
+
+/** `account_id`: an integer (the seed's type) or a string; another number (1.5, -1) → 400. */
+function accountIdField(body: Record<string, unknown>): number | string | undefined {
+  const v = body.account_id;
+  if (typeof v !== 'number') return stringField(body, 'account_id');
+  if (!Number.isSafeInteger(v) || v < 0) throw new TrackgateError('TG_ERR_BAD_REQUEST', 'account_id must be a non-negative integer', { reason: 'malformed' });
+  return v;
+}
+
+/** The name of the user's account `id` selects: by integer id, else by name. */
+function accountOf(user: Pick<UserRecord, 'accounts' | 'accountIds'>, id: number | string): string | undefined {
+  const name = String(id);
+  if (user.accounts.includes(name)) return name;
+  const n = typeof id === 'number' ? id : /^\d{1,15}$/.test(id) ? Number(id) : undefined;
+  return n === undefined ? undefined : user.accountIds?.get(n);
+}
 
 /** `2018-04-01T21:39:12+00:00`: the seed's format (UTC, whole seconds, numeric offset). */
 export function isoSeconds(ms: number): string {

@@ -12,7 +12,7 @@ export const digestOptions = z.object({
     .describe('Realm announced in the Digest challenges; users need Digest material (HA1) for this realm.'),
   algorithms: z.array(z.enum(DIGEST_ALGORITHMS)).min(1).default(['MD5', 'SHA-256'])
     .refine((a) => new Set(a).size === a.length, 'must not repeat an algorithm')
-    .describe('Algorithms offered and accepted, one challenge each in this order. Many clients answer only the first Digest challenge (curl answers it whatever it is; wget 1.21 gives up unless it is MD5), so the default keeps the legacy devices\' MD5 first and offers SHA-256 after it; put SHA-256 first once every client speaks RFC 7616. curl before 8.8 hashes SHA-512-256 wrongly.'),
+    .describe('Algorithms offered and accepted, one challenge each in this order: the first leads the 401, the others close it (docs/configuration.md "Digest and common clients"). Many clients answer only the first Digest challenge, so the default keeps the legacy devices\' MD5 first and offers SHA-256 after it; put SHA-256 first once every client speaks RFC 7616. Keep MD5 offered for wget, which answers MD5 whatever it is offered. curl before 8.8, httpx and httpie fail on SHA-512-256.'),
   qop: z.array(z.enum(['auth', 'auth-int'])).min(1).default(['auth'])
     .refine((a) => new Set(a).size === a.length, 'must not repeat a qop')
     .describe('Qualities of protection offered and accepted (`auth-int` only for requests without a body). Default `auth` alone: some clients (wget 1.21) cannot parse a list and fall back to RFC 2069, which is refused.'),

@@ -11,22 +11,24 @@
  *
  * → `200 {"Result": {"DeviceToken", "AccessToken": {"Token": <JWT>, "ExpiresIn": <s>}, "RefreshToken"}, "Status": 200, "Title": "", "Errors": []}`
  *
- * `POST /v1/Auth/RefreshToken` `{"AccessToken": …, "RefreshToken": …}` rotates both (same envelope). The
- * access token may have expired but must be one of the refresh token's family (else 401, and the refresh
- * token is not spent). Rotation, the retry grace window and reuse detection are refresh.ts's. Refreshing does
+ * `POST /v1/Auth/RefreshToken` `{"RefreshToken": …}` (the `AccessToken` may come along) rotates both (same
+ * envelope). An access token sent along may have expired but must be one of the refresh token's family (else
+ * 401, and the refresh token is not spent). Rotation, the retry grace window and reuse detection are refresh.ts's. Refreshing does
  * not revoke the previous access token: it stays valid until its own expiry; revoking the family kills it.
  *
  * ExpiresIn: the seed says "the accesstoken expires every 2 hours" but its sample answer shows
  * `"ExpiresIn": 1209600` (14 days, plausibly the refresh token's lifetime or a stale sample). trackgate
  * follows the prose: access tokens live `accessTtlSeconds` (default 7200) and ExpiresIn reports the real
- * remaining lifetime in seconds, so a client scheduling its refresh from ExpiresIn is never late.
+ * remaining lifetime in seconds, so a client scheduling its refresh from ExpiresIn is never late. An operator
+ * whose clients rely on the sample sets `accessTtlSeconds: 1209600` (ExpiresIn then matches it).
  *
  * DeviceToken: for a device login, the device token the client presented (it is the client's own; the seed
  * asks clients to keep all three tokens). An admin has no device token, and trackgate issues nothing the
  * platform does not define: admins get `""` (a string, so the envelope's types never change; not the
- * instance id, which a client storing "the DeviceToken" would then send as one and be refused). trackgate
- * keeps device tokens only as digests, so a refresh can echo the device token only when the request carries
- * it in a `DeviceToken` header (as transitional clients do) and it is that family's device; otherwise `""`.
+ * instance id, which a client storing "the DeviceToken" would then send as one and be refused). A refresh
+ * hands the device token back too, so a client storing all three tokens keeps it: the family keeps it sealed
+ * under each refresh token's value (refresh.ts `kept`; the store alone cannot yield it, the accounts file
+ * holds a digest). A family issued before that echoes a `DeviceToken` header of its own device, else `""`.
  *
  * One file per endpoint: `login.ts`, `refresh-token.ts`.
  *

@@ -28,7 +28,7 @@ export async function login(ctx: TelematicsContext, req: IssueRequest): Promise<
   if ((email === undefined) === (deviceToken === undefined)) throw malformed('loginFields needs exactly one of Email and deviceToken');
   if (deviceToken !== undefined) {
     const subject = await deviceLogin(ctx, req, instanceId, instanceKey, deviceToken, password);
-    return envelope(ctx, await issuePair(ctx, subject), deviceToken);
+    return envelope(ctx, await issuePair(ctx, subject, deviceToken), deviceToken);
   }
   const subject = await adminLogin(ctx, req, instanceId, instanceKey, email!, password);
   return envelope(ctx, await issuePair(ctx, subject), '');

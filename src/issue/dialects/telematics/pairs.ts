@@ -7,14 +7,16 @@ import type { Subject } from '../../tokens.js';
 import type { IssueReply, IssueRequest } from '../../types.js';
 import { accessValueFor, ID, type TelematicsContext } from './options.js';
 
-export function issuePair(ctx: TelematicsContext, subject: Subject): Promise<TokenPair> {
+/** `deviceToken`: a device login's, kept (sealed) by the family so that every refresh hands it back. */
+export function issuePair(ctx: TelematicsContext, subject: Subject, deviceToken?: string): Promise<TokenPair> {
   const { options, deps } = ctx;
   return deps.refresh.issuePair(subject, {
     issuer: ID, accessTtlSeconds: options.accessTtlSeconds, refreshTtlSeconds: options.refreshTtlSeconds, accessValue: accessValueFor(ctx, subject),
+    ...(deviceToken !== undefined ? { kept: deviceToken } : {}),
   });
 }
 
-/** `deviceToken`: of user logins only; the device token is never stored. */
+/** `deviceToken`: of device logins only (admins get `""`). */
 export function envelope({ deps }: TelematicsContext, pair: TokenPair, deviceToken: string): IssueReply {
   return {
     status: 200,
@@ -31,9 +33,12 @@ export function envelope({ deps }: TelematicsContext, pair: TokenPair, deviceTok
   };
 }
 
-/** A refreshed pair: the envelope, echoing the DeviceToken header when it is this family's device. */
+/**
+ * A refreshed pair: the envelope with the family's kept device token. A family issued before device tokens were
+ * kept has none: then the DeviceToken header is echoed when it is this family's device.
+ */
 export function renderPair(ctx: TelematicsContext, pair: TokenPair, req: IssueRequest): IssueReply {
-  return envelope(ctx, pair, echoedDeviceToken(ctx, pair, req));
+  return envelope(ctx, pair, pair.kept ?? echoedDeviceToken(ctx, pair, req));
 }
 
 function echoedDeviceToken({ deps }: TelematicsContext, pair: TokenPair, req: IssueRequest): string {

@@ -1,6 +1,8 @@
 /**
- * `POST <prefix>/RefreshToken` `{"AccessToken": …, "RefreshToken": …}` rotates both. The access token may have
- * expired but must be one of the refresh token's family (else 401, and the refresh token is not spent).
+ * `POST <prefix>/RefreshToken` `{"RefreshToken": …}` (optionally with `"AccessToken"`) rotates both. The refresh
+ * token alone is enough (it is the credential; the seed says "update it … using refresh token"); an access token
+ * sent along may have expired but must be one of the refresh token's family (else 401, and the refresh token is
+ * not spent), since a mismatched pair means the client mixed up its stored tokens.
  */
 import { MAX_TOKEN_LENGTH } from '../../../authn/stored-token.js';
 import { subjectOf } from '../../tokens.js';
@@ -14,13 +16,14 @@ export async function refreshToken(ctx: TelematicsContext, req: IssueRequest): P
   const body = await req.body();
   const access = str(body, 'AccessToken');
   const refresh = str(body, 'RefreshToken');
-  if (access === undefined || access === '' || refresh === undefined || refresh === '') throw malformed('AccessToken and RefreshToken required');
+  if (refresh === undefined || refresh === '') throw malformed('RefreshToken required');
+  if (access === '') throw malformed('AccessToken, when sent, must not be empty');
   if (refresh.length > MAX_TOKEN_LENGTH) throw invalid('invalid refresh token', 'refresh token longer than any issued one');
-  const [accessRec, presented] = await Promise.all([deps.tokens.lookup(access), deps.refresh.present(refresh)]);
+  const [accessRec, presented] = await Promise.all([access === undefined ? undefined : deps.tokens.lookup(access), deps.refresh.present(refresh)]);
   const refreshRec = presented.record;
   if (refreshRec === undefined || refreshRec.type !== 'refresh' || refreshRec.issuer !== ID) throw invalid('invalid refresh token', 'unknown refresh token');
   // An expired access token is fine (that is why one refreshes); it must be of the same family.
-  if (accessRec === undefined || accessRec.type !== 'access' || accessRec.family === undefined || accessRec.family !== refreshRec.family) {
+  if (access !== undefined && (accessRec === undefined || accessRec.type !== 'access' || accessRec.family === undefined || accessRec.family !== refreshRec.family)) {
     throw invalid('invalid access token', 'access token not of the refresh token\'s family');
   }
   const pair = await deps.refresh.rotate(presented, accessValueFor(ctx, subjectOf(refreshRec)));
