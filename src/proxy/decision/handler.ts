@@ -140,7 +140,11 @@ export class DecisionHandler {
   /** Ends a decision: the refusal if it failed, the metric and the access line. Called once per decision. */
   #finish(rt: Runtime, res: ServerResponse, st: DecisionState, err: unknown): void {
     const e = err === undefined ? undefined : toTrackgateError(err);
-    if (e !== undefined) sendError(res, e);
+    if (e !== undefined) {
+      // nginx's auth_request turns every refusal but 401/403 into its own 500: the code lets its config restore it.
+      if (!res.headersSent) res.setHeader('x-trackgate-error', e.code);
+      sendError(res, e);
+    }
     const { admission, failure, view } = st;
     const status = e?.status ?? 200;
     const scheme = admission?.identity !== undefined ? (admission as AuthResult).scheme : admission ? 'public' : (failure.scheme ?? 'none');
