@@ -59,7 +59,7 @@ describe('nginx + trackgate decisions: every credential form', () => {
     ['X-Token', async () => { const t = await issueSessionToken(gate); return { path: '/api/b', headers: { 'x-token': t }, secrets: [t] }; }],
     ['token cookie', async () => { const t = await issueSessionToken(gate); return { path: '/api/c', headers: { cookie: `theme=dark; token=${t}` }, secrets: [t] }; }],
     ['_token query', async () => { const t = await issueSessionToken(gate); return { path: `/api/d?x=1&_token=${t}`, headers: {}, secrets: [t] }; }],
-    ['InstanceId + InstanceKey', async () => ({ path: '/api/e', headers: { instanceid: DEMO.apiInstanceId, instancekey: DEMO.apiInstanceKey }, secrets: [DEMO.apiInstanceKey] })],
+    ['InstanceId + InstanceKey + DeviceToken', async () => ({ path: '/api/e', headers: { instanceid: DEMO.instanceId, instancekey: DEMO.instanceKey, devicetoken: DEMO.deviceToken }, secrets: [DEMO.instanceKey, DEMO.deviceToken] })],
   ])('%s: the upstream gets a valid identity header and no credential', async (_name, make) => {
     const { path, headers, secrets } = await make();
     const r = await send(nginx.url, { path, headers });
@@ -92,6 +92,11 @@ describe('nginx + trackgate decisions: refusals reach the client', () => {
     const challenges = (r.distinct['www-authenticate'] ?? []).join('\n');
     expect(challenges).toMatch(/Basic realm=/);
     expect(challenges).toMatch(/Digest realm=/);
+    // Every challenge the sidecar sends, in its order (nginx 1.22 alone would pass on the first).
+    const schemes = (v: string[] | undefined): string[] => (v ?? []).map((c) => c.split(' ')[0]!);
+    const viaSidecar = await send(gate.url, { path: '/api/x' });
+    expect(schemes(r.distinct['www-authenticate'])).toEqual(schemes(viaSidecar.distinct['www-authenticate']));
+    expect(schemes(r.distinct['www-authenticate']).length).toBeGreaterThan(2);
     expect(gate.up.received).toHaveLength(0);
     const basic = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--basic', '-u', `${DEMO.user}:${DEMO.password}`, `${nginx.url}/api/curl-basic`]);
     expect(basic.stdout).toBe('200');

@@ -143,6 +143,7 @@ export class DecisionHandler {
     if (e !== undefined) {
       // nginx's auth_request turns every refusal but 401/403 into its own 500: the code lets its config restore it.
       if (!res.headersSent) res.setHeader('x-trackgate-error', e.code);
+      if (st.edge === 'nginx' && e.status === 401 && !res.headersSent) numberChallenges(res, e.headers?.['www-authenticate']);
       sendError(res, e);
     }
     const { admission, failure, view } = st;
@@ -167,4 +168,16 @@ export class DecisionHandler {
       this.#access('info', line, 'decision');
     }
   }
+}
+
+/** Most challenges restored through nginx (a 401 has one per enabled form, Digest one per algorithm). */
+export const MAX_NUMBERED_CHALLENGES = 8;
+
+/**
+ * nginx before 1.23 passes only the first `WWW-Authenticate` of a refused auth_request on to the client; the
+ * others go under numbered names (`X-Trackgate-Challenge-2`, …), which the nginx config adds back.
+ */
+function numberChallenges(res: ServerResponse, challenges: string | string[] | undefined): void {
+  if (!Array.isArray(challenges)) return;
+  for (let i = 1; i < Math.min(challenges.length, MAX_NUMBERED_CHALLENGES); i++) res.setHeader(`x-trackgate-challenge-${i + 1}`, challenges[i]!);
 }
