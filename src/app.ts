@@ -43,6 +43,8 @@ import type { AppOptions } from './app/options.js';
 import { buildRuntime, type RuntimeParts } from './app/runtime.js';
 import { applyServerLimits, createProxyServer } from './app/proxy-server.js';
 import { SocketAnswers } from './app/socket-answers.js';
+import { createDecisionServer } from './app/decision-server.js';
+import { DecisionHandler } from './proxy/decision/handler.js';
 import { drainProxyServer } from './app/drain.js';
 import { WatchedFiles } from './app/watched-files.js';
 import { configFiles, rereadFiles } from './app/config-files.js';
@@ -57,6 +59,8 @@ export class App {
   readonly minter: IdentityMinter;
   readonly proxyServer: Server;
   readonly adminServer: Server;
+  /** The decision (forward-auth) listener, when `decision.listen` is set. */
+  readonly decisionServer: Server | undefined;
   /** The store, timed per operation for the metrics. */
   readonly store: Store;
   #loaded: LoadedConfig;
@@ -147,6 +151,9 @@ export class App {
       metrics: this.metrics, logger: this.logger, connections: this.#connections,
       maxConnectionsPerClient: () => this.#runtime.config.limits.maxConnectionsPerClient,
     }));
+    this.decisionServer = config.decision.listen === undefined ? undefined : createDecisionServer(config, new DecisionHandler({
+      runtime: () => this.#runtime, proxy: this.#handler, minter: this.minter, metrics: this.metrics, logger: this.logger, now,
+    }));
     this.adminServer = createServer(adminHandler({
       metrics: this.metrics,
       keys: () => this.minter,
@@ -214,6 +221,11 @@ export class App {
   async listenProxy(): Promise<AddressInfo> {
     const config = this.#runtime.config;
     await listenOn(this.proxyServer, config.listen);
+    if (this.decisionServer !== undefined) {
+      await listenOn(this.decisionServer, config.decision.listen!);
+      const d = this.decisionServer.address() as AddressInfo;
+      this.logger.info({ decision: `${d.address}:${d.port}` }, 'decision listener up');
+    }
     if (config.watch) (this.#files ??= new WatchedFiles(() => this.reload())).follow(configFiles(this.#loaded));
     return this.proxyServer.address() as AddressInfo;
   }
@@ -261,6 +273,9 @@ export class App {
     // Every response from now on says `Connection: close`, so busy clients leave on their own.
     this.#handler.draining = true;
     this.#files?.close();
+    // The decision listener stops taking connections with the proxy port; decisions under way are answered.
+    const decisionClosed = this.decisionServer === undefined ? undefined : new Promise<void>((r) => this.decisionServer!.close(() => r()));
+    this.decisionServer?.closeIdleConnections();
     await drainProxyServer(this.proxyServer, {
       inflight: () => this.#handler.inflight,
       openConnections: () => this.#connections.open,
@@ -270,6 +285,8 @@ export class App {
         this.sessions.closeAll();
       },
     }, graceMs, this.logger);
+    this.decisionServer?.closeAllConnections();
+    await decisionClosed;
     await this.#upgrade.close().catch(() => undefined);
     await this.#forwarder.close().catch(() => undefined);
     this.adminServer.closeAllConnections();

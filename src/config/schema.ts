@@ -209,6 +209,12 @@ export function configSchemaOf<A extends ModuleShape, I extends ModuleShape>(aut
         for (const name of checks.unknownKeepHeaders(list)) ctx.addIssue({ code: 'custom', message: `${name} is not a built-in stripped header` });
       }).describe('Built-in stripped headers to pass through after all (names, or prefixes ending in `*`, of the built-in list). Credential, identity and hop-by-hop headers cannot be kept.'),
     }).strict().prefault({}).describe('Forwarding details.'),
+    decision: z.object({
+      listen: hostPort.optional().describe('Forward-auth (decision) listener for an edge proxy (nginx `auth_request`, ingress-nginx external auth, Traefik `forwardAuth`, Envoy `ext_authz`); absent: off. It believes the original method, URI and client address the edge sends, so only the edge may reach it: bind it to an address clients cannot reach and list the edge in `decision.allowFrom` (docs/decision-mode.md).'),
+      allowFrom: z.array(z.string().refine((entry) => checks.isAddressOrCidr(entry), 'must be an IP address or CIDR range, e.g. 10.0.0.0/8 or fd00::/8')).default(['127.0.0.1/32', '::1/128'])
+        .describe('Peers (addresses, CIDR ranges) the decision listener answers; any other peer gets 403 TG_ERR_DECISION_PEER. Set it to the edge proxies\' addresses (the ingress controller\'s pod range).'),
+      maxAgeSeconds: z.number().int().min(0).max(300).default(5).describe('Longest time an edge may cache an allowing decision (`Cache-Control: max-age`, also bounded by the credential\'s and the identity header\'s remaining life). A revoked token or a changed route rule reaches clients behind a caching edge within this bound. 0: no decision is cacheable.'),
+    }).strict().prefault({}).describe('Decision (forward-auth) mode: an edge proxy asks trackgate whether to let each request through (docs/decision-mode.md).'),
     logging: z.object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
       access: z.boolean().default(true).describe('One access line per request.'),

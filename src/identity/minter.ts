@@ -125,16 +125,24 @@ export class IdentityMinter {
 
   /** The header value for `identity` (and, in request-bound mode, for this method and path). */
   mint(identity: Identity, method: string, path: string): string {
+    return this.mintEntry(identity, method, path).value;
+  }
+
+  /**
+   * The header and when it stops being reused (epoch ms; a quarter of its life is then left): decision mode
+   * lets an edge cache a header no longer than that.
+   */
+  mintEntry(identity: Identity, method: string, path: string): { readonly value: string; readonly refreshAt: number } {
     const now = this.now();
     const options = this.#current();
-    if (options.bindToRequest) return this.#sign(identity, now, method, path).value;
-    if (this.#cache === undefined) return this.#sign(identity, now).value;
+    if (options.bindToRequest) return this.#sign(identity, now, method, path);
+    if (this.#cache === undefined) return this.#sign(identity, now);
     const key = claimsKey(identity);
     const cached = this.#cache.get(key);
-    if (cached !== undefined && now < cached.refreshAt) return cached.value;
+    if (cached !== undefined && now < cached.refreshAt) return cached;
     const minted = this.#sign(identity, now);
     this.#cache.set(key, minted);
-    return minted.value;
+    return minted;
   }
 
   /**

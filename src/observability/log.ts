@@ -96,6 +96,8 @@ export interface AccessLine {
   err?: string;
   reason?: string;
   detail?: string;
+  /** Decision mode: the edge proxy that asked (src/proxy/decision/). */
+  edge?: string;
 }
 
 const accessWriters = new WeakMap<Logger, AccessLineWriter>();

@@ -61,6 +61,13 @@ export class Metrics {
     registers: [this.registry],
     collect: (): void => this.#requestTally.flush(),
   });
+  readonly decisions: client.Counter<'edge' | 'scheme' | 'status_class'> = new client.Counter({
+    name: 'trackgate_decisions_total',
+    help: 'Decision (forward-auth) requests answered for an edge proxy, by edge (nginx, ingress-nginx, traefik, envoy, or unknown), credential form (as in trackgate_requests_total) and status class (2xx: let through). Decisions an edge serves from its own cache never reach trackgate and are not counted.',
+    labelNames: ['edge', 'scheme', 'status_class'] as const,
+    registers: [this.registry],
+    collect: (): void => this.#decisionTally.flush(),
+  });
   readonly authAttempts: client.Counter<'scheme' | 'result' | 'reason'> = new client.Counter({
     name: 'trackgate_auth_attempts_total',
     help: 'Authentication attempts by credential form, result (success, failure) and reason (ok, no_credentials, malformed, invalid, expired, stale, ambiguous, forbidden, throttled: refused by the brute-force throttle, unavailable: a source is down).',
@@ -292,6 +299,7 @@ export class Metrics {
   readonly #authTally: Tally = new Tally(this.authAttempts, 3);
   readonly #durationChildren = new Map<string, Map<string, HistogramSeries>>();
   readonly #requestTally: Tally = new Tally(this.requests, 3);
+  readonly #decisionTally: Tally = new Tally(this.decisions, 3);
   readonly #cacheEventTally: Tally = new Tally(this.cacheEvents, 1);
   readonly #upstreamChildren = new Map<number, HistogramSeries>();
   readonly #storeChildren = new Map<string, HistogramSeries>();
@@ -401,6 +409,11 @@ export class Metrics {
   passwordCheck(e: { readonly type: 'hash'; readonly work: string } | { readonly type: 'failure' }): void {
     if (e.type === 'hash') this.passwordHashes.labels(e.work).inc();
     else this.passwordFailures.inc();
+  }
+
+  /** A decision answered for edge proxy `edge` (src/proxy/decision/). */
+  decision(edge: string, scheme: string, status: number): void {
+    this.#decisionTally.inc(edge, scheme, statusClass(status));
   }
 
   request(scheme: string, outcome: string, status: number): void {

@@ -26,6 +26,7 @@ import type { Runtime } from './runtime.js';
 import { serveTokenEndpoint } from './token-endpoint.js';
 import { actsForBodyCheck, type ActsForBodyCheck } from './acts-for-body.js';
 import { expectsContinue } from './expect-continue.js';
+import { addAccessOutcome } from './access-outcome.js';
 import type { IssueMatch } from '../issue/router.js';
 
 export interface ProxyDeps {
@@ -117,7 +118,7 @@ export class ProxyHandler {
    * Authenticates a request that passed {@link guard} (shared with WebSocket upgrades); throws (or rejects
    * with) a TrackgateError when it may not pass. Synchronous on a validation-cache hit.
    */
-  admit(rt: Runtime, req: IncomingMessage, view: NodeRequestView, failure: AuthFailureContext): Admission | Promise<Admission> {
+  admit(rt: Runtime, req: Pick<IncomingMessage, 'headers'>, view: NodeRequestView, failure: AuthFailureContext): Admission | Promise<Admission> {
     if (view.method === 'POST' && rt.config.routing.bodyMethodOverride && hasBody(req) && rt.rules.stricterThanPost(view.pathKey)) {
       throw new TrackgateError('TG_ERR_METHOD_OVERRIDE', 'a POST with a body is ambiguous here: its _method could name a method the route rules refuse', { detail: 'POST body on a path with stricter rules for other methods' });
     }
@@ -371,19 +372,8 @@ export class ProxyHandler {
       rid: st.requestId,
       ip: view.remoteAddress,
     };
-    if (admission?.identity !== undefined) {
-      const a = admission as AuthResult;
-      line.sub = a.identity.subject;
-      line.kind = a.identity.kind;
-      line.cache = a.cache;
-      line.fp = a.fingerprint;
-    } else if (failure.fingerprint !== undefined) {
-      line.fp = failure.fingerprint;
-    }
+    addAccessOutcome(line, admission, failure, err);
     if (err !== undefined) {
-      line.err = err.code;
-      if (err.reason !== undefined) line.reason = err.reason;
-      if (err.detail !== undefined) line.detail = err.detail;
       this.#access(err.status >= 500 ? 'error' : 'warn', line, 'request rejected');
     } else {
       this.#access('info', line, 'request');
@@ -392,7 +382,7 @@ export class ProxyHandler {
 }
 
 /** Whether the request has a body (declared length above 0, or chunked). */
-function hasBody(req: IncomingMessage): boolean {
+function hasBody(req: Pick<IncomingMessage, 'headers'>): boolean {
   const cl = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }

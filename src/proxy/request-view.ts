@@ -5,6 +5,18 @@ import type { RequestView } from '../authn/types.js';
 import { parseCookies } from './cookies.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
+/**
+ * What a view reads of a request: a Node request, or the original request an edge proxy describes to the
+ * decision listener (src/proxy/decision/).
+ */
+export interface ViewSource {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingMessage['headers'];
+  readonly httpVersion: string;
+  readonly socket: { readonly remoteAddress?: string | undefined; readonly encrypted?: boolean };
+}
+
 export class NodeRequestView implements RequestView {
   readonly method: string;
   readonly url: string;
@@ -27,7 +39,7 @@ export class NodeRequestView implements RequestView {
   #query: URLSearchParams | undefined;
   #cookies: Map<string, string> | undefined;
 
-  constructor(req: IncomingMessage, proxies: TrustedProxies) {
+  constructor(req: ViewSource, proxies: TrustedProxies) {
     this.method = req.method ?? 'GET';
     this.url = req.url ?? '/';
     const q = this.url.indexOf('?');

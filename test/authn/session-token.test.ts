@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import type { TokenRecord } from '../../src/store/types.js';
 import { useGate } from '../helpers/gate.js';
+import { issueSessionToken } from '../helpers/session-tokens.js';
 import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';
 
 const gate = useGate({ config: { authn: { 'session_token': { enabled: true } } } });
@@ -15,14 +16,8 @@ beforeEach(() => { gate.up.received.length = 0; });
 afterEach(() => { vi.restoreAllMocks(); });
 
 /** Puts a fresh session token for the demo user in the store and returns its clear value. */
-async function issue(over: Partial<TokenRecord> = {}, g: TestGate = gate): Promise<string> {
-  const token = randomBytes(24).toString('base64url');
-  const now = Date.now();
-  await g.app.store.putToken({
-    digest: lookupDigest(token), type: 'session', issuer: 'gps-rest-v2', subject: DEMO.user, kind: 'user',
-    account: 'demo-account', issuedAt: now, expiresAt: now + 3_600_000, ...over,
-  });
-  return token;
+function issue(over: Partial<TokenRecord> = {}, g: TestGate = gate): Promise<string> {
+  return issueSessionToken(g, over);
 }
 
 async function claims(g: TestGate, assertion: unknown): Promise<JWTPayload> {

@@ -64,6 +64,8 @@ const VALUES: Record<string, unknown> = {
   'issue.operator.instances': ['demo-instance'],
   routes: [{ path: '/walk', access: 'public' }],
   'proxy.trustedProxies': ['10.0.0.0/8'],
+  'decision.listen': '127.0.0.1:3',
+  'decision.allowFrom': ['10.0.0.0/8'],
   'proxy.keepHeaders': ['x-real-ip'],
   workers: 2,
 };

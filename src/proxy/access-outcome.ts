@@ -1,0 +1,22 @@
+/** What an access line says about a request's credential and failure, the same on the proxy port and the decision listener. */
+import type { TrackgateError } from '../errors.js';
+import type { AccessLine } from '../observability/log.js';
+import type { AuthFailureContext, AuthResult } from '../authn/pipeline.js';
+
+/** Adds the identity (subject, kind, cache outcome, fingerprint) or the failed credential's fingerprint, and the error. */
+export function addAccessOutcome(line: AccessLine, admission: { identity: unknown } | undefined, failure: AuthFailureContext, err: TrackgateError | undefined): void {
+  if (admission?.identity !== undefined) {
+    const a = admission as AuthResult;
+    line.sub = a.identity.subject;
+    line.kind = a.identity.kind;
+    line.cache = a.cache;
+    line.fp = a.fingerprint;
+  } else if (failure.fingerprint !== undefined) {
+    line.fp = failure.fingerprint;
+  }
+  if (err !== undefined) {
+    line.err = err.code;
+    if (err.reason !== undefined) line.reason = err.reason;
+    if (err.detail !== undefined) line.detail = err.detail;
+  }
+}
