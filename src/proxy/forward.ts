@@ -63,6 +63,9 @@ export class Forwarder {
       bodyTimeout: opts.bodyTimeoutMs,
       keepAliveTimeout: opts.keepAliveTimeoutMs,
       pipelining: 1,
+      // HTTP/1.1 even to a TLS upstream offering HTTP/2 (undici 8's default): the header policy, lingering
+      // close and WebSocket upgrades are written for HTTP/1.1 framing, and the upstream sees what a client sent.
+      allowH2: false,
     });
   }
 

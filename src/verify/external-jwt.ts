@@ -25,7 +25,7 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify,
 import { TrackgateError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { Identity, IdentityKind } from '../identity/identity.js';
-import { describeError, readLimited, sourceUnavailable } from './http-source.js';
+import { describeError, readLimited, sourcePoolOptions, sourceUnavailable } from './http-source.js';
 
 /** Asymmetric JWS algorithms an issuer may allow. HS* and `none` are not representable. */
 export const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
@@ -203,10 +203,7 @@ export class ExternalJwtVerifier {
     logger: Logger,
     private readonly now: () => number,
   ) {
-    this.#dispatcher = new Agent({
-      connections: 4, keepAliveTimeout: 4000,
-      connect: { timeout: fetchOpts.timeoutMs }, headersTimeout: fetchOpts.timeoutMs, bodyTimeout: fetchOpts.timeoutMs,
-    });
+    this.#dispatcher = new Agent(sourcePoolOptions(4, fetchOpts.timeoutMs));
     const sources = new Map<string, JwksSource>();
     for (const cfg of issuers) {
       let jwks = sources.get(cfg.jwksUrl);

@@ -8,6 +8,18 @@
  */
 import { TrackgateError } from '../errors.js';
 
+/**
+ * The undici options every source's pool (or agent) shares: `connections` sockets, each bounded by `timeoutMs`
+ * at every stage. HTTP/1.1 only: undici 8 would negotiate HTTP/2 with a TLS source that offers it, a
+ * different transport from the one the sources' tests drive, and nothing a source answers needs it.
+ */
+export function sourcePoolOptions(connections: number, timeoutMs: number) {
+  return {
+    connections, pipelining: 1, keepAliveTimeout: 4000, allowH2: false,
+    connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+  };
+}
+
 /** What a failed call to an outside source was, for logs and metrics. */
 export type SourceFailure = 'timeout' | 'unavailable';
 

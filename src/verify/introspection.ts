@@ -7,7 +7,7 @@
 import { Pool } from 'undici';
 import { TrackgateError } from '../errors.js';
 import type { Identity, IdentityKind } from '../identity/identity.js';
-import { describeError, failureKind, readLimited, sourceUnavailable } from './http-source.js';
+import { describeError, failureKind, readLimited, sourcePoolOptions, sourceUnavailable } from './http-source.js';
 import { missingScopes, type VerifiedToken } from './external-jwt.js';
 
 export interface IntrospectionOptions {
@@ -45,10 +45,7 @@ export class Introspector {
   constructor(private readonly opts: IntrospectionOptions) {
     const url = new URL(opts.url);
     this.#path = `${url.pathname}${url.search}`;
-    this.#pool = new Pool(url.origin, {
-      connections: opts.connections, pipelining: 1, keepAliveTimeout: 4000,
-      connect: { timeout: opts.timeoutMs }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs,
-    });
+    this.#pool = new Pool(url.origin, sourcePoolOptions(opts.connections, opts.timeoutMs));
     this.#authorization = `Basic ${Buffer.from(`${formEncode(opts.clientId)}:${formEncode(opts.clientSecret)}`, 'utf8').toString('base64')}`;
   }
 

@@ -4,7 +4,7 @@
  * used; the body is drained (bounded) so the connection can be reused. Redirects are never followed.
  */
 import { Pool } from 'undici';
-import { failureKind, describeError, type SourceFailure } from './http-source.js';
+import { failureKind, describeError, sourcePoolOptions, type SourceFailure } from './http-source.js';
 
 export interface RemoteCheckOptions {
   readonly url: string;
@@ -31,10 +31,7 @@ export class RemoteChecker {
   constructor(private readonly opts: RemoteCheckOptions) {
     const url = new URL(opts.url);
     this.#path = `${url.pathname}${url.search}`;
-    this.#pool = new Pool(url.origin, {
-      connections: opts.connections, pipelining: 1, keepAliveTimeout: 4000,
-      connect: { timeout: opts.timeoutMs }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs,
-    });
+    this.#pool = new Pool(url.origin, sourcePoolOptions(opts.connections, opts.timeoutMs));
   }
 
   /** Sends the check; resolves with the status and headers, or throws {@link RemoteCheckError}. */

@@ -86,8 +86,9 @@ describe('Dockerfile ENTRYPOINT node flags', () => {
 
   it('bound the old generation\'s growth between full collections, where V8\'s own factor lets it grow further', () => {
     const bounded = oldGenerationPeakMiB(IMAGE_NODE_FLAGS);
-    expect(bounded).toBeLessThanOrEqual(100);
-    expect(oldGenerationPeakMiB([])).toBeGreaterThan(100);
+    const own = oldGenerationPeakMiB([]);
+    // A ratio, not a size: the sizes move between V8 releases (Node 22 and 24 peak higher than 20 did).
+    expect(bounded).toBeLessThan(own * 0.75);
   }, 30_000);
 });
 
