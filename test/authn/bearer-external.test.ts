@@ -173,24 +173,34 @@ describe('Bearer: external JWT issuers (JWKS)', () => {
 describe('Bearer: JWKS refetch cooldown and outages', () => {
   let coolIdp: CountingServer;
   let down = false;
+  // The gate's clock: the real one unless a test pins it (to step through the fetch backoff exactly).
+  let pinned: number | undefined;
   beforeAll(async () => {
     coolIdp = await serve(() => (down ? { status: 500, body: {} } : { status: 200, body: { keys: [rsa.publicJwk] } }));
   });
-  const cool = useGate(() => ({ up: gate.up, config: { authn: { basic: { enabled: false }, bearer: { enabled: true, external: { issuers: [issuerConfig(`${coolIdp.url}/jwks`)], jwks: { cooldownSeconds: 60 } } } } } }));
+  const cool = useGate(() => ({ up: gate.up, now: () => pinned ?? Date.now(), config: { authn: { basic: { enabled: false }, bearer: { enabled: true, external: { issuers: [issuerConfig(`${coolIdp.url}/jwks`)], jwks: { cooldownSeconds: 60 } } } } } }));
   afterAll(async () => { await coolIdp.close(); });
 
   it('answers 503 (not cached) while the JWKS cannot be fetched at all', async () => {
     down = true;
+    pinned = Date.now();
     const token = await sign(rsa);
     const res = await call(cool, token);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ error: 'TG_ERR_SOURCE_UNAVAILABLE' });
     expect(res.headers.get('www-authenticate')).toBeNull();
     down = false;
-    // Failed fetches back off for min(cooldown, 5 s); wait that out, then the same token works (the 503 was not cached).
-    await new Promise((r) => setTimeout(r, 5100));
+    // Failed fetches back off for min(cooldown, 5 s): still 503 just before the end, without a fetch…
+    const hits = coolIdp.hits.length;
+    pinned += 4999;
+    expect((await call(cool, token)).status).toBe(503);
+    expect(coolIdp.hits.length).toBe(hits);
+    // …then the same token works (the 503 was not cached).
+    pinned += 1;
     expect((await call(cool, token)).status).toBe(200);
-  }, 15000);
+    expect(coolIdp.hits.length).toBe(hits + 1);
+    pinned = undefined;
+  });
 
   it('does not refetch for unknown kids within the cooldown', async () => {
     const before = coolIdp.hits.length;
