@@ -3,11 +3,12 @@
  * recording upstream: verdicts, the subject, caching (positive through an outage, negative briefly), fail-closed
  * 503s with their metric, and the config-time refusal of a scheme a local form also claims.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { startGate, useGate } from '../helpers/gate.js';
+import { testClock } from '../helpers/clock.js';
 import { metric } from '../helpers/metrics.js';
 import { basicAuth } from '../helpers/trackgate.js';
 
@@ -49,10 +50,10 @@ beforeAll(async () => {
   legacy = await startLegacy();
 });
 afterAll(async () => { await legacy.close(); });
-// The gate's clock: the real one unless a test pins it (to step through a cache TTL exactly).
-let pinned: number | undefined;
+const clock = testClock();
+afterEach(() => clock.unpin());
 const gate = useGate(() => ({
-  now: () => pinned ?? Date.now(),
+  now: clock.now,
   config: {
     cache: { negativeTtlSeconds: 1 },
     authn: {
@@ -99,19 +100,18 @@ describe('remote verification', () => {
   it('answers a credential the legacy service rejects 401, cached briefly', async () => {
     const auth = basicAuth('legacy.user', 'wrong');
     const before = legacy.calls.length;
-    pinned = Date.now();
+    clock.pin();
     const res = await call(auth);
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ error: 'TG_ERR_INVALID_CREDENTIALS' });
     expect(res.headers.get('www-authenticate')).toBe('Basic realm="Legacy", Bearer realm="Legacy"');
-    pinned += 999;
+    clock.advance(999);
     expect((await call(auth)).status).toBe(401);
     expect(legacy.calls.length).toBe(before + 1);
-    pinned += 1; // negativeTtlSeconds: 1
+    clock.advance(1); // negativeTtlSeconds: 1
     expect((await call(auth)).status).toBe(401);
     expect(legacy.calls.length).toBe(before + 2);
     expect(await verifications('invalid')).toBe(2);
-    pinned = undefined;
   });
 
   it('does not claim schemes it does not list', async () => {
