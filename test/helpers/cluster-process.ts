@@ -1,7 +1,8 @@
 /**
- * Runs the real `trackgate --config FILE` (bin/trackgate.js → dist/) with `workers` > 1 as a child process:
- * waits for the primary's `trackgate listening` line, keeps every JSON log line of the primary and its workers
- * (they share stdout; each line carries `pid`, workers' also `worker`), and can kill the whole process tree.
+ * Runs the real `trackgate --config FILE` (bin/trackgate.js → dist/) as a child process, one process or, with
+ * `workers` > 1, a primary and its workers: waits for the `trackgate listening` line, keeps every JSON log line
+ * of the primary and its workers (they share stdout; each line carries `pid`, workers' also `worker`), and can
+ * kill the whole process tree.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
