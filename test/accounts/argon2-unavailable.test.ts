@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AccountDirectory } from '../../src/accounts/directory.js';
 import { PasswordVerifier, type PasswordCheckEvent } from '../../src/accounts/password-verifier.js';
 import { hashPassword } from '../../src/accounts/password.js';
-import { startRecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, startTrackgate } from '../helpers/trackgate.js';
+import { startGate } from '../helpers/gate.js';
+import { basicAuth } from '../helpers/trackgate.js';
 
 vi.mock('@node-rs/argon2', () => { throw new Error('binding missing on this platform'); });
 
@@ -48,11 +48,8 @@ describe('argon2 binding missing', () => {
   }, 30_000);
 
   it('through trackgate: a Basic login to the argon2id account is a 401, not a 500', async () => {
-    const up = await startRecordingUpstream();
-    open.push(up);
     const scrypt = await hashPassword('other-password');
-    const g = await startTrackgate({
-      upstreamUrl: up.url,
+    const g = await startGate({
       files: { 'accounts.yaml': `users:\n  - username: argon\n    password: "${ARGON2}"\n  - username: other\n    password: "${scrypt}"\n` },
     });
     open.push(g);

@@ -4,33 +4,20 @@
  * period; a request longer than `shutdown.graceMs` is cut and the process still exits 0.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
+import { startCluster, type ClusterProc } from '../helpers/cluster-process.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
-import { onLines } from '../helpers/lines.js';
 import { keepAliveLoad } from '../helpers/keepalive-load.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACKGATE_')));
-
-interface Proc {
-  child: ChildProcess;
-  proxy: string;
-  admin: string;
-  lines: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-}
+import { waitFor } from '../helpers/wait.js';
 
 let dir: string;
 let up: RecordingUpstream;
 let delayMs = 500;
-const procs: ChildProcess[] = [];
+const procs: ClusterProc[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trackgate-shutdown-'));
@@ -41,38 +28,28 @@ beforeAll(async () => {
     res.on('close', () => clearTimeout(t));
   };
 });
-afterEach(() => { for (const c of procs.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+afterEach(() => { for (const p of procs.splice(0)) p.kill(); });
 afterAll(async () => { await up.close(); rmSync(dir, { recursive: true, force: true }); });
 
 let n = 0;
-async function startProcess(graceMs: number): Promise<Proc> {
+/** One trackgate process (a single worker) in front of the slow upstream. */
+async function startProcess(graceMs: number): Promise<ClusterProc> {
   const i = n++;
-  const configFile = join(dir, `trackgate-${i}.yaml`);
-  writeFileSync(configFile, stringify({
-    listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, upstream: { url: up.url },
-    store: { url: `sqlite:${join(dir, `store-${i}.sqlite`)}` }, accountsFile: 'accounts.yaml',
-    shutdown: { graceMs }, watch: false, logging: { level: 'info' },
-  }));
-  const child = spawn(process.execPath, [join(ROOT, 'bin/trackgate.js'), '--config', configFile], { cwd: dir, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(child);
-  const lines: string[] = [];
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() }));
+  const p = await startCluster({
+    dir, name: `trackgate-${i}`,
+    config: {
+      listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, upstream: { url: up.url },
+      store: { url: `sqlite:${join(dir, `store-${i}.sqlite`)}` }, accountsFile: 'accounts.yaml',
+      shutdown: { graceMs }, watch: false, logging: { level: 'info' },
+    },
   });
-  const listening = new Promise<{ proxy: string; admin: string }>((resolve, reject) => {
-    onLines(child.stdout!, (line) => {
-      lines.push(line);
-      const rec = JSON.parse(line) as { msg?: string; proxy?: string; admin?: string };
-      if (rec.msg === 'trackgate listening') resolve({ proxy: rec.proxy!, admin: rec.admin! });
-    });
-    child.on('exit', (code) => reject(new Error(`trackgate exited (${code}) before listening: ${stderr}`)));
-    setTimeout(() => reject(new Error(`trackgate did not start: ${stderr}`)), 15000);
-  });
-  const { proxy, admin } = await listening;
-  return { child, proxy: `http://${proxy}`, admin: `http://${admin}`, lines, exited };
+  procs.push(p);
+  return p;
 }
+
+/** When the process exited (epoch ms), and how. */
+const exitOf = (p: ClusterProc): Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }> =>
+  p.exited.then((e) => ({ ...e, at: Date.now() }));
 
 /** One request on a fresh connection (no keep-alive pool): resolves with status and body, or the error code. */
 function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string } | { error: string }> {
@@ -89,11 +66,7 @@ function get(url: string, headers: Record<string, string> = {}): Promise<{ statu
 }
 
 async function until(check: () => boolean, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!check()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  if (!(await waitFor(check, ms, 5))) throw new Error(`timed out after ${ms} ms`);
 }
 
 const AUTH = { authorization: basicAuth(DEMO.user, DEMO.password) };
@@ -108,8 +81,9 @@ describe('SIGTERM', () => {
     const inflight = get(`${p.proxy}/slow`, AUTH);
     await until(() => up.received.length > before, 5000); // authenticated and forwarded: now in flight
     const sent = Date.now();
+    const exited = exitOf(p);
     p.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 100));
+    await p.waitFor((r) => r.msg === 'shutting down: draining in-flight requests', 5000);
 
     const ready = await get(`${p.admin}/readyz`);
     // Readiness fails while draining (or the admin port is already gone).
@@ -118,11 +92,11 @@ describe('SIGTERM', () => {
     expect(await get(`${p.proxy}/other`, AUTH)).toEqual({ error: 'ECONNREFUSED' });
 
     expect(await inflight).toEqual({ status: 200, body: 'slow ok' });
-    const exit = await p.exited;
+    const exit = await exited;
     expect(exit).toMatchObject({ code: 0, signal: null });
     expect(exit.at - sent).toBeLessThan(graceMs);
     expect(await get(`${p.admin}/healthz`)).toEqual({ error: 'ECONNREFUSED' });
-    const msgs = p.lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const msgs = p.records.map((r) => r.msg);
     expect(msgs).toEqual(expect.arrayContaining(['shutting down: draining in-flight requests', 'stopped']));
     expect(msgs).not.toContain('grace period over; closing remaining connections');
   });
@@ -135,14 +109,15 @@ describe('SIGTERM', () => {
     const inflight = get(`${p.proxy}/very-slow`, AUTH);
     await until(() => up.received.length > before, 5000);
     const sent = Date.now();
+    const exited = exitOf(p);
     p.child.kill('SIGTERM');
     const result = await inflight;
     expect('error' in result || result.status !== 200, JSON.stringify(result)).toBe(true);
-    const exit = await p.exited;
+    const exit = await exited;
     expect(exit).toMatchObject({ code: 0, signal: null });
     expect(exit.at - sent).toBeLessThan(graceMs + 2000);
     expect(exit.at - sent).toBeGreaterThanOrEqual(graceMs - 50);
-    const msgs = p.lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const msgs = p.records.map((r) => r.msg);
     expect(msgs).toContain('grace period over; closing remaining connections');
   });
 
@@ -168,8 +143,9 @@ describe('SIGTERM', () => {
     const p = await startProcess(5000);
     expect(await get(`${p.proxy}/x`)).toMatchObject({ status: 401 }); // leaves no request in flight
     const sent = Date.now();
+    const exited = exitOf(p);
     p.child.kill('SIGTERM');
-    const exit = await p.exited;
+    const exit = await exited;
     expect(exit.code).toBe(0);
     expect(exit.at - sent).toBeLessThan(3000); // far below the 5 s grace: nothing to wait for
   });

@@ -3,7 +3,7 @@
  * fetches), a second server a token's `jku`/`x5u` points at (which must never be contacted), a real trackgate
  * and a recording upstream.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPublicKey, randomUUID } from 'node:crypto';
@@ -12,6 +12,7 @@ import {
   type CryptoKey, type JSONWebKeySet, type JWK, type JWTPayload,
 } from 'jose';
 import { startGate, useGate } from '../helpers/gate.js';
+import { testClock } from '../helpers/clock.js';
 import { startTrackgate, type TestGate } from '../helpers/trackgate.js';
 
 const ISSUER = 'https://idp.example.test/';
@@ -173,24 +174,33 @@ describe('Bearer: external JWT issuers (JWKS)', () => {
 describe('Bearer: JWKS refetch cooldown and outages', () => {
   let coolIdp: CountingServer;
   let down = false;
+  const clock = testClock();
   beforeAll(async () => {
     coolIdp = await serve(() => (down ? { status: 500, body: {} } : { status: 200, body: { keys: [rsa.publicJwk] } }));
   });
-  const cool = useGate(() => ({ up: gate.up, config: { authn: { basic: { enabled: false }, bearer: { enabled: true, external: { issuers: [issuerConfig(`${coolIdp.url}/jwks`)], jwks: { cooldownSeconds: 60 } } } } } }));
+  const cool = useGate(() => ({ up: gate.up, now: clock.now, config: { authn: { basic: { enabled: false }, bearer: { enabled: true, external: { issuers: [issuerConfig(`${coolIdp.url}/jwks`)], jwks: { cooldownSeconds: 60 } } } } } }));
+  afterEach(() => clock.unpin());
   afterAll(async () => { await coolIdp.close(); });
 
   it('answers 503 (not cached) while the JWKS cannot be fetched at all', async () => {
     down = true;
+    clock.pin();
     const token = await sign(rsa);
     const res = await call(cool, token);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ error: 'TG_ERR_SOURCE_UNAVAILABLE' });
     expect(res.headers.get('www-authenticate')).toBeNull();
     down = false;
-    // Failed fetches back off for min(cooldown, 5 s); wait that out, then the same token works (the 503 was not cached).
-    await new Promise((r) => setTimeout(r, 5100));
+    // Failed fetches back off for min(cooldown, 5 s): still 503 just before the end, without a fetch…
+    const hits = coolIdp.hits.length;
+    clock.advance(4999);
+    expect((await call(cool, token)).status).toBe(503);
+    expect(coolIdp.hits.length).toBe(hits);
+    // …then the same token works (the 503 was not cached).
+    clock.advance(1);
     expect((await call(cool, token)).status).toBe(200);
-  }, 15000);
+    expect(coolIdp.hits.length).toBe(hits + 1);
+  });
 
   it('does not refetch for unknown kids within the cooldown', async () => {
     const before = coolIdp.hits.length;

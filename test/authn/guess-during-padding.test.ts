@@ -4,19 +4,16 @@
  * Each guess is sent once the previous one's hash was evaluated (a condition, not a sleep).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startRecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate } from '../helpers/trackgate.js';
+import { startGate } from '../helpers/gate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => { for (const o of open.splice(0).reverse()) await o.close(); });
 
 describe('Basic: failures are recorded before the padding', () => {
   it('guesses arriving during earlier ones\' padding: at most the limit (+1) get a password check', async () => {
-    const up = await startRecordingUpstream();
-    open.push(up);
     const LIMIT = 3;
-    const g = await startTrackgate({
-      upstreamUrl: up.url,
+    const g = await startGate({
       // A long floor: before the fix every guess below was checked while the first still waited.
       config: { throttle: { user: { limit: LIMIT, windowSeconds: 3600 } }, passwords: { failureFloorMs: 3000, maxFailureFloorMs: 3000 } },
     });

@@ -1,20 +1,14 @@
 /** Basic, Digest and the instance form on the proxy path share the token endpoints' brute-force throttle (docs/token-endpoints.md). */
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, DEMO_ACCOUNTS, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { useGate } from '../helpers/gate.js';
+import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
-beforeAll(async () => {
-  up = await startRecordingUpstream();
-  // Negative entries are not cached here, so every wrong password is a real check. Windows are an hour long: the
-  // counters are fixed windows weighted by overlap, so a test crossing a window boundary would see its count decay.
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { cache: { negativeTtlSeconds: 0 }, throttle: { user: { limit: 3, windowSeconds: 3600 } } } });
-});
-afterAll(async () => { await gate.close(); await up.close(); });
+// Negative entries are not cached here, so every wrong password is a real check. Windows are an hour long: the
+// counters are fixed windows weighted by overlap, so a test crossing a window boundary would see its count decay.
+const gate = useGate({ config: { cache: { negativeTtlSeconds: 0 }, throttle: { user: { limit: 3, windowSeconds: 3600 } } } });
 
 describe('password throttling on the proxy path', () => {
   it('Basic: after the limit of failures for a user, even the right password gets 429 with Retry-After', async () => {
@@ -36,18 +30,14 @@ describe('password throttling on the proxy path', () => {
  */
 describe('password throttling of instance credentials on the proxy path', () => {
   const SECOND = { id: 'second-device', deviceToken: 'second-device-token' };
-  let inst: TestGate;
-  let perAddress: TestGate;
-  beforeAll(async () => {
-    const accounts = parse(readFileSync(DEMO_ACCOUNTS, 'utf8')) as { userGroups: { devices: unknown[] }[] };
-    accounts.userGroups[0]!.devices.push({ id: SECOND.id, deviceToken: lookupDigest(SECOND.deviceToken) });
-    const files = { 'accounts.yaml': stringify(accounts) };
-    const authn = { instance: { enabled: true } };
-    inst = await startTrackgate({ upstreamUrl: up.url, files, config: { authn, cache: { negativeTtlSeconds: 0 }, throttle: { user: { limit: 3, windowSeconds: 3600 } } } });
-    perAddress = await startTrackgate({ upstreamUrl: up.url, files, config: { authn, cache: { negativeTtlSeconds: 0 }, throttle: { user: { limit: 100 }, ip: { limit: 3, windowSeconds: 3600 } } } });
-  });
-  afterAll(async () => { await inst.close(); await perAddress.close(); });
-  beforeEach(() => { up.received.length = 0; });
+  const accounts = parse(readFileSync(DEMO_ACCOUNTS, 'utf8')) as { userGroups: { devices: unknown[] }[] };
+  accounts.userGroups[0]!.devices.push({ id: SECOND.id, deviceToken: lookupDigest(SECOND.deviceToken) });
+  const files = { 'accounts.yaml': stringify(accounts) };
+  const authn = { instance: { enabled: true } };
+  // Both in front of the file's upstream.
+  const inst = useGate(() => ({ up: gate.up, files, config: { authn, cache: { negativeTtlSeconds: 0 }, throttle: { user: { limit: 3, windowSeconds: 3600 } } } }));
+  const perAddress = useGate(() => ({ up: gate.up, files, config: { authn, cache: { negativeTtlSeconds: 0 }, throttle: { user: { limit: 100 }, ip: { limit: 3, windowSeconds: 3600 } } } }));
+  beforeEach(() => { gate.up.received.length = 0; });
 
   const deviceHeaders = (instanceKey: string, deviceToken: string = DEMO.deviceToken) =>
     ({ instanceid: DEMO.instanceId, instancekey: instanceKey, devicetoken: deviceToken });
@@ -78,7 +68,7 @@ describe('password throttling of instance credentials on the proxy path', () => 
       body: JSON.stringify({ loginFields: { deviceToken: DEMO.deviceToken }, password: DEMO.instanceKey }),
     });
     expect(login.status).toBe(429);
-    expect(up.received).toHaveLength(2);
+    expect(gate.up.received).toHaveLength(2);
 
     // Per device: another device of the same group (same InstanceKey) is not locked out.
     expect((await fetch(`${inst.url}/x`, { headers: deviceHeaders(DEMO.instanceKey, SECOND.deviceToken) })).status).toBe(200);
@@ -97,7 +87,7 @@ describe('password throttling of instance credentials on the proxy path', () => 
     // The e-mail is case-insensitive, and so is its counter.
     const upper = await fetch(`${inst.url}/x`, { headers: { instanceid: DEMO.apiInstanceId, authorization: basicAuth(DEMO.adminEmail.toUpperCase(), DEMO.adminPassword) } });
     await expectThrottled(upper);
-    expect(up.received).toHaveLength(1);
+    expect(gate.up.received).toHaveLength(1);
   });
 
   it('per client address: failures against different devices add up', async () => {
@@ -105,6 +95,6 @@ describe('password throttling of instance credentials on the proxy path', () => 
       expect((await fetch(`${perAddress.url}/x`, { headers: deviceHeaders('wrong', token) })).status).toBe(401);
     }
     await expectThrottled(await fetch(`${perAddress.url}/x`, { headers: deviceHeaders(DEMO.instanceKey, SECOND.deviceToken) }));
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
   });
 });

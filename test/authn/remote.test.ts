@@ -3,11 +3,13 @@
  * recording upstream: verdicts, the subject, caching (positive through an outage, negative briefly), fail-closed
  * 503s with their metric, and the config-time refusal of a scheme a local form also claims.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { startGate, useGate } from '../helpers/gate.js';
+import { testClock } from '../helpers/clock.js';
+import { metric } from '../helpers/metrics.js';
 import { basicAuth } from '../helpers/trackgate.js';
 
 type Mode = 'up' | 'error' | 'hang';
@@ -48,7 +50,10 @@ beforeAll(async () => {
   legacy = await startLegacy();
 });
 afterAll(async () => { await legacy.close(); });
+const clock = testClock();
+afterEach(() => clock.unpin());
 const gate = useGate(() => ({
+  now: clock.now,
   config: {
     cache: { negativeTtlSeconds: 1 },
     authn: {
@@ -67,11 +72,7 @@ async function claims(): Promise<Record<string, unknown>> {
   return (await jwtVerify(gate.up.received.at(-1)!.headers['x-identity-assertion'] as string, jwks, { issuer: 'trackgate-test', audience: 'upstream-test' })).payload;
 }
 
-async function metric(result: string): Promise<number> {
-  const text = await (await fetch(`${gate.adminUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`trackgate_remote_verification_total{result="${result}"}`));
-  return line === undefined ? 0 : Number(line.split(' ').at(-1));
-}
+const verifications = (result: string): Promise<number> => metric(gate.adminUrl, 'trackgate_remote_verification_total', { result });
 
 describe('remote verification', () => {
   it('forwards a credential the legacy service accepts, with the subject it names; the credential goes only to the check', async () => {
@@ -81,7 +82,7 @@ describe('remote verification', () => {
     expect(legacy.calls.at(-1)!.authorization).toBe(auth);
     expect(gate.up.received.at(-1)!.headers.authorization).toBeUndefined();
     expect(await claims()).toMatchObject({ sub: 'legacy-42', scheme: 'remote', kind: 'user', account: 'fleet-3' });
-    expect(await metric('valid')).toBe(1);
+    expect(await verifications('valid')).toBe(1);
   });
 
   it('uses a keyed fingerprint as the subject when the answer names none (never the credential)', async () => {
@@ -99,16 +100,18 @@ describe('remote verification', () => {
   it('answers a credential the legacy service rejects 401, cached briefly', async () => {
     const auth = basicAuth('legacy.user', 'wrong');
     const before = legacy.calls.length;
+    clock.pin();
     const res = await call(auth);
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ error: 'TG_ERR_INVALID_CREDENTIALS' });
     expect(res.headers.get('www-authenticate')).toBe('Basic realm="Legacy", Bearer realm="Legacy"');
+    clock.advance(999);
     expect((await call(auth)).status).toBe(401);
     expect(legacy.calls.length).toBe(before + 1);
-    await new Promise((r) => setTimeout(r, 1100));
+    clock.advance(1); // negativeTtlSeconds: 1
     expect((await call(auth)).status).toBe(401);
     expect(legacy.calls.length).toBe(before + 2);
-    expect(await metric('invalid')).toBe(2);
+    expect(await verifications('invalid')).toBe(2);
   });
 
   it('does not claim schemes it does not list', async () => {
@@ -124,7 +127,7 @@ describe('remote verification', () => {
     const res = await call(auth);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ error: 'TG_ERR_SOURCE_UNAVAILABLE' });
-    expect(await metric('unavailable')).toBe(1);
+    expect(await verifications('unavailable')).toBe(1);
     const before = legacy.calls.length;
     expect((await call(auth)).status).toBe(503);
     expect(legacy.calls.length).toBe(before + 1);
@@ -136,7 +139,7 @@ describe('remote verification', () => {
     const t0 = Date.now();
     expect((await call(basicAuth('slow', 'pass'))).status).toBe(503);
     expect(Date.now() - t0).toBeLessThan(3000);
-    expect(await metric('timeout')).toBe(1);
+    expect(await verifications('timeout')).toBe(1);
     legacy.mode = 'up';
   });
 
@@ -148,10 +151,10 @@ describe('remote verification', () => {
     expect(res.status).toBe(200);
     expect(await claims()).toMatchObject({ sub: 'legacy-42' });
     expect(legacy.calls.length).toBe(before);
-    const unavailable = await metric('unavailable');
+    const unavailable = await verifications('unavailable');
     const fresh = await call(basicAuth('legacy.user', 'never-seen'));
     expect(fresh.status).toBe(503);
-    expect(await metric('unavailable')).toBe(unavailable + 1);
+    expect(await verifications('unavailable')).toBe(unavailable + 1);
   });
 });
 

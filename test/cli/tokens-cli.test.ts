@@ -11,6 +11,7 @@ import { REVOCATION_POLL_MS, SqliteStore } from '../../src/store/sqlite.js';
 import type { StoreEvent } from '../../src/store/types.js';
 import { useGate } from '../helpers/gate.js';
 import { CLEAN_ENV, runCli, type CliRun } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ENV = CLEAN_ENV;
 
@@ -30,11 +31,8 @@ const call = (token: string) => fetch(`${gate.url}/data`, { headers: { authoriza
 /** Polls until the running gate refuses `token`; returns how long that took (ms), or -1. */
 async function refusedWithin(token: string, ms: number): Promise<number> {
   const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    if ((await call(token)).status === 401) return Date.now() - t0;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return -1;
+  const refused = await waitFor(async () => (await call(token)).status === 401, ms, 50);
+  return refused ? Date.now() - t0 : -1;
 }
 
 describe('tokens list', () => {
@@ -158,13 +156,14 @@ describe('the SQLite revocation log (how a CLI revocation reaches the running pr
       for (const d of ['sha256:a', 'sha256:b', 'sha256:c']) await running.putToken(rec(d));
       await running.revokeTokens(['sha256:a'], Date.now()); // own: delivered at once, not again by the poll
       await cli.revokeTokens(['sha256:b', 'sha256:c', 'sha256:unknown'], Date.now());
-      await new Promise((r) => setTimeout(r, 300));
+      // Once the poll has brought the other process's revocations, an own one repeated would be there too.
+      await waitFor(() => events.some((e) => e.type === 'revoked' && e.digests.includes('sha256:b')));
       expect(events).toEqual([{ type: 'revoked', digests: ['sha256:a'] }, { type: 'revoked', digests: ['sha256:b', 'sha256:c'] }]);
       // Rows this process never saw were pruned (it was suspended): it cannot know what it missed.
       const db = new DatabaseSync(file);
       db.prepare("INSERT INTO store_meta (k, v) VALUES ('revocation_log_pruned_through', 1000000)").run();
       db.close();
-      await new Promise((r) => setTimeout(r, 200));
+      await waitFor(() => events.at(-1)?.type === 'resync');
       expect(events.at(-1)).toEqual({ type: 'resync' });
       unsubscribe();
     } finally {

@@ -24,6 +24,7 @@ import { challengesFor, digestAuthorization, send, type Reply } from '../helpers
 import { freePort } from '../helpers/ports.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
+import { waitFor } from '../helpers/wait.js';
 
 const REALM = 'GPS Data Web Service';
 const ISSUER = 'trackgate-cluster-test';
@@ -108,6 +109,8 @@ const ADMIN = { instanceid: DEMO.apiInstanceId, authorization: basicAuth(DEMO.ad
 
 describe('workers: 2', () => {
   it('starts a primary and two workers; /healthz and /readyz on the primary\'s admin port', async () => {
+    // The workers write their own lines to the shared stdout: one may arrive after the primary's.
+    await waitFor(() => tg.workerPids().length >= 2);
     expect(tg.workerPids()).toHaveLength(2);
     expect(tg.workerPids()).not.toContain(tg.child.pid);
     const listening = tg.records.find((r) => r.msg === 'trackgate listening')!;
@@ -209,12 +212,14 @@ describe('workers: 2', () => {
 
   /** Polls (fresh connections, both workers) until `token` is refused everywhere; returns the time it took. */
   async function untilRefusedEverywhere(token: string, since: number): Promise<number> {
-    for (;;) {
+    let statuses: number[] = [];
+    const refused = await waitFor(async () => {
       const round = await Promise.all([1, 2, 3, 4].map(() => req(`/rest/v2/devices?_token=${encodeURIComponent(token)}`)));
-      if (round.every((r) => r.status === 401) && (await servedBy(round.map((r) => r.probe))).size === 2) return Date.now() - since;
-      if (Date.now() - since > 5000) throw new Error(`still accepted after 5 s: ${round.map((r) => r.status).join(',')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      statuses = round.map((r) => r.status);
+      return round.every((r) => r.status === 401) && (await servedBy(round.map((r) => r.probe))).size === 2;
+    }, 5000, 100);
+    if (!refused) throw new Error(`still accepted after 5 s: ${statuses.join(',')}`);
+    return Date.now() - since;
   }
 
   async function issueAndWarm(): Promise<string> {
@@ -283,11 +288,7 @@ describe('workers: 2', () => {
     const [victim] = tg.workerPids();
     const survivors = tg.workerPids().filter((p) => p !== victim);
     process.kill(victim!, 'SIGKILL');
-    const t0 = Date.now();
-    while (tg.workerPids().length < 3) {
-      if (Date.now() - t0 > 15000) throw new Error('no replacement worker within 15 s');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    if (!(await waitFor(() => tg.workerPids().length >= 3, 15000, 50))) throw new Error('no replacement worker within 15 s');
     expect(tg.records.find((r) => r.msg === 'worker exited unexpectedly; restarting it')).toMatchObject({ role: 'primary', workerPid: victim, signal: 'SIGKILL' });
     const replacement = tg.workerPids().find((p) => p !== victim && !survivors.includes(p))!;
     expect(metricValue(await scrape(), 'trackgate_worker_restarts_total')).toBe(1);
@@ -301,15 +302,13 @@ describe('workers: 2', () => {
   it('SIGTERM: an in-flight request completes, readiness turns 503, every worker exits, the primary exits 0', async () => {
     const before = up.received.length;
     const inflight = req('/slow', BASIC);
-    const t0 = Date.now();
-    while (!up.received.slice(before).some((r) => r.url.startsWith('/slow?'))) { // forwarded: now in flight
-      if (Date.now() - t0 > 5000) throw new Error('/slow was not forwarded');
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    // Forwarded: now in flight.
+    if (!(await waitFor(() => up.received.slice(before).some((r) => r.url.startsWith('/slow?')), 5000, 5))) throw new Error('/slow was not forwarded');
     const workers = tg.workerPids().filter((p) => { try { process.kill(p, 0); return true; } catch { return false; } });
     expect(workers).toHaveLength(2);
     tg.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 100));
+    // Logged as the primary starts draining: from then on its readiness says no.
+    await tg.waitFor((r) => r.role === 'primary' && r.msg === 'shutting down: workers drain in-flight requests', 5000);
     const ready = await send(tg.admin, { path: '/readyz' }).catch(() => undefined);
     if (ready !== undefined) expect(ready.status).toBe(503);
     const done = await inflight;

@@ -9,15 +9,19 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { hashPassword } from '../../src/accounts/password.js';
+import { startGate, type Gate } from '../helpers/gate.js';
+import { metric } from '../helpers/metrics.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { waitFor } from '../helpers/wait.js';
 
+// A fresh gate (and files) for every test, all in front of one upstream.
 let up: RecordingUpstream;
-let gate: TestGate;
+let gate: Gate;
 beforeAll(async () => { up = await startRecordingUpstream(); });
 afterAll(async () => { await up.close(); });
 beforeEach(async () => {
-  gate = await startTrackgate({ upstreamUrl: up.url, config: { watch: true, authn: { basic: { realm: 'before' } } } });
+  gate = await startGate({ up, config: { watch: true, authn: { basic: { realm: 'before' } } } });
 });
 afterEach(async () => { await gate.close(); });
 
@@ -29,20 +33,13 @@ async function status(path: string, headers: Record<string, string> = {}): Promi
   return res.status;
 }
 
-async function reloads(result: 'success' | 'error'): Promise<number> {
-  const text = await (await fetch(`${gate.adminUrl}/metrics`)).text();
-  const m = new RegExp(`^trackgate_config_reloads_total\\{result="${result}"\\} (\\d+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-}
+const reloads = (result: 'success' | 'error'): Promise<number> => metric(gate.adminUrl, 'trackgate_config_reloads_total', { result });
 
-/** Polls until `check` holds (the watcher debounces 150 ms); fails after `ms`. */
+/** Polls until `check` holds (the watcher debounces 150 ms) and returns how long that took; fails after `ms`. */
 async function eventually(check: () => Promise<boolean>, what: string, ms = 3000): Promise<number> {
   const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    if (await check()) return Date.now() - t0;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`not within ${ms} ms: ${what}`);
+  if (!(await waitFor(check, ms))) throw new Error(`not within ${ms} ms: ${what}`);
+  return Date.now() - t0;
 }
 
 function editYaml(file: string, edit: (doc: Record<string, unknown>) => void): void {

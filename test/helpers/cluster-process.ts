@@ -1,7 +1,8 @@
 /**
- * Runs the real `trackgate --config FILE` (bin/trackgate.js → dist/) with `workers` > 1 as a child process:
- * waits for the primary's `trackgate listening` line, keeps every JSON log line of the primary and its workers
- * (they share stdout; each line carries `pid`, workers' also `worker`), and can kill the whole process tree.
+ * Runs the real `trackgate --config FILE` (bin/trackgate.js → dist/) as a child process, one process or, with
+ * `workers` > 1, a primary and its workers: waits for the `trackgate listening` line, keeps every JSON log line
+ * of the primary and its workers (they share stdout; each line carries `pid`, workers' also `worker`), and can
+ * kill the whole process tree.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BIN, CLEAN_ENV } from './cli.js';
 import { onLines } from './lines.js';
+import { waitFor } from './wait.js';
 
 export type LogRecord = Record<string, unknown> & { msg?: string; pid?: number; worker?: number; role?: string };
 
@@ -52,13 +54,9 @@ export async function startCluster(opts: { dir: string; name: string; config: Re
   const proc: ClusterProc = {
     child, configFile, proxy: '', admin: '', records, stderr: () => stderr, exited, workerPids, kill,
     waitFor: async (pred, timeoutMs = 3000) => {
-      const t0 = Date.now();
-      for (;;) {
-        const r = records.find(pred);
-        if (r !== undefined) return r;
-        if (Date.now() - t0 > timeoutMs) throw new Error(`no such log line within ${timeoutMs} ms`);
-        await new Promise((res) => setTimeout(res, 20));
-      }
+      const r = await waitFor(() => records.find(pred), timeoutMs, 20);
+      if (r === undefined) throw new Error(`no such log line within ${timeoutMs} ms`);
+      return r;
     },
   };
   const timeoutMs = opts.startTimeoutMs ?? 15000;

@@ -1,7 +1,7 @@
 /**
  * Waiting in tests. A test that waits for something to happen polls for it with `waitFor`; a test about time
- * passing injects a clock (`AppOptions.now`, the cache's `now`) instead of waiting. `sleep` is for inputs that
- * are slow on purpose (a client that sends a byte now and then, an upstream that answers late).
+ * passing injects a clock (`AppOptions.now`, the cache's `now`; see clock.ts) instead of waiting. `sleep` is
+ * for inputs that are slow on purpose (a client that sends a byte now and then, an upstream that answers late).
  */
 
 /** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then returns the last value). */

@@ -3,16 +3,19 @@
  * `POST /oauth/introspect`, for accounts-file admins (HTTP Basic e-mail:password + InstanceId, through the
  * proxy's own pipeline); 401/403 for everyone else; refresh-token revocation takes the family.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import { startGate, useGate } from '../helpers/gate.js';
+import { testClock } from '../helpers/clock.js';
 import { basicAuth, DEMO, type TestGate } from '../helpers/trackgate.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const ADMIN = { instanceid: DEMO.apiInstanceId, authorization: basicAuth(DEMO.adminEmail, DEMO.adminPassword) };
 const CONFIG = { authn: { 'oauth': { enabled: true }, bearer: { enabled: true }, instance: { enabled: true } } };
 
-const gate = useGate({ config: CONFIG });
+const clock = testClock();
+const gate = useGate({ config: CONFIG, now: clock.now });
+afterEach(() => clock.unpin());
 
 async function op(path: 'revoke' | 'introspect', fields: Record<string, string>, headers: Record<string, string> = ADMIN, g: TestGate = gate): Promise<Response> {
   return fetch(`${g.url}/oauth/${path}`, { method: 'POST', headers: { ...FORM, ...headers }, body: new URLSearchParams(fields).toString() });
@@ -47,8 +50,11 @@ describe('POST /oauth/introspect', () => {
     const token = await issue('op-user', 600);
     await gate.app.store.revokeTokens([lookupDigest(token)], Date.now());
     expect(await (await op('introspect', { token })).json()).toEqual({ active: false });
+    clock.pin();
     const rec = await gate.app.tokens.issue({ type: 'session', issuer: 'gps_rest_v2', subject: 'x', kind: 'user', ttlSeconds: 1 });
-    await new Promise((r) => setTimeout(r, 1100));
+    clock.advance(999);
+    expect(await (await op('introspect', { token: rec.value })).json()).toMatchObject({ active: true });
+    clock.advance(1);
     expect(await (await op('introspect', { token: rec.value })).json()).toEqual({ active: false });
   });
 });

@@ -4,21 +4,23 @@
  * `issue.refreshGraceSeconds` gets the same pair, a reuse after it revokes the whole family (the newest access
  * token included, through the proxy), a revoked refresh token is refused.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lookupDigest } from '../../src/accounts/digest-token.js';
 import type { TokenRecord } from '../../src/store/types.js';
+import { testClock } from '../helpers/clock.js';
 import { useGate } from '../helpers/gate.js';
 import { DEMO } from '../helpers/trackgate.js';
+import { waitFor } from '../helpers/wait.js';
 
 const GRACE_SECONDS = 1;
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
 interface Pair { access_token: string; refresh_token: string; token_type: string; expires_in: number }
 
-const gate = useGate({ config: { authn: { bearer: { enabled: true } }, issue: { refreshGraceSeconds: GRACE_SECONDS } } });
+const clock = testClock();
+const gate = useGate({ now: clock.now, config: { authn: { bearer: { enabled: true } }, issue: { refreshGraceSeconds: GRACE_SECONDS } } });
 beforeEach(() => { gate.up.received.length = 0; });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+afterEach(() => clock.unpin());
 
 async function login(): Promise<Pair> {
   const res = await fetch(`${gate.url}/auth/password`, { method: 'POST', headers: FORM, body: `username=${DEMO.user}&password=${DEMO.password}` });
@@ -62,14 +64,20 @@ describe('concurrent refreshes with the same token', () => {
     const first = await login();
     const store = gate.app.store;
     const rotateToken = store.rotateToken.bind(store);
-    // The atomic spend takes a while, so both refreshes read the live token and make a pair before either spends it.
-    store.rotateToken = async (...args) => { await sleep(150); return rotateToken(...args); };
+    // The atomic spend waits until both refreshes have read the live token and made a pair, then both try it.
+    let arrived = 0;
+    store.rotateToken = async (...args) => {
+      arrived++;
+      await waitFor(() => arrived === 2, 5000, 5);
+      return rotateToken(...args);
+    };
     let a, b;
     try {
       [a, b] = await Promise.all([refresh(first.refresh_token), refresh(first.refresh_token)]);
     } finally {
       delete (store as { rotateToken?: unknown }).rotateToken;
     }
+    expect(arrived).toBe(2);
     expect(a.status).toBe(200);
     expect(b.status).toBe(200);
     expect(b.body).toEqual(a.body);
@@ -112,12 +120,15 @@ describe('concurrent refreshes with the same token', () => {
 
 describe('the retry grace window', () => {
   it('a retry within the window (a lost response) → the same pair, and it is usable', async () => {
+    clock.pin();
     const first = await login();
     const a = await refresh(first.refresh_token);
+    clock.advance(GRACE_SECONDS * 1000); // the window's last millisecond
     const b = await refresh(first.refresh_token);
     expect(a.status).toBe(200);
     expect(b.status).toBe(200);
-    expect(b.body).toEqual(a.body);
+    // The same tokens; their remaining lifetime is told as of the retry.
+    expect(b.body).toEqual({ ...a.body, expires_in: (a.body as unknown as Pair).expires_in - GRACE_SECONDS });
     expect(await api((b.body as unknown as Pair).access_token)).toBe(200);
   });
 
@@ -139,6 +150,7 @@ describe('the retry grace window', () => {
 
 describe('reuse after the grace window', () => {
   it('→ 401 invalid_grant and the whole family is dead: the newest access token through the proxy, the newest refresh token', async () => {
+    clock.pin();
     const first = await login();
     const second = (await refresh(first.refresh_token)).body as unknown as Pair;
     const third = (await refresh(second.refresh_token)).body as unknown as Pair;
@@ -146,7 +158,7 @@ describe('reuse after the grace window', () => {
     expect(await api(third.access_token)).toBe(200);
     expect(await api(first.access_token)).toBe(200);
 
-    await sleep(GRACE_SECONDS * 1000 + 300);
+    clock.advance(GRACE_SECONDS * 1000 + 1);
     const reuse = await refresh(second.refresh_token);
     expect(reuse.status).toBe(401);
     expect(reuse.body).toEqual({ error: 'invalid_grant', error_description: 'invalid refresh token' });
@@ -162,9 +174,10 @@ describe('reuse after the grace window', () => {
   });
 
   it('the first token of a chain reused after the window → family revoked as well', async () => {
+    clock.pin();
     const first = await login();
     const second = (await refresh(first.refresh_token)).body as unknown as Pair;
-    await sleep(GRACE_SECONDS * 1000 + 300);
+    clock.advance(GRACE_SECONDS * 1000 + 1);
     expect((await refresh(first.refresh_token)).status).toBe(401);
     expect(await api(second.access_token)).toBe(401);
   });

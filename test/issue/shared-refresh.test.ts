@@ -17,11 +17,10 @@ import { serveIssue } from '../../src/issue/serve.js';
 import { TokenService } from '../../src/issue/tokens.js';
 import type { IssueDeps, IssueReply, IssueRequest } from '../../src/issue/types.js';
 import type { Store } from '../../src/store/types.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { DEMO, DEMO_ACCOUNTS, startTrackgate, type TestGate } from '../helpers/trackgate.js';
+import { startGate, type Gate } from '../helpers/gate.js';
+import { DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
 
-let up: RecordingUpstream;
-let gate: TestGate;
+let gate: Gate;
 let rotation: RefreshRotation;
 let router: IssueRouter;
 /** Digests passed to `getToken`, in order. */
@@ -39,8 +38,7 @@ function recordingReads(store: Store): Store {
 }
 
 beforeAll(async () => {
-  up = await startRecordingUpstream();
-  gate = await startTrackgate({ upstreamUrl: up.url });
+  gate = await startGate();
   const store = recordingReads(gate.app.store);
   const tokens = new TokenService(store, Date.now);
   rotation = new RefreshRotation(tokens, store, () => 10, Date.now);
@@ -51,7 +49,7 @@ beforeAll(async () => {
   };
   router = new IssueRouter(DIALECTS.map((m) => m.create(m.options.parse({}) as never, deps)), rotation);
 });
-afterAll(async () => { await gate.close(); await up.close(); });
+afterAll(async () => { await gate.close(); });
 beforeEach(() => { reads.length = 0; });
 
 function post(path: string, body: Record<string, unknown>): Promise<IssueReply> {

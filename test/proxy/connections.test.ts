@@ -7,7 +7,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useGate } from '../helpers/gate.js';
 import { basicAuth, DEMO } from '../helpers/trackgate.js';
 import { portOf, RawConnection, rawRequest } from '../helpers/raw-http.js';
-import { sleep } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AUTH = basicAuth(DEMO.user, DEMO.password);
 let port: number;
@@ -102,8 +102,7 @@ describe('HTTP/1.1 keep-alive', () => {
       const [res] = await conn.next();
       expect(res!.status).toBe(200);
       expect(res!.headers.connection).toBe('close');
-      for (let i = 0; i < 40 && !conn.closed; i++) await sleep(25);
-      expect(conn.closed).toBe(true);
+      expect(await waitFor(() => conn.closed, 1000)).toBe(true);
     } finally {
       conn.close();
     }

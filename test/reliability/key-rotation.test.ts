@@ -11,7 +11,7 @@ import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js
 import { runCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { recordRow } from './record.js';
 
 const MIN_PUBLISH_SECONDS = 31;
@@ -72,10 +72,12 @@ describe('key rotation under load', () => {
       tried++;
       const early = await runCli(['keys', 'rotate', 'promote', ...configArgs]);
       if (early.code === 1 && /promote refused/.test(early.stderr)) refusedEarly++;
-      // 3. promote when the CLI said it may (and trackgate agrees: published long enough since its reload).
-      await new Promise((r) => setTimeout(r, Math.max(0, promoteAt - Date.now()) + 1500));
+      // 3. promote when the CLI said it may. The wait is the scenario: jose's refetch cooldown runs on real
+      // time, so the key must really have been published that long.
+      await sleep(Math.max(0, promoteAt + 1 - Date.now()));
       const promote = await runCli(['keys', 'rotate', 'promote', ...configArgs]);
       expect(promote.code, promote.stderr).toBe(0);
+      // trackgate switches once the key has been published long enough by its own clock (from its reload).
       await until(() => gate.app.minter.signingKid === added, 'new key signing');
       const requestsAtSwitch = requests;
       await until(() => requests > requestsAtSwitch + 50, 'load after the switch');

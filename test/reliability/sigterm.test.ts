@@ -12,6 +12,7 @@ import { startCluster, type ClusterProc } from '../helpers/cluster-process.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { keepAliveLoad, type LoadResult } from '../helpers/keepalive-load.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
+import { waitFor } from '../helpers/wait.js';
 import { recordRow } from './record.js';
 
 const ROUNDS = 3;
@@ -47,11 +48,7 @@ function start(): Promise<ClusterProc> {
 }
 
 async function until(check: () => boolean, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!check()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  if (!(await waitFor(check, ms, 10))) throw new Error(`timed out after ${ms} ms`);
 }
 
 describe('SIGTERM under keep-alive load', () => {

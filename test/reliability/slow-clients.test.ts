@@ -18,6 +18,7 @@ import { startCluster, type ClusterProc } from '../helpers/cluster-process.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
 import { slowBody, slowloris, type SlowClient } from '../helpers/slow-client.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { recordRow } from './record.js';
 
 const ATTACKER = '127.0.0.2';
@@ -73,14 +74,7 @@ afterAll(async () => {
 
 const fds = (): number => readdirSync(`/proc/${gate.child.pid}/fd`).length;
 
-async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > ms) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
+const until = (check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> => waitFor(check, ms, 50);
 
 interface OthersResult { tried: number; failed: number; p99: number }
 
@@ -103,7 +97,7 @@ function others(): { stop(): Promise<OthersResult> } {
         failed++;
       }
       times.push(performance.now() - t0);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20); // a client's pace, not a wait for a result
     }
   };
   const loops = [loop('/pub/other', {}), loop('/other', { authorization: OTHER_AUTH }), loop('/other', { authorization: OTHER_AUTH }), loop('/pub/other2', {})];
@@ -123,7 +117,7 @@ async function during(cls: string, attack: () => { stop(): void; ready(): boolea
   const a = attack();
   const ready = await until(a.ready, 15000);
   const o = others();
-  await new Promise((r) => setTimeout(r, ATTACK_MS));
+  await sleep(ATTACK_MS);
   const res = await o.stop();
   const more = extra === undefined ? { failures: 0, note: '' } : await extra();
   a.stop();

@@ -3,16 +3,15 @@
  * keyed digests it is indexed by; plus, through a real trackgate, that a flood of one wrong Basic password
  * costs one password hash per negative-TTL window.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ValidationCache, type CacheEvent, type ValidationCacheOptions } from '../../src/verify/cache.js';
 import { CredentialDigester, fingerprint } from '../../src/verify/cache-key.js';
 import { TrackgateError, type AuthReason, type ErrorCode } from '../../src/errors.js';
 import type { Identity } from '../../src/identity/identity.js';
 import { verifyPassword, hashPassword } from '../../src/accounts/password.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { basicAuth, DEMO, startTrackgate, type TestGate } from '../helpers/trackgate.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { useGate } from '../helpers/gate.js';
+import { metric } from '../helpers/metrics.js';
+import { basicAuth, DEMO } from '../helpers/trackgate.js';
 
 function cache(opts: Partial<ValidationCacheOptions> = {}): { c: ValidationCache; events: CacheEvent[] } {
   const events: CacheEvent[] = [];
@@ -46,12 +45,14 @@ describe('positive entries', () => {
   });
 
   it('lives ttlSeconds when the credential has no expiry', async () => {
-    const { c } = cache({ ttlSeconds: 0.15 });
+    let t = 1_000_000;
+    const { c } = cache({ ttlSeconds: 0.15, now: () => t });
     const v = counted(async () => identity());
     await c.getOrVerify('k', v.verify);
+    t += 149;
     await c.getOrVerify('k', v.verify);
     expect(v.calls()).toBe(1);
-    await sleep(250);
+    t += 1;
     expect((await c.getOrVerify('k', v.verify)).outcome).toBe('miss');
     expect(v.calls()).toBe(2);
   });
@@ -81,11 +82,14 @@ describe('positive entries', () => {
   });
 
   it('a ttlSeconds shorter than the credential\'s expiry wins', async () => {
-    const { c } = cache({ ttlSeconds: 0.15 });
-    const v = counted(async () => identity({ expiresAt: Date.now() + 3_600_000 }));
+    let t = 1_000_000;
+    const { c } = cache({ ttlSeconds: 0.15, now: () => t });
+    const v = counted(async () => identity({ expiresAt: t + 3_600_000 }));
     await c.getOrVerify('k', v.verify);
-    await sleep(250);
-    await c.getOrVerify('k', v.verify);
+    t += 149;
+    expect((await c.getOrVerify('k', v.verify)).outcome).toBe('hit');
+    t += 1;
+    expect((await c.getOrVerify('k', v.verify)).outcome).toBe('miss');
     expect(v.calls()).toBe(2);
   });
 
@@ -112,15 +116,17 @@ describe('positive entries', () => {
 
 describe('negative entries', () => {
   it.each(['invalid', 'expired'] as const)('reason %s is cached for negativeTtlSeconds only', async (reason) => {
-    const { c, events } = cache({ negativeTtlSeconds: 0.15, ttlSeconds: 300 });
+    let t = 1_000_000;
+    const { c, events } = cache({ negativeTtlSeconds: 0.15, ttlSeconds: 300, now: () => t });
     const v = counted(reject(reason, reason === 'expired' ? 'TG_ERR_EXPIRED_CREDENTIALS' : 'TG_ERR_INVALID_CREDENTIALS'));
     const first = await c.getOrVerify('k', v.verify).catch((e: unknown) => e);
+    t += 149;
     const second = await c.getOrVerify('k', v.verify).catch((e: unknown) => e);
     expect(first).toBeInstanceOf(TrackgateError);
     expect(second).toBe(first);
     expect(v.calls()).toBe(1);
     expect(events).toEqual(['miss', 'negative_hit']);
-    await sleep(250);
+    t += 1;
     await expect(c.getOrVerify('k', v.verify)).rejects.toBeInstanceOf(TrackgateError);
     expect(v.calls()).toBe(2);
   });
@@ -172,7 +178,8 @@ describe('single-flight', () => {
     const gate = new Promise<void>((r) => { release = r; });
     const v = counted(async () => { await gate; return identity(); });
     const all = Array.from({ length: 10 }, () => c.getOrVerify('k', v.verify));
-    await sleep(10);
+    // All ten are waiting on the one verification, which cannot finish before the release.
+    expect(v.calls()).toBe(1);
     release();
     const results = await Promise.all(all);
     expect(v.calls()).toBe(1);
@@ -182,8 +189,12 @@ describe('single-flight', () => {
 
   it('10 concurrent misses that fail share one verification and one error', async () => {
     const { c, events } = cache();
-    const v = counted(async () => { await sleep(10); throw new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'no', { reason: 'invalid' }); });
-    const errors = await Promise.all(Array.from({ length: 10 }, () => c.getOrVerify('k', v.verify).catch((e: unknown) => e)));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const v = counted(async () => { await gate; throw new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'no', { reason: 'invalid' }); });
+    const all = Array.from({ length: 10 }, () => c.getOrVerify('k', v.verify).catch((e: unknown) => e));
+    release();
+    const errors = await Promise.all(all);
     expect(v.calls()).toBe(1);
     expect(new Set(errors).size).toBe(1);
     expect(events.filter((e) => e === 'miss')).toHaveLength(1);
@@ -192,9 +203,14 @@ describe('single-flight', () => {
 
   it('different keys verify independently', async () => {
     const { c } = cache();
-    const v = counted(async () => { await sleep(5); return identity(); });
-    await Promise.all(['a', 'b', 'c'].map((k) => c.getOrVerify(k, v.verify)));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const v = counted(async () => { await gate; return identity(); });
+    const all = ['a', 'b', 'c'].map((k) => c.getOrVerify(k, v.verify));
+    // Three verifications in flight at once, none joined to another's.
     expect(v.calls()).toBe(3);
+    release();
+    expect((await Promise.all(all)).map((r) => r.outcome)).toEqual(['miss', 'miss', 'miss']);
   });
 });
 
@@ -235,7 +251,7 @@ describe('eviction', () => {
     const slow = new Promise<void>((r) => { release = r; });
     const old = counted(async () => { await slow; return identity({ subject: 'removed-user' }); });
     const before = c.getOrVerify('k', old.verify);
-    await sleep(5);
+    expect(old.calls()).toBe(1);
     c.clear(); // e.g. a reload removed the user while its password was being checked
     const fresh = counted(async () => { throw new TrackgateError('TG_ERR_INVALID_CREDENTIALS', 'no', { reason: 'invalid' }); });
     const after = c.getOrVerify('k', fresh.verify).catch((e: unknown) => e);
@@ -363,19 +379,7 @@ describe('cache keys', () => {
 });
 
 describe('a wrong-password flood through the proxy', () => {
-  let up: RecordingUpstream;
-  let gate: TestGate;
-  beforeAll(async () => {
-    up = await startRecordingUpstream();
-    gate = await startTrackgate({ upstreamUrl: up.url, config: { cache: { negativeTtlSeconds: 30 } } });
-  });
-  afterAll(async () => { await gate.close(); await up.close(); });
-
-  async function metric(name: string, labels: string): Promise<number> {
-    const text = await (await fetch(`${gate.adminUrl}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
-    return line === undefined ? 0 : Number(line.split(' ').pop());
-  }
+  const gate = useGate({ config: { cache: { negativeTtlSeconds: 30 } } });
 
   it('50 requests with one wrong password cost one scrypt: 1 miss, 49 negative hits, far faster than 50 hashes', async () => {
     // What one password check costs here, with the demo accounts' parameters.
@@ -393,22 +397,22 @@ describe('a wrong-password flood through the proxy', () => {
     }
     const floodMs = performance.now() - t0;
 
-    expect(await metric('trackgate_validation_cache_events_total', 'event="miss"')).toBe(1);
-    expect(await metric('trackgate_validation_cache_events_total', 'event="negative_hit"')).toBe(49);
-    expect(await metric('trackgate_auth_attempts_total', 'scheme="basic",result="failure",reason="invalid"')).toBe(50);
+    expect(await metric(gate.adminUrl, 'trackgate_validation_cache_events_total', { event: 'miss' })).toBe(1);
+    expect(await metric(gate.adminUrl, 'trackgate_validation_cache_events_total', { event: 'negative_hit' })).toBe(49);
+    expect(await metric(gate.adminUrl, 'trackgate_auth_attempts_total', { scheme: 'basic', result: 'failure', reason: 'invalid' })).toBe(50);
     // Had each request been hashed, the flood would take at least 50 hashes; it takes well under half that.
     // (The metrics above are the exact proof; this bound is loose so a loaded machine does not flake it.)
     expect(floodMs, `flood ${floodMs.toFixed(0)} ms, one hash ${oneHashMs.toFixed(1)} ms`).toBeLessThan((50 * oneHashMs) / 2);
-    expect(up.received).toHaveLength(0);
+    expect(gate.up.received).toHaveLength(0);
 
     // The right password is a different credential: verified (a miss), then served from the cache.
     for (let i = 0; i < 3; i++) {
       const ok = await fetch(`${gate.url}/rest/v2/devices`, { headers: { authorization: basicAuth(DEMO.user, DEMO.password) } });
       expect(ok.status).toBe(200);
     }
-    expect(await metric('trackgate_validation_cache_events_total', 'event="miss"')).toBe(2);
-    expect(await metric('trackgate_validation_cache_events_total', 'event="hit"')).toBe(2);
-    expect(await metric('trackgate_auth_duration_seconds_count', 'scheme="basic",cache="miss"')).toBe(1);
-    expect(await metric('trackgate_auth_duration_seconds_count', 'scheme="basic",cache="hit"')).toBe(2);
+    expect(await metric(gate.adminUrl, 'trackgate_validation_cache_events_total', { event: 'miss' })).toBe(2);
+    expect(await metric(gate.adminUrl, 'trackgate_validation_cache_events_total', { event: 'hit' })).toBe(2);
+    expect(await metric(gate.adminUrl, 'trackgate_auth_duration_seconds_count', { scheme: 'basic', cache: 'miss' })).toBe(1);
+    expect(await metric(gate.adminUrl, 'trackgate_auth_duration_seconds_count', { scheme: 'basic', cache: 'hit' })).toBe(2);
   });
 });

@@ -1,3 +1,7 @@
+/**
+ * The Basic form (src/authn/forms/basic.ts) through a real trackgate and a recording upstream: a valid
+ * user:password is forwarded with a verifiable identity header and without the credential; none gets the challenge.
+ */
 import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { useGate } from '../helpers/gate.js';
