@@ -170,7 +170,7 @@ export class App {
     const config = loaded.config;
     const accounts = new AccountDirectory(loadAccounts(loaded.accountsPath));
     const { ring: keys, secret, secretGenerated } = loadKeys(loaded, { ring: opts.generatedKeys, secret: opts.generatedSecret });
-    const store = await openStore(config.store);
+    const store = await openStore(config.store, opts.env ?? process.env);
     // The throttle reads its rules from the running config (hot reload), which exists once the app does.
     let app: App | undefined;
     const shared = await redisSharedState(store, () => (app?.config ?? config).throttle, opts.now ?? Date.now);

@@ -20,8 +20,8 @@ export async function redisSharedState(store: Store, throttle: () => ThrottleRul
     import('./redis.js'), import('./redis-throttle.js'), import('./redis-nonce-counter.js'),
   ]);
   if (!(store instanceof RedisStore)) return undefined;
-  const nonceCounter = new RedisNonceCounter(store.redis, { now });
+  const nonceCounter = new RedisNonceCounter(store.redis, { now, keys: store.keys });
   // Nonces issued from now on are tracked from their first use (see RedisNonceCounter's mark).
   await nonceCounter.init();
-  return { throttle: new RedisThrottle(store.redis, throttle, now), nonceCounter };
+  return { throttle: new RedisThrottle(store.redis, throttle, now, store.keys), nonceCounter };
 }
