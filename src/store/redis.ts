@@ -43,6 +43,8 @@ export const RETAIN_AFTER_EXPIRY_MS = 60 * 60_000;
 export const MAX_LISTED_PER_SUBJECT = 1000;
 /** Delay of the second delivery of a `revoked` event. */
 export const REEMIT_MS = 250;
+/** Retry-After of a 503 for an unavailable Redis. */
+export const RETRY_AFTER_SECONDS = 1;
 /** Reconnect attempts of a cluster's event subscriber before it moves to another node. */
 const SUBSCRIBER_ATTEMPTS_PER_NODE = 2;
 
@@ -473,11 +475,15 @@ export class RedisStore implements Store {
   }
 }
 
-/** A Redis failure as the 503 every Redis-backed check answers with (fail closed). */
+/**
+ * A Redis failure as the 503 every Redis-backed check answers with (fail closed). Retry-After: a failover takes
+ * a few seconds, a client that retries at once only adds load.
+ */
 export function unavailable(err: unknown): TrackgateError {
   if (err instanceof TrackgateError) return err;
   return new TrackgateError('TG_ERR_STORE_UNAVAILABLE', 'token store unavailable', {
     reason: 'unavailable', detail: `redis: ${err instanceof Error ? err.message : String(err)}`, cause: err,
+    headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
   });
 }
 
