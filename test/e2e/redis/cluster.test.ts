@@ -1,0 +1,102 @@
+/**
+ * The Redis store suite on a real Redis Cluster (three masters with a replica each, made by `redis-cli --cluster
+ * create`): the Store contract (issuance, rotation under contention, family kill, user uniqueness), the
+ * targeted-lockout throttle and the Digest `nc` store contracts, revocation reaching another instance within a
+ * second, and the layout that keeps each script in one slot while the throttle and nonce keys spread out.
+ */
+import { randomUUID } from 'node:crypto';
+import { Cluster } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisStore } from '../../../src/store/redis.js';
+import { redisConnection } from '../../../src/store/redis-connection.js';
+import { RedisNonceCounter } from '../../../src/store/redis-nonce-counter.js';
+import { RedisThrottle } from '../../../src/store/redis-throttle.js';
+import type { StoreEvent } from '../../../src/store/types.js';
+import { nonce, nonceCounterContract } from '../../helpers/nonce-counter-contract.js';
+import { startClusterSetup, type ClusterSetup } from '../../helpers/redis-cluster.js';
+import { record, storeContract } from '../../helpers/store-contract.js';
+import { lockoutContract } from '../../helpers/throttle-contract.js';
+import { waitFor } from '../../helpers/wait.js';
+
+let cluster: ClusterSetup;
+const opened: RedisStore[] = [];
+beforeAll(async () => { cluster = await startClusterSetup(); }, 90_000);
+afterAll(async () => { await cluster?.close(); });
+afterEach(async () => { await Promise.all(opened.splice(0).map((s) => s.close())); });
+
+async function connect(): Promise<RedisStore> {
+  const store = new RedisStore(redisConnection({ url: cluster.url }));
+  opened.push(store);
+  expect(await store.waitReady(10_000)).toBe(true);
+  return store;
+}
+
+function masters(store: RedisStore): ReturnType<Cluster['nodes']> {
+  expect(store.redis).toBeInstanceOf(Cluster);
+  return (store.redis as Cluster).nodes('master');
+}
+
+async function flush(store: RedisStore): Promise<void> {
+  await Promise.all(masters(store).map((m) => m.flushall()));
+}
+
+storeContract('redis', async () => {
+  const store = await connect();
+  await flush(store);
+  return { store, cleanup: () => store.close() };
+});
+
+describe('Redis Cluster: throttle', () => {
+  lockoutContract(async (rules) => {
+    const store = await connect();
+    return new RedisThrottle(store.redis, rules, Date.now, store.keys);
+  });
+});
+
+nonceCounterContract('redis cluster', async ({ now, window }) => {
+  const store = await connect();
+  await flush(store);
+  const counter = new RedisNonceCounter(store.redis, { now, keys: store.keys, ...(window !== undefined ? { window } : {}) });
+  await counter.init();
+  return { store: counter, cleanup: () => store.close() };
+});
+
+describe('Redis Cluster: events and layout', () => {
+  it('a revocation and a family kill on one instance reach another within a second', async () => {
+    const a = await connect();
+    const b = await connect();
+    const seenB: StoreEvent[] = [];
+    b.subscribe((e) => seenB.push(e));
+    const rec = record();
+    await a.putToken(rec);
+    await a.revokeTokens([rec.digest], Date.now());
+    expect(await waitFor(() => seenB.some((e) => e.type === 'revoked' && e.digests.includes(rec.digest)), 1000)).toBe(true);
+    const family = randomUUID();
+    const pair = [record({ family, type: 'access' }), record({ family, type: 'refresh' })];
+    await a.putTokens(pair);
+    const killed = await a.revokeFamily(family, Date.now());
+    expect(killed.sort()).toEqual(pair.map((r) => r.digest).sort());
+    expect(await waitFor(() => seenB.some((e) => e.type === 'revoked' && e.digests.includes(pair[0]!.digest)), 1000)).toBe(true);
+    expect((await b.getToken(pair[1]!.digest))?.revokedAt).toBeDefined();
+  });
+
+  it('token and user keys share one slot; throttle and nonce keys spread over the masters', async () => {
+    const store = await connect();
+    await flush(store);
+    for (let i = 0; i < 5; i++) await store.putTokens([record({ family: randomUUID() }), record()]);
+    const throttle = new RedisThrottle(store.redis, { user: { limit: 5, windowSeconds: 60 }, ip: { limit: 5, windowSeconds: 60 } }, Date.now, store.keys);
+    const counter = new RedisNonceCounter(store.redis, { now: Date.now, keys: store.keys });
+    await counter.init();
+    for (let i = 0; i < 40; i++) {
+      await throttle.fail([{ scope: 'user', value: `u-${i}-${randomUUID()}` }]);
+      expect(await counter.record(nonce(), 1, Date.now(), Date.now() + 60_000)).toBe('fresh');
+    }
+    const keysOn = await Promise.all(masters(store).map((m) => m.keys('*')));
+    const holding = (pattern: RegExp) => keysOn.filter((ks) => ks.some((k) => pattern.test(k))).length;
+    expect(holding(/^\{tg:\}(tok|fam|sub):/)).toBe(1);
+    expect(holding(/^tg:thr:\{user:/)).toBe(3);
+    expect(holding(/^tg:dnc:\{\d+\}:n:/)).toBe(3);
+    // An operator's listing scans every master.
+    expect(await store.listTokens({ limit: 100 })).toHaveLength(10);
+  });
+});
