@@ -1,20 +1,15 @@
 /** Opens the store a `store.url` names (`store` config: url, the SQLite page cache size, the Redis connection). */
 import { resolve } from 'node:path';
-import type { CoreConfig } from '../config/schema.js';
 import { isRedisUrl } from '../config/redis-url.js';
 import { TrackgateError } from '../errors.js';
-import { redisConnection } from './redis-connection.js';
+import { redisConnection, type RedisStoreConfig } from './redis-connection.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
 /** How long start-up waits for Redis before going on unready (the store keeps reconnecting; `/readyz` says 503). */
 const REDIS_START_WAIT_MS = 3000;
 
-export interface StoreOptions {
-  url: string;
-  sqliteCacheBytes?: number;
-  redis?: Partial<CoreConfig['store']['redis']>;
-}
+export type StoreOptions = RedisStoreConfig & { sqliteCacheBytes?: number };
 
 /** `env`: where `store.redis.passwordEnv` is read. */
 export async function openStore(config: StoreOptions, env: NodeJS.ProcessEnv = process.env): Promise<Store> {

@@ -27,6 +27,24 @@ export interface ClientRole {
 }
 
 export function createRedisClient(conn: RedisConnection, role: ClientRole): RedisClient {
+  const client = build(conn, role);
+  if (client instanceof Redis) guardStream(client);
+  return client;
+}
+
+/**
+ * ioredis listens for one `error` per socket (`once`); a TLS socket can emit a second (a handshake refused, then
+ * the server's alert), which Node would throw as an unhandled error and end the process. After the first, the
+ * socket, which ioredis is dropping anyway, gets a listener that ignores the rest.
+ */
+function guardStream(client: Redis): void {
+  client.on('error', () => {
+    const s = client.stream;
+    if (s !== undefined && s.listenerCount('error') === 0) s.on('error', () => undefined);
+  });
+}
+
+function build(conn: RedisConnection, role: ClientRole): RedisClient {
   const base = serverOptions(conn, role);
   if (role.node !== undefined) return new Redis({ ...base, host: role.node.host, port: role.node.port });
   if (conn.mode === 'cluster') {

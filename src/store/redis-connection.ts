@@ -34,14 +34,18 @@ export interface RedisConnection {
   readonly waitTimeoutMs: number;
 }
 
-type StoreConfig = Pick<CoreConfig['store'], 'url'> & { redis?: Partial<CoreConfig['store']['redis']> };
+type RedisKeysConfig = CoreConfig['store']['redis'];
+/** `store` as the schema gives it; tests and tools may leave out what has a default. */
+export type RedisStoreConfig = Pick<CoreConfig['store'], 'url'> & {
+  redis?: Partial<Omit<RedisKeysConfig, 'tls'>> & { tls?: Partial<RedisKeysConfig['tls']> };
+};
 
 export const REDIS_DEFAULTS = {
   keyPrefix: 'tg:', connectTimeoutMs: 2000, commandTimeoutMs: 1000, waitReplicas: 0, waitTimeoutMs: 200,
 } as const;
 
 /** The connection a (validated) store config names; `env` holds `store.redis.passwordEnv`'s variable. */
-export function redisConnection(store: StoreConfig, env: NodeJS.ProcessEnv = process.env): RedisConnection {
+export function redisConnection(store: RedisStoreConfig, env: NodeJS.ProcessEnv = process.env): RedisConnection {
   const url = parseRedisUrl(store.url);
   const r = store.redis ?? {};
   const mode = url.nodes.length > 0 ? url.mode : (r.mode ?? 'standalone');
