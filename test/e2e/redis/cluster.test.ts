@@ -11,6 +11,7 @@ import { RedisStore } from '../../../src/store/redis.js';
 import { redisConnection } from '../../../src/store/redis-connection.js';
 import { RedisNonceCounter } from '../../../src/store/redis-nonce-counter.js';
 import { RedisThrottle } from '../../../src/store/redis-throttle.js';
+import { RedisTopologyProbe } from '../../../src/store/redis-topology.js';
 import type { StoreEvent } from '../../../src/store/types.js';
 import { nonce, nonceCounterContract } from '../../helpers/nonce-counter-contract.js';
 import { startClusterSetup, type ClusterSetup } from '../../helpers/redis-cluster.js';
@@ -98,5 +99,12 @@ describe('Redis Cluster: events and layout', () => {
     expect(holding(/^tg:dnc:\{\d+\}:n:/)).toBe(3);
     // An operator's listing scans every master.
     expect(await store.listTokens({ limit: 100 })).toHaveLength(10);
+  });
+
+  it('the topology probe sees an ok cluster of three masters with a replica each', async () => {
+    const store = await connect();
+    const t = await new RedisTopologyProbe(store).topology();
+    expect(t).toMatchObject({ mode: 'cluster', masterReachable: true, replicas: 3, failovers: 0 });
+    expect(t.master?.split(',')).toHaveLength(3);
   });
 });

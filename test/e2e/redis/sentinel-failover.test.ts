@@ -64,6 +64,8 @@ describe.each([1, 0])('Sentinel failover, waitReplicas %i', (waitReplicas) => {
 
     const oldMaster = setup.servers[0]!;
     expect(await setup.masterPort()).toBe(oldMaster.port);
+    const readyBefore = await (await fetch(`${gates[0]!.adminUrl}/readyz`)).json() as { checks: { store: { redis: Record<string, unknown> } } };
+    expect(readyBefore.checks.store.redis).toEqual({ mode: 'sentinel', masterReachable: true, master: `127.0.0.1:${oldMaster.port}`, replicas: 1, failovers: 0 });
     const issued: string[] = [];
     const failed: Outcome[] = [];
     let cachedFailures = 0;
@@ -133,7 +135,18 @@ describe.each([1, 0])('Sentinel failover, waitReplicas %i', (waitReplicas) => {
       expect(recoveredAfterMs - (promotedAt - killedAt)).toBeLessThan(5_000);
       expect(lost.length).toBeLessThanOrEqual(5);
     }
-    for (const g of gates) expect((await fetch(`${g.adminUrl}/readyz`)).status).toBe(200);
+    // /readyz and the metrics tell of the new master and the switch.
+    const newMaster = `127.0.0.1:${setup.servers[1]!.port}`;
+    for (const g of gates) {
+      const ready = await fetch(`${g.adminUrl}/readyz`);
+      expect(ready.status).toBe(200);
+      const { checks } = await ready.json() as { checks: { store: { redis: { master: string; failovers: number; masterReachable: boolean } } } };
+      expect(checks.store.redis).toMatchObject({ mode: 'sentinel', masterReachable: true, master: newMaster });
+      expect(checks.store.redis.failovers).toBeGreaterThanOrEqual(1);
+      const metrics = await (await fetch(`${g.adminUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^trackgate_store_redis_master_up\{mode="sentinel"\} 1$/m);
+      expect(Number(/^trackgate_store_redis_failovers_total\{mode="sentinel"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    }
   }, 120_000);
 });
 
