@@ -193,28 +193,12 @@ export class Metrics {
   });
   #redisTopology: (() => Promise<RedisTopologyView>) | undefined;
   #redisSeen: RedisTopologyView | undefined;
-  readonly redisMasterUp: client.Gauge<'mode'> = new client.Gauge({
-    name: 'trackgate_store_redis_master_up',
-    help: 'Redis store: whether a master answered at the last scrape (a standalone server or the sentinels\' master saying role:master; a cluster in cluster_state:ok), by topology (standalone, sentinel, cluster).',
-    labelNames: ['mode'] as const,
-    registers: [this.registry],
-    aggregator: 'min',
-    collect: async () => {
-      const t = await this.#probeRedis();
-      if (t !== undefined) this.redisMasterUp.labels(t.mode).set(t.masterReachable ? 1 : 0);
-    },
-  });
-  readonly redisReplicas: client.Gauge<'mode'> = new client.Gauge({
-    name: 'trackgate_store_redis_replicas',
-    help: 'Redis store: replicas of the master (its connected_slaves), or a cluster\'s replica nodes, at the last scrape.',
-    labelNames: ['mode'] as const,
-    registers: [this.registry],
-    aggregator: 'min',
-    collect: async () => {
-      const t = await this.#probeRedis();
-      if (t !== undefined) this.redisReplicas.labels(t.mode).set(t.replicas);
-    },
-  });
+  readonly redisMasterUp = this.#redisGauge('trackgate_store_redis_master_up',
+    'Redis store: whether a master answered at the last scrape (a standalone server or the sentinels\' master saying role:master; a cluster in cluster_state:ok), by topology (standalone, sentinel, cluster).',
+    (t) => (t.masterReachable ? 1 : 0));
+  readonly redisReplicas = this.#redisGauge('trackgate_store_redis_replicas',
+    'Redis store: replicas of the master (its connected_slaves), or a cluster\'s connected replica nodes, at the last scrape.',
+    (t) => t.replicas);
   readonly redisFailovers: client.Counter<'mode'> = new client.Counter({
     name: 'trackgate_store_redis_failovers_total',
     help: 'Redis store: master switches this process has seen (its connection found the master at another address, or a cluster\'s masters changed).',
@@ -367,6 +351,18 @@ export class Metrics {
   /** Pings the store at each scrape (`trackgate_store_up`). */
   observeStore(ping: () => Promise<void>): void {
     this.#storePing = ping;
+  }
+
+  /** A gauge of the Redis topology, labelled by mode (none exported without a Redis store). */
+  #redisGauge(name: string, help: string, value: (t: RedisTopologyView) => number): client.Gauge<'mode'> {
+    const gauge: client.Gauge<'mode'> = new client.Gauge({
+      name, help, labelNames: ['mode'] as const, registers: [this.registry], aggregator: 'min',
+      collect: async () => {
+        const t = await this.#probeRedis();
+        if (t !== undefined) gauge.labels(t.mode).set(value(t));
+      },
+    });
+    return gauge;
   }
 
   /** Reports the Redis topology at each scrape (`trackgate_store_redis_*`); `source` never rejects. */
