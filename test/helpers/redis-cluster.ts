@@ -1,7 +1,7 @@
 /**
  * A Redis Cluster for a test: six real redis-servers on free 127.0.0.1 ports (cluster mode, own temp dirs),
  * joined by `redis-cli --cluster create … --cluster-replicas 1 --cluster-yes` into three masters with a replica
- * each, and waited for until every node says `cluster_state:ok`.
+ * each, and waited for until every node says `cluster_state:ok` and every replica has synced.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -33,6 +33,13 @@ export async function startClusterSetup(size = 6): Promise<ClusterSetup> {
       return true;
     }, 30_000, 100);
     if (!ok) throw new Error('the cluster did not reach cluster_state:ok within 30 s');
+    // The replicas are assigned after the slots: wait until each has synced with its master.
+    const replicas = size >= 6 ? size / 2 : 0;
+    const synced = await waitFor(async () => {
+      const infos = await Promise.all(nodes.map((n) => n.command('INFO replication').catch(() => '')));
+      return infos.filter((i) => i.includes('role:slave') && i.includes('master_link_status:up')).length === replicas;
+    }, 30_000, 100);
+    if (!synced) throw new Error('the cluster\'s replicas did not sync within 30 s');
     return {
       nodes,
       url: `redis-cluster://127.0.0.1:${nodes[0]!.port},127.0.0.1:${nodes[1]!.port}`,

@@ -66,7 +66,8 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     const deadline = Date.now() + 10_000;
     for (;;) {
       const reply = await Promise.race([inline(p, 'PING').catch(() => ''), exited]);
-      if (reply.startsWith('+PONG')) return;
+      // NOAUTH: up, with a password (requirepass) the test gave it.
+      if (reply.startsWith('+PONG') || reply.startsWith('-NOAUTH')) return;
       if (Date.now() > deadline) {
         proc.kill('SIGKILL');
         throw new Error(`redis-server on port ${p} did not answer PING: ${output.trim()}`);

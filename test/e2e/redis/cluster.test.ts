@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../../src/store/redis.js';
+import { checkRedisStore } from '../../../src/store/redis-check.js';
 import { redisConnection } from '../../../src/store/redis-connection.js';
 import { RedisNonceCounter } from '../../../src/store/redis-nonce-counter.js';
 import { RedisThrottle } from '../../../src/store/redis-throttle.js';
@@ -99,6 +100,12 @@ describe('Redis Cluster: events and layout', () => {
     expect(holding(/^tg:dnc:\{\d+\}:n:/)).toBe(3);
     // An operator's listing scans every master.
     expect(await store.listTokens({ limit: 100 })).toHaveLength(10);
+  });
+
+  it('store check: an ok cluster, each master\'s persistence read, waitReplicas 1 met', async () => {
+    const r = await checkRedisStore({ url: cluster.url, redis: { waitReplicas: 1 } }, {});
+    expect(r).toMatchObject({ ok: true, mode: 'cluster', topology: { masterReachable: true, replicas: 3 }, durability: { waitReplicas: 1, ok: true } });
+    expect(r.persistence).toHaveLength(3);
   });
 
   it('the topology probe sees an ok cluster of three masters with a replica each', async () => {
