@@ -9,7 +9,7 @@ import { startRedisServer, type RedisServer } from './redis-server.js';
 import { waitFor } from './wait.js';
 
 export const MASTER_NAME = 'tgmaster';
-export const DOWN_AFTER_MS = 1000;
+export const DOWN_AFTER_MS = 1500;
 
 export interface SentinelSetup {
   /** The servers in the order they were started (the first is the master at first). */
@@ -19,13 +19,17 @@ export interface SentinelSetup {
   readonly url: string;
   /** The port the sentinels give as the master's now (asks the first sentinel that answers). */
   masterPort(): Promise<number | undefined>;
+  /** The master's port as each running sentinel gives it (they agree once a failover has reached them all). */
+  masterPorts(): Promise<(number | undefined)[]>;
   close(): Promise<void>;
 }
 
 export async function startSentinelSetup(): Promise<SentinelSetup> {
   const started: RedisServer[] = [];
   try {
-    const master = await startRedisServer();
+    // Never promoted once it is a replica: restarted without persistence it is empty, and a second failover to it
+    // (a loaded machine can make the sentinels flap) would wipe the data set.
+    const master = await startRedisServer({ extraArgs: ['--replica-priority', '0'] });
     started.push(master);
     const replica = await startRedisServer({ extraArgs: ['--replicaof', '127.0.0.1', String(master.port)] });
     started.push(replica);
@@ -61,21 +65,20 @@ export async function startSentinelSetup(): Promise<SentinelSetup> {
       servers: [master, replica],
       sentinels,
       url: `redis-sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}#${MASTER_NAME}`,
-      masterPort: async () => {
-        for (const s of sentinels) {
-          if (!s.running) continue;
-          const reply = await s.command(`SENTINEL GET-MASTER-ADDR-BY-NAME ${MASTER_NAME}`).catch(() => '');
-          const port = /\r\n\$\d+\r\n(\d+)\r\n/.exec(reply)?.[1];
-          if (port !== undefined) return Number(port);
-        }
-        return undefined;
-      },
+      masterPort: async () => (await Promise.all(sentinels.filter((s) => s.running).map(masterOf))).find((p) => p !== undefined),
+      masterPorts: () => Promise.all(sentinels.filter((s) => s.running).map(masterOf)),
       close: async () => { await Promise.all(started.map((s) => s.close())); },
     };
   } catch (err) {
     await Promise.all(started.map((s) => s.close()));
     throw err;
   }
+}
+
+async function masterOf(sentinel: RedisServer): Promise<number | undefined> {
+  const reply = await sentinel.command(`SENTINEL GET-MASTER-ADDR-BY-NAME ${MASTER_NAME}`).catch(() => '');
+  const port = /\r\n\$\d+\r\n(\d+)\r\n/.exec(reply)?.[1];
+  return port === undefined ? undefined : Number(port);
 }
 
 /** A flat RESP array of bulk strings (`SENTINEL MASTER`'s reply) as field → value. */
