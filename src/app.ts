@@ -26,11 +26,12 @@ import { closeServer, listenOn } from './proxy/listen.js';
 import type { Runtime } from './proxy/runtime.js';
 import { openStore } from './store/open.js';
 import { redisSharedState, type SharedState } from './store/redis-shared.js';
+import type { RedisTopology } from './store/redis-topology.js';
 import type { Store } from './store/types.js';
 import { TimedStore } from './store/timed-store.js';
 import { ValidationCache } from './verify/cache.js';
 import { CredentialDigester } from './verify/cache-key.js';
-import { adminHandler } from './admin/server.js';
+import { adminHandler, type ReadinessCheck } from './admin/server.js';
 import { UpstreamProbe } from './admin/upstream-probe.js';
 import { restartRequiredChanges } from './config/reload-policy.js';
 import { TokenService } from './issue/tokens.js';
@@ -84,6 +85,8 @@ export class App {
   /** The config, accounts and keys files, while watching. */
   #files: WatchedFiles | undefined;
   readonly #opts: AppOptions;
+  /** With a Redis store: its topology's health. */
+  readonly #topology: (() => Promise<RedisTopology>) | undefined;
 
   private constructor(
     loaded: LoadedConfig, opened: Store, keys: KeyRing, accounts: AccountDirectory, secret: Buffer, opts: AppOptions,
@@ -104,6 +107,8 @@ export class App {
     // With Redis, a Digest count accepted by one replica (pod) is refused by every other; the primary's store
     // (workers) is shared by this replica's processes only.
     this.nonceCounter = shared?.nonceCounter ?? opts.nonceCounter;
+    this.#topology = shared?.topology;
+    if (this.#topology !== undefined) this.metrics.observeRedisTopology(this.#topology);
     this.passwords = new PasswordVerifier({ options: () => this.#runtime.config.passwords, onEvent: (e) => this.metrics.passwordCheck(e) });
     const authnDeps: AuthnDeps = {
       accounts: () => this.#accounts,
@@ -177,7 +182,7 @@ export class App {
     const config = loaded.config;
     const accounts = new AccountDirectory(loadAccounts(loaded.accountsPath));
     const { ring: keys, secret, secretGenerated } = loadKeys(loaded, { ring: opts.generatedKeys, secret: opts.generatedSecret });
-    const store = await openStore(config.store);
+    const store = await openStore(config.store, opts.env ?? process.env);
     // The throttle reads its rules from the running config (hot reload), which exists once the app does.
     let app: App | undefined;
     const shared = await redisSharedState(store, () => (app?.config ?? config).throttle, opts.now ?? Date.now);
@@ -197,9 +202,16 @@ export class App {
 
   get config(): Config { return this.#runtime.config; }
 
-  /** Store and upstream reachability (`/readyz`; the cluster primary asks each worker). Never rejects. */
-  async readiness(): Promise<Record<string, { ok: boolean; detail?: string }>> {
-    const store = await this.store.ping().then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message }));
+  /**
+   * Store and upstream reachability (`/readyz`; the cluster primary asks each worker); with Redis the topology
+   * too, and no reachable master is not ready. Never rejects.
+   */
+  async readiness(): Promise<Record<string, ReadinessCheck>> {
+    let store: ReadinessCheck = await this.store.ping().then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message }));
+    if (this.#topology !== undefined) {
+      const redis = await this.#topology();
+      store = { ...store, ok: store.ok && redis.masterReachable, redis, ...(store.ok && !redis.masterReachable ? { detail: redis.detail ?? 'no master' } : {}) };
+    }
     const upstream = await this.#probe.check();
     this.metrics.readiness(store.ok && upstream.ok, store.ok);
     return { store, upstream };

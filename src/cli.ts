@@ -12,6 +12,7 @@
  *   trackgate metrics-docs             print the metrics reference (docs/metrics.md) generated from the registries
  *   trackgate accounts list|add|remove  edit the accounts file; trackgate import htpasswd|htdigest FILE
  *   trackgate tokens list|revoke       issued tokens in the configured store (src/commands/tokens-cli.ts)
+ *   trackgate store check              connect to the configured store and report what it found (src/commands/store-cli.ts)
  *   trackgate version | --version      the trackgate and Node.js versions
  *
  * Exit codes, the same for every command and subcommand: 0 done; 1 it failed (an invalid config, a refused
@@ -31,6 +32,7 @@ import { runServer } from './server.js';
 import { renderConfigDocs } from './config/docs.js';
 import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './commands/accounts-cli.js';
 import { TOKENS_CLI_OPTIONS, TOKENS_USAGE, runTokensCli } from './commands/tokens-cli.js';
+import { STORE_CLI_OPTIONS, STORE_USAGE, runStoreCli } from './commands/store-cli.js';
 import { KEYS_CLI_OPTIONS, KEYS_USAGE, runKeysRotateCli } from './commands/keys-cli.js';
 import { renderConfigSchema } from './commands/config-schema.js';
 import { versionLine } from './commands/version.js';
@@ -143,6 +145,7 @@ const COMMANDS: Record<string, Command | Group> = {
   accounts: { help: ACCOUNTS_USAGE, delegate: (argv) => runAccountsCli(argv) },
   import: { help: '', delegate: (argv) => runAccountsCli(argv) },
   tokens: { help: TOKENS_USAGE, delegate: (argv) => runTokensCli(argv) },
+  store: { help: STORE_USAGE, delegate: (argv) => runStoreCli(argv) },
   version: {
     usage: 'trackgate version | --version        print the trackgate and Node.js versions',
     options: { version: { type: 'boolean' }, ...HELP }, args: [0, 0],
@@ -176,7 +179,7 @@ const COMMAND_USAGE: Record<string, string> = Object.fromEntries(Object.entries(
  */
 const ALL_OPTIONS: Options = {
   ...CONFIG, ...HELP, version: { type: 'boolean' }, lookup: { type: 'boolean' }, alg: { type: 'string' },
-  ...ACCOUNTS_CLI_OPTIONS, ...TOKENS_CLI_OPTIONS, ...KEYS_CLI_OPTIONS,
+  ...ACCOUNTS_CLI_OPTIONS, ...TOKENS_CLI_OPTIONS, ...KEYS_CLI_OPTIONS, ...STORE_CLI_OPTIONS,
 };
 
 const GENERIC_USAGE = 'trackgate COMMAND [OPTIONS]';

@@ -1,9 +1,17 @@
 /**
- * The admin port: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (store and upstream reachable,
- * 503 while shutting down), `/.well-known/jwks.json` (the identity header's public keys).
+ * The admin port: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (store and upstream reachable, with
+ * a Redis store its topology: a master must answer; 503 while shutting down), `/.well-known/jwks.json` (the identity header's public keys).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyRing } from '../identity/keys.js';
+import type { RedisTopology } from '../store/redis-topology.js';
+
+/** One dependency's state in `/readyz`; the Redis store adds its topology. */
+export interface ReadinessCheck {
+  ok: boolean;
+  detail?: string;
+  redis?: RedisTopology;
+}
 
 export interface AdminDeps {
   /** The app's Metrics, or (cluster primary) anything exposing text the same way: workers' metrics aggregated. */
@@ -11,7 +19,7 @@ export interface AdminDeps {
   /** What `/.well-known/jwks.json` publishes. */
   keys(): Pick<KeyRing, 'jwks'>;
   /** Resolves with per-dependency status; never rejects. */
-  readiness(): Promise<Record<string, { ok: boolean; detail?: string }>>;
+  readiness(): Promise<Record<string, ReadinessCheck>>;
   closing(): boolean;
 }
 

@@ -6,6 +6,7 @@
  * primary → worker, requests:  `readiness`, `metrics`
  * primary → worker, notes:     `shutdown`
  */
+import type { ReadinessCheck } from '../admin/server.js';
 import type { NonceCountVerdict } from '../store/digest-nonce-counter.js';
 import type { ThrottleKey } from '../store/throttle.js';
 
@@ -38,4 +39,4 @@ export type NonceRecordResult = NonceCountVerdict;
 
 export interface ListeningParams { address: string; port: number }
 
-export type ReadinessResult = Record<string, { ok: boolean; detail?: string }>;
+export type ReadinessResult = Record<string, ReadinessCheck>;

@@ -83,7 +83,7 @@ export async function runTokensCli(argv: string[], io: TokensCliIO = { stdin: pr
     if (url.startsWith('sqlite:') && url !== 'sqlite::memory:' && !existsSync(resolve(url.slice('sqlite:'.length)))) {
       throw new CliError(`no store at ${resolve(url.slice('sqlite:'.length))} (store.url ${url}, relative to the working directory)`);
     }
-    store = await openStore(storeConfig);
+    store = await openStore(storeConfig, io.env);
     if (revokeBy === undefined) return await list(store, io, values.subject, limit, values.json === true);
     return await revoke(store, io, revokeBy);
   } catch (err) {

@@ -40,6 +40,7 @@ export const RELOAD_POLICY: readonly ReloadPolicyEntry[] = [
   { pattern: 'upstream.websocketMaxLifetimeSeconds', effect: 'restart', why: 'the WebSocket lifetime tracker is built once at start' },
   { pattern: 'store.url', effect: 'restart', why: 'the store connection is opened once at start' },
   { pattern: 'store.sqliteCacheBytes', effect: 'restart', why: 'set on the store connection when it opens' },
+  { pattern: 'store.redis.**', effect: 'restart', why: 'the Redis connections are opened once at start' },
   { pattern: 'accountsFile', effect: 'live', why: 'the accounts file is read again on every reload (and its watcher follows a new path)' },
   { pattern: 'secretFile', effect: 'restart', why: 'cache keys, fingerprints and nonces are keyed with the secret read at start' },
   { pattern: 'identity.keysFile', effect: 'live', why: 'the keys file is read again on every reload (and its watcher follows a new path)' },

@@ -11,6 +11,7 @@
  * `_` between levels (`cache.maxEntries` → `TRACKGATE_CACHE_MAX_ENTRIES`); see `env.ts`.
  */
 import { z } from 'zod';
+import { isRedisUrl, node, parseRedisUrl, type RedisUrl } from './redis-url.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:8080')
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
@@ -22,14 +23,94 @@ const httpUrl = z.string().refine((s) => {
   } catch { return false; }
 }, 'must be an http(s) URL without credentials, e.g. http://127.0.0.1:3000');
 
-const storeUrl = z.string().refine((s) => {
-  if (s.startsWith('sqlite:')) return s.length > 'sqlite:'.length;
+const STORE_URL_FORMS = 'sqlite:<path>, redis://[user:password@]host[:port][/db], redis-sentinel://host:port[,host:port…][/db]#<master>, redis-cluster://host:port[,host:port…] (rediss… for TLS), or redis: with store.redis.nodes';
+
+const storeUrl = z.string().superRefine((s, ctx) => {
+  if (s.startsWith('sqlite:')) {
+    if (s.length === 'sqlite:'.length) ctx.addIssue({ code: 'custom', message: `sqlite: needs a path; store.url is ${STORE_URL_FORMS}` });
+    return;
+  }
+  if (!isRedisUrl(s)) {
+    ctx.addIssue({ code: 'custom', message: `must be ${STORE_URL_FORMS}` });
+    return;
+  }
   try {
-    const u = new URL(s);
-    // No ?query: the Redis client would take it as options over trackgate's own (timeouts, no offline queue).
-    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && /^(\/\d*)?$/.test(u.pathname) && u.search === '' && u.hash === '';
-  } catch { return false; }
-}, 'must be sqlite:<path>, or redis://[user:password@]host[:port][/db] (rediss:// for TLS)');
+    parseRedisUrl(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `${(err as Error).message}; store.url is ${STORE_URL_FORMS}` });
+  }
+});
+
+/** A host[:port] of store.redis.nodes (the port defaults to 6379, 26379 for sentinels). */
+const redisNode = z.string().superRefine((s, ctx) => {
+  try {
+    node(s, 6379);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
+const filePath = z.string().min(1);
+
+/** `store.redis`: what the URL cannot say (files, TLS material, timeouts), or the whole topology with `url: redis:`. */
+const redisStore = z.object({
+  mode: z.enum(['standalone', 'sentinel', 'cluster']).optional().describe('Topology: one server, a Sentinel-managed master, or a Redis Cluster. Default: what store.url says (redis-sentinel://, redis-cluster://), else standalone.'),
+  nodes: z.array(redisNode).default([]).describe('With `store.url: redis:`: the server (standalone), the sentinels (sentinel; port default 26379) or some cluster nodes to discover the rest from (cluster), host[:port] each. Empty when store.url names them.'),
+  masterName: z.string().min(1).optional().describe('Sentinel mode: the name the sentinels monitor the master under (the #fragment of a redis-sentinel URL).'),
+  db: z.number().int().min(0).max(15).optional().describe('Database number (standalone and sentinel; a cluster has 0 only). Default: the URL\'s /db, else 0.'),
+  username: z.string().min(1).optional().describe('ACL user name (Redis 6+). Default: the URL\'s, else `default`.'),
+  passwordFile: filePath.optional().describe('File holding the password (a mounted Kubernetes Secret; one trailing newline ignored), relative to the working directory. Read at start. Not with a password in store.url or passwordEnv.'),
+  passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional().describe('Name of an environment variable holding the password (e.g. REDIS_PASSWORD, from a Secret); the variable must be set. Not with passwordFile or a password in store.url.'),
+  sentinelPasswordFile: filePath.optional().describe('Sentinel mode: file holding the sentinels\' own password (`requirepass` of the sentinels), when they have one; the user is `username`. Default: the sentinels need none.'),
+  tls: z.object({
+    enabled: z.boolean().default(false).describe('Connect with TLS (implied by a rediss… URL).'),
+    caFile: filePath.optional().describe('PEM file of the CA(s) the server certificate must chain to, instead of the system\'s. Needs TLS.'),
+    certFile: filePath.optional().describe('PEM client certificate (mutual TLS); with keyFile.'),
+    keyFile: filePath.optional().describe('PEM private key of certFile.'),
+    servername: z.string().min(1).optional().describe('Name the server certificate must hold (SNI), when it differs from the host connected to (e.g. nodes addressed by IP).'),
+  }).strict().prefault({}).describe('TLS to Redis (and to the sentinels).'),
+  keyPrefix: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . : -').default('tg:').describe('Prefix of every key and channel trackgate uses, so several deployments can share one Redis without seeing each other\'s tokens. The default keeps the keys of earlier versions. In cluster mode token and user keys are {<prefix>}… (one hash slot, see docs/configuration.md).'),
+  connectTimeoutMs: z.number().int().min(100).max(60000).default(2000).describe('Time to open a connection (to a server or a sentinel).'),
+  commandTimeoutMs: z.number().int().min(50).max(60000).default(1000).describe('A command that gets no answer in this time fails (503 TG_ERR_STORE_UNAVAILABLE); never re-sent.'),
+  waitReplicas: z.number().int().min(0).max(10).default(0).describe('Replicas that must acknowledge a token or user write (Redis WAIT) before the client gets the token: with 1, a failover cannot lose a token a client has. Not met within waitTimeoutMs: 503 TG_ERR_STORE_UNAVAILABLE. 0: answer at once (a failover may lose the last writes: docs/configuration.md).'),
+  waitTimeoutMs: z.number().int().min(1).max(10000).default(200).describe('How long a write waits for waitReplicas acknowledgements.'),
+}).strict().prefault({}).describe('Redis store: topology, credentials, TLS, key prefix, timeouts, durability.');
+
+type RedisStoreConfig = z.output<typeof redisStore>;
+
+/** The checks between store.url and store.redis: each fact in one place, and what a topology needs. */
+function checkRedisStore(store: { url: string; redis: RedisStoreConfig }, ctx: z.RefinementCtx): void {
+  const r = store.redis;
+  const issue = (path: string[], message: string): void => { ctx.addIssue({ code: 'custom', path, message }); };
+  if (!isRedisUrl(store.url)) return;
+  let url: RedisUrl;
+  try {
+    url = parseRedisUrl(store.url);
+  } catch {
+    return; // reported on store.url
+  }
+  const bare = url.nodes.length === 0;
+  if (bare && r.nodes.length === 0) issue(['redis', 'nodes'], 'store.url redis: needs store.redis.nodes (or name the servers in store.url)');
+  if (!bare && r.nodes.length > 0) issue(['redis', 'nodes'], 'give the servers in store.url or in store.redis.nodes, not both');
+  if (!bare && r.mode !== undefined && r.mode !== url.mode) issue(['redis', 'mode'], `store.url says ${url.mode}`);
+  const mode = bare ? (r.mode ?? 'standalone') : url.mode;
+  if (mode === 'standalone' && r.nodes.length > 1) issue(['redis', 'nodes'], 'standalone takes one server; several are mode sentinel or cluster');
+  if (url.masterName !== undefined && r.masterName !== undefined && url.masterName !== r.masterName) issue(['redis', 'masterName'], 'differs from the #master of store.url');
+  if (mode === 'sentinel' && url.masterName === undefined && r.masterName === undefined) issue(['redis', 'masterName'], 'sentinel mode needs the master name');
+  if (mode !== 'sentinel' && r.masterName !== undefined) issue(['redis', 'masterName'], 'only sentinel mode has a master name');
+  if (mode !== 'sentinel' && r.sentinelPasswordFile !== undefined) issue(['redis', 'sentinelPasswordFile'], 'only sentinel mode has sentinels');
+  if (mode === 'cluster' && (r.db ?? url.db ?? 0) !== 0) issue(['redis', 'db'], 'a Redis Cluster has database 0 only');
+  if (url.db !== undefined && r.db !== undefined && url.db !== r.db) issue(['redis', 'db'], 'differs from the /db of store.url');
+  if (url.username !== undefined && r.username !== undefined && url.username !== r.username) issue(['redis', 'username'], 'differs from the user of store.url');
+  const passwords = [url.password !== undefined, r.passwordFile !== undefined, r.passwordEnv !== undefined].filter(Boolean).length;
+  if (passwords > 1) issue(['redis', 'passwordFile'], 'give the password one way: in store.url, passwordFile or passwordEnv');
+  const tls = url.tls || r.tls.enabled;
+  for (const k of ['caFile', 'certFile', 'keyFile', 'servername'] as const) {
+    if (r.tls[k] !== undefined && !tls) issue(['redis', 'tls', k], 'needs TLS: a rediss… URL or store.redis.tls.enabled');
+  }
+  if (r.waitReplicas > 0 && r.waitTimeoutMs >= r.commandTimeoutMs) issue(['redis', 'waitTimeoutMs'], 'must be below store.redis.commandTimeoutMs (WAIT blocks that long)');
+  if ((r.tls.certFile === undefined) !== (r.tls.keyFile === undefined)) issue(['redis', 'tls', r.tls.certFile === undefined ? 'certFile' : 'keyFile'], 'certFile and keyFile go together');
+}
 
 /**
  * SQLite page cache per connection (`store.sqliteCacheBytes`): SQLite's own default. The store is read on
@@ -127,9 +208,10 @@ export function configSchemaOf<A extends ModuleShape, I extends ModuleShape>(aut
       websocketMaxLifetimeSeconds: z.number().int().min(0).default(3600).describe('A WebSocket is closed (code 1008) this long after it opened (0 = no limit); it is closed earlier (code 4401) when the token it was opened with expires or is revoked.'),
     }).strict().prefault({}).describe('Where authenticated requests go.'),
     store: z.object({
-      url: storeUrl.default('sqlite:data/trackgate.sqlite').describe('Token store (env TRACKGATE_STORE): sqlite:<path> (relative to the working directory; one replica), or redis://[user:password@]host[:port][/db] (rediss:// for TLS) shared by several replicas.'),
+      url: storeUrl.default('sqlite:data/trackgate.sqlite').describe('Token store (env TRACKGATE_STORE): sqlite:<path> (relative to the working directory; one replica), or Redis shared by several replicas: redis://[user:password@]host[:port][/db], redis-sentinel://[user:password@]host:port[,host:port…][/db]#<master>, redis-cluster://[user:password@]host:port[,host:port…] (rediss://, rediss-sentinel://, rediss-cluster:// for TLS), or redis: with the servers in store.redis.nodes. Percent-encode @ : / # , in a password, or use store.redis.passwordFile.'),
       sqliteCacheBytes: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(DEFAULT_SQLITE_CACHE_BYTES).describe('SQLite store only: the page cache of each process\'s connection (`PRAGMA cache_size`). The store is read on validation-cache misses only; pages outside this cache come from the operating system\'s file cache, a read each. The SQLite build trackgate ships defaults to 16 MiB, which a pass over 100,000 stored tokens fills, in every process.'),
-    }).strict().prefault({}).describe('Durable state: issued tokens, revocations.'),
+      redis: redisStore,
+    }).strict().superRefine(checkRedisStore).prefault({}).describe('Durable state: issued tokens, revocations.'),
     accountsFile: z.string().default('accounts.yaml').describe('Accounts file (YAML), relative to the config file\'s folder.'),
     secretFile: z.string().optional().describe('File holding the shared HMAC secret (≥ 32 bytes) used for cache keys, fingerprints and stateless nonces. Replicas must share it. Absent: a random per-process secret (logged as a warning).'),
     identity: z.object({

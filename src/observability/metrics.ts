@@ -10,6 +10,14 @@ import { FastHistogram, type HistogramSeries } from './histogram.js';
 import { buildInfo } from './build-info.js';
 import { memoryLimitBytes } from './memory-limit.js';
 
+/** What the Redis metrics read of the store's topology (the store layer's RedisTopology fits it). */
+export interface RedisTopologyView {
+  readonly mode: string;
+  readonly masterReachable: boolean;
+  readonly replicas: number;
+  readonly failovers: number;
+}
+
 export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'other';
 
 /**
@@ -190,6 +198,27 @@ export class Metrics {
       if (this.#storePing) this.storeUp.set(await answersWithin(this.#storePing, STORE_PING_TIMEOUT_MS) ? 1 : 0);
     },
   });
+  #redisTopology: (() => Promise<RedisTopologyView>) | undefined;
+  #redisSeen: RedisTopologyView | undefined;
+  readonly redisMasterUp = this.#redisGauge('trackgate_store_redis_master_up',
+    'Redis store: whether a master answered at the last scrape (a standalone server or the sentinels\' master saying role:master; a cluster in cluster_state:ok), by topology (standalone, sentinel, cluster).',
+    (t) => (t.masterReachable ? 1 : 0));
+  readonly redisReplicas = this.#redisGauge('trackgate_store_redis_replicas',
+    'Redis store: replicas of the master (its connected_slaves), or a cluster\'s connected replica nodes, at the last scrape.',
+    (t) => t.replicas);
+  readonly redisFailovers: client.Counter<'mode'> = new client.Counter({
+    name: 'trackgate_store_redis_failovers_total',
+    help: 'Redis store: master switches this process has seen (its connection found the master at another address, or a cluster\'s masters changed).',
+    labelNames: ['mode'] as const,
+    registers: [this.registry],
+    aggregator: 'max',
+    collect: async () => {
+      const t = await this.#probeRedis();
+      if (t === undefined) return;
+      this.redisFailovers.reset();
+      this.redisFailovers.labels(t.mode).inc(t.failovers);
+    },
+  });
   readonly storeDuration = new FastHistogram({
     name: 'trackgate_store_duration_seconds',
     help: 'Time of store operations by operation (get_token, put_token, revoke_tokens, …), failed ones included.',
@@ -330,6 +359,34 @@ export class Metrics {
   /** Pings the store at each scrape (`trackgate_store_up`). */
   observeStore(ping: () => Promise<void>): void {
     this.#storePing = ping;
+  }
+
+  /** A gauge of the Redis topology, labelled by mode (none exported without a Redis store). */
+  #redisGauge(name: string, help: string, value: (t: RedisTopologyView) => number): client.Gauge<'mode'> {
+    const gauge: client.Gauge<'mode'> = new client.Gauge({
+      name, help, labelNames: ['mode'] as const, registers: [this.registry], aggregator: 'min',
+      collect: async () => {
+        const t = await this.#probeRedis();
+        if (t !== undefined) gauge.labels(t.mode).set(value(t));
+      },
+    });
+    return gauge;
+  }
+
+  /** Reports the Redis topology at each scrape (`trackgate_store_redis_*`); `source` never rejects. */
+  observeRedisTopology(source: () => Promise<RedisTopologyView>): void {
+    this.#redisTopology = source;
+  }
+
+  /** The topology for this scrape (the source shares one probe between the three metrics). */
+  async #probeRedis(): Promise<RedisTopologyView | undefined> {
+    if (this.#redisTopology === undefined) return undefined;
+    const probe = this.#redisTopology();
+    const timeout = new Promise<undefined>((r) => { setTimeout(() => r(undefined), STORE_PING_TIMEOUT_MS).unref(); });
+    // A probe that does not answer in time: the master is not reachable as far as this scrape can tell.
+    const t = await Promise.race([probe, timeout]);
+    this.#redisSeen = t ?? (this.#redisSeen !== undefined ? { ...this.#redisSeen, masterReachable: false } : undefined);
+    return this.#redisSeen;
   }
 
   /** One store operation took `seconds` (`trackgate_store_duration_seconds`). */

@@ -13,17 +13,17 @@
  *   `stale=true` round trip. Records are never evicted by count here (Redis memory is the bound; like the token
  *   records, these keys must not be evicted by a `maxmemory-policy`), so `authn.digest.maxTrackedNonces` does not apply.
  *
- * Check and record are one Lua script (atomic across replicas). Redis unreachable or slow: the request fails
+ * On a cluster the records and marks are in {@link NONCE_BUCKETS} slots, each record with its bucket's mark
+ * (redis-keys.ts). Check and record are one Lua script (atomic across replicas). Redis unreachable or slow: the request fails
  * closed with 503 `TG_ERR_STORE_UNAVAILABLE`. Unlike the throttle, there is no local fallback: a local store
  * would accept a count another replica has already accepted.
  */
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { DEFAULT_NC_WINDOW, type NonceCounterStore, type NonceCountVerdict } from './digest-nonce-counter.js';
+import type { RedisClient } from './redis-client.js';
+import { NONCE_BUCKETS, RedisKeys } from './redis-keys.js';
 import { Script, unavailable } from './redis.js';
 
-const PREFIX = 'tg:dnc:';
-const NONCE = `${PREFIX}n:`;
-const MARK = `${PREFIX}since`;
 /** How long a record outlives its nonce: clock differences between Redis and the replicas. */
 export const EXPIRY_GRACE_MS = 60_000;
 
@@ -64,14 +64,18 @@ export interface RedisNonceCounterOptions {
   window?: number;
   /** Default {@link EXPIRY_GRACE_MS}. */
   expiryGraceMs?: number;
+  /** The store's key layout (default: the `tg:` prefix, in the layout of the client's kind). */
+  keys?: RedisKeys;
 }
 
 export class RedisNonceCounter implements NonceCounterStore {
   readonly #window: number;
   readonly #now: () => number;
   readonly #grace: number;
+  readonly #keys: RedisKeys;
 
-  constructor(private readonly redis: Redis, opts: RedisNonceCounterOptions) {
+  constructor(private readonly redis: RedisClient, opts: RedisNonceCounterOptions) {
+    this.#keys = opts.keys ?? new RedisKeys('tg:', redis instanceof Cluster);
     const window = opts.window ?? DEFAULT_NC_WINDOW;
     if (!Number.isInteger(window) || window < 32 || window % 32 !== 0) throw new RangeError('window must be a positive multiple of 32');
     this.#window = window;
@@ -84,7 +88,8 @@ export class RedisNonceCounter implements NonceCounterStore {
    * rejects: when Redis is down the first record sets it instead (a nonce issued before then gets one stale).
    */
   async init(): Promise<void> {
-    await this.redis.set(MARK, String(this.#now() - 1), 'NX').catch(() => undefined);
+    const mark = String(this.#now() - 1);
+    await Promise.all(this.#keys.nonceMarks().map((k) => this.redis.set(k, mark, 'NX'))).catch(() => undefined);
   }
 
   async record(nonce: string, nc: number, issuedAt: number, expiresAt: number): Promise<NonceCountVerdict> {
@@ -95,7 +100,7 @@ export class RedisNonceCounter implements NonceCounterStore {
     let verdict: unknown;
     try {
       // The nonce was verified (our HMAC, 48 base64url characters) before it gets here: a bounded key.
-      verdict = await RECORD.run(this.redis, [NONCE + nonce, MARK],
+      verdict = await RECORD.run(this.redis, [this.#keys.nonce(nonce), this.#keys.nonceMark(nonce)],
         [nc, issuedAt, Math.floor(expiresAt + this.#grace), now - 1, this.#window]);
     } catch (err) {
       throw unavailable(err);

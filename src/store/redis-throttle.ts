@@ -1,9 +1,10 @@
 /**
  * The brute-force throttle shared by every replica: the same sliding-window estimate as {@link MemoryThrottle}
  * (previous fixed window weighted by its remaining overlap, plus the current one), with the per-window
- * counters in Redis: `tg:thr:<scope>:<hash of the value>:<window number>`, INCR'ed and PEXPIREAT'ed in one
- * MULTI, kept until the end of the next window (when they stop counting as "previous"). Scopes are `user`,
- * `ip` and `pair` (a user from one address); a passed check sets `tg:thr:trust:<hash of user and address>`
+ * counters in Redis: `tg:thr:<scope>:<hash of the value>:<window number>` (redis-keys.ts; tagged per value on a
+ * cluster), INCR'ed and PEXPIREAT'ed in one MULTI per counter, kept until the end of the next window (when they
+ * stop counting as "previous"). Scopes are `user`, `ip` and `pair` (a user from one address); a passed check sets
+ * `tg:thr:trust:<hash of user and address>`
  * to the time it passed, expiring after `lockout.trustSeconds` (and judged against the current value on check). The decision is lockout-rule.ts's, as in memory.
  *
  * Values are hashed: user names and addresses never appear in Redis keys, and a long name cannot make a long key.
@@ -12,23 +13,27 @@
  * Redis does not answer (per-replica limits instead of none, and password checks keep working).
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
+import { RedisKeys } from './redis-keys.js';
 import { attemptOf, refusalSeconds, throttledError, trustedSince, type AttemptCounts, type ThrottleRule, type ThrottleRules } from './lockout-rule.js';
 import { MemoryThrottle, rulesGetter, type Throttle, type ThrottleKey } from './throttle.js';
-
-const PREFIX = 'tg:thr:';
 
 type Scope = 'user' | 'ip' | 'pair';
 
 export class RedisThrottle implements Throttle {
   readonly #local: MemoryThrottle;
   readonly #getRules: () => ThrottleRules;
+  readonly #keys: RedisKeys;
 
+  /** `keys`: the store's layout (default: the `tg:` prefix, in the layout of `redis`'s kind). */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     rules: ThrottleRules | (() => ThrottleRules),
     private readonly now: () => number = Date.now,
+    keys?: RedisKeys,
   ) {
+    this.#keys = keys ?? new RedisKeys('tg:', redis instanceof Cluster);
     // A getter is read on every check (a hot reload's new limits apply at once).
     this.#getRules = rulesGetter(rules);
     this.#local = new MemoryThrottle(this.#getRules, now);
@@ -45,25 +50,24 @@ export class RedisThrottle implements Throttle {
     if (counted.length === 0) return;
     const { pair } = attemptOf(keys);
     const now = this.now();
-    const p = this.redis.pipeline();
-    for (const [scope, value, rule] of counted) {
+    // One command per counted value (no pipeline: on a cluster each value's counters are in a slot of their own).
+    const reads: Promise<unknown>[] = counted.map(([scope, value, rule]) => {
       const w = window(rule, now);
-      p.mget(this.#key(scope, value, w - 1), this.#key(scope, value, w));
-    }
-    if (pair !== undefined) p.get(this.#trustKey(pair));
-    let replies: [Error | null, unknown][];
+      return this.redis.mget(this.#key(scope, value, w - 1), this.#key(scope, value, w));
+    });
+    if (pair !== undefined) reads.push(this.redis.get(this.#trustKey(pair)));
+    let replies: unknown[];
     try {
-      replies = (await p.exec()) ?? [];
-      if (replies.length !== counted.length + (pair !== undefined ? 1 : 0) || replies.some(([err]) => err !== null)) throw new Error('incomplete reply');
+      replies = await Promise.all(reads);
     } catch {
       return this.#local.check(keys);
     }
     // The mark's value is when trust was granted, judged against the current trustSeconds (a reload may lower it).
-    const granted = pair === undefined ? null : replies[counted.length]![1] as string | null;
+    const granted = pair === undefined ? null : replies[counted.length] as string | null;
     const counts: AttemptCounts = { trusted: trustedSince(granted === null ? undefined : Number(granted), rules, now) };
     counted.forEach(([scope, , rule], i) => {
       const windowMs = rule.windowSeconds * 1000;
-      const [previous, current] = (replies[i]![1] as (string | null)[]).map((v) => Number(v ?? 0));
+      const [previous, current] = (replies[i] as (string | null)[]).map((v) => Number(v ?? 0));
       const elapsedMs = now - window(rule, now) * windowMs;
       counts[scope] = { estimate: previous! * (1 - elapsedMs / windowMs) + current!, elapsedMs };
     });
@@ -76,15 +80,13 @@ export class RedisThrottle implements Throttle {
     const counted = this.#counted(keys, this.#rules());
     if (counted.length === 0) return;
     const now = this.now();
-    const m = this.redis.multi();
-    for (const [scope, value, rule] of counted) {
+    const writes = counted.map(([scope, value, rule]) => {
       const w = window(rule, now);
       const key = this.#key(scope, value, w);
-      m.incr(key);
-      m.pexpireat(key, (w + 2) * rule.windowSeconds * 1000);
-    }
+      return this.redis.multi().incr(key).pexpireat(key, (w + 2) * rule.windowSeconds * 1000).exec();
+    });
     // Unreachable: the local count above stands in.
-    await m.exec().catch(() => undefined);
+    await Promise.all(writes).catch(() => undefined);
   }
 
   async succeed(keys: readonly ThrottleKey[]): Promise<void> {
@@ -106,11 +108,11 @@ export class RedisThrottle implements Throttle {
   }
 
   #key(scope: Scope, value: string, window: number): string {
-    return `${PREFIX}${scope}:${digest(value)}:${window}`;
+    return this.#keys.throttle(scope, digest(value), window);
   }
 
   #trustKey(pair: string): string {
-    return `${PREFIX}trust:${digest(pair)}`;
+    return this.#keys.trust(digest(pair));
   }
 }
 

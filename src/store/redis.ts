@@ -1,6 +1,7 @@
 /**
- * The store for several replicas: one Redis (standalone or a Sentinel-managed primary; not Redis Cluster: the
- * scripts touch keys of several slots) shared by every trackgate. Layout, all under the `tg:` prefix:
+ * The store for several replicas: one Redis (standalone, a Sentinel-managed master, or a Redis Cluster) shared by
+ * every trackgate. Layout, under `store.redis.keyPrefix` (`tg:`; on a cluster `{tg:}`, one hash slot: see
+ * redis-keys.ts):
  *
  * - `tg:tok:<digest>`  hash: one TokenRecord. Expires (PEXPIREAT) {@link RETAIN_AFTER_EXPIRY_MS} after the token
  *   does, so a spent refresh token's sealed pair outlives any refresh grace window and a late reuse is still seen.
@@ -16,53 +17,36 @@
  * Every write that touches several keys is one Lua script (atomic; a dropped connection never leaves half of it),
  * and a revocation publishes its event from inside the same script.
  *
- * Unreachable Redis: nothing is queued offline, a command waits at most {@link COMMAND_TIMEOUT_MS}, and a command
- * caught by a dropped connection fails instead of being re-sent (its outcome is unknown: re-sending a won
- * `rotateToken` would read as lost and the caller would kill its own refresh family). Every failure surfaces as
- * `TG_ERR_STORE_UNAVAILABLE` (503).
+ * Unreachable Redis: nothing is queued offline, a command waits at most `store.redis.commandTimeoutMs`, and a
+ * command caught by a dropped connection fails instead of being re-sent (redis-client.ts). Every failure surfaces
+ * as `TG_ERR_STORE_UNAVAILABLE` (503). With `waitReplicas` > 0 a write is answered only once that many replicas
+ * hold it (WAIT), so a failover cannot take back a token a client was given.
  *
- * Events: a second connection, in subscriber mode, turns other replicas' messages into local `revoked` events.
+ * Events: a second connection, in subscriber mode, turns other replicas' messages into local `revoked` events
+ * (on a cluster it is a connection to any one node, moved to another when that node goes away).
  * While it is down messages are lost, so after it subscribes again it emits `resync` (listeners drop whatever
  * they derived from the store). Each `revoked` event is delivered a second time {@link REEMIT_MS} later: a
  * verification that read the token just before the revocation may cache its verdict just after the first one.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { RedisNode } from '../config/redis-url.js';
 import { TrackgateError } from '../errors.js';
+import { createRedisClient, type RedisClient } from './redis-client.js';
+import { nodeName, type RedisConnection } from './redis-connection.js';
+import { RedisKeys } from './redis-keys.js';
 import type { CreateUserResult, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
-
-const PREFIX = 'tg:';
-const TOKEN = `${PREFIX}tok:`;
-const FAMILY = `${PREFIX}fam:`;
-const SUBJECT = `${PREFIX}sub:`;
-const USER = `${PREFIX}user:`;
-const USERNAME = `${PREFIX}uname:`;
-const USERKEY = `${PREFIX}ukey:`;
-const userKeyKey = (app: string, key: string): string => `${USERKEY}${app.length}:${app}:${key}`;
-/** The pub/sub channel revocations travel on. */
-export const EVENTS_CHANNEL = `${PREFIX}events`;
 
 /** How long a token's record is kept past its expiry (≥ the longest `issue.refreshGraceSeconds`, 300 s). */
 export const RETAIN_AFTER_EXPIRY_MS = 60 * 60_000;
 /** Newest tokens per subject kept in its listing index (older ones stay valid, just unlisted). */
 export const MAX_LISTED_PER_SUBJECT = 1000;
-export const COMMAND_TIMEOUT_MS = 1000;
-const CONNECT_TIMEOUT_MS = 2000;
 /** Delay of the second delivery of a `revoked` event. */
 export const REEMIT_MS = 250;
-
-const CLIENT_OPTIONS: RedisOptions = {
-  connectionName: 'trackgate',
-  connectTimeout: CONNECT_TIMEOUT_MS,
-  commandTimeout: COMMAND_TIMEOUT_MS,
-  // No offline queue, no retry of an in-flight command after a reconnect: fail now, let the caller answer 503.
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 0,
-  autoResendUnfulfilledCommands: false,
-  // The subscriber resubscribes itself, to know when it is listening again (and emit `resync`).
-  autoResubscribe: false,
-  retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-};
+/** Retry-After of a 503 for an unavailable Redis. */
+export const RETRY_AFTER_SECONDS = 1;
+/** Reconnect attempts of a cluster's event subscriber before it moves to another node. */
+const SUBSCRIBER_ATTEMPTS_PER_NODE = 2;
 
 /** A Lua script run by SHA, loaded on first NOSCRIPT (never re-run after any other failure). */
 export class Script {
@@ -71,7 +55,7 @@ export class Script {
     this.#sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  async run(redis: RedisClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
     try {
       return await redis.evalsha(this.#sha, keys.length, ...keys, ...args);
     } catch (err) {
@@ -168,9 +152,13 @@ return 'created'
 
 export class RedisStore implements Store {
   readonly engine = 'redis';
-  /** The command connection (shared with the Redis throttle). */
-  readonly redis: Redis;
-  readonly #sub: Redis;
+  /** The command connection (shared with the Redis throttle and nonce store). */
+  readonly redis: RedisClient;
+  readonly keys: RedisKeys;
+  readonly connection: RedisConnection;
+  #sub: RedisClient;
+  /** Cluster: the node the subscriber tries next. */
+  #subNode = 0;
   /** Tells this replica's own messages apart on the channel. */
   readonly #origin = randomUUID();
   readonly #listeners = new Set<(e: StoreEvent) => void>();
@@ -179,15 +167,59 @@ export class RedisStore implements Store {
   #everSubscribed = false;
   #closed = false;
   #lastError: string | undefined;
+  /** Where the command connection last found its master (sentinel, standalone), to count switches. */
+  #master: string | undefined;
+  #failovers = 0;
 
-  /** `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. Connects at once, in the background. */
-  constructor(url: string) {
-    this.redis = new Redis(url, CLIENT_OPTIONS);
-    this.#sub = new Redis(url, { ...CLIENT_OPTIONS, connectionName: 'trackgate-events' });
-    for (const c of [this.redis, this.#sub]) c.on('error', (err: Error) => { this.#lastError = err.message; });
-    this.#sub.on('ready', () => this.#listen());
-    this.#sub.on('close', () => { this.#subscribed = false; });
-    this.#sub.on('message', (_channel: string, message: string) => this.#onMessage(message));
+  /** Connects at once, in the background (see {@link waitReady}). */
+  constructor(conn: RedisConnection) {
+    this.connection = conn;
+    this.keys = new RedisKeys(conn.keyPrefix, conn.mode === 'cluster');
+    this.redis = createRedisClient(conn, { name: 'trackgate' });
+    this.redis.on('error', (err: Error) => { this.#lastError = err.message; });
+    this.redis.on('ready', () => this.#sawMaster());
+    this.#sub = this.#subscriber();
+  }
+
+  /** Master switches seen by this store's command connection since it started (a failover, or a restart elsewhere). */
+  get failovers(): number { return this.#failovers; }
+
+  /** The subscriber connection; on a cluster a plain connection to one node, replaced when that node is gone. */
+  #subscriber(): RedisClient {
+    const cluster = this.redis instanceof Cluster;
+    const node = cluster ? this.#nextNode() : undefined;
+    const sub = createRedisClient(this.connection, {
+      name: 'trackgate-events', ...(node !== undefined ? { node, maxReconnects: SUBSCRIBER_ATTEMPTS_PER_NODE } : {}),
+    });
+    sub.on('error', (err: Error) => { this.#lastError = err.message; });
+    sub.on('ready', () => this.#listen(sub));
+    sub.on('close', () => { this.#subscribed = false; });
+    sub.on('message', (_channel: string, message: string) => this.#onMessage(message));
+    if (cluster) sub.once('end', () => { if (!this.#closed) this.#sub = this.#subscriber(); });
+    return sub;
+  }
+
+  /** Cluster: the seed nodes and every node the cluster told us of, in turn (PUBLISH reaches each of them). */
+  #nextNode(): RedisNode {
+    const known = new Map<string, RedisNode>();
+    for (const n of this.connection.nodes) known.set(nodeName(n), n);
+    if (this.redis instanceof Cluster) {
+      for (const c of this.redis.nodes('all')) {
+        const { host, port } = c.options;
+        if (host !== undefined && port !== undefined) known.set(nodeName({ host, port }), { host, port });
+      }
+    }
+    const list = [...known.values()];
+    return list[this.#subNode++ % list.length]!;
+  }
+
+  #sawMaster(): void {
+    if (this.redis instanceof Cluster) return;
+    const s = this.redis.stream;
+    const at = s?.remoteAddress !== undefined ? `${s.remoteAddress}:${s.remotePort}` : undefined;
+    if (at === undefined) return;
+    if (this.#master !== undefined && this.#master !== at) this.#failovers++;
+    this.#master = at;
   }
 
   /** Resolves true once both connections are up and subscribed, false after `timeoutMs` (still retrying). */
@@ -202,6 +234,25 @@ export class RedisStore implements Store {
 
   #isReady(): boolean {
     return this.redis.status === 'ready' && this.#subscribed;
+  }
+
+  /**
+   * `waitReplicas` > 0: resolves once that many replicas hold this connection's writes so far (WAIT), else fails
+   * as unavailable. On a cluster WAIT goes with a keyed no-op to the node of the token slot.
+   */
+  async #acknowledged(): Promise<void> {
+    const { waitReplicas: want, waitTimeoutMs: ms } = this.connection;
+    if (want === 0) return;
+    let got: number;
+    if (this.redis instanceof Cluster) {
+      const replies = await this.redis.pipeline().exists(this.keys.token('')).wait(want, ms).exec();
+      const [err, n] = replies?.[1] ?? [new Error('no reply to WAIT'), 0];
+      if (err) throw err;
+      got = Number(n);
+    } else {
+      got = await this.redis.wait(want, ms);
+    }
+    if (got < want) throw new Error(`write acknowledged by ${got} of ${want} replicas within ${ms} ms`);
   }
 
   async ping(): Promise<void> {
@@ -220,34 +271,46 @@ export class RedisStore implements Store {
     const keys: string[] = [];
     const args: string[] = [String(MAX_LISTED_PER_SUBJECT)];
     for (const rec of recs) {
-      const tok = TOKEN + rec.digest;
-      keys.push(tok, SUBJECT + rec.subject, rec.family !== undefined ? FAMILY + rec.family : tok);
+      const tok = this.keys.token(rec.digest);
+      keys.push(tok, this.keys.subject(rec.subject), rec.family !== undefined ? this.keys.family(rec.family) : tok);
       args.push(JSON.stringify({
         d: rec.digest, keep: String(rec.expiresAt + RETAIN_AFTER_EXPIRY_MS), iat: String(rec.issuedAt),
         fam: rec.family !== undefined, h: toHash(rec),
       }));
     }
-    await this.#call(() => PUT.run(this.redis, keys, args));
+    await this.#call(async () => { await PUT.run(this.redis, keys, args); await this.#acknowledged(); });
   }
 
   async getToken(digest: string): Promise<TokenRecord | undefined> {
-    const h = await this.#call(() => this.redis.hgetall(TOKEN + digest));
+    const h = await this.#call(() => this.redis.hgetall(this.keys.token(digest)));
     return fromHash(h);
   }
 
   async revokeTokens(digests: readonly string[], at: number): Promise<number> {
     const message = JSON.stringify({ type: 'revoked', digests, origin: this.#origin });
-    const n = await this.#call(() => REVOKE.run(this.redis, digests.map((d) => TOKEN + d), [String(at), EVENTS_CHANNEL, message]));
+    const n = await this.#call(async () => {
+      const live = await REVOKE.run(this.redis, digests.map((d) => this.keys.token(d)), [String(at), this.keys.events, message]);
+      await this.#acknowledged();
+      return live;
+    });
     this.#revoked(digests);
     return Number(n);
   }
 
   async rotateToken(digest: string, at: number, rotated: string): Promise<boolean> {
-    return Number(await this.#call(() => ROTATE.run(this.redis, [TOKEN + digest], [String(at), rotated]))) === 1;
+    return Number(await this.#call(async () => {
+      const won = await ROTATE.run(this.redis, [this.keys.token(digest)], [String(at), rotated]);
+      await this.#acknowledged();
+      return won;
+    })) === 1;
   }
 
   async revokeFamily(family: string, at: number): Promise<string[]> {
-    const out = await this.#call(() => REVOKE_FAMILY.run(this.redis, [FAMILY + family], [String(at), TOKEN, EVENTS_CHANNEL, this.#origin]));
+    const out = await this.#call(async () => {
+      const revoked = await REVOKE_FAMILY.run(this.redis, [this.keys.family(family)], [String(at), this.keys.tokenPrefix, this.keys.events, this.#origin]);
+      await this.#acknowledged();
+      return revoked;
+    });
     const digests = Array.isArray(out) ? out.map(String) : [];
     if (digests.length > 0) this.#revoked(digests);
     return digests;
@@ -263,7 +326,7 @@ export class RedisStore implements Store {
   }
 
   async #listSubject(subject: string, limit: number): Promise<TokenRecord[]> {
-    const index = SUBJECT + subject;
+    const index = this.keys.subject(subject);
     const out: TokenRecord[] = [];
     const gone: string[] = [];
     for (let start = 0; out.length < limit;) {
@@ -282,20 +345,25 @@ export class RedisStore implements Store {
 
   async #listAll(limit: number): Promise<TokenRecord[]> {
     let top: TokenRecord[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${TOKEN}*`, 'COUNT', 500);
-      cursor = next;
-      const recs = await this.#getMany(keys.map((k) => k.slice(TOKEN.length)));
-      top = top.concat(recs.filter((r): r is TokenRecord => r !== undefined)).sort((a, b) => b.issuedAt - a.issuedAt).slice(0, limit);
-    } while (cursor !== '0');
+    const prefix = this.keys.tokenPrefix;
+    // A cluster's keys are spread over its masters: each is scanned (a token slot is on one of them).
+    const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    for (const server of servers) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await server.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        const recs = await this.#getMany(keys.map((k) => k.slice(prefix.length)));
+        top = top.concat(recs.filter((r): r is TokenRecord => r !== undefined)).sort((a, b) => b.issuedAt - a.issuedAt).slice(0, limit);
+      } while (cursor !== '0');
+    }
     return top;
   }
 
   async #getMany(digests: readonly string[]): Promise<(TokenRecord | undefined)[]> {
     if (digests.length === 0) return [];
     const p = this.redis.pipeline();
-    for (const d of digests) p.hgetall(TOKEN + d);
+    for (const d of digests) p.hgetall(this.keys.token(d));
     const replies = (await p.exec()) ?? [];
     return replies.map(([err, h]) => {
       if (err) throw err;
@@ -314,23 +382,28 @@ export class RedisStore implements Store {
   }
 
   async createUser(u: StoredUser): Promise<CreateUserResult> {
-    const keys = [USER + u.id, USERNAME + u.username, u.key !== undefined ? userKeyKey(u.app, u.key) : USER + u.id];
-    const out = await this.#call(() => CREATE_USER.run(this.redis, keys, [JSON.stringify(u), u.key !== undefined ? '1' : '0', u.id]));
+    const k = this.keys;
+    const keys = [k.user(u.id), k.username(u.username), u.key !== undefined ? k.userKey(u.app, u.key) : k.user(u.id)];
+    const out = await this.#call(async () => {
+      const result = await CREATE_USER.run(this.redis, keys, [JSON.stringify(u), u.key !== undefined ? '1' : '0', u.id]);
+      if (result === 'created') await this.#acknowledged();
+      return result;
+    });
     return String(out) as CreateUserResult;
   }
 
   async getUser(id: string): Promise<StoredUser | undefined> {
-    const json = await this.#call(() => this.redis.get(USER + id));
+    const json = await this.#call(() => this.redis.get(this.keys.user(id)));
     return json === null ? undefined : JSON.parse(json) as StoredUser;
   }
 
   async getUserByUsername(username: string): Promise<StoredUser | undefined> {
-    const id = await this.#call(() => this.redis.get(USERNAME + username));
+    const id = await this.#call(() => this.redis.get(this.keys.username(username)));
     return id === null ? undefined : this.getUser(id);
   }
 
   async getUserByKey(app: string, key: string): Promise<StoredUser | undefined> {
-    const id = await this.#call(() => this.redis.get(userKeyKey(app, key)));
+    const id = await this.#call(() => this.redis.get(this.keys.userKey(app, key)));
     return id === null ? undefined : this.getUser(id);
   }
 
@@ -340,7 +413,7 @@ export class RedisStore implements Store {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     this.#listeners.clear();
-    await Promise.all([this.redis, this.#sub].map(async (c) => {
+    await Promise.all([this.redis, this.#sub].map(async (c: RedisClient) => {
       if (c.status === 'ready') await c.quit().catch(() => c.disconnect());
       else c.disconnect();
     }));
@@ -354,9 +427,9 @@ export class RedisStore implements Store {
     }
   }
 
-  #listen(): void {
-    this.#sub.subscribe(EVENTS_CHANNEL).then(() => {
-      if (this.#closed) return;
+  #listen(sub: RedisClient): void {
+    sub.subscribe(this.keys.events).then(() => {
+      if (this.#closed || sub !== this.#sub) return;
       this.#subscribed = true;
       // Messages sent while we were not listening are lost: whatever was derived from the store may be stale.
       if (this.#everSubscribed) this.#emit({ type: 'resync' });
@@ -364,7 +437,7 @@ export class RedisStore implements Store {
     }, (err: Error) => {
       this.#lastError = err.message;
       // Reconnect and try again (the 'ready' handler subscribes).
-      if (!this.#closed) this.#sub.disconnect(true);
+      if (!this.#closed && sub instanceof Cluster === false) (sub as { disconnect(reconnect?: boolean): void }).disconnect(true);
     });
   }
 
@@ -402,11 +475,15 @@ export class RedisStore implements Store {
   }
 }
 
-/** A Redis failure as the 503 every Redis-backed check answers with (fail closed). */
+/**
+ * A Redis failure as the 503 every Redis-backed check answers with (fail closed). Retry-After: a failover takes
+ * a few seconds, a client that retries at once only adds load.
+ */
 export function unavailable(err: unknown): TrackgateError {
   if (err instanceof TrackgateError) return err;
   return new TrackgateError('TG_ERR_STORE_UNAVAILABLE', 'token store unavailable', {
     reason: 'unavailable', detail: `redis: ${err instanceof Error ? err.message : String(err)}`, cause: err,
+    headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
   });
 }
 

@@ -5,12 +5,14 @@
  */
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { RedisStore } from '../../src/store/redis.js';
+import { redisConnection, type RedisConnection } from '../../src/store/redis-connection.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 
 export interface RedisPerFile {
   /** The server (available from beforeAll on). */
   readonly server: RedisServer;
-  connect(url?: string): Promise<RedisStore>;
+  /** A store on `target` (a URL, or a whole connection), by default this file's server. */
+  connect(target?: string | RedisConnection): Promise<RedisStore>;
   /** Closes a store opened some other way after the test. */
   track<T extends { close(): Promise<void> }>(store: T): T;
 }
@@ -34,8 +36,8 @@ export function redisPerFile(): RedisPerFile {
       opened.push(store);
       return store;
     },
-    async connect(url?: string): Promise<RedisStore> {
-      const store = new RedisStore(url ?? this.server.url);
+    async connect(target?: string | RedisConnection): Promise<RedisStore> {
+      const store = new RedisStore(typeof target === 'object' ? target : redisConnection({ url: target ?? this.server.url }));
       opened.push(store);
       expect(await store.waitReady(5000)).toBe(true);
       return store;

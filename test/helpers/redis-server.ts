@@ -22,6 +22,8 @@ export interface RedisServer {
   start(): Promise<void>;
   /** SIGTERM, and waits for the exit. */
   stop(): Promise<void>;
+  /** SIGKILL (a crash: nothing is saved or handed over), and waits for the exit. */
+  kill(): Promise<void>;
   /** SIGSTOP: the server keeps its connections but answers nothing (a hung Redis). */
   pause(): void;
   /** SIGCONT after `pause()`. */
@@ -33,20 +35,30 @@ export interface RedisServer {
 }
 
 const BINARY = process.env.REDIS_SERVER ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server');
+export const SENTINEL_BINARY = process.env.REDIS_SENTINEL ?? (existsSync('/usr/bin/redis-sentinel') ? '/usr/bin/redis-sentinel' : 'redis-sentinel');
 
-export async function startRedisServer(): Promise<RedisServer> {
+export interface RedisServerOptions {
+  /** Appended to the default arguments (e.g. `--replicaof`, `--tls-port`, `--cluster-enabled yes`). */
+  extraArgs?: string[];
+  /** Instead of redis-server and its default arguments: a sentinel, given its whole command line per port. */
+  sentinel?: (port: number, dir: string) => string[];
+}
+
+export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'trackgate-redis-'));
+  const binary = opts.sentinel !== undefined ? SENTINEL_BINARY : BINARY;
   let port = 0;
   let child: ChildProcess | undefined;
 
   const launch = async (p: number): Promise<void> => {
-    const proc = spawn(BINARY, ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = opts.sentinel !== undefined ? opts.sentinel(p, dir) : ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning', ...(opts.extraArgs ?? [])];
+    const proc = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     proc.stdout?.on('data', (c: Buffer) => { output += c.toString('utf8'); });
     proc.stderr?.on('data', (c: Buffer) => { output += c.toString('utf8'); });
     const exited = new Promise<never>((_, reject) => {
-      proc.once('error', (err) => reject(new Error(`cannot run ${BINARY}: ${err.message}`)));
+      proc.once('error', (err) => reject(new Error(`cannot run ${binary}: ${err.message}`)));
       proc.once('exit', (code) => reject(new Error(`redis-server exited (${code}) on port ${p}: ${output.trim()}`)));
     });
     exited.catch(() => undefined);
@@ -54,7 +66,8 @@ export async function startRedisServer(): Promise<RedisServer> {
     const deadline = Date.now() + 10_000;
     for (;;) {
       const reply = await Promise.race([inline(p, 'PING').catch(() => ''), exited]);
-      if (reply.startsWith('+PONG')) return;
+      // NOAUTH: up, with a password (requirepass) the test gave it.
+      if (reply.startsWith('+PONG') || reply.startsWith('-NOAUTH')) return;
       if (Date.now() > deadline) {
         proc.kill('SIGKILL');
         throw new Error(`redis-server on port ${p} did not answer PING: ${output.trim()}`);
@@ -78,7 +91,7 @@ export async function startRedisServer(): Promise<RedisServer> {
     }
   }
 
-  const stop = async (): Promise<void> => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     const proc = child;
     child = undefined;
     if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
@@ -86,7 +99,7 @@ export async function startRedisServer(): Promise<RedisServer> {
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
       proc.once('exit', () => { clearTimeout(t); resolve(); });
-      proc.kill('SIGTERM');
+      proc.kill(signal);
     });
   };
 
@@ -108,7 +121,8 @@ export async function startRedisServer(): Promise<RedisServer> {
         }
       }
     },
-    stop,
+    stop: () => stop(),
+    kill: () => stop('SIGKILL'),
     pause: () => { child?.kill('SIGSTOP'); },
     resume: () => { child?.kill('SIGCONT'); },
     command: (line) => inline(port, line),

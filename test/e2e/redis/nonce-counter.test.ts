@@ -16,8 +16,7 @@ const connect = (url?: string): Promise<RedisStore> => redis.connect(url);
 
 
 nonceCounterContract('redis', async ({ now, window }) => {
-  const store = new RedisStore(redis.server.url);
-  expect(await store.waitReady(5000)).toBe(true);
+  const store = await redis.connect();
   await store.redis.flushall();
   const counter = new RedisNonceCounter(store.redis, { now, ...(window !== undefined ? { window } : {}) });
   await counter.init();

@@ -7,16 +7,17 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { TrackgateError } from '../../../src/errors.js';
 import { openStore } from '../../../src/store/open.js';
-import { RedisStore, RETAIN_AFTER_EXPIRY_MS } from '../../../src/store/redis.js';
+import { REEMIT_MS, RedisStore, RETAIN_AFTER_EXPIRY_MS } from '../../../src/store/redis.js';
 import type { StoreEvent } from '../../../src/store/types.js';
 import { RedisThrottle } from '../../../src/store/redis-throttle.js';
+import { redisConnection, type RedisConnection } from '../../../src/store/redis-connection.js';
 import { redisPerFile } from '../../helpers/redis-per-file.js';
 import { startRedisServer } from '../../helpers/redis-server.js';
 import { record, storeContract } from '../../helpers/store-contract.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const redis = redisPerFile();
-const connect = (url?: string): Promise<RedisStore> => redis.connect(url);
+const connect = (target?: string | RedisConnection): Promise<RedisStore> => redis.connect(target);
 
 
 /** Waits for `cond` and returns how long that took; throws after `ms`. */
@@ -257,5 +258,47 @@ describe('Redis throttle', () => {
     await t.check(keys);
     for (let i = 0; i < 3; i++) await t.fail(keys);
     await expect(t.check(keys)).rejects.toMatchObject({ code: 'TG_ERR_THROTTLED' });
+  });
+});
+
+describe('Redis store: key prefixes', () => {
+  it('two deployments with different prefixes on one Redis see neither each other\'s tokens, users, events nor counts', async () => {
+    const on = (keyPrefix: string) => connect({ ...redisConnection({ url: redis.server.url }), keyPrefix });
+    const a = await on('fleet-a:');
+    const a2 = await on('fleet-a:');
+    const b = await on('fleet-b:');
+    const seenA2: StoreEvent[] = [];
+    const seenB: StoreEvent[] = [];
+    a2.subscribe((e) => seenA2.push(e));
+    b.subscribe((e) => seenB.push(e));
+    const rec = record({ family: randomUUID() });
+    await a.putToken(rec);
+    expect(await a2.getToken(rec.digest)).toStrictEqual(rec);
+    expect(await b.getToken(rec.digest)).toBeUndefined();
+    expect(await b.listTokens({ limit: 10 })).toEqual([]);
+    // The same digest in both: each its own record, revoked on its own.
+    await b.putToken(rec);
+    expect(await a.revokeTokens([rec.digest], Date.now())).toBe(1);
+    expect((await b.getToken(rec.digest))?.revokedAt).toBeUndefined();
+    expect(await b.revokeFamily(rec.family!, Date.now())).toEqual([rec.digest]);
+    // A's revocation reached A's other replica, not B (which saw its own family kill only).
+    await until(() => seenA2.length > 0, 1000);
+    expect(seenB.length).toBeGreaterThan(0);
+    const u = { id: randomUUID(), username: `u-${randomUUID()}`, app: 'x', anonymous: false, displayName: 'U', createdAt: Date.now() };
+    expect(await a.createUser(u)).toBe('created');
+    expect(await b.getUserByUsername(u.username)).toBeUndefined();
+    expect(await b.createUser(u)).toBe('created');
+    const rules = { user: { limit: 1, windowSeconds: 60 }, ip: { limit: 0, windowSeconds: 60 } };
+    const keys = [{ scope: 'user' as const, value: `u-${randomUUID()}` }];
+    await new RedisThrottle(a.redis, rules, Date.now, a.keys).fail(keys);
+    await expect(new RedisThrottle(a2.redis, rules, Date.now, a2.keys).check(keys)).rejects.toMatchObject({ code: 'TG_ERR_THROTTLED' });
+    await new RedisThrottle(b.redis, rules, Date.now, b.keys).check(keys);
+    const all = await a.redis.keys('*');
+    expect(all.filter((k) => k.startsWith('fleet-a:')).length).toBeGreaterThan(0);
+    expect(all.filter((k) => k.startsWith('fleet-b:')).length).toBeGreaterThan(0);
+    expect(all.every((k) => k.startsWith('fleet-a:') || k.startsWith('fleet-b:'))).toBe(true);
+    await new Promise((r) => setTimeout(r, REEMIT_MS + 100));
+    // Every event B got is its own family kill (delivered locally, then once more): none of A's.
+    expect(seenB).toEqual([{ type: 'revoked', digests: [rec.digest] }, { type: 'revoked', digests: [rec.digest] }]);
   });
 });
