@@ -432,13 +432,21 @@ export class RedisStore implements Store {
       if (this.#closed || sub !== this.#sub) return;
       this.#subscribed = true;
       // Messages sent while we were not listening are lost: whatever was derived from the store may be stale.
-      if (this.#everSubscribed) this.#emit({ type: 'resync' });
+      // Listeners drop their caches on it and read the store again, so it waits until commands can be answered:
+      // the subscriber often reconnects before the command connection, and a cache dropped in between would turn
+      // cached credentials into 503s.
+      if (this.#everSubscribed) this.#whenCommandsReady(() => this.#emit({ type: 'resync' }));
       this.#everSubscribed = true;
     }, (err: Error) => {
       this.#lastError = err.message;
       // Reconnect and try again (the 'ready' handler subscribes).
       if (!this.#closed && sub instanceof Cluster === false) (sub as { disconnect(reconnect?: boolean): void }).disconnect(true);
     });
+  }
+
+  #whenCommandsReady(run: () => void): void {
+    if (this.redis.status === 'ready') return run();
+    this.redis.once('ready', () => { if (!this.#closed) run(); });
   }
 
   #onMessage(message: string): void {

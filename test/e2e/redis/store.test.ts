@@ -176,10 +176,15 @@ describe('Redis store: unreachable', () => {
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
-  it('redis-server stopped: fails fast; started again: the store reconnects by itself', async () => {
+  it('redis-server stopped: fails fast; started again: the store reconnects by itself, resync once it answers', async () => {
     const store = await connect();
     const seen: StoreEvent[] = [];
-    store.subscribe((e) => seen.push(e));
+    // A listener drops its cache on `resync` and reads the store at once: by then commands must be answered.
+    const readsOnResync: Promise<string>[] = [];
+    store.subscribe((e) => {
+      seen.push(e);
+      if (e.type === 'resync') readsOnResync.push(store.getToken('x').then(() => 'answered', (err: Error) => err.message));
+    });
     await redis.server.stop();
     await until(() => store.redis.status !== 'ready', 2000);
     const t0 = Date.now();
@@ -188,6 +193,7 @@ describe('Redis store: unreachable', () => {
     expect(Date.now() - t0).toBeLessThan(500);
     await redis.server.start();
     await until(() => seen.some((e) => e.type === 'resync'), 10_000);
+    expect(await Promise.all(readsOnResync)).toEqual(readsOnResync.map(() => 'answered'));
     await store.ping();
     const rec = record();
     await store.putToken(rec);
