@@ -20,6 +20,7 @@ import { sendError } from '../respond.js';
 import { addAccessOutcome } from '../access-outcome.js';
 import type { Runtime } from '../runtime.js';
 import { readEdgeRequest, type Edge } from './edge-request.js';
+import { actsForBodyCheck } from '../acts-for-body.js';
 import { allowHeaders, decisionCacheControl } from './allow-answer.js';
 
 export interface DecisionDeps {
@@ -119,6 +120,7 @@ export class DecisionHandler {
       let identity: string | undefined;
       let refreshAt: number | undefined;
       if (admission.identity !== undefined) {
+        refuseUncheckableBody(rt, req, view, admission as AuthResult);
         const minted = this.deps.minter.mintEntry(admission.identity, view.method, view.path);
         identity = minted.value;
         refreshAt = minted.refreshAt;
@@ -180,4 +182,27 @@ export const MAX_NUMBERED_CHALLENGES = 8;
 function numberChallenges(res: ServerResponse, challenges: string | string[] | undefined): void {
   if (!Array.isArray(challenges)) return;
   for (let i = 1; i < Math.min(challenges.length, MAX_NUMBERED_CHALLENGES); i++) res.setHeader(`x-trackgate-challenge-${i + 1}`, challenges[i]!);
+}
+
+/**
+ * The sidecar reads the bodies in which a restricted identity could name another principal (Geoloqi `user_id`,
+ * acts-for-body.ts); the edge sends no body, so such a request cannot be checked here and is refused, never
+ * allowed unchecked: a POST, or any request that declares a form, JSON or multipart type (the edge does not say
+ * whether a body follows). Its client can use the sidecar path, or send `user_id` in the query, which is checked.
+ */
+function refuseUncheckableBody(rt: Runtime, req: IncomingMessage, view: NodeRequestView, admission: AuthResult): void {
+  const rule = rt.pipeline.actsForRule(admission.scheme);
+  let check;
+  try {
+    // The edge's own Content-Length describes the decision request, not the client's body: judged by type alone.
+    const { 'content-length': _length, ...headers } = req.headers;
+    check = actsForBodyCheck(rule, admission.identity, view.method, headers);
+  } catch {
+    check = true;
+  }
+  if (check !== undefined) {
+    throw new TrackgateError('TG_ERR_FORBIDDEN', `this token's request body is checked for ${rule!.param} only on the proxy port`, {
+      reason: 'forbidden', detail: `decision: ${view.method} with a ${String(req.headers['content-type'] ?? 'form')} body from a restricted ${admission.identity.kind} identity cannot be checked for ${rule!.param}`,
+    });
+  }
 }

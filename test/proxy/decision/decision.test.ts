@@ -9,6 +9,7 @@ import { verifyAssertion } from '../../helpers/identity-assertion.js';
 import { challengesFor, digestAuthorization, send } from '../../helpers/digest-client.js';
 import { metric } from '../../helpers/metrics.js';
 import { asNginx, DECISION_CONFIG, decisionUrl, issueSession, maxAge } from './decision-helpers.js';
+import { issueGeoloqiToken } from '../../helpers/geoloqi-token.js';
 
 const gate = useGate({
   config: {
@@ -148,5 +149,34 @@ describe('decision: who may ask', () => {
     const { startGate } = await import('../../helpers/gate.js');
     const plain = await startGate();
     try { expect(plain.app.decisionServer).toBeUndefined(); } finally { await plain.close(); }
+  });
+});
+
+describe('decision: a restricted token\'s body cannot be checked here', () => {
+  const geoloqi = useGate({ config: { ...DECISION_CONFIG, authn: { ...DECISION_CONFIG.authn, oauth: { enabled: true } } } });
+
+  it('a Geoloqi user token: GET passes (query user_id checked), a POST or a declared JSON/form body is refused 403', async () => {
+    const token = await issueGeoloqiToken(geoloqi);
+    const auth = { authorization: `OAuth ${token}` };
+    expect((await asNginx(decisionUrl(geoloqi), { uri: '/1/location/last', headers: auth })).status).toBe(200);
+    expect((await asNginx(decisionUrl(geoloqi), { uri: '/1/location/last?user_id=someone-else', headers: auth })).status).toBe(403);
+    for (const o of <{ method: string; headers: Record<string, string> }[]>[
+      { method: 'POST', headers: auth },
+      { method: 'POST', headers: { ...auth, 'content-type': 'application/json' } },
+      { method: 'PUT', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' } },
+      { method: 'GET', headers: { ...auth, 'content-type': 'multipart/form-data; boundary=x' } },
+    ]) {
+      const r = await asNginx(decisionUrl(geoloqi), { uri: '/1/location/update', ...o });
+      expect(r.status, `${o.method} ${o.headers['content-type'] ?? ''}`).toBe(403);
+      expect(JSON.parse(r.body).error).toBe('TG_ERR_FORBIDDEN');
+    }
+    // A body type no framework reads parameters from is not refused.
+    expect((await asNginx(decisionUrl(geoloqi), { method: 'POST', uri: '/1/upload', headers: { ...auth, 'content-type': 'text/csv' } })).status).toBe(200);
+  });
+
+  it('an application token (unrestricted) may POST bodies', async () => {
+    const token = await issueGeoloqiToken(geoloqi, { kind: 'app', subject: 'demo-app' });
+    const r = await asNginx(decisionUrl(geoloqi), { method: 'POST', uri: '/1/location/update', headers: { authorization: `OAuth ${token}`, 'content-type': 'application/json' } });
+    expect(r.status).toBe(200);
   });
 });
