@@ -347,6 +347,7 @@ export class ProxyHandler {
     if (admission?.identity !== undefined) {
       const a = admission as AuthResult;
       line.sub = a.identity.subject;
+      if (a.identity.actor !== undefined) line.act = a.identity.actor;
       line.kind = a.identity.kind;
       line.cache = a.cache;
       line.fp = a.fingerprint;
