@@ -7,7 +7,7 @@
  * - `tg:fam:<family>`  set of the digests of a refresh family; expires with its longest-kept member.
  * - `tg:sub:<subject>` sorted set of a subject's digests scored by issuedAt, the newest {@link MAX_LISTED_PER_SUBJECT}
  *   kept (operators' `listTokens`); members whose hash expired are dropped when met.
- * - `tg:user:<id>`     string: one StoredUser (JSON), created by a token endpoint; never expires.
+ * - `tg:user:<id>`     string: one StoredUser (JSON), created by a token endpoint; never expires, deleted by `deleteUser`.
  * - `tg:uname:<name>`  string: the id of the stored user with that username.
  * - `tg:ukey:<n>:<app>:<key>` string: the id of app's user with that de-duplication key (`n`: the app id's length).
  * - `tg:dnc:n:<nonce>`, `tg:dnc:since`: the Digest `nc` replay store (redis-nonce-counter.ts).
@@ -164,6 +164,28 @@ redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[3])
 if ARGV[2] == '1' then redis.call('SET', KEYS[3], ARGV[3]) end
 return 'created'
+`);
+
+/**
+ * KEYS: the user, its username index, its key index (the user key again when it has none), its subject index.
+ * ARGV: the user JSON as read, at, token key prefix, channel, origin. Deletes the user if it is still that JSON
+ * and revokes its live tokens: their digests, or false when the user was gone.
+ */
+const DELETE_USER = new Script(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+local out = {}
+for _, d in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  local k = ARGV[3] .. d
+  if redis.call('EXISTS', k) == 1 and redis.call('HEXISTS', k, 'revokedAt') == 0 then
+    redis.call('HSET', k, 'revokedAt', ARGV[2])
+    out[#out + 1] = d
+  end
+end
+if #out > 0 then
+  redis.call('PUBLISH', ARGV[4], cjson.encode({ type = 'revoked', digests = out, origin = ARGV[5] }))
+end
+return out
 `);
 
 export class RedisStore implements Store {
@@ -332,6 +354,19 @@ export class RedisStore implements Store {
   async getUserByKey(app: string, key: string): Promise<StoredUser | undefined> {
     const id = await this.#call(() => this.redis.get(userKeyKey(app, key)));
     return id === null ? undefined : this.getUser(id);
+  }
+
+  async deleteUser(id: string, at: number): Promise<string[] | undefined> {
+    const json = await this.#call(() => this.redis.get(USER + id));
+    if (json === null) return undefined;
+    const u = JSON.parse(json) as StoredUser;
+    const keys = [USER + id, USERNAME + u.username, u.key !== undefined ? userKeyKey(u.app, u.key) : USER + id, SUBJECT + id];
+    const out = await this.#call(() => DELETE_USER.run(this.redis, keys, [json, String(at), TOKEN, EVENTS_CHANNEL, this.#origin]));
+    // null: deleted meanwhile by another caller.
+    if (!Array.isArray(out)) return undefined;
+    const digests = out.map(String);
+    if (digests.length > 0) this.#revoked(digests);
+    return digests;
   }
 
   async close(): Promise<void> {

@@ -102,6 +102,8 @@ export class SqliteStore implements Store {
       userGet: this.#db.prepare('SELECT * FROM users WHERE id = ?'),
       userByName: this.#db.prepare('SELECT * FROM users WHERE username = ?'),
       userByKey: this.#db.prepare('SELECT * FROM users WHERE app = ? AND key = ?'),
+      userDelete: this.#db.prepare('DELETE FROM users WHERE id = ?'),
+      subjectLive: this.#db.prepare('SELECT digest FROM tokens WHERE subject = ? AND revoked_at IS NULL'),
     };
   }
 
@@ -243,6 +245,21 @@ export class SqliteStore implements Store {
   async getUserByKey(app: string, key: string): Promise<StoredUser | undefined> {
     const row = this.#stmts.userByKey.get(app, key) as UserRow | undefined;
     return row && userFromRow(row);
+  }
+
+  async deleteUser(id: string, at: number): Promise<string[] | undefined> {
+    const tx = this.#db.transaction((): string[] | undefined => {
+      if (this.#stmts.userDelete.run(id).changes === 0) return undefined;
+      const digests = (this.#stmts.subjectLive.all(id) as { digest: string }[]).map((r) => r.digest);
+      for (const d of digests) {
+        this.#stmts.revoke.run(at, d);
+        this.#stmts.log.run(d, this.#origin, Date.now());
+      }
+      return digests;
+    });
+    const digests = tx.immediate();
+    if (digests !== undefined && digests.length > 0) this.#emit({ type: 'revoked', digests });
+    return digests;
   }
 
   #emit(e: StoreEvent): void {
