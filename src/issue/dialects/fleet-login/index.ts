@@ -40,8 +40,14 @@ export const fleetLogin = defineDialect({
     return {
       id: ID,
       routes: [
-        { method: 'POST', path: `${base}/login`, handle: (req) => login(ctx, req) },
-        { method: 'POST', path: `${base}/masquerade`, handle: (req) => masquerade(ctx, req) },
+        {
+          method: 'POST', path: `${base}/login`, handle: (req) => login(ctx, req),
+          doc: { summary: 'A bearer token and refresh token, bound to one of the user\'s accounts.', fields: { username: true, password: true, account_id: false } },
+        },
+        {
+          method: 'POST', path: `${base}/masquerade`, handle: (req) => masquerade(ctx, req),
+          doc: { summary: 'A new session bound to another of the user\'s accounts; the presented one is revoked.', fields: { account_id: true }, forms: ['bearer'] },
+        },
       ],
       refresh: { path: `${base}/refresh`, fields: ['refreshToken', 'refresh_token'], renderPair: (pair) => renderPair(deps, pair) },
       renderError(err) {

@@ -56,10 +56,10 @@ export const geoloqi = defineDialect({
     return {
       id: ID,
       routes: [
-        { method: 'POST', path: `${base}/oauth/token`, handle: (req) => oauthToken(ctx, req) },
-        { method: 'POST', path: `${base}/user/create_anon`, handle: (req) => createAnon(ctx, req) },
-        { method: 'POST', path: `${base}/user/create`, handle: (req) => createUser(ctx, req) },
-        { method: 'POST', path: `${base}/user/delete`, handle: (req) => deleteUser(ctx, req) },
+        { method: 'POST', path: `${base}/oauth/token`, handle: (req) => oauthToken(ctx, req), doc: { summary: 'Application token (client_credentials) or user token (password grant).', fields: { grant_type: true, client_id: false, client_secret: false, username: false, password: false } } },
+        { method: 'POST', path: `${base}/user/create_anon`, handle: (req) => createAnon(ctx, req), doc: { summary: 'An anonymous user and its token; a known `key` answers that user (with the secret) or 409.', fields: { client_id: false, client_secret: false, key: false, extra: false } } },
+        { method: 'POST', path: `${base}/user/create`, handle: (req) => createUser(ctx, req), doc: { summary: 'A named user and its token; de-duplicated by `key` as create_anon.', fields: { client_id: false, client_secret: false, username: true, password: true, email: false, name: false, key: false, extra: false } } },
+        { method: 'POST', path: `${base}/user/delete`, handle: (req) => deleteUser(ctx, req), doc: { summary: 'Deletes a user this application created, and every token of theirs.', fields: { client_id: false, client_secret: false, user_id: true } } },
       ],
       renderError: renderGeoloqiError,
     };
