@@ -304,14 +304,21 @@ export class RedisStore implements Store {
 
   async #listAll(limit: number): Promise<TokenRecord[]> {
     let top: TokenRecord[] = [];
+    for await (const recs of this.#everyToken()) {
+      top = top.concat(recs).sort((a, b) => b.issuedAt - a.issuedAt).slice(0, limit);
+    }
+    return top;
+  }
+
+  /** Every token record, a SCAN batch at a time (O(all tokens): operators' commands and rare deletions only). */
+  async *#everyToken(): AsyncGenerator<TokenRecord[]> {
     let cursor = '0';
     do {
       const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${TOKEN}*`, 'COUNT', 500);
       cursor = next;
       const recs = await this.#getMany(keys.map((k) => k.slice(TOKEN.length)));
-      top = top.concat(recs.filter((r): r is TokenRecord => r !== undefined)).sort((a, b) => b.issuedAt - a.issuedAt).slice(0, limit);
+      yield recs.filter((r): r is TokenRecord => r !== undefined);
     } while (cursor !== '0');
-    return top;
   }
 
   async #getMany(digests: readonly string[]): Promise<(TokenRecord | undefined)[]> {
@@ -366,7 +373,25 @@ export class RedisStore implements Store {
     if (!Array.isArray(out)) return undefined;
     const digests = out.map(String);
     if (digests.length > 0) this.#revoked(digests);
+    // A full index may have dropped older tokens of the user: find those by a scan of every token (rare: a user
+    // with that many tokens), as an operator's unfiltered listing does.
+    if (await this.#call(() => this.redis.zcard(SUBJECT + id)) >= MAX_LISTED_PER_SUBJECT) {
+      const unlisted = (await this.#call(() => this.#scanSubject(id))).filter((d) => !digests.includes(d));
+      if (unlisted.length > 0) {
+        await this.revokeTokens(unlisted, at);
+        digests.push(...unlisted);
+      }
+    }
     return digests;
+  }
+
+  /** The live tokens of `subject`, found by a SCAN of every token. */
+  async #scanSubject(subject: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const recs of this.#everyToken()) {
+      for (const rec of recs) if (rec.subject === subject && rec.revokedAt === undefined) out.push(rec.digest);
+    }
+    return out;
   }
 
   async close(): Promise<void> {

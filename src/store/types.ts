@@ -97,7 +97,8 @@ export interface Store {
   /**
    * Deletes a stored user (its username and key become free) and revokes, in the same step, every live token
    * whose subject is its id; emits `revoked` for those (to every replica). Resolves with their digests, or
-   * undefined when there is no such user. Redis reaches a subject's newest 1000 tokens (its listing index).
+   * undefined when there is no such user. (Redis: past its listing index of a subject's newest 1000 tokens, by a
+   * scan of every token.)
    */
   deleteUser(id: string, at: number): Promise<string[] | undefined>;
   close(): Promise<void>;
