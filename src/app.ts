@@ -32,6 +32,9 @@ import { TimedStore } from './store/timed-store.js';
 import { ValidationCache } from './verify/cache.js';
 import { CredentialDigester } from './verify/cache-key.js';
 import { adminHandler, type ReadinessCheck } from './admin/server.js';
+import { openApiDocument } from './admin/openapi.js';
+import { carriersOf } from './authn/registry.js';
+import { packageVersion } from './observability/build-info.js';
 import { UpstreamProbe } from './admin/upstream-probe.js';
 import { restartRequiredChanges } from './config/reload-policy.js';
 import { TokenService } from './issue/tokens.js';
@@ -164,6 +167,7 @@ export class App {
       keys: () => this.minter,
       closing: () => this.#closing,
       readiness: () => this.readiness(),
+      openapi: () => this.openapi(),
     }));
     this.adminServer.on('clientError', (_err, socket) => socket.destroy());
     this.store.subscribe((e) => {
@@ -175,6 +179,16 @@ export class App {
     this.metrics.observeCache(this.cache);
     this.metrics.observeSigningKey(() => ({ kid: this.minter.signingKid, publishedAt: this.minter.keys.keys.find((k) => k.kid === this.minter.signingKid)?.publishedAt }));
     void this.passwords.calibrate(accounts);
+  }
+
+  /** The OpenAPI document of the running config's token endpoints and forms (`/openapi.json`). */
+  openapi(): unknown {
+    const rt = this.#runtime;
+    const address = this.proxyServer.address();
+    return openApiDocument({
+      router: rt.issue, forms: rt.pipeline.enabledForms, carriers: (id) => carriersOf(id, rt.config.authn[id]), version: packageVersion(),
+      server: address !== null && typeof address === 'object' ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : undefined,
+    });
   }
 
   /** Loads everything a config names and builds the app (does not listen). */

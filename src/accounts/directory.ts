@@ -12,6 +12,8 @@ const USERHASH_FUNCTIONS = { 'MD5': 'md5', 'SHA-256': 'sha256', 'SHA-512-256': '
 
 export class AccountDirectory {
   readonly #users = new Map<string, UserRecord>();
+  /** By subject (`id`, else the username): what an issued token names. The first user of a subject wins. */
+  readonly #bySubject = new Map<string, UserRecord>();
   readonly #byWebKey = new Map<string, UserRecord>();
   readonly #admins = new Map<string, AdminRecord>();
   readonly #groups = new Map<string, UserGroupRecord>();
@@ -23,6 +25,8 @@ export class AccountDirectory {
   constructor(readonly file: AccountsFile) {
     for (const u of file.users) {
       this.#users.set(u.username.normalize('NFC'), u);
+      const subject = u.id ?? u.username;
+      if (!this.#bySubject.has(subject)) this.#bySubject.set(subject, u);
       for (const k of u.webServiceKeys) this.#byWebKey.set(k, u);
     }
     for (const a of file.admins) this.#admins.set(adminKey(a.instanceId, a.email), a);
@@ -39,6 +43,10 @@ export class AccountDirectory {
 
   user(username: string): UserRecord | undefined {
     return this.#users.get(username.normalize('NFC'));
+  }
+  /** The user an issued token's `subject` names (its `id`, or its username when it has none). */
+  userBySubject(subject: string): UserRecord | undefined {
+    return this.#bySubject.get(subject);
   }
   /**
    * Finds a user with Digest material by an RFC 7616 `userhash` username: hex H(username ":" realm), the

@@ -1,6 +1,8 @@
 /**
  * The admin port: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (store and upstream reachable, with
- * a Redis store its topology: a master must answer; 503 while shutting down), `/.well-known/jwks.json` (the identity header's public keys).
+ * a Redis store its topology: a master must answer; 503 while shutting down), `/.well-known/jwks.json` (the
+ * identity header's public keys), `/openapi.json` (the token endpoints and credential forms of the running
+ * config, src/admin/openapi.ts; a single process only).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyRing } from '../identity/keys.js';
@@ -21,6 +23,8 @@ export interface AdminDeps {
   /** Resolves with per-dependency status; never rejects. */
   readiness(): Promise<Record<string, ReadinessCheck>>;
   closing(): boolean;
+  /** The OpenAPI document, where this process has the token endpoints (not the cluster primary: 404 there). */
+  openapi?(): unknown;
 }
 
 function json(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
@@ -58,6 +62,13 @@ export function adminHandler(deps: AdminDeps) {
         return;
       case '/.well-known/jwks.json':
         json(res, 200, deps.keys().jwks(), { 'cache-control': 'public, max-age=60' });
+        return;
+      case '/openapi.json':
+        if (deps.openapi !== undefined) {
+          json(res, 200, deps.openapi(), { 'cache-control': 'no-cache' });
+          return;
+        }
+        json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });
         return;
       default:
         json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });

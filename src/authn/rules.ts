@@ -9,6 +9,15 @@ import type { Identity } from './types.js';
 
 export type Access = RouteRule['access'];
 
+/** What the first matching rule decides: its access, and what an invalid credential gets there. */
+export interface RouteDecision {
+  readonly access: Access;
+  readonly invalidCredentials: NonNullable<RouteRule['invalidCredentials']>;
+}
+
+/** Paths no rule matches: any valid identity, invalid credentials refused. */
+const UNMATCHED: RouteDecision = Object.freeze({ access: 'authenticated', invalidCredentials: 'reject' });
+
 /** The methods a body's `_method` can name (Rack accepts any of these; Spring PUT, PATCH and DELETE). */
 const OVERRIDABLE = ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
@@ -16,6 +25,7 @@ interface KeyedRule {
   key: string;
   methods: ReadonlySet<string> | undefined;
   access: Access;
+  decision: RouteDecision;
 }
 
 export class RouteRules {
@@ -35,7 +45,10 @@ export class RouteRules {
       if (canonical !== r.path) throw new Error(`routes[${i}].path ${JSON.stringify(r.path)} is not canonical: write it as ${JSON.stringify(canonical)}`);
       // Express and most frameworks answer HEAD with the GET handler: a rule about GET is a rule about HEAD.
       const methods = r.methods === undefined ? undefined : new Set<string>(r.methods.includes('GET') ? [...r.methods, 'HEAD'] : r.methods);
-      return { key: pathKey(r.path, caseInsensitive), methods, access: r.access };
+      return {
+        key: pathKey(r.path, caseInsensitive), methods, access: r.access,
+        decision: Object.freeze({ access: r.access, invalidCredentials: r.invalidCredentials ?? 'reject' }),
+      };
     });
     this.#methodLimited = this.#rules.some((r) => r.methods !== undefined);
   }
@@ -59,11 +72,16 @@ export class RouteRules {
 
   /** The access rule for a request, by its method and path key. */
   match(method: string, key: string): Access {
+    return this.decide(method, key).access;
+  }
+
+  /** The first matching rule's decision (one object per rule, made once: nothing is allocated per request). */
+  decide(method: string, key: string): RouteDecision {
     for (const r of this.#rules) {
       if (r.methods !== undefined && !r.methods.has(method)) continue;
-      if (prefixMatches(r.key, key)) return r.access;
+      if (prefixMatches(r.key, key)) return r.decision;
     }
-    return 'authenticated';
+    return UNMATCHED;
   }
 }
 

@@ -119,6 +119,7 @@ export async function identityFromStoredToken(
     kind,
     account: rec.account === undefined ? undefined : SHARED_NAMES.intern(rec.account),
     instance: rec.instance === undefined ? undefined : SHARED_NAMES.intern(rec.instance),
+    actor: typeof rec.data?.act === 'string' ? SHARED_NAMES.intern(rec.data.act) : undefined,
     expiresAt: rec.expiresAt,
     tokenDigest: rec.digest,
   });

@@ -168,7 +168,17 @@ const routeRule = (checks: SchemaChecks) => z.object({
       subjects: z.array(z.string()).optional(),
     }).strict(),
   ]).describe('`public` (no credentials needed, none forwarded), `authenticated` (any identity), `deny`, or lists an identity must match (each list present must contain the identity\'s value).'),
-}).strict();
+  invalidCredentials: z.enum(['reject', 'anonymous']).optional().describe('Absent: `reject`. What a wrong, expired or malformed credential gets on this rule\'s paths: `reject` (401/400), or `anonymous`: forwarded with an identity of kind `anonymous` (`sub` and `scheme` "anonymous"), the auth-attempt metric and the access line still giving the reason, as the telematics seed\'s API "will accept any value with no error message". Only where the rule admits an anonymous identity; a request with no credential still gets 401 (docs/configuration.md, "Invalid credentials as anonymous").'),
+}).strict().refine((r) => r.invalidCredentials !== 'anonymous' || admitsAnonymous(r.access), {
+  message: 'invalidCredentials: anonymous needs an access that checks credentials and admits the anonymous identity (kind, scheme and subject "anonymous", no account): not public, deny, or a list that leaves it out', path: ['invalidCredentials'],
+});
+
+/** Whether a rule's access admits the identity an invalid credential becomes under `invalidCredentials: anonymous`. */
+function admitsAnonymous(access: 'public' | 'authenticated' | 'deny' | { kinds?: string[]; schemes?: string[]; accounts?: string[]; subjects?: string[] }): boolean {
+  if (typeof access === 'string') return access === 'authenticated';
+  const has = (list: string[] | undefined) => list === undefined || list.includes('anonymous');
+  return has(access.kinds) && has(access.schemes) && has(access.subjects) && access.accounts === undefined;
+}
 
 /** The config blocks of a registry's modules, by id (`authn.<id>`, `issue.<id>`). */
 export type ModuleShape = Record<string, z.ZodType>;

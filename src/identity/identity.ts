@@ -20,6 +20,11 @@ export interface Identity {
   readonly account?: string;
   /** Telematics instance (user group or API instance), where known (`instance` claim). */
   readonly instance?: string;
+  /**
+   * Who is acting, when it is not simply `subject` on its own behalf: the user who bound the credential to its
+   * account by a masquerade (the `act` claim, RFC 8693 §4.1, as `{"sub": actor}`).
+   */
+  readonly actor?: string;
   /** Epoch milliseconds after which the credential itself is no longer valid. */
   readonly expiresAt?: number;
   /**

@@ -36,6 +36,8 @@ export interface IdentityClaims {
   kind: string;
   account?: string;
   instance?: string;
+  /** RFC 8693 actor: the user acting (a fleet masquerade), when the identity has one. */
+  act?: { sub: string };
   /** Request-bound mode only: the HTTP method. */
   htm?: string;
   /** Request-bound mode only: the request path (without query). */
@@ -181,6 +183,7 @@ export class IdentityMinter {
     };
     if (identity.account !== undefined) claims.account = identity.account;
     if (identity.instance !== undefined) claims.instance = identity.instance;
+    if (identity.actor !== undefined) claims.act = { sub: identity.actor };
     if (htm !== undefined) { claims.htm = htm; claims.htu = htu!; }
     const input = `${this.#protectedB64}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
     const key = this.#signer;
@@ -201,8 +204,9 @@ export class IdentityMinter {
 function claimsKey(id: Identity): string {
   const account = id.account ?? '';
   const instance = id.instance ?? '';
+  const actor = id.actor === undefined ? -1 : id.actor.length;
   const exp = id.expiresAt === undefined ? '' : Math.floor(id.expiresAt / 1000);
-  return [id.scheme, id.kind, exp, id.subject.length, id.subject, account.length, account, instance.length, instance].join(' ');
+  return [id.scheme, id.kind, exp, id.subject.length, id.subject, account.length, account, instance.length, instance, actor, id.actor ?? ''].join(' ');
 }
 
 function protectedHeader(key: SigningKey): string {

@@ -5,7 +5,7 @@
 import type { z } from 'zod';
 import { gpsRestV2 } from './dialects/gps-rest-v2.js';
 import { oauth2Password } from './dialects/oauth2-password.js';
-import { fleetLogin } from './dialects/fleet-login.js';
+import { fleetLogin } from './dialects/fleet-login/index.js';
 import { telematics } from './dialects/telematics/index.js';
 import { geoloqi } from './dialects/geoloqi/index.js';
 import { operator } from './dialects/operator.js';

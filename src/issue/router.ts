@@ -33,7 +33,12 @@ export class IssueRouter {
       // Dialects declaring one path share one endpoint (its first declarant owns it); any other double claim is refused.
       if (sharedAt.has(k)) continue;
       sharedAt.add(k);
-      this.#add(d, { method: 'POST', path: d.refresh.path, handle: shared.handle }, k);
+      const sharers = declarants.filter((o) => key(o.refresh.path) === k);
+      const doc = {
+        summary: `Refresh-token rotation, answered in the issuing dialect's shape (${sharers.map((o) => o.id).join(', ')}).`,
+        fields: Object.fromEntries(sharers.flatMap((o) => o.refresh.fields).map((f) => [f, false])),
+      };
+      this.#add(d, { method: 'POST', path: d.refresh.path, handle: shared.handle, doc }, k);
     }
   }
 
@@ -49,6 +54,11 @@ export class IssueRouter {
   }
 
   get size(): number { return this.#paths.size; }
+
+  /** Every endpoint served: its dialect and route (the OpenAPI document is generated from these). */
+  *routes(): Generator<{ dialect: Dialect; route: IssueRoute }> {
+    for (const { dialect, methods } of this.#paths.values()) for (const route of methods.values()) yield { dialect, route };
+  }
 
   /** `key`: the request's path key. */
   match(method: string, key: string): IssueMatch | undefined {

@@ -49,6 +49,19 @@ export interface IssueRoute {
   /** Full path (prefix included), matched exactly. */
   readonly path: string;
   handle(req: IssueRequest): Promise<IssueReply>;
+  /** What the OpenAPI document says of it (src/admin/openapi.ts); the path and method come from the route itself. */
+  readonly doc?: RouteDoc;
+}
+
+/** An endpoint as the seed documents it, for the generated OpenAPI document. */
+export interface RouteDoc {
+  readonly summary: string;
+  /** Body fields (JSON or form-urlencoded), by name: `true` when required. */
+  readonly fields?: Readonly<Record<string, boolean | undefined>>;
+  /** Status of a success (default 200; the GPS token endpoint answers 303). */
+  readonly success?: number;
+  /** Credential forms the endpoint reads from the request's headers (their security schemes), besides the body. */
+  readonly forms?: readonly AuthnId[];
 }
 
 export interface IssueDeps {

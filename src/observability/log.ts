@@ -90,6 +90,8 @@ export interface AccessLine {
   rid: string | undefined;
   ip: string;
   sub?: string;
+  /** The acting user of a masquerade (the identity's `act`). */
+  act?: string;
   kind?: string;
   cache?: string;
   fp?: string;

@@ -3,11 +3,12 @@ import type { TrackgateError } from '../errors.js';
 import type { AccessLine } from '../observability/log.js';
 import type { AuthFailureContext, AuthResult } from '../authn/pipeline.js';
 
-/** Adds the identity (subject, kind, cache outcome, fingerprint) or the failed credential's fingerprint, and the error. */
-export function addAccessOutcome(line: AccessLine, admission: { identity: unknown } | undefined, failure: AuthFailureContext, err: TrackgateError | undefined): void {
+/** Adds the identity (subject, actor, kind, cache outcome, fingerprint) or the failed credential's fingerprint, and the error. */
+export function addAccessOutcome(line: AccessLine, admission: { identity: unknown } | undefined, failure: AuthFailureContext, err: Pick<TrackgateError, 'code' | 'reason' | 'detail'> | undefined): void {
   if (admission?.identity !== undefined) {
     const a = admission as AuthResult;
     line.sub = a.identity.subject;
+    if (a.identity.actor !== undefined) line.act = a.identity.actor;
     line.kind = a.identity.kind;
     line.cache = a.cache;
     line.fp = a.fingerprint;

@@ -8,7 +8,8 @@ import { accessLog, type AccessLine, type AccessLog, type Logger } from '../obse
 import type { Metrics } from '../observability/metrics.js';
 import type { IdentityMinter } from '../identity/minter.js';
 import type { AuthFailureContext, AuthResult } from '../authn/pipeline.js';
-import { allows, type Access } from '../authn/rules.js';
+import { ANONYMOUS, becomesAnonymous } from '../authn/anonymous.js';
+import { allows, type Access, type RouteDecision } from '../authn/rules.js';
 import { NodeRequestView } from './request-view.js';
 import { guardRequest } from './guard.js';
 import { canonicalPath, pathKey } from '../authn/canonical-path.js';
@@ -39,8 +40,11 @@ export interface ProxyDeps {
   watch?: ProgressWatch;
 }
 
-/** The access decision for a request: no identity (public path) or an authenticated one. */
-export type Admission = { identity: undefined; local?: string } | ({ identity: AuthResult['identity']; local?: undefined } & AuthResult);
+/**
+ * The access decision for a request: no identity (public path) or an authenticated one; `anonymous`: the
+ * rejection an invalid credential was forwarded as anonymous despite (`routes[].invalidCredentials`).
+ */
+export type Admission = { identity: undefined; local?: string } | ({ identity: AuthResult['identity']; local?: undefined; anonymous?: TrackgateError } & AuthResult);
 
 /** One request on the proxy port: what it arrived with and what has been established so far. */
 interface RequestState {
@@ -122,7 +126,8 @@ export class ProxyHandler {
     if (view.method === 'POST' && rt.config.routing.bodyMethodOverride && hasBody(req) && rt.rules.stricterThanPost(view.pathKey)) {
       throw new TrackgateError('TG_ERR_METHOD_OVERRIDE', 'a POST with a body is ambiguous here: its _method could name a method the route rules refuse', { detail: 'POST body on a path with stricter rules for other methods' });
     }
-    const access = rt.rules.match(view.method, view.pathKey);
+    const rule = rt.rules.decide(view.method, view.pathKey);
+    const { access } = rule;
     if (access === 'deny') throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', { reason: 'forbidden', detail: 'route rule: deny' });
     if (access === 'public') return { identity: undefined };
     const t0 = performance.now();
@@ -130,18 +135,20 @@ export class ProxyHandler {
     try {
       result = rt.pipeline.authenticate(view, failure);
     } catch (err) {
-      throw this.#rejected(err, failure);
+      return this.#rejected(err, failure, rule);
     }
     if (result instanceof Promise) {
-      return result.then((r) => this.#admitted(access, r, t0), (err: unknown) => { throw this.#rejected(err, failure); });
+      return result.then((r) => this.#admitted(access, r, t0), (err: unknown) => this.#rejected(err, failure, rule));
     }
     return this.#admitted(access, result, t0);
   }
 
-  #rejected(err: unknown, failure: AuthFailureContext): TrackgateError {
+  /** Counts a failed attempt by its reason; throws it, or forwards it as anonymous where the rule says so. */
+  #rejected(err: unknown, failure: AuthFailureContext, rule: RouteDecision): Admission {
     const e = toTrackgateError(err);
     this.deps.metrics.authAttempt(failure.scheme ?? 'none', e.reason ?? 'invalid');
-    return e;
+    if (rule.invalidCredentials !== 'anonymous' || failure.scheme === undefined || !becomesAnonymous(e)) throw e;
+    return { identity: ANONYMOUS, scheme: failure.scheme, cache: 'bypass', fingerprint: failure.fingerprint, anonymous: e };
   }
 
   #admitted(access: Access, result: AuthResult, t0: number): AuthResult {
@@ -260,8 +267,9 @@ export class ProxyHandler {
   /** Takes an upstream slot for the request (at once, or after waiting its turn), then dispatches it. */
   #acquire(st: RequestState, headers: Record<string, string | string[]>, body: ReadyBody | undefined): void {
     const a = st.admission!;
-    // One client: its credential (fingerprint, else subject for single-use credentials), else its address.
-    const key = a.identity !== undefined ? ((a as AuthResult).fingerprint ?? a.identity.subject) : st.view.remoteAddress;
+    // One client: its credential (fingerprint, else subject for single-use credentials), else its address (also
+    // for invalid credentials forwarded as anonymous: each would be a client of its own otherwise).
+    const key = a.identity !== undefined && a.anonymous === undefined ? ((a as AuthResult).fingerprint ?? a.identity.subject) : st.view.remoteAddress;
     if (this.slots.tryAcquire(key)) { st.slot = key; this.#dispatch(st, headers, body); return; }
     // Left while its body was being read: 'close' has fired, so a waiter would stay queued until its timeout.
     if (st.res.destroyed) { if (body !== undefined) this.budget.give(body.held); this.#finish(st, undefined, clientGone()); return; }
@@ -362,7 +370,9 @@ export class ProxyHandler {
     const outcome = admission?.local !== undefined ? 'token_endpoint' : err === undefined ? 'forwarded'
       : err.code === 'TG_ERR_UPSTREAM_UNAVAILABLE' || err.code === 'TG_ERR_UPSTREAM_TIMEOUT' ? 'upstream_error' : 'rejected';
     this.deps.metrics.request(scheme, outcome, status);
-    if (!rt.config.logging.access && err === undefined) return;
+    // An invalid credential forwarded as anonymous is logged like a rejection: why it was not the client's identity.
+    const why = err ?? (admission?.identity !== undefined ? admission.anonymous : undefined);
+    if (!rt.config.logging.access && why === undefined) return;
     const line: AccessLine = {
       method: view.method,
       path: st.path ?? scrubQuery(view.url, rt.credentialQuery),
@@ -372,9 +382,10 @@ export class ProxyHandler {
       rid: st.requestId,
       ip: view.remoteAddress,
     };
-    addAccessOutcome(line, admission, failure, err);
-    if (err !== undefined) {
-      this.#access(err.status >= 500 ? 'error' : 'warn', line, 'request rejected');
+    addAccessOutcome(line, admission, failure, why);
+    if (why !== undefined) {
+      if (err === undefined) this.#access('warn', line, 'invalid credentials forwarded as anonymous');
+      else this.#access(err.status >= 500 ? 'error' : 'warn', line, 'request rejected');
     } else {
       this.#access('info', line, 'request');
     }

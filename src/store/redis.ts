@@ -8,7 +8,7 @@
  * - `tg:fam:<family>`  set of the digests of a refresh family; expires with its longest-kept member.
  * - `tg:sub:<subject>` sorted set of a subject's digests scored by issuedAt, the newest {@link MAX_LISTED_PER_SUBJECT}
  *   kept (operators' `listTokens`); members whose hash expired are dropped when met.
- * - `tg:user:<id>`     string: one StoredUser (JSON), created by a token endpoint; never expires.
+ * - `tg:user:<id>`     string: one StoredUser (JSON), created by a token endpoint; never expires, deleted by `deleteUser`.
  * - `tg:uname:<name>`  string: the id of the stored user with that username.
  * - `tg:ukey:<n>:<app>:<key>` string: the id of app's user with that de-duplication key (`n`: the app id's length).
  * - `tg:dnc:n:<nonce>`, `tg:dnc:since`: the Digest `nc` replay store (redis-nonce-counter.ts).
@@ -148,6 +148,28 @@ redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[3])
 if ARGV[2] == '1' then redis.call('SET', KEYS[3], ARGV[3]) end
 return 'created'
+`);
+
+/**
+ * KEYS: the user, its username index, its key index (the user key again when it has none), its subject index.
+ * ARGV: the user JSON as read, at, token key prefix, channel, origin. Deletes the user if it is still that JSON
+ * and revokes its live tokens: their digests, or false when the user was gone.
+ */
+const DELETE_USER = new Script(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+local out = {}
+for _, d in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  local k = ARGV[3] .. d
+  if redis.call('EXISTS', k) == 1 and redis.call('HEXISTS', k, 'revokedAt') == 0 then
+    redis.call('HSET', k, 'revokedAt', ARGV[2])
+    out[#out + 1] = d
+  end
+end
+if #out > 0 then
+  redis.call('PUBLISH', ARGV[4], cjson.encode({ type = 'revoked', digests = out, origin = ARGV[5] }))
+end
+return out
 `);
 
 export class RedisStore implements Store {
@@ -345,6 +367,14 @@ export class RedisStore implements Store {
 
   async #listAll(limit: number): Promise<TokenRecord[]> {
     let top: TokenRecord[] = [];
+    for await (const recs of this.#everyToken()) {
+      top = top.concat(recs).sort((a, b) => b.issuedAt - a.issuedAt).slice(0, limit);
+    }
+    return top;
+  }
+
+  /** Every token record, a SCAN batch at a time (O(all tokens): operators' commands and rare deletions only). */
+  async *#everyToken(): AsyncGenerator<TokenRecord[]> {
     const prefix = this.keys.tokenPrefix;
     // A cluster's keys are spread over its masters: each is scanned (a token slot is on one of them).
     const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
@@ -354,10 +384,9 @@ export class RedisStore implements Store {
         const [next, keys] = await server.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
         cursor = next;
         const recs = await this.#getMany(keys.map((k) => k.slice(prefix.length)));
-        top = top.concat(recs.filter((r): r is TokenRecord => r !== undefined)).sort((a, b) => b.issuedAt - a.issuedAt).slice(0, limit);
+        yield recs.filter((r): r is TokenRecord => r !== undefined);
       } while (cursor !== '0');
     }
-    return top;
   }
 
   async #getMany(digests: readonly string[]): Promise<(TokenRecord | undefined)[]> {
@@ -405,6 +434,41 @@ export class RedisStore implements Store {
   async getUserByKey(app: string, key: string): Promise<StoredUser | undefined> {
     const id = await this.#call(() => this.redis.get(this.keys.userKey(app, key)));
     return id === null ? undefined : this.getUser(id);
+  }
+
+  async deleteUser(id: string, at: number): Promise<string[] | undefined> {
+    const json = await this.#call(() => this.redis.get(this.keys.user(id)));
+    if (json === null) return undefined;
+    const u = JSON.parse(json) as StoredUser;
+    const keys = [this.keys.user(id), this.keys.username(u.username), u.key !== undefined ? this.keys.userKey(u.app, u.key) : this.keys.user(id), this.keys.subject(id)];
+    const out = await this.#call(async () => {
+      const r = await DELETE_USER.run(this.redis, keys, [json, String(at), this.keys.tokenPrefix, this.keys.events, this.#origin]);
+      await this.#acknowledged();
+      return r;
+    });
+    // null: deleted meanwhile by another caller.
+    if (!Array.isArray(out)) return undefined;
+    const digests = out.map(String);
+    if (digests.length > 0) this.#revoked(digests);
+    // A full index may have dropped older tokens of the user: find those by a scan of every token (rare: a user
+    // with that many tokens), as an operator's unfiltered listing does.
+    if (await this.#call(() => this.redis.zcard(this.keys.subject(id))) >= MAX_LISTED_PER_SUBJECT) {
+      const unlisted = (await this.#call(() => this.#scanSubject(id))).filter((d) => !digests.includes(d));
+      if (unlisted.length > 0) {
+        await this.revokeTokens(unlisted, at);
+        digests.push(...unlisted);
+      }
+    }
+    return digests;
+  }
+
+  /** The live tokens of `subject`, found by a SCAN of every token. */
+  async #scanSubject(subject: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const recs of this.#everyToken()) {
+      for (const rec of recs) if (rec.subject === subject && rec.revokedAt === undefined) out.push(rec.digest);
+    }
+    return out;
   }
 
   async close(): Promise<void> {

@@ -104,6 +104,8 @@ export class SqliteStore implements Store {
       userGet: this.#db.prepare('SELECT * FROM users WHERE id = ?'),
       userByName: this.#db.prepare('SELECT * FROM users WHERE username = ?'),
       userByKey: this.#db.prepare('SELECT * FROM users WHERE app = ? AND key = ?'),
+      userDelete: this.#db.prepare('DELETE FROM users WHERE id = ?'),
+      subjectLive: this.#db.prepare('SELECT digest FROM tokens WHERE subject = ? AND revoked_at IS NULL'),
       begin: this.#db.prepare('BEGIN IMMEDIATE'),
       commit: this.#db.prepare('COMMIT'),
       rollback: this.#db.prepare('ROLLBACK'),
@@ -245,6 +247,20 @@ export class SqliteStore implements Store {
   async getUserByKey(app: string, key: string): Promise<StoredUser | undefined> {
     const row = this.#stmts.userByKey.get(app, key) as UserRow | undefined;
     return row && userFromRow(row);
+  }
+
+  async deleteUser(id: string, at: number): Promise<string[] | undefined> {
+    const digests = this.#write((): string[] | undefined => {
+      if (this.#stmts.userDelete.run(id).changes === 0) return undefined;
+      const live = (this.#stmts.subjectLive.all(id) as { digest: string }[]).map((r) => r.digest);
+      for (const d of live) {
+        this.#stmts.revoke.run(at, d);
+        this.#stmts.log.run(d, this.#origin, Date.now());
+      }
+      return live;
+    });
+    if (digests !== undefined && digests.length > 0) this.#emit({ type: 'revoked', digests });
+    return digests;
   }
 
   /**

@@ -10,7 +10,7 @@ import type { CreateUserResult, Store, StoreEvent, StoredUser, TokenRecord } fro
 /** Metric label of each operation. */
 export type StoreOp =
   | 'ping' | 'put_token' | 'get_token' | 'revoke_tokens' | 'rotate_token' | 'revoke_family' | 'list_tokens'
-  | 'purge_expired' | 'create_user' | 'get_user' | 'get_user_by_username' | 'get_user_by_key';
+  | 'purge_expired' | 'create_user' | 'get_user' | 'get_user_by_username' | 'get_user_by_key' | 'delete_user';
 
 /** `issued`: a token written; `refreshed`: a refresh token spent for a new pair; `revoked`: a live token revoked. */
 export type TokenEvent = 'issued' | 'refreshed' | 'revoked';
@@ -67,6 +67,11 @@ export class TimedStore implements Store {
   getUser(id: string): Promise<StoredUser | undefined> { return this.#timed('get_user', () => this.inner.getUser(id)); }
   getUserByUsername(username: string): Promise<StoredUser | undefined> { return this.#timed('get_user_by_username', () => this.inner.getUserByUsername(username)); }
   getUserByKey(app: string, key: string): Promise<StoredUser | undefined> { return this.#timed('get_user_by_key', () => this.inner.getUserByKey(app, key)); }
+  deleteUser(id: string, at: number): Promise<string[] | undefined> {
+    const p = this.#timed('delete_user', () => this.inner.deleteUser(id, at));
+    p.then((digests) => this.#attribute('revoked', digests ?? [], at), () => undefined);
+    return p;
+  }
   subscribe(listener: (e: StoreEvent) => void): () => void { return this.inner.subscribe(listener); }
   close(): Promise<void> { return this.inner.close(); }
 }

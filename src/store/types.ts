@@ -94,5 +94,12 @@ export interface Store {
   getUser(id: string): Promise<StoredUser | undefined>;
   getUserByUsername(username: string): Promise<StoredUser | undefined>;
   getUserByKey(app: string, key: string): Promise<StoredUser | undefined>;
+  /**
+   * Deletes a stored user (its username and key become free) and revokes, in the same step, every live token
+   * whose subject is its id; emits `revoked` for those (to every replica). Resolves with their digests, or
+   * undefined when there is no such user. (Redis: past its listing index of a subject's newest 1000 tokens, by a
+   * scan of every token.)
+   */
+  deleteUser(id: string, at: number): Promise<string[] | undefined>;
   close(): Promise<void>;
 }

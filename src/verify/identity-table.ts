@@ -3,7 +3,7 @@
  * Why rows, not objects: docs/performance-notes.md#validation-cache-entries-in-typed-arrays
  *
  * - keys are the credential digests of cache-key.ts: at most {@link MAX_KEY_LENGTH} Latin-1 characters;
- * - a hit builds a fresh frozen Identity from its row and shared shape (scheme, kind, account, instance);
+ * - a hit builds a fresh frozen Identity from its row and shared shape (scheme, kind, account, instance, actor);
  * - expiry is lazy: an entry past its deadline is dropped when looked up, or evicted in LRU order;
  * - two segments, each its own LRU list over the same rows: identities (at most `maxEntries`) and rejections
  *   (at most `maxNegativeEntries`). A rejection only ever evicts an older rejection, so a flood of random
@@ -59,6 +59,7 @@ interface Shape {
   readonly kind: IdentityKind;
   readonly account: string | undefined;
   readonly instance: string | undefined;
+  readonly actor: string | undefined;
   readonly id: string;
   refs: number;
 }
@@ -339,6 +340,7 @@ export class IdentityTable {
       kind: shape.kind,
       account: shape.account,
       instance: shape.instance,
+      actor: shape.actor,
       expiresAt: (flags & F_NO_EXPIRY) !== 0 ? undefined : this.#expires[row]!,
       tokenDigest,
     });
@@ -388,11 +390,11 @@ export class IdentityTable {
 
   #shapeFor(id: Identity): number {
     const shapeId = [id.scheme, id.kind, id.account === undefined ? -1 : id.account.length, id.account ?? '',
-      id.instance === undefined ? -1 : id.instance.length, id.instance ?? ''].join(' ');
+      id.instance === undefined ? -1 : id.instance.length, id.instance ?? '', id.actor === undefined ? -1 : id.actor.length, id.actor ?? ''].join(' ');
     let index = this.#shapeIds.get(shapeId);
     if (index === undefined) {
       index = this.#freeShapes.pop() ?? this.#shapes.length;
-      this.#shapes[index] = { scheme: id.scheme, kind: id.kind, account: id.account, instance: id.instance, id: shapeId, refs: 0 };
+      this.#shapes[index] = { scheme: id.scheme, kind: id.kind, account: id.account, instance: id.instance, actor: id.actor, id: shapeId, refs: 0 };
       this.#shapeIds.set(shapeId, index);
     }
     this.#shapes[index]!.refs++;

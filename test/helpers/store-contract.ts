@@ -210,6 +210,31 @@ export function storeContract(engine: string, open: () => Promise<OpenedStore>):
       expect(results.filter((r) => r === 'duplicate_username')).toHaveLength(9);
     });
 
+    it('deleteUser frees its username and key, revokes its live tokens (one event), and leaves others\' alone', async () => {
+      const u = user({ key: 'del-key' });
+      expect(await store.createUser(u)).toBe('created');
+      const mine = [record({ subject: u.id, issuer: 'geoloqi' }), record({ subject: u.id, issuer: 'geoloqi' })];
+      const spent = record({ subject: u.id, revokedAt: Date.now() - 10 });
+      const other = record({ subject: 'someone-else' });
+      for (const r of [...mine, spent, other]) await store.putToken(r);
+      const events: StoreEvent[] = [];
+      const off = store.subscribe((e) => events.push(e));
+      const at = Date.now();
+      const digests = await store.deleteUser(u.id, at);
+      off();
+      expect(digests?.sort()).toEqual(mine.map((r) => r.digest).sort());
+      expect(events.filter((e) => e.type === 'revoked').flatMap((e) => e.type === 'revoked' ? e.digests : []).sort()).toEqual(digests);
+      for (const r of mine) expect((await store.getToken(r.digest))?.revokedAt).toBe(at);
+      expect((await store.getToken(spent.digest))?.revokedAt).toBe(spent.revokedAt);
+      expect((await store.getToken(other.digest))?.revokedAt).toBeUndefined();
+      expect(await store.getUser(u.id)).toBeUndefined();
+      expect(await store.getUserByUsername(u.username)).toBeUndefined();
+      expect(await store.getUserByKey(u.app, 'del-key')).toBeUndefined();
+      expect(await store.deleteUser(u.id, at)).toBeUndefined();
+      // The username and key are free again.
+      expect(await store.createUser(user({ username: u.username, key: 'del-key' }))).toBe('created');
+    });
+
     it('close() is idempotent', async () => {
       await store.close();
       await store.close();

@@ -152,8 +152,24 @@ describe('the Geoloqi flow end to end', () => {
     expect(dup.status).toBe(409);
     expect(await dup.json()).toEqual({ error_code: 409, error: 'duplicate_username', error_description: 'A user already exists with this username.' });
     await expectGeoError(await post('/1/user/create', { client_id: DEMO.clientId, username: DEMO.user, password: 'long enough password' }), 409, 'duplicate_username');
-    // A key that already has a user: never another user's token from user/create.
-    await expectGeoError(await post('/1/user/create', { client_id: DEMO.clientId, client_secret: DEMO.clientSecret, username: 'bob', password: 'long enough password', key: KEY }), 409, 'duplicate_key');
+  });
+
+  it('user/create de-duplicates by key like create_anon: that user with the secret, 409 duplicate_key without', async () => {
+    const key = `named-${KEY}`;
+    const first = await json<AnonUser>(await post('/1/user/create', { client_id: DEMO.clientId, username: 'dora', password: 'long enough password', key, extra: { team: 'blue' } }));
+    expect(first).toMatchObject({ username: 'dora', key, extra: { team: 'blue' } });
+    // Without the secret: the seed's duplicate_key, and no second account (not even under another username).
+    await expectGeoError(await post('/1/user/create', { client_id: DEMO.clientId, username: 'dora2', password: 'long enough password', key }), 409, 'duplicate_key');
+    expect(await gate.app.store.getUserByUsername('dora2')).toBeUndefined();
+    // With it: the same user, its stored extra, and a new working token.
+    const again = await json<AnonUser>(await post('/1/user/create', { client_id: DEMO.clientId, client_secret: DEMO.clientSecret, username: 'dora', password: 'long enough password', key }));
+    expect(again).toMatchObject({ user_id: first.user_id, username: 'dora', is_anonymous: 0, key, extra: { team: 'blue' } });
+    expect(again.access_token).not.toBe(first.access_token);
+    expect((await call(again.access_token)).status).toBe(200);
+    // De-duplication is by key alone: the anonymous user's key answers that user, not a new named one.
+    const byKey = await json<AnonUser>(await post('/1/user/create', { client_id: DEMO.clientId, client_secret: DEMO.clientSecret, username: 'bob', password: 'long enough password', key: KEY }));
+    expect(byKey.user_id).toBe(anon.user_id);
+    expect(await gate.app.store.getUserByUsername('bob')).toBeUndefined();
   });
 
   it('user/create validation → 400 invalid_request', async () => {

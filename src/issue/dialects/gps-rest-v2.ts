@@ -58,9 +58,10 @@ export const gpsRestV2 = defineDialect({
     return {
       id: 'gps_rest_v2',
       routes: [
-        { method: 'GET', path: `${base}/token`, handle: getOrChallenge(() => ['X-Token']) },
+        { method: 'GET', path: `${base}/token`, handle: getOrChallenge(() => ['X-Token']), doc: { summary: 'The X-Token challenge (401); with a valid token, 200.', forms: ['session_token'] } },
         {
           method: 'POST', path: `${base}/token`,
+          doc: { summary: 'A time-limited token from username + password or a web-service key: 303 to the gateway with `_token` and a `token` cookie.', fields: { username: false, password: false, key: false, duration: false }, success: 303 },
           async handle(req) {
             const body = await req.body();
             const key = stringField(body, 'key');
@@ -93,10 +94,10 @@ export const gpsRestV2 = defineDialect({
             return redirect({ 'set-cookie': cookie.join('; ') }, `?_token=${encodeURIComponent(value)}`);
           },
         },
-        { method: 'GET', path: `${base}/auth-basic`, handle: getOrChallenge((req) => req.challengeOf('basic')) },
-        { method: 'POST', path: `${base}/auth-basic`, handle: methodNotAllowed },
-        { method: 'GET', path: `${base}/auth-digest`, handle: getOrChallenge((req) => req.challengeOf('digest')) },
-        { method: 'POST', path: `${base}/auth-digest`, handle: methodNotAllowed },
+        { method: 'GET', path: `${base}/auth-basic`, handle: getOrChallenge((req) => req.challengeOf('basic')), doc: { summary: 'The Basic challenge (401); with valid Basic credentials, 200.', forms: ['basic'] } },
+        { method: 'POST', path: `${base}/auth-basic`, handle: methodNotAllowed, doc: { summary: 'Always 405 (the seed\'s URL table: GET only).' } },
+        { method: 'GET', path: `${base}/auth-digest`, handle: getOrChallenge((req) => req.challengeOf('digest')), doc: { summary: 'The Digest challenges (401); with valid Digest credentials, 200.', forms: ['digest'] } },
+        { method: 'POST', path: `${base}/auth-digest`, handle: methodNotAllowed, doc: { summary: 'Always 405 (the seed\'s URL table: GET only).' } },
       ],
       renderError(err) {
         // The seed answers bad credentials with a plain 400; everything else keeps its own status.

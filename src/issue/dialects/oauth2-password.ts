@@ -59,6 +59,7 @@ export const oauth2Password = defineDialect({
       routes: [
         {
           method: 'POST', path: `${base}/password`,
+          doc: { summary: 'OAuth 2.0 password grant: an access token (JWT) and a rotating refresh token.', fields: { grant_type: false, username: true, password: true } },
           async handle(req) {
             const body = await req.body();
             const grantType = stringField(body, 'grant_type');

@@ -71,6 +71,7 @@ export const operator = defineDialect({
       routes: [
         {
           method: 'POST', path: `${base}/revoke`,
+          doc: { summary: 'RFC 7009 revocation by an operator (admin credentials); 200 whether or not the token was known.', fields: { token: true, token_type_hint: false }, forms: ['basic', 'instance'] },
           async handle(req) {
             const admin = await requireAdmin(req);
             const rec = await find(req);
@@ -89,6 +90,7 @@ export const operator = defineDialect({
         },
         {
           method: 'POST', path: `${base}/introspect`,
+          doc: { summary: 'RFC 7662 introspection by an operator (admin credentials).', fields: { token: true, token_type_hint: false }, forms: ['basic', 'instance'] },
           async handle(req) {
             await requireAdmin(req);
             const rec = await find(req);

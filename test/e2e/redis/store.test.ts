@@ -7,13 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { TrackgateError } from '../../../src/errors.js';
 import { openStore } from '../../../src/store/open.js';
-import { REEMIT_MS, RedisStore, RETAIN_AFTER_EXPIRY_MS } from '../../../src/store/redis.js';
+import { MAX_LISTED_PER_SUBJECT, REEMIT_MS, RedisStore, RETAIN_AFTER_EXPIRY_MS } from '../../../src/store/redis.js';
 import type { StoreEvent } from '../../../src/store/types.js';
 import { RedisThrottle } from '../../../src/store/redis-throttle.js';
 import { redisConnection, type RedisConnection } from '../../../src/store/redis-connection.js';
 import { redisPerFile } from '../../helpers/redis-per-file.js';
 import { startRedisServer } from '../../helpers/redis-server.js';
-import { record, storeContract } from '../../helpers/store-contract.js';
+import { record, storeContract, user } from '../../helpers/store-contract.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const redis = redisPerFile();
@@ -87,6 +87,20 @@ describe('Redis store: layout and expiry', () => {
     await store.redis.del(`tg:tok:${b.digest}`);
     expect(await store.listTokens({ subject, limit: 1 })).toStrictEqual([a]);
     expect(await store.redis.zrange(`tg:sub:${subject}`, '0', '-1')).toEqual([a.digest]);
+  });
+
+  it('deleteUser also revokes the tokens its subject index no longer lists (past MAX_LISTED_PER_SUBJECT)', async () => {
+    const store = await connect();
+    const u = user();
+    expect(await store.createUser(u)).toBe('created');
+    const now = Date.now();
+    const tokens = Array.from({ length: MAX_LISTED_PER_SUBJECT + 5 }, (_, i) => record({ subject: u.id, issuedAt: now - 10_000 + i }));
+    for (let i = 0; i < tokens.length; i += 200) await store.putTokens(tokens.slice(i, i + 200));
+    expect(await store.redis.zcard(`tg:sub:${u.id}`)).toBe(MAX_LISTED_PER_SUBJECT);
+    const digests = await store.deleteUser(u.id, now);
+    expect(digests).toHaveLength(tokens.length);
+    // The oldest, dropped from the index, are revoked too.
+    for (const t of tokens.slice(0, 5)) expect((await store.getToken(t.digest))?.revokedAt).toBe(now);
   });
 
   it('stores no token value and no clear user name in key names', async () => {

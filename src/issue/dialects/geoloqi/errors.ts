@@ -15,6 +15,8 @@ export function geoError(
 
 export const duplicateUsername = () => geoError(409, 'duplicate_username', 'A user already exists with this username.', 'TG_ERR_BAD_REQUEST', 'invalid', 'username taken');
 export const duplicateKey = () => geoError(409, 'duplicate_key', 'A user already exists with this key.', 'TG_ERR_BAD_REQUEST', 'invalid', 'key taken');
+/** `user/delete` of an id this application has no user with (unknown, another application's, or deleted meanwhile). */
+export const notFound = (detail: string) => geoError(404, 'not_found', 'No such user.', 'TG_ERR_NOT_FOUND', 'invalid', detail);
 export const badField = (message: string) => geoError(400, 'invalid_request', message, 'TG_ERR_BAD_REQUEST', 'malformed');
 
 export function renderGeoloqiError(err: TrackgateError): IssueReply {

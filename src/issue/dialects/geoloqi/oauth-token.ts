@@ -10,6 +10,7 @@ import type { Subject } from '../../tokens.js';
 import type { IssueDeps, IssueReply, IssueRequest } from '../../types.js';
 import { authenticateClient } from './client.js';
 import { geoError } from './errors.js';
+import { ensureNotDeleted } from './users.js';
 import { ID, type GeoloqiContext } from './options.js';
 
 export async function oauthToken(ctx: GeoloqiContext, req: IssueRequest): Promise<IssueReply> {
@@ -31,10 +32,11 @@ export async function oauthToken(ctx: GeoloqiContext, req: IssueRequest): Promis
       throw geoError(400, 'invalid_request', 'username and password required', 'TG_ERR_BAD_REQUEST', 'malformed');
     }
     const client = await authenticateClient(deps, req, body, false);
-    const subject = await checkPassword(deps, req, username, password);
+    const { subject, stored } = await checkPassword(deps, req, username, password);
     const { value, record } = await deps.tokens.issue({
       ...subject, type: 'access', issuer: ID, ttlSeconds: options.userTokenTtlSeconds, data: { client_id: client.app.clientId },
     });
+    if (stored) await ensureNotDeleted(ctx, subject.subject, record.digest);
     return tokenReply(deps, value, record.expiresAt);
   }
   if (grantType === undefined || grantType === '') {
@@ -48,25 +50,27 @@ function tokenReply(deps: IssueDeps, value: string, expiresAt: number): IssueRep
 }
 
 /**
- * The password grant's user: the accounts file first, then users created through this dialect. Throttled per
- * user name and address like every password check; an unknown user costs a dummy hash.
+ * The password grant's user: the accounts file first, then users created through this dialect (`stored`).
+ * Throttled per user name and address like every password check; an unknown user costs a dummy hash.
  */
-async function checkPassword(deps: IssueDeps, req: IssueRequest, username: string, password: string): Promise<Subject> {
+async function checkPassword(deps: IssueDeps, req: IssueRequest, username: string, password: string): Promise<{ subject: Subject; stored: boolean }> {
   const keys: ThrottleKey[] = [{ scope: 'user', value: username }, { scope: 'ip', value: req.view.remoteAddress }];
   await deps.throttle.check(keys);
   // Timed from before the lookup: the store round trip for names not in the accounts file is inside the floor.
   const started = deps.passwords.start();
   const fileUser = deps.accounts().user(username);
   let subject: Subject | undefined;
+  let stored = false;
   let hash: string | undefined;
   if (fileUser !== undefined) {
     hash = fileUser.password;
     subject = { subject: fileUser.id ?? fileUser.username, kind: 'user', ...(fileUser.accounts[0] !== undefined ? { account: fileUser.accounts[0] } : {}) };
   } else {
-    const stored = await deps.store.getUserByUsername(username.normalize('NFC'));
-    if (stored !== undefined) {
-      hash = stored.password;
-      subject = { subject: stored.id, kind: stored.anonymous ? 'anonymous' : 'user' };
+    const user = await deps.store.getUserByUsername(username.normalize('NFC'));
+    if (user !== undefined) {
+      hash = user.password;
+      subject = { subject: user.id, kind: user.anonymous ? 'anonymous' : 'user' };
+      stored = true;
     }
   }
   const ok = await deps.passwords.verifyOne(hash, password, started, async () => deps.throttle.fail(keys));
@@ -76,5 +80,5 @@ async function checkPassword(deps: IssueDeps, req: IssueRequest, username: strin
       subject === undefined ? 'unknown user' : hash === undefined ? 'user has no password' : 'wrong password');
   }
   await deps.throttle.succeed(keys);
-  return subject;
+  return { subject, stored };
 }

@@ -5,7 +5,7 @@ import type { IssueDeps } from '../../types.js';
 export const ID = 'geoloqi';
 
 export const geoloqiOptions = z.object({
-  enabled: z.boolean().default(true).describe('Serve the Geoloqi endpoints: `POST <prefix>/oauth/token`, `<prefix>/user/create_anon`, `<prefix>/user/create`.'),
+  enabled: z.boolean().default(true).describe('Serve the Geoloqi endpoints: `POST <prefix>/oauth/token`, `<prefix>/user/create_anon`, `<prefix>/user/create`, `<prefix>/user/delete`.'),
   prefix: z.string().regex(/^\/[^?#]*[^/]$/).default('/1').describe('Path prefix of the Geoloqi endpoints (the Geoloqi API version, `/1`).'),
   userTokenTtlSeconds: z.number().int().min(60).max(10 * 365 * 86400).default(365 * 86400)
     .describe('User access token lifetime (`expires_in`). Anonymous users have no password: when their token expires they cannot log in again, so keep it long.'),

@@ -7,17 +7,31 @@ import { TrackgateError } from '../../../errors.js';
 import type { StoredUser } from '../../../store/types.js';
 import type { IssueReply } from '../../types.js';
 import type { Client } from './client.js';
-import { geoError } from './errors.js';
+import { geoError, notFound } from './errors.js';
 import { ID, type GeoloqiContext } from './options.js';
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 /** A new access token for `user`, obtained by application `clientId`. */
-export async function issueUserToken({ options, deps }: GeoloqiContext, user: StoredUser, clientId: string): Promise<string> {
-  return (await deps.tokens.issue({
+export async function issueUserToken(ctx: GeoloqiContext, user: StoredUser, clientId: string): Promise<string> {
+  const { options, deps } = ctx;
+  const { value, record } = await deps.tokens.issue({
     type: 'access', issuer: ID, subject: user.id, kind: user.anonymous ? 'anonymous' : 'user',
     ttlSeconds: options.userTokenTtlSeconds, data: { client_id: clientId },
-  })).value;
+  });
+  await ensureNotDeleted(ctx, user.id, record.digest);
+  return value;
+}
+
+/**
+ * Called after a token of stored user `userId` is written: if a `user/delete` ran since the user was read, its
+ * revocation may have missed this token, so it is revoked here. Store operations are linearisable, so one of the
+ * two always sees the other: the delete finds the token, or this read finds the user gone.
+ */
+export async function ensureNotDeleted({ deps }: GeoloqiContext, userId: string, digest: string): Promise<void> {
+  if (await deps.store.getUser(userId) !== undefined) return;
+  await deps.store.revokeTokens([digest], deps.now());
+  throw notFound('user deleted while its token was issued');
 }
 
 export function userReply(user: StoredUser, accessToken: string): IssueReply {

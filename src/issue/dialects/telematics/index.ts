@@ -50,8 +50,14 @@ export const telematics = defineDialect({
     return {
       id: ID,
       routes: [
-        { method: 'POST', path: `${base}/Login`, handle: (req) => login(ctx, req) },
-        { method: 'POST', path: `${base}/RefreshToken`, handle: (req) => refreshToken(ctx, req) },
+        {
+          method: 'POST', path: `${base}/Login`, handle: (req) => login(ctx, req),
+          doc: { summary: 'Device (deviceToken + InstanceKey) or admin (Email + password) login: JWT access and refresh tokens in the Result envelope.', fields: { loginFields: true, password: true }, forms: ['instance'] },
+        },
+        {
+          method: 'POST', path: `${base}/RefreshToken`, handle: (req) => refreshToken(ctx, req),
+          doc: { summary: 'Rotates both tokens (Result envelope).', fields: { accessToken: false, refreshToken: true } },
+        },
       ],
       renderError,
     };
