@@ -138,7 +138,7 @@ describe('one account per token', () => {
     });
     expect(form.status).toBe(200);
     expect(await accountOf((await form.json() as Login).token)).toBe('demo-account');
-    expect((await postJson('/auth/login', { username: DEMO.user, password: DEMO.password, account_id: 1002 })).status).toBe(403);
+    expect((await postJson('/auth/login', { username: DEMO.user, password: DEMO.password, account_id: 9999 })).status).toBe(403);
   });
 
   it.each([1.5, -1, 2 ** 53])('account_id %s is no account id → 400', async (id) => {
