@@ -24,12 +24,13 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { installCleanup, killAll, have, TASKSET, startServer, freePort, waitForPort, groupCpuSeconds } from './lib/procs.js';
 import {
-  ROOT, CPU_LOAD, CPU_PROXY, FIRST_WARMUP_SECONDS, IMAGE_ENV, IMAGE_NODE_FLAGS, pacedSpec, startUpstream, startBareProxy, startJwksServer, startTrackgate, measure, measureInterleaved, coldWarm, metric, formIdsOf, redisCalls,
+  ROOT, CPU_LOAD, CPU_PROXY, FIRST_WARMUP_SECONDS, IMAGE_ENV, IMAGE_NODE_FLAGS, pacedSpec, startUpstream, startBareProxy, startJwksServer, startTrackgate, measure, measureInterleaved, coldWarm, metric, formIdsOf, redisCalls, get,
 } from './lib/harness.js';
 import {
   writeAccounts, writeStore, copyStoreToRedis, externalIssuer, digestRun, basicHeader, USER, BCRYPT_USER, INSTANCE,
 } from './lib/fixtures.js';
 import { nginxConfig, apacheConfig } from './lib/peers.js';
+import { startDecisionEdge } from './lib/edge.js';
 import { withRatios, textTable, markdownDoc, targets } from './lib/report.js';
 import { parseAllDocuments } from 'yaml';
 
@@ -62,6 +63,16 @@ const PACED = new Set(['direct-small', 'bare-small', 'nginx-noauth-small', 'ngin
 const pacedId = (id) => `${id}@paced`;
 /** Whether a row, or its paced twin, is selected (then its server must run). */
 const wantedAny = (id) => wanted(id) || (PACED.has(id) && wanted(pacedId(id)));
+/** Decisions a trackgate answered so far, by credential scheme (`trackgate_decisions_total`, summed per `scheme`). */
+async function decisionsByScheme(tg) {
+  const { body } = await get(tg.adminPort, '/metrics');
+  const out = {};
+  for (const m of body.matchAll(/^trackgate_decisions_total\{([^}]*)\} ([0-9.e+-]+)$/gm)) {
+    const scheme = /scheme="([^"]*)"/.exec(m[1])?.[1] ?? '?';
+    out[scheme] = (out[scheme] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
 /** `{ hgetall: 3, ping: 1 }` → "3 HGETALL, 1 PING" ("no command" when empty). */
 const callList = (calls) => Object.entries(calls ?? {}).map(([k, n]) => `${n} ${k.toUpperCase()}`).join(', ') || 'no command';
 
@@ -159,6 +170,7 @@ async function main() {
       }
     };
     const servers = [];
+    const edges = []; // the decision-mode stacks: [{ edge, cached }]
     try {
       // 1. The upstream reached directly.
       add(upstream, bodies('direct', 'direct (upstream, no proxy)', {}));
@@ -231,6 +243,33 @@ async function main() {
           { id: 'tg-1m', label: 'trackgate Basic, 1 MiB', group: '1m', spec: { path: '/big/1m', ...A(basicHeader(USER)) }, identity: false },
         ]);
       }
+      // 4b. Decision mode: nginx with deploy/edge/nginx/trackgate-auth.conf in front of a trackgate with
+      // `decision.listen` (bench/lib/edge.js), both on the proxy CPU. With the default decision.maxAgeSeconds nginx
+      // caches the allowing answers (Basic, Bearer, `_token`; Digest is no-store, asked every request); with 0
+      // nothing is cacheable and every request is a decision: compared with the sidecar's row of the same credential.
+      const edgeCached = ['edge-basic', 'edge-bearer', 'edge-query', 'edge-digest', 'edge-64k', 'edge-1m'];
+      const edgeLabel = (what) => `nginx + trackgate decisions, ${what} [${logWord(mainLog)}]`;
+      const decision = (id, short, what, spec, more = {}) => small(id, edgeLabel(what), spec, { kind: 'decision', identity: true, short, ...more });
+      if (have('nginx') && edgeCached.some(wantedAny)) {
+        const edge = await startDecisionEdge('decision', tgCtx, { logging: { access: mainLog } });
+        servers.push(...edge.procs);
+        edges.push({ edge, cached: true });
+        const A = (v) => ({ headers: { Authorization: v } });
+        add(edge, [
+          decision('edge-basic', 'Basic', 'Basic (decision cached by nginx)', A(basicHeader(USER))),
+          decision('edge-bearer', 'Bearer', 'Bearer, self-issued token (decision cached by nginx)', A(`Bearer ${tokens.bearer}`)),
+          decision('edge-query', '_token', '`_token` query (decision cached by nginx)', { path: `${SMALL_PATH}&_token=${tokens.sessionQuery}` }),
+          small('edge-digest', edgeLabel('Digest MD5, nc increasing (no-store: a decision per request)'), {}, { identity: true, spec: digestSpec(edge.port, 'edge'), preflight: true }),
+          { id: 'edge-64k', label: edgeLabel('Basic (cached), 64 KiB'), group: '64k', spec: { path: '/big/64k', ...A(basicHeader(USER)) }, identity: false },
+          { id: 'edge-1m', label: edgeLabel('Basic (cached), 1 MiB'), group: '1m', spec: { path: '/big/1m', ...A(basicHeader(USER)) }, identity: false },
+        ]);
+      }
+      if (have('nginx') && wantedAny('edge-nocache-basic')) {
+        const edge = await startDecisionEdge('decision-nocache', tgCtx, { logging: { access: mainLog }, decision: { maxAgeSeconds: 0 } });
+        servers.push(...edge.procs);
+        edges.push({ edge, cached: false });
+        add(edge, [small('edge-nocache-basic', edgeLabel('Basic, `decision.maxAgeSeconds: 0` (no-store: a decision per request)'), { headers: { Authorization: basicHeader(USER) } }, { identity: true })]);
+      }
       // Three blocks: the ~300 B rows, then the 64 KiB and 1 MiB ones (so the small rows' peak RSS is not that of a
       // process that has just relayed 1 MiB bodies), then the paced rows. Rows stay in table order.
       const blocks = [['small'], ['64k', '1m'], ['paced']].map((groups) => core.filter((c) => groups.includes(c.sc.group)));
@@ -241,6 +280,11 @@ async function main() {
       }
       const order = new Map(core.map((c, i) => [c.sc.id, i]));
       rows.sort((a, b) => order.get(a.id) - order.get(b.id));
+      // How often nginx asked trackgate: the proof that the cached rows were served from nginx's cache.
+      for (const { edge, cached } of edges) {
+        const served = rows.filter((r) => r.server === edge.name).reduce((a, r) => a + r.requests, 0);
+        (extra.edgeDecisions ??= []).push({ cached, decisions: await decisionsByScheme(edge.trackgate), served });
+      }
     } finally {
       for (const proc of servers.reverse()) await proc.stop();
     }
@@ -417,6 +461,7 @@ async function main() {
       `Churn: 100,000 session tokens (inserted into the SQLite store before trackgate starts) cycle through \`cache.maxEntries: 10000\`, so every request misses: store lookup, identity, one identity-header signature (${extra.churnMisses ?? '?'} misses and ${extra.churnHits ?? 0} hits counted by trackgate over the scenario). "Live heap" below is the heap in use right after a full GC forced at the end of each run (through the V8 inspector: \`HeapProfiler.collectGarbage\`, then \`Runtime.getHeapUsage\`).`,
       `100k identities: \`cache.maxEntries: 100000\`, 100,000 distinct tokens requested once (the fill row), leaving ${extra.cachedEntries ?? '?'} entries cached; then the same tokens cycle as hits (${extra.cachedEntriesAfter ?? '?'} entries after).`,
       ...(extra.redis ? [`Redis store: the rows marked so run trackgate on \`store.url: redis://…\` against a local redis-server without persistence (\`--save '' --appendonly no\`), pinned to CPU 0 with the upstream and wrk (so it competes with them, not with trackgate), holding the same ${extra.redis.tokens} tokens as the SQLite store, copied record by record through trackgate's own RedisStore.putToken before trackgate starts (${extra.redis.fillSeconds.toFixed(1)} s; \`tg:tok:<digest>\` hashes and \`tg:sub:<subject>\` indexes, read back and compared with the SQLite records). The cookie and Basic rows are cache hits: the token is looked up once, on the first request, and Basic never reads the store, so they show what the Redis connections cost on the hot path${extra.redisHitCalls === undefined ? '' : ` (Redis served ${callList(extra.redisHitCalls)} over both rows, warm-ups included, against ${extra.redisHitRequests} measured requests)`}. The churn row is the churn scenario above against Redis, each wrk run going on through the 100k tokens where the previous one stopped (not restarting at the first token, which would find the last run's tokens still cached), so every request is a Redis lookup${extra.redisChurnMisses === undefined ? '' : ` (trackgate counted ${extra.redisChurnMisses} misses and ${extra.redisChurnHits ?? 0} hits over the scenario; Redis served ${callList(extra.redisChurnCalls)})`}${extra.redisCpuUsPerMiss === undefined ? '' : `, and Redis itself used ${extra.redisCpuUsPerMiss.toFixed(1)} µs of CPU per lookup, which is not in the row's CPU µs/req (trackgate's alone)`}.`] : []),
+      ...(extra.edgeDecisions ? [`Decision mode (the "nginx + trackgate decisions" rows): nginx with deploy/edge/nginx/trackgate-auth.conf as the repo ships it (placeholders filled by deploy/edge/nginx/render.mjs, as test/e2e/decision-nginx.test.ts does; \`worker_processes auto\` set to 1 like the other nginx rows; otherwise its own settings, e.g. nginx's default 1000 requests per keep-alive connection, and the decisions' \`proxy_cache\` on disk in the run's temp dir) in front of a trackgate with \`decision.listen\` (the default \`decision.maxAgeSeconds: 5\`; 0 for the \`maxAgeSeconds: 0\` row), both pinned to CPU 1, the core a proxy under test has alone in the other rows; their CPU µs/req, instructions and peak RSS are the pair's. Decisions trackgate answered over those rows, warm-ups and preflights included, by scheme: ${extra.edgeDecisions.map((e) => `${e.cached ? 'behind the caching nginx' : 'with maxAgeSeconds 0'} ${Object.entries(e.decisions).map(([k, n]) => `${k} ${n}`).join(', ')} (${e.served} measured requests)`).join('; ')}.`] : []),
       'Workers: the two `workers` rows run trackgate unpinned (any CPU, like the upstream and wrk), one process against a primary with two workers; their CPU µs/req includes the primary. Elsewhere trackgate is one process pinned to its own CPU.',
       `Peak RSS is VmHWM (reset through /proc/<pid>/clear_refs at the start of each scenario, and of each run for the interleaved rows${rows.every((r) => r.hwmReset !== false) ? '' : '; the kernel refused the reset for some scenarios, whose peak is since process start'}), summed over the server's processes (nginx master + worker, Apache parent + child).`,
       'Interleaved rounds: the upstream direct, the floor, nginx, Apache and trackgate\'s main rows were measured with all those servers up, one wrk run per row per round in alternating order (the ~300 B rows, then the 64 KiB and 1 MiB rows; 1 s of uncounted load first on a server that sat idle while others ran), so the machine\'s drift during the comparison spreads over all of them; the other trackgate rows were measured one after the other afterwards.',

@@ -147,14 +147,18 @@ export function countInstructions(pgid) {
   };
 }
 
-/** Pids of every process in process group `pgid`. */
+/**
+ * Pids of every process in process group `pgid`, or in any of several (a server under test made of two
+ * processes, e.g. nginx and trackgate in decision mode): every per-group reading below accepts either.
+ */
 export function groupPids(pgid) {
+  const want = new Set([pgid].flat());
   const out = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const f = parseStat(readFileSync(`/proc/${d}/stat`, 'utf8'));
-      if (f.pgrp === pgid) out.push(Number(d));
+      if (want.has(f.pgrp)) out.push(Number(d));
     } catch { /* exited meanwhile */ }
   }
   return out;

@@ -118,6 +118,24 @@ export function targets(rows, extra) {
   cmp('Basic ≥ 2× nginx auth_basic apr1', 'tg-basic', 'nginx-apr1', 2);
   cmp('bcrypt user (Basic, cache hit) ≥ 20× nginx auth_basic bcrypt cost 5', 'tg-bcrypt', 'nginx-bcrypt', 20);
   cmp('64 KiB bodies ≥ 0.6× nginx', 'tg-64k', 'nginx-noauth-64k', 0.6);
+  // Decision mode (nginx + trackgate, bench/lib/edge.js): cached decisions cost what nginx costs.
+  const cached = rows.filter((r) => r.kind === 'decision' && !isPaced(r));
+  const against = (name, peer, min) => {
+    const P = byId[peer];
+    const xs = cached.map((r) => ({ ...r, x: ratio(r.rps, P?.rps) }));
+    const w = pick(xs, 'x', 1);
+    out.push({
+      name,
+      pass: cached.length === 0 || P === undefined ? undefined : ok(P) && xs.every((r) => ok(r) && r.x >= min),
+      detail: cached.length === 0 ? 'not measured' : P === undefined ? 'not measured (peer missing)'
+        : `worst: ${w.short} ${f(w.x, 2)}× — ${listOf(xs, 'x', (x) => `${f(x, 2)}×`)} (against ${f(P.rps)} rps)`,
+    });
+  };
+  against('cached decisions (nginx + trackgate: Basic, Bearer, `_token`) ≥ 0.85× nginx (no auth)', 'nginx-noauth-small', 0.85);
+  against('cached decisions (nginx + trackgate: Basic, Bearer, `_token`) ≥ 4× nginx auth_basic apr1', 'nginx-apr1', 4);
+  cmp('64 KiB bodies through nginx + trackgate decisions ≥ 0.9× nginx (no auth)', 'edge-64k', 'nginx-noauth-64k', 0.9);
+  cmp('uncached decisions (Basic, `decision.maxAgeSeconds: 0`) ≥ the sidecar mode (Basic)', 'edge-nocache-basic', 'tg-basic', 1);
+  cmp('uncached decisions (Digest, no-store) ≥ the sidecar mode (Digest)', 'edge-digest', 'tg-digest', 1);
   const worstOf = (list) => pick(list, 'addedP99', -1);
   const p99List = (list) => listOf(list, 'addedP99', signed);
   const wp = worstOf(pacedForms);

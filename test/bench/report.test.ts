@@ -1,6 +1,7 @@
 /**
  * The bench report (bench/lib/report.js): the paced rows (a fixed offered load) carry the p99 target and never
- * get throughput ratios; the saturation rows keep the ratios and report their p99 without a target.
+ * get throughput ratios; the saturation rows keep the ratios and report their p99 without a target. The decision
+ * mode targets judge every cached row against nginx, and an uncached row against the sidecar's of its credential.
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -94,5 +95,46 @@ describe('bench report: the k8s memory limit', () => {
 
   it('says so when the manifest gave no limit', () => {
     expect(judge(undefined)?.pass).toBeUndefined();
+  });
+});
+
+describe('bench report: decision mode (nginx + trackgate)', () => {
+  const rows = (bearerRps: number, more: Row[] = []) => report.withRatios([
+    row('nginx-noauth-small', 'small', 16_000, 6),
+    row('nginx-apr1', 'small', 3000, 20),
+    row('nginx-noauth-64k', '64k', 10_000, 8),
+    row('tg-basic', 'small', 8000, 12, { kind: 'form', short: 'Basic' }),
+    row('edge-basic', 'small', 14_000, 6, { kind: 'decision', short: 'Basic' }),
+    row('edge-bearer', 'small', bearerRps, 6, { kind: 'decision', short: 'Bearer' }),
+    row('edge-query', 'small', 15_000, 6, { kind: 'decision', short: '_token' }),
+    row('edge-64k', '64k', 9500, 9),
+    ...more,
+  ]);
+
+  it('judges every cached decision row against nginx without auth and against auth_basic apr1', () => {
+    const pass = report.targets(rows(14_000), {});
+    expect(target(pass, 'cached decisions (nginx + trackgate: Basic, Bearer, `_token`) ≥ 0.85× nginx')?.pass).toBe(true);
+    expect(target(pass, 'cached decisions (nginx + trackgate: Basic, Bearer, `_token`) ≥ 4× nginx auth_basic apr1')?.pass).toBe(true);
+    // Bearer 13,000 / 16,000 = 0.81×: one row below the target fails it, and is named as the worst.
+    const fail = target(report.targets(rows(13_000), {}), 'cached decisions (nginx + trackgate: Basic, Bearer, `_token`) ≥ 0.85× nginx');
+    expect(fail?.pass).toBe(false);
+    expect(fail?.detail).toContain('worst: Bearer 0.81×');
+    // The cached rows are not forms: the sidecar's per-form targets do not judge them.
+    expect(target(pass, 'every form on a cache hit ≥ 0.80× nginx')?.detail).not.toContain('_token');
+  });
+
+  it('judges 64 KiB bodies against nginx and uncached decisions against the sidecar row of the same credential', () => {
+    const list = report.targets(rows(14_000, [row('edge-nocache-basic', 'small', 7000, 30)]), {});
+    expect(target(list, '64 KiB bodies through nginx + trackgate decisions')?.pass).toBe(true);
+    const uncached = target(list, 'uncached decisions (Basic');
+    expect(uncached?.pass).toBe(false);
+    expect(uncached?.detail).toBe('7000 vs 8000 rps = 0.88×');
+    expect(target(list, 'uncached decisions (Digest')?.pass).toBeUndefined();
+  });
+
+  it('leaves the cached targets unjudged without their peer', () => {
+    const list = report.targets(rows(14_000).filter((r) => r.id !== 'nginx-apr1'), {});
+    expect(target(list, 'cached decisions (nginx + trackgate: Basic, Bearer, `_token`) ≥ 4×')?.pass).toBeUndefined();
+    expect(target(list, 'cached decisions (nginx + trackgate: Basic, Bearer, `_token`) ≥ 4×')?.detail).toBe('not measured (peer missing)');
   });
 });

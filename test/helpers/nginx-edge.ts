@@ -4,15 +4,15 @@
  * listens on a free 127.0.0.1 port and is killed by `close` (and with the test process).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
+import { renderNginxEdgeConf } from '../../deploy/edge/nginx/render.mjs';
 
 export const NGINX = '/usr/sbin/nginx';
-export const NGINX_CONF = new URL('../../deploy/edge/nginx/trackgate-auth.conf', import.meta.url).pathname;
 
 export interface NginxEdge {
   url: string;
@@ -29,22 +29,13 @@ export interface NginxEdgeOptions {
   proxy: string;
 }
 
-/** The repo's config with its placeholders filled; throws if one is left. */
-export function renderNginxConf(values: Record<string, string>): string {
-  let text = readFileSync(NGINX_CONF, 'utf8');
-  for (const [k, v] of Object.entries(values)) text = text.replaceAll(`@@${k}@@`, v);
-  const left = /@@[A-Z_]+@@/.exec(text.replace(/^\s*#.*$/gm, ''));
-  if (left !== null) throw new Error(`nginx config: placeholder ${left[0]} not filled`);
-  return text;
-}
-
 export async function startNginxEdge(o: NginxEdgeOptions): Promise<NginxEdge> {
   const dir = mkdtempSync(join(tmpdir(), 'trackgate-nginx-'));
   const port = await freePort();
   // Run as root, nginx's workers drop to `nobody`: they must be able to write the cache and temporary files.
   chmodSync(dir, 0o755);
   for (const sub of ['cache', 'tmp']) { mkdirSync(join(dir, sub)); chmodSync(join(dir, sub), 0o777); }
-  const conf = renderNginxConf({
+  const conf = renderNginxEdgeConf({
     LISTEN: `127.0.0.1:${port}`, UPSTREAM: o.upstream, TRACKGATE_DECISION: o.decision, TRACKGATE_PROXY: o.proxy,
     CACHE_DIR: join(dir, 'cache'), PREFIX_DIRS: join(dir, 'tmp'),
   });
