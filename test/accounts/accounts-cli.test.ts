@@ -105,7 +105,7 @@ describe('accounts list', { timeout: 60_000 }, () => {
     expect(r.stdout).not.toContain('sha256:');
     expect(r.stdout).not.toMatch(/[0-9a-f]{32}/);
     const s = JSON.parse(r.stdout) as Record<string, unknown[]>;
-    expect(s.users![0]).toMatchObject({ username: DEMO.user, password: 'scrypt', webServiceKeys: 1, accounts: ['demo-account'] });
+    expect(s.users![0]).toMatchObject({ username: DEMO.user, password: 'scrypt', webServiceKeys: 1, accounts: ['demo-account', 'demo-account-2'] });
     expect(s.admins).toEqual([{ email: DEMO.adminEmail, instanceId: DEMO.apiInstanceId }]);
     expect(s.userGroups).toEqual([{ instanceId: DEMO.instanceId, devices: ['demo-device'] }]);
     expect(s.applications).toEqual([{ clientId: DEMO.clientId, name: 'Demo application' }]);
@@ -367,7 +367,7 @@ describe('import htpasswd', { timeout: 60_000 }, () => {
     expect(byName.get('erin')!.password).toBe(ARGON2ID.hash);
     const demo = byName.get(DEMO.user)!;
     expect(demo.password).toBe(APR1.hash);
-    expect(demo.accounts).toEqual(['demo-account']); // only the hash changes
+    expect(demo.accounts).toEqual(['demo-account', 'demo-account-2']); // only the hash changes
     expect(demo.webServiceKeys).toEqual([lookupDigest(DEMO.webServiceKey)]);
     const after = read(file);
     for (const c of comments(before)) expect(after).toContain(c);
