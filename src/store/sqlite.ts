@@ -52,11 +52,12 @@ export class SqliteStore implements Store {
     this.#pollMs = opts.pollMs ?? REVOCATION_POLL_MS;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new DatabaseSync(path);
+    // Other processes on the file (cluster workers, the CLI) wait this long for a lock instead of failing. First:
+    // node:sqlite starts with none, and workers opening one new file at once contend already for the WAL switch.
+    this.#db.exec('PRAGMA busy_timeout = 5000');
     this.#db.exec('PRAGMA journal_mode = WAL');
     // NORMAL in WAL mode survives a process crash (SIGKILL); only an OS crash can lose the last commits.
     this.#db.exec('PRAGMA synchronous = NORMAL');
-    // Other processes on the file (cluster workers, the CLI) wait this long for the write lock instead of failing.
-    this.#db.exec('PRAGMA busy_timeout = 5000');
     // Negative: a size in KiB rather than a page count.
     this.#db.exec(`PRAGMA cache_size = ${-Math.ceil((opts.cacheBytes ?? DEFAULT_SQLITE_CACHE_BYTES) / 1024)}`);
     this.#db.exec(`

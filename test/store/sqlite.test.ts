@@ -149,6 +149,28 @@ describe('SQLite store: files and other processes', () => {
     expect(await exited).toBe(0);
     await store.close();
   });
+  it('opening waits for another process\'s lock on a new file instead of failing: workers start on one file at once', async () => {
+    const file = join(tempDir(), 'store.sqlite');
+    // Another process creates the file (no WAL yet) and holds an exclusive lock for 300 ms: switching to WAL waits.
+    const holder = spawn(process.execPath, ['--input-type=module', '-e', `
+      const { DatabaseSync } = await import(${JSON.stringify(join(ROOT, 'dist/store/node-sqlite.js'))});
+      const db = new DatabaseSync(process.argv[1]);
+      db.exec('CREATE TABLE IF NOT EXISTS store_meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
+      db.exec('BEGIN EXCLUSIVE');
+      process.stdout.write('locked\\n');
+      setTimeout(() => { db.exec('COMMIT'); db.close(); }, 300);
+    `, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    await new Promise<void>((resolve) => onLines(holder.stdout!, (line) => { if (line === 'locked') resolve(); }));
+    const t = Date.now();
+    const store = new SqliteStore(file);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(200);
+    const rec = record();
+    await store.putToken(rec);
+    expect(await store.getToken(rec.digest)).toStrictEqual(rec);
+    await store.close();
+    expect(await exited).toBe(0);
+  });
 });
 
 describe('SQLite store: SIGKILL under load', () => {
