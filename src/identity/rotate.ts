@@ -38,6 +38,8 @@ export class RotationRefused extends Error {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** A time a step is allowed from, rounded up to the second it is printed in: following the message never fails. */
+const isoFrom = (ms: number): string => iso(Math.ceil(ms / 1000) * 1000);
 const published = (k: Jwk): number | undefined => metaTime(k, KEY_META.publishedAt, 'keys file');
 const activated = (k: Jwk): number | undefined => metaTime(k, KEY_META.activatedAt, 'keys file');
 
@@ -72,7 +74,7 @@ export function addKey(set: JwkSet, alg: SigningAlg, now: number, s: RotationSet
     jwks: { keys: [...set.keys, key] },
     lines: [
       `added key ${key.kid} (${alg}): published from the next reload, not signing; published_at ${iso(now)}`,
-      `next: deploy the keys file now; promote allowed from ${iso(at)} (identity.minPublishSeconds ${s.minPublishSeconds}): trackgate keys rotate promote ${key.kid}`,
+      `next: deploy the keys file now; promote allowed from ${isoFrom(at)} (identity.minPublishSeconds ${s.minPublishSeconds}): trackgate keys rotate promote ${key.kid}`,
     ],
   };
 }
@@ -86,13 +88,13 @@ export function promoteKey(set: JwkSet, kid: string | undefined, now: number, s:
   if (!force) {
     if (at === undefined) throw new RotationRefused(`key ${key.kid} has no published_at, so when upstreams got it is unknown; add keys with \`trackgate keys rotate add\` (or pass --force)`);
     if (now < at) {
-      throw new RotationRefused(`key ${key.kid} was published at ${iso(published(key)!)} (${Math.floor((now - published(key)!) / 1000)} s ago); upstreams may not have fetched it yet. Promote allowed from ${iso(at)} (identity.minPublishSeconds ${s.minPublishSeconds})`);
+      throw new RotationRefused(`key ${key.kid} was published at ${iso(published(key)!)} (${Math.floor((now - published(key)!) / 1000)} s ago); upstreams may not have fetched it yet. Promote allowed from ${isoFrom(at)} (identity.minPublishSeconds ${s.minPublishSeconds})`);
     }
   }
   const promoted: Jwk = { ...key, [KEY_META.activatedAt]: iso(now) };
   const lines = [`promoted key ${key.kid}: it signs from the next reload; ${current.kid} stays published`];
   if (s.activeKid !== undefined) lines.push(`warning: identity.activeKid (${s.activeKid}) is set in the config and wins over the file's order: set it to ${key.kid} in the same deployment`);
-  lines.push(`next: deploy the keys file now; retire allowed from ${iso(now + (s.ttlSeconds + RETAIN_SKEW_SECONDS) * 1000)} (identity.ttlSeconds ${s.ttlSeconds} + ${RETAIN_SKEW_SECONDS} s): trackgate keys rotate retire`);
+  lines.push(`next: deploy the keys file now; retire allowed from ${isoFrom(now + (s.ttlSeconds + RETAIN_SKEW_SECONDS) * 1000)} (identity.ttlSeconds ${s.ttlSeconds} + ${RETAIN_SKEW_SECONDS} s): trackgate keys rotate retire`);
   return { jwks: { keys: [promoted, ...set.keys.filter((k) => k !== key)] }, lines };
 }
 
@@ -111,7 +113,7 @@ export function retireKeys(set: JwkSet, kids: readonly string[], now: number, s:
     throw new RotationRefused(`key ${active.kid} has no activated_at: cannot tell when the old key stopped signing, so headers signed by ${targets.map((k) => k.kid).join(', ')} may still be valid; wait identity.ttlSeconds + ${RETAIN_SKEW_SECONDS} s after the switch (or pass --force)`);
   }
   if (!force && at !== undefined && now < at) {
-    throw new RotationRefused(`key ${active.kid} was promoted at ${iso(activated(active)!)}; headers signed before by ${targets.map((k) => k.kid).join(', ')} may still be valid. Retire allowed from ${iso(at)} (identity.ttlSeconds ${s.ttlSeconds} + ${RETAIN_SKEW_SECONDS} s)`);
+    throw new RotationRefused(`key ${active.kid} was promoted at ${iso(activated(active)!)}; headers signed before by ${targets.map((k) => k.kid).join(', ')} may still be valid. Retire allowed from ${isoFrom(at)} (identity.ttlSeconds ${s.ttlSeconds} + ${RETAIN_SKEW_SECONDS} s)`);
   }
   return {
     jwks: { keys: set.keys.filter((k) => !targets.includes(k)) },
@@ -134,12 +136,12 @@ export function rotationStatus(set: JwkSet, now: number, s: RotationSettings): s
   if (newest !== undefined) {
     const at = promoteAllowedAt(newest, s);
     lines.push(at === undefined ? `next: promote ${newest.kid} (no published_at: cannot tell when it is safe)`
-      : `next: promote ${newest.kid} ${now < at ? `allowed from ${iso(at)}` : 'allowed now'}`);
+      : `next: promote ${newest.kid} ${now < at ? `allowed from ${isoFrom(at)}` : 'allowed now'}`);
   } else if (set.keys.length > 1) {
     const at = retireAllowedAt(active, s);
     const others = set.keys.filter((k) => k !== active).map((k) => k.kid).join(', ');
     lines.push(at === undefined ? `next: retire ${others} refused without --force (no activated_at on ${active.kid}: cannot tell when the old key stopped signing)`
-      : `next: retire ${others} ${now >= at ? 'allowed now' : `allowed from ${iso(at)}`}`);
+      : `next: retire ${others} ${now >= at ? 'allowed now' : `allowed from ${isoFrom(at)}`}`);
   } else {
     lines.push('next: add a key to start a rotation (trackgate keys rotate add)');
   }
