@@ -353,11 +353,15 @@ async function runScenarioOnce(ctx, target, sc, st, i, { resetPeak = false } = {
   if (resetPeak) st.hwmReset = resetPeakRss(target.pgid) && st.hwmReset;
   const instr = countInstructions(target.pgid);
   const cpu0 = groupCpuSeconds(target.pgid);
+  // A decision pair (bench/lib/edge.js) also reports trackgate's own part of the pair's CPU.
+  const tg0 = target.trackgate === undefined ? undefined : groupCpuSeconds(target.trackgate.pgid);
   const w = await wrkRun(ctx, target, sc, spec, sc.seconds ?? ctx.cfg.seconds, `run${i}`);
   const cpu1 = groupCpuSeconds(target.pgid);
+  const tg1 = target.trackgate === undefined ? undefined : groupCpuSeconds(target.trackgate.pgid);
   const instructions = await instr.stop();
   st.runs.push({
     ...w, cpuUs: ((cpu1 - cpu0) * 1e6) / Math.max(1, w.requests),
+    trackgateCpuUs: tg0 === undefined ? undefined : ((tg1 - tg0) * 1e6) / Math.max(1, w.requests),
     kInstr: instructions === undefined ? undefined : instructions / 1000 / Math.max(1, w.requests), rss: groupRssMiB(target.pgid), hwm: groupPeakRssMiB(target.pgid),
     liveHeap: target.inspectPort === undefined ? undefined : await liveHeapMiB(target),
   });
@@ -370,7 +374,8 @@ function scenarioRow(target, sc, st) {
     id: sc.id, label: sc.label, short: sc.short, group: sc.group, server: target.name, kind: sc.kind,
     rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p90: median(runs.map((r) => r.p90)), p99: median(runs.map((r) => r.p99)),
     max: median(runs.map((r) => r.max)),
-    cpuUs: median(runs.map((r) => r.cpuUs)), kInstr: runs[0].kInstr === undefined ? undefined : median(runs.map((r) => r.kInstr)), peakRss: Math.max(...runs.map((r) => r.hwm)),
+    cpuUs: median(runs.map((r) => r.cpuUs)), trackgateCpuUs: runs[0].trackgateCpuUs === undefined ? undefined : median(runs.map((r) => r.trackgateCpuUs)),
+    kInstr: runs[0].kInstr === undefined ? undefined : median(runs.map((r) => r.kInstr)), peakRss: Math.max(...runs.map((r) => r.hwm)),
     errors: runs.reduce((a, r) => a + r.errors, 0), requests: runs.reduce((a, r) => a + r.requests, 0),
     rssAfterWarmup: st.rssAfterWarmup, hwmReset: st.hwmReset, runs, note: sc.note,
   };

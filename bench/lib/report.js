@@ -111,9 +111,12 @@ export function targets(rows, extra) {
     out.push({
       name,
       pass: x === undefined ? undefined : ok(A) && ok(B) && x >= min,
-      detail: x === undefined ? 'not measured (peer missing)' : `${f(A.rps)} vs ${f(B.rps)} rps = ${f(x, 2)}×`,
+      detail: x === undefined ? 'not measured (peer missing)' : `${f(A.rps)} vs ${f(B.rps)} rps = ${f(x, 2)}×${cpuSplit(A)}`,
     });
   };
+  // Where a decision pair's time goes: nginx's part and trackgate's of the pair's CPU per request.
+  const cpuSplit = (r) => (r.trackgateCpuUs === undefined ? ''
+    : `; CPU ${f(r.cpuUs, 1)} µs/req = nginx ${f(r.cpuUs - r.trackgateCpuUs, 1)} + trackgate ${f(r.trackgateCpuUs, 1)}`);
   cmp('Digest ≥ 1.1× Apache mod_auth_digest', 'tg-digest', 'apache-digest', 1.1);
   cmp('Basic ≥ 2× nginx auth_basic apr1', 'tg-basic', 'nginx-apr1', 2);
   cmp('bcrypt user (Basic, cache hit) ≥ 20× nginx auth_basic bcrypt cost 5', 'tg-bcrypt', 'nginx-bcrypt', 20);
