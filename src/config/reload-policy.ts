@@ -80,6 +80,7 @@ export const RELOAD_POLICY: readonly ReloadPolicyEntry[] = [
   { pattern: 'decision.listen', effect: 'restart', why: SOCKETS },
   { pattern: 'decision.allowFrom', effect: 'live', why: 'read from the running config at each decision request' },
   { pattern: 'decision.maxAgeSeconds', effect: 'live', why: 'read from the running config at each decision' },
+  { pattern: 'inventory.*', effect: 'live', why: 'read by the inventory recorder from the running config at each sighting and write' },
   { pattern: 'logging.level', effect: 'live', why: 'set on the logger on reload' },
   { pattern: 'logging.access', effect: 'live', why: RUNTIME },
   { pattern: 'shutdown.graceMs', effect: 'live', why: 'read from the running config when shutdown starts' },
