@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from './config/load.js';
+import { ConfigError, resolveFromConfig } from './config/load.js';
 import type { Config, LoadedConfig } from './config-schema.js';
 import { loadAccounts } from './accounts/load.js';
 import { AccountDirectory } from './accounts/directory.js';
@@ -54,6 +54,7 @@ import { WatchedFiles } from './app/watched-files.js';
 import { configFiles, rereadFiles } from './app/config-files.js';
 import { updateSigningKeys } from './app/signing-key-updates.js';
 import { InventoryRecorder } from './inventory/recorder.js';
+import { OperatorGate } from './admin/operators.js';
 
 export type { AppOptions } from './app/options.js';
 
@@ -177,6 +178,11 @@ export class App {
       closing: () => this.#closing,
       readiness: () => this.readiness(),
       openapi: () => this.openapi(),
+      operators: new OperatorGate({
+        file: () => { const f = this.#runtime.config.admin.operatorsFile; return f === undefined ? undefined : resolveFromConfig(this.#loaded, f); },
+        passwords: this.passwords, throttle: this.throttle,
+      }),
+      inventory: store, now, logger: this.logger,
     }));
     this.adminServer.on('clientError', (_err, socket) => socket.destroy());
     this.store.subscribe((e) => {

@@ -29,6 +29,11 @@ const CACHE = 'the validation cache is built once at start (sized and timed from
 export const RELOAD_POLICY: readonly ReloadPolicyEntry[] = [
   { pattern: 'listen', effect: 'restart', why: SOCKETS },
   { pattern: 'admin.listen', effect: 'restart', why: SOCKETS },
+  {
+    pattern: 'admin.operatorsFile',
+    effect: (c) => (c.workers === 1 ? 'live' : 'restart'),
+    why: 'single process: the path is read from the running config at each /admin/ request; workers: the primary keeps the path it started with (the file itself is re-read when it changes)',
+  },
   { pattern: 'upstream.url', effect: 'restart', why: POOL },
   { pattern: 'upstream.connections', effect: 'restart', why: POOL },
   { pattern: 'upstream.connectTimeoutMs', effect: 'restart', why: POOL },

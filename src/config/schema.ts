@@ -205,6 +205,7 @@ export function configSchemaOf<A extends ModuleShape, I extends ModuleShape>(aut
     listen: hostPort.default('127.0.0.1:8080').describe('Proxy listen address (env TRACKGATE_LISTEN).'),
     admin: z.object({
       listen: hostPort.default('127.0.0.1:9090').describe('Admin server (metrics, health, JWKS) listen address (env TRACKGATE_ADMIN_LISTEN).'),
+      operatorsFile: z.string().min(1).optional().describe('htpasswd file of the operators who may open the admin port\'s `/admin/` paths (the operator page, `/admin/inventory`) with HTTP Basic: `name:hash` lines, hashes as `trackgate hash-password` or `htpasswd -B` write them; relative to the config file\'s folder, read again when it changes. Absent: those paths answer 403. The other admin paths stay open.'),
     }).strict().prefault({}).describe('Admin server.'),
     upstream: z.object({
       url: httpUrl.default('http://127.0.0.1:3000').describe('The protected service (env TRACKGATE_UPSTREAM).'),
