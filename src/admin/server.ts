@@ -3,7 +3,8 @@
  * a Redis store its topology: a master must answer; 503 while shutting down), `/.well-known/jwks.json` (the
  * identity header's public keys), `/openapi.json` (the token endpoints and credential forms of the running
  * config, src/admin/openapi.ts; a single process only). Every `/admin/` path needs an operator login
- * (operators.ts): `/admin/inventory` (the inventory report, JSON or `?format=csv`) and what else lives there.
+ * (operators.ts): `/admin/` (the operator page, operator-page.ts), `/admin/inventory` (the inventory report, JSON
+ * or `?format=csv`) and what else lives there.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyRing } from '../identity/keys.js';
@@ -13,6 +14,7 @@ import { toTrackgateError, type TrackgateError } from '../errors.js';
 import { inventoryReport, parseFormat, parseInventoryQuery, renderReport } from '../inventory/report.js';
 import type { Logger } from '../observability/log.js';
 import type { OperatorGate } from './operators.js';
+import { operatorPage } from './operator-page.js';
 
 /** One dependency's state in `/readyz`; the Redis store adds its topology. */
 export interface ReadinessCheck {
@@ -114,6 +116,18 @@ export function adminHandler(deps: AdminDeps) {
       case '/.well-known/jwks.json':
         json(res, 200, deps.keys().jwks(), { 'cache-control': 'public, max-age=60' });
         return;
+      case '/admin':
+        res.writeHead(308, { location: '/admin/', 'content-length': 0 });
+        res.end();
+        return;
+      case '/admin/': {
+        // The policies endpoint is another part's optional hook (`policies`): where it is absent the page asks
+        // nothing of it (a 404 would be a console error) and shows "no policies".
+        const { html, headers } = operatorPage({ policies: (deps as { policies?: unknown }).policies !== undefined });
+        res.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(html) });
+        res.end(html);
+        return;
+      }
       case '/admin/inventory':
         serveInventory(req, res);
         return;

@@ -59,11 +59,30 @@ describe('operator login on the admin port', () => {
 
   it('guards every /admin/ path, served or not, and leaves the others open', async () => {
     expect((await admin('/admin/policies', {})).status).toBe(401);
+    expect((await admin('/admin/', {})).status).toBe(401);
+    expect((await admin('/admin', {})).status).toBe(401);
     expect((await admin('/admin/anything', {})).status).toBe(401);
     expect((await admin('/admin/anything')).status).toBe(404);
     for (const path of ['/metrics', '/healthz', '/readyz', '/.well-known/jwks.json', '/openapi.json']) {
       expect([path, (await admin(path, {})).status]).toEqual([path, 200]);
     }
+  });
+});
+
+describe('GET /admin/', () => {
+  it('serves the operator page with a CSP that admits only its own script and style', async () => {
+    const r = await admin('/admin/');
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const csp = r.headers.get('content-security-policy')!;
+    const nonce = /script-src 'nonce-([^']+)'/.exec(csp)![1]!;
+    expect(csp).toContain("default-src 'none'");
+    const html = await r.text();
+    expect(html).toContain(`<script nonce="${nonce}">`);
+    // Self-contained: nothing is loaded from elsewhere.
+    expect(html).not.toMatch(/\b(src|href)="(https?:)?\/\//);
+    const moved = await fetch(`${g.adminUrl}/admin`, { headers: op, redirect: 'manual' });
+    expect([moved.status, moved.headers.get('location')]).toEqual([308, '/admin/']);
   });
 });
 
