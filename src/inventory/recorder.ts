@@ -34,7 +34,13 @@ export interface RecorderEvents {
 }
 
 export class InventoryRecorder {
-  #pending = new Map<string, Pending>();
+  /**
+   * Pending records by subject, then the few of one subject (its forms, dialects, accounts) in a list compared
+   * field by field: the subject string of a cached identity is the cache's own, so its hash is computed once and
+   * no key string is built per request. Why: docs/performance-notes.md#inventory-sightings-keyed-by-subject
+   */
+  #pending = new Map<string, Pending[]>();
+  #size = 0;
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> | undefined;
   #lastPrune = 0;
@@ -49,7 +55,7 @@ export class InventoryRecorder {
   ) {}
 
   /** Records pending the next write. */
-  get pending(): number { return this.#pending.size; }
+  get pending(): number { return this.#size; }
 
   /** One authenticated request by `identity` with credential form `scheme`. */
   note(scheme: string, identity: Identity, userAgent: string | undefined, address: string | undefined): void {
@@ -57,19 +63,25 @@ export class InventoryRecorder {
     const dialect = identity.dialect ?? '';
     const account = identity.account ?? '';
     const instance = identity.instance ?? '';
-    const key = keyOf(scheme, dialect, identity.kind, account, instance, identity.subject);
+    const kind = identity.kind;
     const at = this.now();
-    const p = this.#pending.get(key);
+    const list = this.#pending.get(identity.subject);
+    const p = list === undefined ? undefined : find(list, scheme, dialect, kind, account, instance);
     if (p !== undefined) {
       p.count++;
       if (at >= p.lastSeen) { p.lastSeen = at; p.userAgent = userAgent; p.address = address; }
       return;
     }
-    if (this.#pending.size >= this.config().maxPending) { this.events.dropped?.(1); return; }
-    this.#pending.set(key, {
-      scheme, dialect, subject: identity.subject, kind: identity.kind, account, instance,
-      firstSeen: at, lastSeen: at, count: 1, userAgent, address,
+    if (this.#size >= this.config().maxPending) { this.events.dropped?.(1); return; }
+    this.#add(list, {
+      scheme, dialect, subject: identity.subject, kind, account, instance, firstSeen: at, lastSeen: at, count: 1, userAgent, address,
     });
+  }
+
+  #add(list: Pending[] | undefined, p: Pending): void {
+    if (list === undefined) this.#pending.set(p.subject, [p]);
+    else list.push(p);
+    this.#size++;
   }
 
   /** Starts the periodic writes (timers unref'd: they never keep a process alive). */
@@ -85,7 +97,7 @@ export class InventoryRecorder {
   /** Writes what is pending now; one write at a time (a call during a write waits for it, then writes). */
   async flush(): Promise<void> {
     while (this.#writing !== undefined) await this.#writing;
-    if (this.#pending.size === 0 && !this.#pruneDue()) return;
+    if (this.#size === 0 && !this.#pruneDue()) return;
     this.#writing = this.#write().finally(() => { this.#writing = undefined; });
     await this.#writing;
   }
@@ -102,8 +114,9 @@ export class InventoryRecorder {
   }
 
   async #write(): Promise<void> {
-    const batch = [...this.#pending.values()];
+    const batch = [...this.#pending.values()].flat();
     this.#pending = new Map();
+    this.#size = 0;
     for (let i = 0; i < batch.length; i += WRITE_BATCH) {
       const part = batch.slice(i, i + WRITE_BATCH);
       try {
@@ -132,11 +145,11 @@ export class InventoryRecorder {
     const max = this.config().maxPending;
     let dropped = 0;
     for (const b of batch) {
-      const key = keyOf(b.scheme, b.dialect, b.kind, b.account, b.instance, b.subject);
-      const p = this.#pending.get(key);
+      const list = this.#pending.get(b.subject);
+      const p = list === undefined ? undefined : find(list, b.scheme, b.dialect, b.kind, b.account, b.instance);
       if (p === undefined) {
-        if (this.#pending.size >= max) { dropped += b.count; continue; }
-        this.#pending.set(key, b);
+        if (this.#size >= max) { dropped += b.count; continue; }
+        this.#add(list, b);
         continue;
       }
       p.count += b.count;
@@ -147,9 +160,12 @@ export class InventoryRecorder {
   }
 }
 
-/** A pending record's map key; NUL cannot occur in a header value or an account name. */
-function keyOf(scheme: string, dialect: string, kind: string, account: string, instance: string, subject: string): string {
-  return `${scheme}\0${dialect}\0${kind}\0${account}\0${instance}\0${subject}`;
+/** The record of one subject's list with these other key parts. */
+function find(list: readonly Pending[], scheme: string, dialect: string, kind: string, account: string, instance: string): Pending | undefined {
+  for (const p of list) {
+    if (p.scheme === scheme && p.dialect === dialect && p.kind === kind && p.account === account && p.instance === instance) return p;
+  }
+  return undefined;
 }
 
 function toRecord(p: Pending): InventoryRecord {
