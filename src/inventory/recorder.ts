@@ -14,8 +14,11 @@ import type { InventoryRecord, Store } from '../store/types.js';
 
 type InventoryConfig = CoreConfig['inventory'];
 
-/** Records per store call: one SQLite transaction or one Redis script each, kept short. */
-export const WRITE_BATCH = 500;
+/**
+ * Records per store call: one SQLite transaction or one Redis script each, kept short (a SQLite upsert takes about
+ * 5 µs: docs/performance-notes.md#inventory-written-in-short-transactions).
+ */
+export const WRITE_BATCH = 200;
 /** Longest User-Agent kept (longer ones are cut): a record's size stays bounded. */
 export const MAX_USER_AGENT = 256;
 /** How often a write also prunes expired records. */
@@ -118,6 +121,8 @@ export class InventoryRecorder {
     this.#pending = new Map();
     this.#size = 0;
     for (let i = 0; i < batch.length; i += WRITE_BATCH) {
+      // SQLite writes synchronously: between two transactions the event loop serves requests (a microtask would not).
+      if (i > 0) await new Promise<void>((r) => setImmediate(r));
       const part = batch.slice(i, i + WRITE_BATCH);
       try {
         await this.store.recordInventory(part.map(toRecord));
