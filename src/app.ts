@@ -180,7 +180,7 @@ export class App {
       openapi: () => this.openapi(),
       operators: new OperatorGate({
         file: () => { const f = this.#runtime.config.admin.operatorsFile; return f === undefined ? undefined : resolveFromConfig(this.#loaded, f); },
-        passwords: this.passwords, throttle: this.throttle,
+        passwords: this.passwords, throttle: this.throttle, now,
       }),
       inventory: store, now, logger: this.logger,
     }));

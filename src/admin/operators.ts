@@ -5,10 +5,12 @@
  * requests; the secrets are checked by the password verifier (equal work and time for every failure, an unknown
  * name included) under the brute-force throttle, as every other password check.
  *
+ * A verified login is taken again for {@link VERIFIED_MS} without a hash check (the page's own requests).
  * The file is read again when its modification time or size changes (checked at each `/admin/` request, which
  * are few), so adding an operator needs no reload, in a single process and in the cluster primary alike.
  * No file configured: the paths answer 403, naming the key to set.
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { PasswordVerifier } from '../accounts/password-verifier.js';
@@ -24,17 +26,36 @@ export interface OperatorGateDeps {
   file(): string | undefined;
   passwords: Pick<PasswordVerifier, 'verifyOne'>;
   throttle?: Throttle;
+  /** Epoch milliseconds (tests inject a clock). */
+  now?(): number;
 }
+
+/** How long a verified login is taken again without a hash check. */
+export const VERIFIED_MS = 60_000;
+/** Most verified logins remembered (operators are few; past it the memory is dropped whole). */
+const MAX_VERIFIED = 1000;
 
 export class OperatorGate {
   #loaded: { file: string; stamp: string; hashes: Map<string, string> } | undefined;
+  /**
+   * Logins verified lately, by a keyed digest of the Authorization value (never the value): the operator page
+   * sends its login with each of its requests every few seconds, and one slow hash each would compete with the
+   * proxy's password checks for `passwords.maxConcurrentHashes`. Emptied whenever the file changes.
+   */
+  readonly #verified = new Map<string, { name: string; until: number }>();
+  readonly #key = randomBytes(32);
 
   constructor(private readonly deps: OperatorGateDeps) {}
 
   /** Resolves with the operator's name, or rejects with a TrackgateError (401 with the challenge, 403, 429, 503). */
   async check(req: Pick<IncomingMessage, 'headers' | 'socket'>): Promise<string> {
     const hashes = this.#hashes();
-    const cred = basicCredentials(req.headers.authorization);
+    const header = req.headers.authorization;
+    const digest = header === undefined ? undefined : createHmac('sha256', this.#key).update(header).digest('base64url');
+    const now = this.deps.now?.() ?? Date.now();
+    const seen = digest === undefined ? undefined : this.#verified.get(digest);
+    if (seen !== undefined && seen.until > now) return seen.name;
+    const cred = basicCredentials(header);
     if (cred === undefined) throw unauthorized('operator login required');
     const keys: ThrottleKey[] = [{ scope: 'user', value: `operator\0${cred.name}` }, { scope: 'ip', value: req.socket.remoteAddress ?? '' }];
     await this.deps.throttle?.check(keys);
@@ -44,6 +65,8 @@ export class OperatorGate {
       throw unauthorized('invalid operator credentials', hashes.has(cred.name) ? 'wrong operator password' : 'unknown operator', 'TG_ERR_INVALID_CREDENTIALS');
     }
     await this.deps.throttle?.succeed(keys);
+    if (this.#verified.size >= MAX_VERIFIED) this.#verified.clear();
+    this.#verified.set(digest!, { name: cred.name, until: now + VERIFIED_MS });
     return cred.name;
   }
 
@@ -62,6 +85,8 @@ export class OperatorGate {
     if (this.#loaded?.file !== file || this.#loaded.stamp !== stamp) {
       const { entries } = parseHtpasswd(readFileSync(file));
       this.#loaded = { file, stamp, hashes: new Map(entries.map((e) => [e.username, e.password])) };
+      // A removed operator or a changed password stops working at once.
+      this.#verified.clear();
     }
     return this.#loaded.hashes;
   }
