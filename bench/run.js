@@ -312,6 +312,23 @@ async function main() {
       } finally { await tg.proc.stop(); }
     }
 
+    // 6b. The inventory's cost: the same Basic cache-hit scenario on two trackgates, `inventory.enabled` false and
+    // true (the default), measured in interleaved rounds so that both rows see the same machine.
+    const inventoryRows = [
+      { name: 'trackgate-inventory-off', enabled: false, sc: small('tg-inventory-off', `trackgate Basic (cache hit), inventory off [${logWord(mainLog)}]`, { headers: { Authorization: basicHeader(USER) } }, { identity: true }) },
+      { name: 'trackgate-inventory-on', enabled: true, sc: small('tg-inventory-on', `trackgate Basic (cache hit), inventory on [${logWord(mainLog)}]`, { headers: { Authorization: basicHeader(USER) } }, { identity: true }) },
+    ].filter((r) => wanted(r.sc.id));
+    if (inventoryRows.length > 0) {
+      const started = [];
+      try {
+        for (const r of inventoryRows) started.push({ target: await startTrackgate(r.name, tgCtx, { logging: { access: mainLog }, inventory: { enabled: r.enabled } }), sc: r.sc });
+        process.stderr.write('trackgate (inventory.enabled false / true, interleaved)\n');
+        rows.push(...await measureInterleaved(ctx, started));
+      } finally {
+        for (const { target } of started.reverse()) await target.proc.stop();
+      }
+    }
+
     const cacheEvents = (tg, event) => metric(tg, `trackgate_validation_cache_events_total\\{event="${event}"\\}`);
     // The churn tokens, each wrk run (warm-up, runs) going on from where the scenario's requests so far stopped
     // (trackgate's hit + miss count, plus one token per connection for requests in flight): a run restarting at the

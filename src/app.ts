@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from './config/load.js';
+import { ConfigError, resolveFromConfig } from './config/load.js';
 import type { Config, LoadedConfig } from './config-schema.js';
 import { loadAccounts } from './accounts/load.js';
 import { AccountDirectory } from './accounts/directory.js';
@@ -53,6 +53,8 @@ import { drainProxyServer } from './app/drain.js';
 import { WatchedFiles } from './app/watched-files.js';
 import { configFiles, rereadFiles } from './app/config-files.js';
 import { updateSigningKeys } from './app/signing-key-updates.js';
+import { InventoryRecorder } from './inventory/recorder.js';
+import { OperatorGate } from './admin/operators.js';
 
 export type { AppOptions } from './app/options.js';
 
@@ -85,6 +87,8 @@ export class App {
   readonly passwords: PasswordVerifier;
   /** The Digest nc replay store shared beyond this process (Redis, or the cluster primary's); undefined: the Digest form keeps its own. */
   readonly nonceCounter: NonceCounterStore | undefined;
+  /** Batches who used which credential form; written to the store every `inventory.flushSeconds` and on close. */
+  readonly inventory: InventoryRecorder;
   /** The config, accounts and keys files, while watching. */
   #files: WatchedFiles | undefined;
   readonly #opts: AppOptions;
@@ -148,8 +152,14 @@ export class App {
       endAfterBody: (req, end) => this.#handler.endAfterBody(req, end),
     });
     this.#probe = new UpstreamProbe(this.#forwarder.origin);
+    this.inventory = new InventoryRecorder(store, () => this.#runtime.config.inventory, now, this.logger, {
+      dropped: (n) => this.metrics.inventoryDropped.inc(n),
+      written: (ok, n) => this.metrics.inventoryWrites.labels(ok ? 'ok' : 'error').inc(n),
+    });
+    this.metrics.observeInventory(() => store.countInventoryClients(now() - this.#runtime.config.inventory.clientsWindowDays * 86_400_000));
     this.#handler = new ProxyHandler({
       runtime: () => this.#runtime, forwarder: this.#forwarder, minter: this.minter, metrics: this.metrics, logger: this.logger, watch,
+      inventory: this.inventory,
     });
     this.metrics.observeInflight(() => this.#handler.inflight);
     this.metrics.observeSlots(this.#handler.slots);
@@ -168,6 +178,11 @@ export class App {
       closing: () => this.#closing,
       readiness: () => this.readiness(),
       openapi: () => this.openapi(),
+      operators: new OperatorGate({
+        file: () => { const f = this.#runtime.config.admin.operatorsFile; return f === undefined ? undefined : resolveFromConfig(this.#loaded, f); },
+        passwords: this.passwords, throttle: this.throttle, now,
+      }),
+      inventory: store, now, logger: this.logger,
     }));
     this.adminServer.on('clientError', (_err, socket) => socket.destroy());
     this.store.subscribe((e) => {
@@ -253,6 +268,7 @@ export class App {
       this.logger.info({ decision: `${d.address}:${d.port}` }, 'decision listener up');
     }
     if (config.watch) (this.#files ??= new WatchedFiles(() => this.reload())).follow(configFiles(this.#loaded));
+    this.inventory.start();
     return this.proxyServer.address() as AddressInfo;
   }
 
@@ -317,6 +333,8 @@ export class App {
     await this.#forwarder.close().catch(() => undefined);
     this.adminServer.closeAllConnections();
     await closeServer(this.adminServer);
+    // Sightings since the last write: the store is still open.
+    await this.inventory.close().catch(() => undefined);
     await this.store.close();
   }
 }

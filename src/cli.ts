@@ -13,6 +13,7 @@
  *   trackgate accounts list|add|remove  edit the accounts file; trackgate import htpasswd|htdigest FILE
  *   trackgate tokens list|revoke       issued tokens in the configured store (src/commands/tokens-cli.ts)
  *   trackgate store check              connect to the configured store and report what it found (src/commands/store-cli.ts)
+ *   trackgate inventory                who uses which credential form, from the store (src/commands/inventory-cli.ts)
  *   trackgate version | --version      the trackgate and Node.js versions
  *
  * Exit codes, the same for every command and subcommand: 0 done; 1 it failed (an invalid config, a refused
@@ -33,6 +34,7 @@ import { renderConfigDocs } from './config/docs.js';
 import { ACCOUNTS_CLI_OPTIONS, ACCOUNTS_USAGE, runAccountsCli } from './commands/accounts-cli.js';
 import { TOKENS_CLI_OPTIONS, TOKENS_USAGE, runTokensCli } from './commands/tokens-cli.js';
 import { STORE_CLI_OPTIONS, STORE_USAGE, runStoreCli } from './commands/store-cli.js';
+import { INVENTORY_CLI_OPTIONS, INVENTORY_USAGE, runInventoryCli } from './commands/inventory-cli.js';
 import { KEYS_CLI_OPTIONS, KEYS_USAGE, runKeysRotateCli } from './commands/keys-cli.js';
 import { renderConfigSchema } from './commands/config-schema.js';
 import { versionLine } from './commands/version.js';
@@ -146,6 +148,7 @@ const COMMANDS: Record<string, Command | Group> = {
   import: { help: '', delegate: (argv) => runAccountsCli(argv) },
   tokens: { help: TOKENS_USAGE, delegate: (argv) => runTokensCli(argv) },
   store: { help: STORE_USAGE, delegate: (argv) => runStoreCli(argv) },
+  inventory: { help: INVENTORY_USAGE, delegate: (argv) => runInventoryCli(argv) },
   version: {
     usage: 'trackgate version | --version        print the trackgate and Node.js versions',
     options: { version: { type: 'boolean' }, ...HELP }, args: [0, 0],
@@ -179,7 +182,7 @@ const COMMAND_USAGE: Record<string, string> = Object.fromEntries(Object.entries(
  */
 const ALL_OPTIONS: Options = {
   ...CONFIG, ...HELP, version: { type: 'boolean' }, lookup: { type: 'boolean' }, alg: { type: 'string' },
-  ...ACCOUNTS_CLI_OPTIONS, ...TOKENS_CLI_OPTIONS, ...KEYS_CLI_OPTIONS, ...STORE_CLI_OPTIONS,
+  ...ACCOUNTS_CLI_OPTIONS, ...TOKENS_CLI_OPTIONS, ...KEYS_CLI_OPTIONS, ...STORE_CLI_OPTIONS, ...INVENTORY_CLI_OPTIONS,
 };
 
 const GENERIC_USAGE = 'trackgate COMMAND [OPTIONS]';

@@ -121,6 +121,8 @@ export function targets(rows, extra) {
   cmp('Basic ≥ 2× nginx auth_basic apr1', 'tg-basic', 'nginx-apr1', 2);
   cmp('bcrypt user (Basic, cache hit) ≥ 20× nginx auth_basic bcrypt cost 5', 'tg-bcrypt', 'nginx-bcrypt', 20);
   cmp('64 KiB bodies ≥ 0.6× nginx', 'tg-64k', 'nginx-noauth-64k', 0.6);
+  // Same scenario, same run, interleaved; issue 19's "within noise" is taken as 5 %.
+  cmp('inventory on within noise of inventory off (Basic, cache hit: ≥ 0.95×)', 'tg-inventory-on', 'tg-inventory-off', 0.95);
   // Decision mode (nginx + trackgate, bench/lib/edge.js): cached decisions cost what nginx costs.
   const cached = rows.filter((r) => r.kind === 'decision' && !isPaced(r));
   const against = (name, peer, min) => {

@@ -2,11 +2,19 @@
  * The admin port: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (store and upstream reachable, with
  * a Redis store its topology: a master must answer; 503 while shutting down), `/.well-known/jwks.json` (the
  * identity header's public keys), `/openapi.json` (the token endpoints and credential forms of the running
- * config, src/admin/openapi.ts; a single process only).
+ * config, src/admin/openapi.ts; a single process only). Every `/admin/` path needs an operator login
+ * (operators.ts): `/admin/` (the operator page, operator-page.ts), `/admin/inventory` (the inventory report, JSON
+ * or `?format=csv`) and what else lives there.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyRing } from '../identity/keys.js';
 import type { RedisTopology } from '../store/redis-topology.js';
+import type { Store } from '../store/types.js';
+import { toTrackgateError, type TrackgateError } from '../errors.js';
+import { inventoryReport, parseFormat, parseInventoryQuery, renderReport } from '../inventory/report.js';
+import type { Logger } from '../observability/log.js';
+import type { OperatorGate } from './operators.js';
+import { operatorPage } from './operator-page.js';
 
 /** One dependency's state in `/readyz`; the Redis store adds its topology. */
 export interface ReadinessCheck {
@@ -25,6 +33,14 @@ export interface AdminDeps {
   closing(): boolean;
   /** The OpenAPI document, where this process has the token endpoints (not the cluster primary: 404 there). */
   openapi?(): unknown;
+  /** Checks the operator login of every `/admin/` request; absent: those paths answer 403 (none configured). */
+  operators?: OperatorGate;
+  /** Where `/admin/inventory` reads the inventory (the store, shared by every worker and replica). */
+  inventory?: Pick<Store, 'listInventory'>;
+  /** Epoch milliseconds (the `since` windows). */
+  now?(): number;
+  /** Failed operator logins and admin errors are logged here (never a credential). */
+  logger?: Logger;
 }
 
 function json(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
@@ -33,13 +49,50 @@ function json(res: ServerResponse, status: number, body: unknown, extra: Record<
   res.end(text);
 }
 
+function fail(res: ServerResponse, e: TrackgateError): void {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(e.headers ?? {})) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
+  json(res, e.status, { error: e.code, message: e.message }, headers);
+}
+
+/** The operator paths: every one behind the operator login, whatever serves it. */
+function isOperatorPath(path: string): boolean {
+  return path === '/admin' || path.startsWith('/admin/');
+}
+
 export function adminHandler(deps: AdminDeps) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      json(res, 405, { error: 'TG_ERR_METHOD_NOT_ALLOWED', message: 'method not allowed' }, { allow: 'GET, HEAD' });
+  const now = deps.now ?? Date.now;
+  const operator = (req: IncomingMessage, res: ServerResponse, path: string, serve: () => void): void => {
+    if (deps.operators === undefined) {
+      json(res, 403, { error: 'TG_ERR_FORBIDDEN', message: 'no operators configured: set admin.operatorsFile' });
       return;
     }
+    deps.operators.check(req).then(() => serve(), (err: unknown) => {
+      const e = toTrackgateError(err);
+      deps.logger?.warn({ path, err: e.code, detail: e.detail, ip: req.socket.remoteAddress }, 'operator request refused');
+      fail(res, e);
+    });
+  };
+  const serveInventory = (req: IncomingMessage, res: ServerResponse): void => {
+    if (deps.inventory === undefined) { json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' }); return; }
+    const params = new URL(req.url ?? '/', 'http://admin').searchParams;
+    const get = (name: string): string | undefined => params.get(name) ?? undefined;
+    let format;
+    let query;
+    try {
+      format = parseFormat(get('format'), ['json', 'csv']);
+      query = parseInventoryQuery(get, now());
+    } catch (err) {
+      fail(res, toTrackgateError(err));
+      return;
+    }
+    inventoryReport(deps.inventory, query, now()).then((report) => {
+      const { body, contentType } = renderReport(report, format);
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(body);
+    }, (err: unknown) => fail(res, toTrackgateError(err)));
+  };
+  const route = (req: IncomingMessage, res: ServerResponse, path: string): void => {
     switch (path) {
       case '/healthz':
         json(res, 200, { status: 'ok' });
@@ -63,6 +116,21 @@ export function adminHandler(deps: AdminDeps) {
       case '/.well-known/jwks.json':
         json(res, 200, deps.keys().jwks(), { 'cache-control': 'public, max-age=60' });
         return;
+      case '/admin':
+        res.writeHead(308, { location: '/admin/', 'content-length': 0 });
+        res.end();
+        return;
+      case '/admin/': {
+        // The policies endpoint is another part's optional hook (`policies`): where it is absent the page asks
+        // nothing of it (a 404 would be a console error) and shows "no policies".
+        const { html, headers } = operatorPage({ policies: (deps as { policies?: unknown }).policies !== undefined });
+        res.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(html) });
+        res.end(html);
+        return;
+      }
+      case '/admin/inventory':
+        serveInventory(req, res);
+        return;
       case '/openapi.json':
         if (deps.openapi !== undefined) {
           json(res, 200, deps.openapi(), { 'cache-control': 'no-cache' });
@@ -73,5 +141,15 @@ export function adminHandler(deps: AdminDeps) {
       default:
         json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });
     }
+  };
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      json(res, 405, { error: 'TG_ERR_METHOD_NOT_ALLOWED', message: 'method not allowed' }, { allow: 'GET, HEAD' });
+      return;
+    }
+    // Every /admin/ path, whichever case below serves it, passes the operator login first.
+    if (isOperatorPath(path)) { operator(req, res, path, () => route(req, res, path)); return; }
+    route(req, res, path);
   };
 }

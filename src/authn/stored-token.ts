@@ -120,6 +120,7 @@ export async function identityFromStoredToken(
     account: rec.account === undefined ? undefined : SHARED_NAMES.intern(rec.account),
     instance: rec.instance === undefined ? undefined : SHARED_NAMES.intern(rec.instance),
     actor: typeof rec.data?.act === 'string' ? SHARED_NAMES.intern(rec.data.act) : undefined,
+    dialect: SHARED_NAMES.intern(rec.issuer),
     expiresAt: rec.expiresAt,
     tokenDigest: rec.digest,
   });

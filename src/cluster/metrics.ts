@@ -3,7 +3,8 @@
  * merged with prom-client's AggregatorRegistry.aggregate (counters and histograms summed; gauges summed too,
  * which is what most of the app's gauges mean across workers: cache entries and bytes, in-flight requests,
  * open WebSockets; a gauge that is a state or a time names its own rule: `min` for trackgate_store_up,
- * trackgate_ready and the reload gauges, so one failing worker shows; `max` for the signing key's age;
+ * trackgate_ready and the reload gauges, so one failing worker shows; `max` for the signing key's age and
+ * trackgate_clients_by_scheme (every worker counts the same shared store);
  * `first` for trackgate_build_info and the memory limit; prom-client's process metrics carry their own), plus
  * the primary's worker metrics and its own process metrics (summed in: the container holds every process).
  *

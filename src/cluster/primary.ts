@@ -19,6 +19,10 @@ import { MemoryNonceCounterStore } from '../store/digest-nonce-counter.js';
 import type { LoadedConfig } from '../config-schema.js';
 import { createLogger, type Logger } from '../observability/log.js';
 import { MemoryThrottle } from '../store/throttle.js';
+import { openStore } from '../store/open.js';
+import { PasswordVerifier } from '../accounts/password-verifier.js';
+import { resolveFromConfig } from '../config/load.js';
+import { OperatorGate } from '../admin/operators.js';
 import type { IpcChannel } from './ipc.js';
 import { PrimaryMetrics } from './metrics.js';
 import { WorkerPool } from './pool.js';
@@ -85,7 +89,15 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
     }
     return checks;
   };
-  const admin = createServer(adminHandler({ metrics: { registry: metrics }, keys: () => keys, closing: () => closing, readiness }));
+  // The admin port's operator paths read the store the workers write (the inventory); the primary's own
+  // password checks and throttle guard the operator login.
+  const store = await openStore(config.store, opts.env ?? process.env);
+  const passwords = new PasswordVerifier({ options: () => keys.config.passwords });
+  const operatorsFile = config.admin.operatorsFile === undefined ? undefined : resolveFromConfig(loaded, config.admin.operatorsFile);
+  const admin = createServer(adminHandler({
+    metrics: { registry: metrics }, keys: () => keys, closing: () => closing, readiness,
+    operators: new OperatorGate({ file: () => operatorsFile, passwords, throttle }), inventory: store, logger,
+  }));
   admin.on('clientError', (_err, socket) => socket.destroy());
   await listenOn(admin, config.admin.listen);
 
@@ -104,6 +116,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
     pool.kill();
     admin.closeAllConnections();
     await new Promise((r) => admin.close(r));
+    await store.close();
     throw err;
   }
   if (config.watch) keys.watch();
@@ -129,6 +142,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
         keys.close();
         admin.closeAllConnections();
         await new Promise((r) => admin.close(r));
+        await store.close().catch(() => undefined);
         await opts.onClose?.();
         return clean;
       })

@@ -22,7 +22,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LOOKUP_DIGEST_RE, lookupDigest } from '../accounts/digest-token.js';
-import { ConfigError } from '../config/load.js';
+import { cliFailure } from './cli-failure.js';
 import { loadConfig } from '../config-schema.js';
 import { openStore } from '../store/open.js';
 import type { Store, TokenRecord } from '../store/types.js';
@@ -87,16 +87,7 @@ export async function runTokensCli(argv: string[], io: TokensCliIO = { stdin: pr
     if (revokeBy === undefined) return await list(store, io, values.subject, limit, values.json === true);
     return await revoke(store, io, revokeBy);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`trackgate: ${(err as Error).message}\nusage: trackgate tokens list|revoke ... --config FILE   (trackgate tokens --help)\n`);
-      return 2;
-    }
-    if (err instanceof ConfigError) {
-      io.stderr.write(`trackgate: invalid configuration: ${err.message}\n`);
-      return 1;
-    }
-    io.stderr.write(`trackgate: ${(err as Error).message}\n`);
-    return 1;
+    return cliFailure(err, io.stderr, 'trackgate tokens list|revoke ... --config FILE   (trackgate tokens --help)', err instanceof UsageError);
   } finally {
     await store?.close();
   }

@@ -29,6 +29,11 @@ const CACHE = 'the validation cache is built once at start (sized and timed from
 export const RELOAD_POLICY: readonly ReloadPolicyEntry[] = [
   { pattern: 'listen', effect: 'restart', why: SOCKETS },
   { pattern: 'admin.listen', effect: 'restart', why: SOCKETS },
+  {
+    pattern: 'admin.operatorsFile',
+    effect: (c) => (c.workers === 1 ? 'live' : 'restart'),
+    why: 'single process: the path is read from the running config at each /admin/ request; workers: the primary keeps the path it started with (the file itself is re-read when it changes)',
+  },
   { pattern: 'upstream.url', effect: 'restart', why: POOL },
   { pattern: 'upstream.connections', effect: 'restart', why: POOL },
   { pattern: 'upstream.connectTimeoutMs', effect: 'restart', why: POOL },
@@ -80,6 +85,7 @@ export const RELOAD_POLICY: readonly ReloadPolicyEntry[] = [
   { pattern: 'decision.listen', effect: 'restart', why: SOCKETS },
   { pattern: 'decision.allowFrom', effect: 'live', why: 'read from the running config at each decision request' },
   { pattern: 'decision.maxAgeSeconds', effect: 'live', why: 'read from the running config at each decision' },
+  { pattern: 'inventory.*', effect: 'live', why: 'read by the inventory recorder from the running config at each sighting and write' },
   { pattern: 'logging.level', effect: 'live', why: 'set on the logger on reload' },
   { pattern: 'logging.access', effect: 'live', why: RUNTIME },
   { pattern: 'shutdown.graceMs', effect: 'live', why: 'read from the running config when shutdown starts' },

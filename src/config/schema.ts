@@ -205,6 +205,7 @@ export function configSchemaOf<A extends ModuleShape, I extends ModuleShape>(aut
     listen: hostPort.default('127.0.0.1:8080').describe('Proxy listen address (env TRACKGATE_LISTEN).'),
     admin: z.object({
       listen: hostPort.default('127.0.0.1:9090').describe('Admin server (metrics, health, JWKS) listen address (env TRACKGATE_ADMIN_LISTEN).'),
+      operatorsFile: z.string().min(1).optional().describe('htpasswd file of the operators who may open the admin port\'s `/admin/` paths (the operator page, `/admin/inventory`) with HTTP Basic: `name:hash` lines, hashes as `trackgate hash-password` or `htpasswd -B` write them; relative to the config file\'s folder, read again when it changes. Absent: those paths answer 403. The other admin paths stay open.'),
     }).strict().prefault({}).describe('Admin server.'),
     upstream: z.object({
       url: httpUrl.default('http://127.0.0.1:3000').describe('The protected service (env TRACKGATE_UPSTREAM).'),
@@ -307,6 +308,14 @@ export function configSchemaOf<A extends ModuleShape, I extends ModuleShape>(aut
         .describe('Peers (addresses, CIDR ranges) the decision listener answers; any other peer gets 403 TG_ERR_DECISION_PEER. Set it to the edge proxies\' addresses (the ingress controller\'s pod range).'),
       maxAgeSeconds: z.number().int().min(0).max(300).default(5).describe('Longest time an edge may cache an allowing decision (`Cache-Control: max-age`, also bounded by the credential\'s and the identity header\'s remaining life). A revoked token or a changed route rule reaches clients behind a caching edge within this bound. 0: no decision is cacheable.'),
     }).strict().prefault({}).describe('Decision (forward-auth) mode: an edge proxy asks trackgate whether to let each request through (docs/decision-mode.md).'),
+    inventory: z.object({
+      enabled: z.boolean().default(true).describe('Keep the inventory: one record per client × credential form × dialect (subject, kind, account, instance; first and last seen, count, last User-Agent), for `GET /admin/inventory`, `trackgate inventory` and trackgate_clients_by_scheme. Sightings are batched in memory and written off the request path. Applies on reload.'),
+      flushSeconds: z.number().int().min(1).max(300).default(5).describe('How often a process writes its batched sightings to the store (and on shutdown). Records of other replicas show after their next write. Applies on reload.'),
+      retentionDays: z.number().int().min(1).max(3650).default(90).describe('Records not seen for this long are deleted (checked about once an hour). Applies on reload.'),
+      recordAddress: z.boolean().default(false).describe('Also keep the client address of the latest sighting. Off by default: an address is personal data. Turning it off stops keeping new addresses; a record\'s address goes at its next sighting. Applies on reload.'),
+      maxPending: z.number().int().min(100).max(10_000_000).default(100_000).describe('Most distinct records a process batches between writes (~300 B each); sightings of further new records are dropped and counted (trackgate_inventory_dropped_total) until the next write. Applies on reload.'),
+      clientsWindowDays: z.number().int().min(1).max(3650).default(30).describe('Window of trackgate_clients_by_scheme: distinct clients last seen within this many days. Applies on reload.'),
+    }).strict().prefault({}).describe('The inventory of who uses which credential form (docs/operations.md, "The inventory").'),
     logging: z.object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
       access: z.boolean().default(true).describe('One access line per request.'),

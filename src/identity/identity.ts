@@ -25,6 +25,11 @@ export interface Identity {
    * account by a masquerade (the `act` claim, RFC 8693 §4.1, as `{"sub": actor}`).
    */
   readonly actor?: string;
+  /**
+   * The token-endpoint dialect that issued the credential (stored tokens), or the wire variant of the form, where
+   * it has one (not a claim): the inventory counts clients per form and dialect.
+   */
+  readonly dialect?: string;
   /** Epoch milliseconds after which the credential itself is no longer valid. */
   readonly expiresAt?: number;
   /**

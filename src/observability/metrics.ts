@@ -219,6 +219,36 @@ export class Metrics {
       this.redisFailovers.labels(t.mode).inc(t.failovers);
     },
   });
+  readonly inventoryDropped = new client.Counter({
+    name: 'trackgate_inventory_dropped_total',
+    help: 'Inventory sightings dropped: a new record while inventory.maxPending records waited for their write (or a failed write\'s records found no room).',
+    registers: [this.registry],
+  });
+  readonly inventoryWrites: client.Counter<'result'> = new client.Counter({
+    name: 'trackgate_inventory_writes_total',
+    help: 'Inventory records written to the store in batches, by result (ok, error: kept and retried at the next flush).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  #inventoryClients: (() => Promise<Map<string, number>>) | undefined;
+  readonly clientsByScheme: client.Gauge<'scheme'> = new client.Gauge({
+    name: 'trackgate_clients_by_scheme',
+    help: 'Distinct clients (subject, kind, account, instance) of each credential form last seen within inventory.clientsWindowDays, read from the store at each scrape: every process reads the same shared records, so workers\' values are merged by max, not summed.',
+    labelNames: ['scheme'] as const,
+    registers: [this.registry],
+    aggregator: 'max',
+    collect: async () => {
+      if (this.#inventoryClients === undefined) return;
+      let counts: Map<string, number>;
+      try {
+        counts = await this.#inventoryClients();
+      } catch {
+        return; // the store is down: trackgate_store_up says so; the last values stay
+      }
+      this.clientsByScheme.reset();
+      for (const [scheme, n] of counts) this.clientsByScheme.labels(scheme).set(n);
+    },
+  });
   readonly storeDuration = new FastHistogram({
     name: 'trackgate_store_duration_seconds',
     help: 'Time of store operations by operation (get_token, put_token, revoke_tokens, …), failed ones included.',
@@ -387,6 +417,11 @@ export class Metrics {
     const t = await Promise.race([probe, timeout]);
     this.#redisSeen = t ?? (this.#redisSeen !== undefined ? { ...this.#redisSeen, masterReachable: false } : undefined);
     return this.#redisSeen;
+  }
+
+  /** Where trackgate_clients_by_scheme is read from at each scrape (the store's distinct clients in the window). */
+  observeInventory(clients: () => Promise<Map<string, number>>): void {
+    this.#inventoryClients = clients;
   }
 
   /** One store operation took `seconds` (`trackgate_store_duration_seconds`). */

@@ -29,6 +29,7 @@ import { actsForBodyCheck, type ActsForBodyCheck } from './acts-for-body.js';
 import { expectsContinue } from './expect-continue.js';
 import { addAccessOutcome } from './access-outcome.js';
 import type { IssueMatch } from '../issue/router.js';
+import type { InventoryRecorder } from '../inventory/recorder.js';
 
 export interface ProxyDeps {
   runtime(): Runtime;
@@ -36,6 +37,8 @@ export interface ProxyDeps {
   minter: IdentityMinter;
   metrics: Metrics;
   logger: Logger;
+  /** Where each admitted identity is noted for the inventory (in memory; written to the store off the request path). */
+  inventory?: Pick<InventoryRecorder, 'note'>;
   /** Shared with the forwarder (responses a client does not read); the handler makes its own if absent. */
   watch?: ProgressWatch;
 }
@@ -138,9 +141,9 @@ export class ProxyHandler {
       return this.#rejected(err, failure, rule);
     }
     if (result instanceof Promise) {
-      return result.then((r) => this.#admitted(access, r, t0), (err: unknown) => this.#rejected(err, failure, rule));
+      return result.then((r) => this.#admitted(access, r, t0, rt, view), (err: unknown) => this.#rejected(err, failure, rule));
     }
-    return this.#admitted(access, result, t0);
+    return this.#admitted(access, result, t0, rt, view);
   }
 
   /** Counts a failed attempt by its reason; throws it, or forwards it as anonymous where the rule says so. */
@@ -151,13 +154,18 @@ export class ProxyHandler {
     return { identity: ANONYMOUS, scheme: failure.scheme, cache: 'bypass', fingerprint: failure.fingerprint, anonymous: e };
   }
 
-  #admitted(access: Access, result: AuthResult, t0: number): AuthResult {
+  #admitted(access: Access, result: AuthResult, t0: number, rt: Runtime, view: NodeRequestView): AuthResult {
     this.deps.metrics.authTime(result.scheme, result.cache, (performance.now() - t0) / 1000);
     if (!allows(access, result.identity)) {
       this.deps.metrics.authAttempt(result.scheme, 'forbidden');
       throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', { reason: 'forbidden', detail: 'route rule does not admit this identity' });
     }
     this.deps.metrics.authAttempt(result.scheme, 'ok');
+    const inventory = rt.config.inventory;
+    if (inventory.enabled && this.deps.inventory !== undefined) {
+      const ua = view.headers['user-agent'];
+      this.deps.inventory.note(result.scheme, result.identity, typeof ua === 'string' ? ua : undefined, inventory.recordAddress ? view.remoteAddress : undefined);
+    }
     return result;
   }
 

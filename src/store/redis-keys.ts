@@ -9,7 +9,9 @@
  *   the revocation event is published from the same script, so all of them share the deployment's one
  *   slot (on one master; trackgate's records are small: see docs/configuration.md). The throttle's counters
  *   are tagged per counted value (`<prefix>thr:{user:<hash>}:<window>`) and the Digest `nc` records per one of
- *   {@link NONCE_BUCKETS} buckets, each with its own mark, so those spread over the cluster.
+ *   {@link NONCE_BUCKETS} buckets, each with its own mark, so those spread over the cluster. The inventory's keys
+ *   are `{<prefix>inv}…`: a batch merges many records and their indexes in one script, so they share a slot of
+ *   their own (apart from the tokens').
  */
 
 /** Digest `nc` buckets on a cluster: each is a slot with its own `since` mark. */
@@ -19,8 +21,12 @@ export class RedisKeys {
   /** The start of every token and user key: the prefix, hash-tagged on a cluster. */
   readonly #data: string;
 
+  /** The start of every inventory key: hash-tagged on a cluster, one slot of its own. */
+  readonly #inventory: string;
+
   constructor(readonly prefix: string, readonly cluster: boolean) {
     this.#data = cluster ? `{${prefix}}` : prefix;
+    this.#inventory = cluster ? `{${prefix}inv}` : `${prefix}inv:`;
   }
 
   /** A token's record; `tokenPrefix + digest` is the same key (a script builds it from the prefix). */
@@ -34,6 +40,15 @@ export class RedisKeys {
   userKey(app: string, key: string): string { return `${this.#data}ukey:${app.length}:${app}:${key}`; }
   /** The pub/sub channel revocations travel on (on a cluster, PUBLISH reaches every node). */
   get events(): string { return `${this.prefix}events`; }
+
+  /** The start of an inventory record's key (its id follows). */
+  get inventoryRecordPrefix(): string { return `${this.#inventory}r:`; }
+  /** Sorted set of every inventory record's id, scored by last seen. */
+  get inventorySeen(): string { return `${this.#inventory}seen`; }
+  /** The start of a scheme's sorted set of distinct clients scored by last seen (the scheme follows). */
+  get inventoryClientsPrefix(): string { return `${this.#inventory}c:`; }
+  /** Set of the schemes that have inventory records. */
+  get inventorySchemes(): string { return `${this.#inventory}schemes`; }
 
   /** A throttle counter of one window; `value` is already hashed. */
   throttle(scope: string, value: string, window: number): string {

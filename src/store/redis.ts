@@ -28,14 +28,18 @@
  * they derived from the store). Each `revoked` event is delivered a second time {@link REEMIT_MS} later: a
  * verification that read the token just before the revocation may cache its verdict just after the first one.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import type { RedisNode } from '../config/redis-url.js';
 import { TrackgateError } from '../errors.js';
 import { createRedisClient, type RedisClient } from './redis-client.js';
 import { nodeName, type RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
-import type { CreateUserResult, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
+import { RedisInventory } from './redis-inventory.js';
+import { Script } from './redis-script.js';
+
+export { Script } from './redis-script.js';
+import type { CreateUserResult, InventoryFilter, InventoryRecord, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
 
 /** How long a token's record is kept past its expiry (≥ the longest `issue.refreshGraceSeconds`, 300 s). */
 export const RETAIN_AFTER_EXPIRY_MS = 60 * 60_000;
@@ -47,23 +51,6 @@ export const REEMIT_MS = 250;
 export const RETRY_AFTER_SECONDS = 1;
 /** Reconnect attempts of a cluster's event subscriber before it moves to another node. */
 const SUBSCRIBER_ATTEMPTS_PER_NODE = 2;
-
-/** A Lua script run by SHA, loaded on first NOSCRIPT (never re-run after any other failure). */
-export class Script {
-  readonly #sha: string;
-  constructor(readonly source: string) {
-    this.#sha = createHash('sha1').update(source).digest('hex');
-  }
-
-  async run(redis: RedisClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.#sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return redis.eval(this.source, keys.length, ...keys, ...args);
-      throw err;
-    }
-  }
-}
 
 /**
  * KEYS: per record its hash, subject index and family set (the hash again when it has none).
@@ -178,6 +165,7 @@ export class RedisStore implements Store {
   readonly redis: RedisClient;
   readonly keys: RedisKeys;
   readonly connection: RedisConnection;
+  readonly #inventory: RedisInventory;
   #sub: RedisClient;
   /** Cluster: the node the subscriber tries next. */
   #subNode = 0;
@@ -200,6 +188,7 @@ export class RedisStore implements Store {
     this.redis = createRedisClient(conn, { name: 'trackgate' });
     this.redis.on('error', (err: Error) => { this.#lastError = err.message; });
     this.redis.on('ready', () => this.#sawMaster());
+    this.#inventory = new RedisInventory(this.redis, this.keys);
     this.#sub = this.#subscriber();
   }
 
@@ -469,6 +458,22 @@ export class RedisStore implements Store {
       for (const rec of recs) if (rec.subject === subject && rec.revokedAt === undefined) out.push(rec.digest);
     }
     return out;
+  }
+
+  recordInventory(updates: readonly InventoryRecord[]): Promise<void> {
+    return this.#call(() => this.#inventory.merge(updates));
+  }
+
+  listInventory(filter: InventoryFilter): Promise<InventoryRecord[]> {
+    return this.#call(() => this.#inventory.list(filter));
+  }
+
+  countInventoryClients(since: number): Promise<Map<string, number>> {
+    return this.#call(() => this.#inventory.countClients(since));
+  }
+
+  pruneInventory(before: number): Promise<number> {
+    return this.#call(() => this.#inventory.prune(before));
   }
 
   async close(): Promise<void> {

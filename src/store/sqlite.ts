@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DEFAULT_SQLITE_CACHE_BYTES } from '../config/schema.js';
 import { DatabaseSync, type Database, type Statement } from './node-sqlite.js';
-import type { CreateUserResult, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
+import type { CreateUserResult, InventoryFilter, InventoryRecord, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
 
 /** How often a subscribed store looks for revocations made by other processes on the same file. */
 export const REVOCATION_POLL_MS = 1000;
@@ -78,6 +78,13 @@ export class SqliteStore implements Store {
         anonymous INTEGER NOT NULL, display_name TEXT NOT NULL, extra TEXT, created_at INTEGER NOT NULL,
         UNIQUE (app, key)
       );
+      CREATE TABLE IF NOT EXISTS inventory (
+        scheme TEXT NOT NULL, dialect TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL,
+        account TEXT NOT NULL, instance TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+        count INTEGER NOT NULL, user_agent TEXT, address TEXT,
+        PRIMARY KEY (scheme, dialect, subject, kind, account, instance)
+      );
+      CREATE INDEX IF NOT EXISTS inventory_last_seen ON inventory(last_seen);
     `);
     // Files created before the refresh grace window existed lack the `rotated` column.
     const columns = (this.#db.prepare('PRAGMA table_info(tokens)').all() as { name: string }[]).map((c) => c.name);
@@ -107,6 +114,20 @@ export class SqliteStore implements Store {
       userByKey: this.#db.prepare('SELECT * FROM users WHERE app = ? AND key = ?'),
       userDelete: this.#db.prepare('DELETE FROM users WHERE id = ?'),
       subjectLive: this.#db.prepare('SELECT digest FROM tokens WHERE subject = ? AND revoked_at IS NULL'),
+      // Columns on the right of SET are the old row's: user agent and address follow the later sighting.
+      inventoryMerge: this.#db.prepare(`INSERT INTO inventory VALUES
+        (@scheme, @dialect, @subject, @kind, @account, @instance, @first_seen, @last_seen, @count, @user_agent, @address)
+        ON CONFLICT (scheme, dialect, subject, kind, account, instance) DO UPDATE SET
+          first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen),
+          count = count + excluded.count,
+          user_agent = CASE WHEN excluded.last_seen >= last_seen THEN excluded.user_agent ELSE user_agent END,
+          address = CASE WHEN excluded.last_seen >= last_seen THEN excluded.address ELSE address END`),
+      inventoryList: this.#db.prepare(`SELECT * FROM inventory WHERE (@scheme IS NULL OR scheme = @scheme)
+        AND (@kind IS NULL OR kind = @kind) AND (@account IS NULL OR account = @account) AND last_seen >= @since
+        ORDER BY last_seen DESC, scheme, subject LIMIT @limit`),
+      inventoryClients: this.#db.prepare(`SELECT scheme, COUNT(*) AS n FROM
+        (SELECT DISTINCT scheme, subject, kind, account, instance FROM inventory WHERE last_seen >= ?) GROUP BY scheme`),
+      inventoryPrune: this.#db.prepare('DELETE FROM inventory WHERE last_seen < ?'),
       begin: this.#db.prepare('BEGIN IMMEDIATE'),
       commit: this.#db.prepare('COMMIT'),
       rollback: this.#db.prepare('ROLLBACK'),
@@ -264,6 +285,34 @@ export class SqliteStore implements Store {
     return digests;
   }
 
+  async recordInventory(updates: readonly InventoryRecord[]): Promise<void> {
+    if (updates.length === 0) return;
+    this.#write(() => {
+      for (const u of updates) {
+        this.#stmts.inventoryMerge.run({
+          scheme: u.scheme, dialect: u.dialect, subject: u.subject, kind: u.kind, account: u.account, instance: u.instance,
+          first_seen: u.firstSeen, last_seen: u.lastSeen, count: u.count, user_agent: u.userAgent ?? null, address: u.address ?? null,
+        });
+      }
+    });
+  }
+
+  async listInventory(f: InventoryFilter): Promise<InventoryRecord[]> {
+    const rows = this.#stmts.inventoryList.all({
+      scheme: f.scheme ?? null, kind: f.kind ?? null, account: f.account ?? null, since: f.seenSince ?? 0, limit: f.limit,
+    }) as InventoryRow[];
+    return rows.map(inventoryFromRow);
+  }
+
+  async countInventoryClients(since: number): Promise<Map<string, number>> {
+    const rows = this.#stmts.inventoryClients.all(since) as { scheme: string; n: number }[];
+    return new Map(rows.map((r) => [r.scheme, Number(r.n)]));
+  }
+
+  async pruneInventory(before: number): Promise<number> {
+    return Number(this.#stmts.inventoryPrune.run(before).changes);
+  }
+
   /**
    * Runs `fn` in one transaction that takes the write lock at BEGIN (IMMEDIATE): waiting for another process's
    * writer falls under the busy timeout, which a read-then-write transaction upgrading its lock would not get.
@@ -292,6 +341,20 @@ export class SqliteStore implements Store {
     if (this.#poll !== undefined) { clearInterval(this.#poll); this.#poll = undefined; }
     if (this.#open) { this.#open = false; this.#db.close(); }
   }
+}
+
+type InventoryRow = {
+  scheme: string; dialect: string; subject: string; kind: string; account: string; instance: string;
+  first_seen: number; last_seen: number; count: number; user_agent: string | null; address: string | null;
+};
+
+function inventoryFromRow(r: InventoryRow): InventoryRecord {
+  return {
+    scheme: r.scheme, dialect: r.dialect, subject: r.subject, kind: r.kind, account: r.account, instance: r.instance,
+    firstSeen: Number(r.first_seen), lastSeen: Number(r.last_seen), count: Number(r.count),
+    ...(r.user_agent !== null ? { userAgent: r.user_agent } : {}),
+    ...(r.address !== null ? { address: r.address } : {}),
+  };
 }
 
 function userFromRow(r: UserRow): StoredUser {

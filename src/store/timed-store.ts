@@ -5,12 +5,13 @@
  * refresh or revocation is attributed by reading the records it touched afterwards, off the caller's path
  * (these are rare operations; the request path's lookups are not touched).
  */
-import type { CreateUserResult, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
+import type { CreateUserResult, InventoryFilter, InventoryRecord, Store, StoreEvent, StoredUser, TokenRecord } from './types.js';
 
 /** Metric label of each operation. */
 export type StoreOp =
   | 'ping' | 'put_token' | 'get_token' | 'revoke_tokens' | 'rotate_token' | 'revoke_family' | 'list_tokens'
-  | 'purge_expired' | 'create_user' | 'get_user' | 'get_user_by_username' | 'get_user_by_key' | 'delete_user';
+  | 'purge_expired' | 'create_user' | 'get_user' | 'get_user_by_username' | 'get_user_by_key' | 'delete_user'
+  | 'record_inventory' | 'list_inventory' | 'count_inventory_clients' | 'prune_inventory';
 
 /** `issued`: a token written; `refreshed`: a refresh token spent for a new pair; `revoked`: a live token revoked. */
 export type TokenEvent = 'issued' | 'refreshed' | 'revoked';
@@ -72,6 +73,10 @@ export class TimedStore implements Store {
     p.then((digests) => this.#attribute('revoked', digests ?? [], at), () => undefined);
     return p;
   }
+  recordInventory(updates: readonly InventoryRecord[]): Promise<void> { return this.#timed('record_inventory', () => this.inner.recordInventory(updates)); }
+  listInventory(filter: InventoryFilter): Promise<InventoryRecord[]> { return this.#timed('list_inventory', () => this.inner.listInventory(filter)); }
+  countInventoryClients(since: number): Promise<Map<string, number>> { return this.#timed('count_inventory_clients', () => this.inner.countInventoryClients(since)); }
+  pruneInventory(before: number): Promise<number> { return this.#timed('prune_inventory', () => this.inner.pruneInventory(before)); }
   subscribe(listener: (e: StoreEvent) => void): () => void { return this.inner.subscribe(listener); }
   close(): Promise<void> { return this.inner.close(); }
 }

@@ -64,6 +64,42 @@ export interface StoredUser {
 /** Outcome of {@link Store.createUser}: a taken username or (app, key) is refused atomically. */
 export type CreateUserResult = 'created' | 'duplicate_username' | 'duplicate_key' | 'duplicate_id';
 
+/**
+ * Who used which credential form (the inventory): one record per client × scheme × dialect. Missing parts are
+ * empty strings, so the key has one spelling in every engine.
+ */
+export interface InventoryKey {
+  /** The credential form id. */
+  readonly scheme: string;
+  /** The token-endpoint dialect that issued the credential, or the form's wire variant; '' when neither. */
+  readonly dialect: string;
+  readonly subject: string;
+  readonly kind: string;
+  readonly account: string;
+  readonly instance: string;
+}
+
+/** An inventory record, or a batch of sightings merged into one (epoch milliseconds). */
+export interface InventoryRecord extends InventoryKey {
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+  readonly count: number;
+  /** The User-Agent of the latest sighting, if it had one. */
+  readonly userAgent?: string;
+  /** The client address of the latest sighting, only where `inventory.recordAddress` is on. */
+  readonly address?: string;
+}
+
+/** What {@link Store.listInventory} returns: every part optional, newest last-seen first. */
+export interface InventoryFilter {
+  readonly scheme?: string;
+  readonly kind?: string;
+  readonly account?: string;
+  /** Only records last seen at or after this (epoch milliseconds). */
+  readonly seenSince?: number;
+  readonly limit: number;
+}
+
 export interface Store {
   /** `sqlite` or `redis`. */
   readonly engine: string;
@@ -101,5 +137,15 @@ export interface Store {
    * scan of every token.)
    */
   deleteUser(id: string, at: number): Promise<string[] | undefined>;
+  /**
+   * Merges sightings into the inventory, atomically per call (concurrent callers on any replica add up): count
+   * added, first seen the earliest, last seen the latest, user agent and address those of the latest.
+   */
+  recordInventory(updates: readonly InventoryRecord[]): Promise<void>;
+  listInventory(filter: InventoryFilter): Promise<InventoryRecord[]>;
+  /** Distinct clients (subject, kind, account, instance) per scheme last seen at or after `since`. */
+  countInventoryClients(since: number): Promise<Map<string, number>>;
+  /** Deletes inventory records last seen before `before`; returns how many. */
+  pruneInventory(before: number): Promise<number>;
   close(): Promise<void>;
 }

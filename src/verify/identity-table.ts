@@ -60,6 +60,7 @@ interface Shape {
   readonly account: string | undefined;
   readonly instance: string | undefined;
   readonly actor: string | undefined;
+  readonly dialect: string | undefined;
   readonly id: string;
   refs: number;
 }
@@ -341,6 +342,7 @@ export class IdentityTable {
       account: shape.account,
       instance: shape.instance,
       actor: shape.actor,
+      dialect: shape.dialect,
       expiresAt: (flags & F_NO_EXPIRY) !== 0 ? undefined : this.#expires[row]!,
       tokenDigest,
     });
@@ -390,11 +392,12 @@ export class IdentityTable {
 
   #shapeFor(id: Identity): number {
     const shapeId = [id.scheme, id.kind, id.account === undefined ? -1 : id.account.length, id.account ?? '',
-      id.instance === undefined ? -1 : id.instance.length, id.instance ?? '', id.actor === undefined ? -1 : id.actor.length, id.actor ?? ''].join(' ');
+      id.instance === undefined ? -1 : id.instance.length, id.instance ?? '', id.actor === undefined ? -1 : id.actor.length, id.actor ?? '',
+      id.dialect === undefined ? -1 : id.dialect.length, id.dialect ?? ''].join(' ');
     let index = this.#shapeIds.get(shapeId);
     if (index === undefined) {
       index = this.#freeShapes.pop() ?? this.#shapes.length;
-      this.#shapes[index] = { scheme: id.scheme, kind: id.kind, account: id.account, instance: id.instance, actor: id.actor, id: shapeId, refs: 0 };
+      this.#shapes[index] = { scheme: id.scheme, kind: id.kind, account: id.account, instance: id.instance, actor: id.actor, dialect: id.dialect, id: shapeId, refs: 0 };
       this.#shapeIds.set(shapeId, index);
     }
     this.#shapes[index]!.refs++;

@@ -19,7 +19,7 @@ const LEVELS: readonly (readonly string[])[] = [
   ['observability'],
   ['store'],
   ['accounts', 'identity'],
-  ['verify'],
+  ['verify', 'inventory'],
   ['authn'],
   ['issue'],
   ['proxy'],

@@ -138,3 +138,17 @@ describe('bench report: decision mode (nginx + trackgate)', () => {
     expect(target(list, 'cached decisions (nginx + trackgate: Basic, Bearer, `_token`) ≥ 4×')?.detail).toBe('not measured (peer missing)');
   });
 });
+
+describe('bench report: the inventory pair', () => {
+  const judge = (onRps: number | undefined) => {
+    const rows = [row('tg-inventory-off', 'small', 10_000, 10), ...(onRps === undefined ? [] : [row('tg-inventory-on', 'small', onRps, 10)])];
+    return target(report.targets(report.withRatios(rows), {}), 'inventory on within noise of inventory off');
+  };
+
+  it('passes within 5 % of the same run without the inventory, fails beyond, and is unjudged without the pair', () => {
+    expect(judge(9_600)?.pass).toBe(true);
+    expect(judge(9_600)?.detail).toBe('9600 vs 10000 rps = 0.96×');
+    expect(judge(9_400)?.pass).toBe(false);
+    expect(judge(undefined)?.pass).toBeUndefined();
+  });
+});

@@ -132,6 +132,8 @@ beforeAll(async () => {
       },
       throttle: { user: { limit: 3, windowSeconds: 3600 }, ip: { limit: 100_000 } },
       limits: { bodyIdleTimeoutMs: 300 },
+      // Written every second, so the inventory's series exist well before the last scrape.
+      inventory: { flushSeconds: 1 },
       logging: { level: 'info' },
       watch: true,
     },

@@ -117,7 +117,8 @@ export const instance = defineAuthenticator({
             return Object.freeze({ subject: admin.email, scheme: 'instance', kind: 'admin' as const, instance: admin.instanceId });
           })();
           await deps.throttle?.succeed(keys);
-          return identity;
+          // The wire variant (headers or Basic) is the inventory's dialect: who still sends InstanceKey headers.
+          return Object.freeze({ ...identity, dialect: cred.mode });
         } catch (err) {
           if (err instanceof TrackgateError && err.reason === 'invalid') await deps.throttle?.fail(keys);
           throw err;

@@ -17,6 +17,7 @@ import type { StoreEvent } from '../../../src/store/types.js';
 import { nonce, nonceCounterContract } from '../../helpers/nonce-counter-contract.js';
 import { startClusterSetup, type ClusterSetup } from '../../helpers/redis-cluster.js';
 import { record, storeContract } from '../../helpers/store-contract.js';
+import { inventoryContract, sighting } from '../../helpers/inventory-contract.js';
 import { lockoutContract } from '../../helpers/throttle-contract.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -46,6 +47,12 @@ storeContract('redis', async () => {
   const store = await connect();
   await flush(store);
   return { store, cleanup: () => store.close() };
+});
+
+inventoryContract('redis cluster', async () => {
+  const store = await connect();
+  await flush(store);
+  return store;
 });
 
 describe('Redis Cluster: throttle', () => {
@@ -100,6 +107,16 @@ describe('Redis Cluster: events and layout', () => {
     expect(holding(/^tg:dnc:\{\d+\}:n:/)).toBe(3);
     // An operator's listing scans every master.
     expect(await store.listTokens({ limit: 100 })).toHaveLength(10);
+  });
+
+  it('the inventory\'s keys share one slot of their own, apart from the tokens\'', async () => {
+    const store = await connect();
+    await flush(store);
+    await store.recordInventory(Array.from({ length: 30 }, (_, i) => sighting({ subject: `client-${i}`, scheme: i % 2 === 0 ? 'basic' : 'digest' })));
+    const keysOn = await Promise.all(masters(store).map((m) => m.keys('*')));
+    expect(keysOn.filter((ks) => ks.some((k) => k.startsWith('{tg:inv}'))).length).toBe(1);
+    expect(keysOn.flat().filter((k) => !k.startsWith('{tg:inv}'))).toEqual([]);
+    expect(Object.fromEntries(await store.countInventoryClients(0))).toEqual({ basic: 15, digest: 15 });
   });
 
   it('store check: an ok cluster, each master\'s persistence read, waitReplicas 1 met', async () => {
