@@ -150,6 +150,8 @@ function drawChart() {
   scale.textContent = "top: " + max.toFixed(1) + " requests/s; " + Math.round((samples[samples.length - 1].at - samples[0].at) / 1000) + " s shown";
   svg.appendChild(scale);
   rates.forEach(function (pts, k) {
+    // One interval is one rate: drawn across the width, since a polyline of one point shows nothing.
+    if (pts.length === 1) pts = [pts[0], pts[0]];
     var line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
     var step = pts.length > 1 ? 1000 / (pts.length - 1) : 1000;
     line.setAttribute("points", pts.map(function (v, i) { return (i * step).toFixed(1) + "," + (210 - 200 * v / max).toFixed(1); }).join(" "));

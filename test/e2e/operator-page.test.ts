@@ -87,6 +87,9 @@ it('shows the workload, exports the API\'s CSV and logs no error', async () => {
     expect(totals).toMatchObject({ basic: '11', session_token: '2', instance: '4', none: '1' });
     const lines = await page.$$eval('#chart polyline', (ps) => ps.map((p) => p.getAttribute('data-scheme')));
     expect(lines).toEqual(expect.arrayContaining(['basic', 'instance', 'session_token']));
+    // Each line is drawn: at least two points, so even the first interval's rate is visible.
+    const points = await page.$$eval('#chart polyline', (ps) => ps.map((p) => (p.getAttribute('points') ?? '').split(' ').length));
+    for (const n of points) expect(n).toBeGreaterThanOrEqual(2);
     expect(await page.textContent('#updated')).toMatch(/^updated /);
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv')]);
