@@ -177,6 +177,7 @@ export class App {
       this.cache.deleteTokenDigests(new Set(e.digests));
     });
     this.metrics.observeCache(this.cache);
+    this.metrics.observePolicies(() => this.#runtime.policies.sunsets());
     this.metrics.observeSigningKey(() => ({ kid: this.minter.signingKid, publishedAt: this.minter.keys.keys.find((k) => k.kid === this.minter.signingKid)?.publishedAt }));
     void this.passwords.calibrate(accounts);
   }
