@@ -17,7 +17,14 @@ export interface MigrationChecks {
 
 /** An RFC 3339 date (`2027-03-31`) or date-time with its zone (`2027-03-31T00:00:00Z`). */
 const date = z.string().regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/, 'must be a date such as 2027-03-31 or 2027-03-31T00:00:00Z')
-  .refine((s) => Number.isFinite(Date.parse(s)), 'is not a calendar date');
+  .refine(isCalendarDate, 'is not a calendar date');
+
+/** `Date.parse` rolls 2027-02-31 over to March: the day must be the one written. */
+function isCalendarDate(s: string): boolean {
+  const [y, m, d] = s.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return Number.isFinite(Date.parse(s)) && day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
+}
 
 const linkUrl = z.string().refine((s) => {
   try {
