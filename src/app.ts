@@ -168,6 +168,7 @@ export class App {
       closing: () => this.#closing,
       readiness: () => this.readiness(),
       openapi: () => this.openapi(),
+      policies: () => ({ policies: this.#runtime.policies.rows() }),
     }));
     this.adminServer.on('clientError', (_err, socket) => socket.destroy());
     this.store.subscribe((e) => {

@@ -2,7 +2,8 @@
  * The admin port: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (store and upstream reachable, with
  * a Redis store its topology: a master must answer; 503 while shutting down), `/.well-known/jwks.json` (the
  * identity header's public keys), `/openapi.json` (the token endpoints and credential forms of the running
- * config, src/admin/openapi.ts; a single process only).
+ * config, src/admin/openapi.ts; a single process only), `/admin/policies` (the running config's migration
+ * policies, for the operator page and `curl`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyRing } from '../identity/keys.js';
@@ -25,12 +26,20 @@ export interface AdminDeps {
   closing(): boolean;
   /** The OpenAPI document, where this process has the token endpoints (not the cluster primary: 404 there). */
   openapi?(): unknown;
+  /** `GET /admin/policies`: `{ policies: [...] }` of the running config (absent: 404). */
+  policies?(): unknown;
 }
 
 function json(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
   res.end(text);
+}
+
+/** A document only some processes have (an optional AdminDeps hook): 404 where it is absent. */
+function optional(res: ServerResponse, doc: (() => unknown) | undefined, cacheControl: string): void {
+  if (doc === undefined) json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });
+  else json(res, 200, doc(), { 'cache-control': cacheControl });
 }
 
 export function adminHandler(deps: AdminDeps) {
@@ -64,11 +73,10 @@ export function adminHandler(deps: AdminDeps) {
         json(res, 200, deps.keys().jwks(), { 'cache-control': 'public, max-age=60' });
         return;
       case '/openapi.json':
-        if (deps.openapi !== undefined) {
-          json(res, 200, deps.openapi(), { 'cache-control': 'no-cache' });
-          return;
-        }
-        json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });
+        optional(res, deps.openapi, 'no-cache');
+        return;
+      case '/admin/policies':
+        optional(res, deps.policies, 'no-store');
         return;
       default:
         json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });

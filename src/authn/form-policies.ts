@@ -113,14 +113,7 @@ export class FormPolicies {
 
   /** Every policy, one row per form it names (GET /admin/policies). */
   rows(): PolicyRow[] {
-    return this.#policies.flatMap(({ source: p }) => p.forms.map((scheme) => ({
-      name: p.name, scheme, policy: p.policy,
-      ...(p.sunset !== undefined ? { sunset: p.sunset } : {}),
-      ...(p.deprecation !== undefined ? { deprecation: p.deprecation } : {}),
-      ...(p.link !== undefined ? { link: p.link } : {}),
-      ...(p.accounts !== undefined ? { accounts: [...p.accounts] } : {}),
-      ...(p.pathPrefix !== undefined ? { pathPrefix: p.pathPrefix } : {}),
-    })));
+    return policyRows(this.#policies.map((p) => p.source));
   }
 
   /** The sunset of every policy that has one, per form, in epoch seconds (the near-sunset alert's gauge). */
@@ -128,4 +121,16 @@ export class FormPolicies {
     return this.#policies.flatMap(({ source: p }) => (p.sunset === undefined ? []
       : p.forms.map((scheme) => ({ policy: p.name, scheme, seconds: epochSeconds(p.sunset!) }))));
   }
+}
+
+/** `migration.policies` as the admin API lists them: one row per policy and form, in match order. */
+export function policyRows(policies: readonly MigrationPolicy[]): PolicyRow[] {
+  return policies.flatMap((p) => p.forms.map((scheme) => ({
+    name: p.name, scheme, policy: p.policy,
+    ...(p.sunset !== undefined ? { sunset: p.sunset } : {}),
+    ...(p.deprecation !== undefined ? { deprecation: p.deprecation } : {}),
+    ...(p.link !== undefined ? { link: p.link } : {}),
+    ...(p.accounts !== undefined ? { accounts: [...p.accounts] } : {}),
+    ...(p.pathPrefix !== undefined ? { pathPrefix: p.pathPrefix } : {}),
+  })));
 }

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { listenOn } from '../proxy/listen.js';
 import { adminHandler } from '../admin/server.js';
+import { policyRows } from '../authn/form-policies.js';
 import { MemoryNonceCounterStore } from '../store/digest-nonce-counter.js';
 import type { LoadedConfig } from '../config-schema.js';
 import { createLogger, type Logger } from '../observability/log.js';
@@ -85,7 +86,11 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
     }
     return checks;
   };
-  const admin = createServer(adminHandler({ metrics: { registry: metrics }, keys: () => keys, closing: () => closing, readiness }));
+  const admin = createServer(adminHandler({
+    metrics: { registry: metrics }, keys: () => keys, closing: () => closing, readiness,
+    // The primary follows the config file as the workers do: the policies they apply.
+    policies: () => ({ policies: policyRows(keys.config.migration.policies) }),
+  }));
   admin.on('clientError', (_err, socket) => socket.destroy());
   await listenOn(admin, config.admin.listen);
 

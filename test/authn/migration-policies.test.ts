@@ -179,3 +179,15 @@ describe('decision mode', () => {
     expect((r.distinct['www-authenticate'] ?? []).every((c) => c.startsWith('Digest '))).toBe(true);
   });
 });
+
+describe('GET /admin/policies', () => {
+  it('lists every policy, one row per form, in match order, with its dates, link and narrowing', async () => {
+    const res = await fetch(`${gate.adminUrl}/admin/policies`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const { policies } = await res.json() as { policies: Record<string, unknown>[] };
+    expect(policies.map((p) => p.name)).toEqual(['digest-sunset', 'basic-other-fleet', 'basic-api2', 'basic-fleet', 'basic-rehearsal', 'basic-kept']);
+    expect(policies[0]).toEqual({ name: 'digest-sunset', scheme: 'digest', policy: 'deprecated', deprecation: '2026-11-01', sunset: SUNSET, link: LINK });
+    expect(policies[3]).toEqual({ name: 'basic-fleet', scheme: 'basic', policy: 'deny', accounts: ['demo-account'], pathPrefix: '/fleet' });
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * A migration policy change is a config reload: with `workers: 2` and `watch: true`, a real `trackgate` whose
  * config file is edited to deny Basic answers every request, on both workers, with the denial soon after
- * (issue 19 asks within a second), without a restart; the primary's metrics show the new sunset once.
+ * (issue 19 asks within a second), without a restart; the primary's metrics show the new sunset once, and
+ * its /admin/policies the new policy.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -67,6 +68,12 @@ describe('workers: 2, hot reload of migration.policies', () => {
     }, 3000, 20);
     expect(new Set(denied!.map((r) => r.pid))).toEqual(new Set(tg.workerPids()));
     expect(applied).toBeLessThan(1000);
+    // The primary serves the policies the workers apply: it follows the same file.
+    const listed = await waitFor(async () => {
+      const { policies } = await (await fetch(`${tg.admin}/admin/policies`)).json() as { policies: unknown[] };
+      return policies.length > 0 ? policies : undefined;
+    }, 3000, 50);
+    expect(listed).toEqual([{ name: 'basic-off', scheme: 'basic', policy: 'deny', sunset: '2026-12-01' }]);
     // The primary aggregates the workers' sunset gauge to the date itself, not their sum.
     expect(await metric(tg.admin, 'trackgate_policy_sunset_timestamp_seconds', { policy: 'basic-off', scheme: 'basic' })).toBe(Date.parse('2026-12-01') / 1000);
   });
