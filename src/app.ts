@@ -183,6 +183,7 @@ export class App {
         passwords: this.passwords, throttle: this.throttle, now,
       }),
       inventory: store, now, logger: this.logger,
+      policies: () => ({ policies: this.#runtime.policies.rows() }),
     }));
     this.adminServer.on('clientError', (_err, socket) => socket.destroy());
     this.store.subscribe((e) => {
@@ -192,6 +193,7 @@ export class App {
       this.cache.deleteTokenDigests(new Set(e.digests));
     });
     this.metrics.observeCache(this.cache);
+    this.metrics.observePolicies(() => this.#runtime.policies.sunsets());
     this.metrics.observeSigningKey(() => ({ kid: this.minter.signingKid, publishedAt: this.minter.keys.keys.find((k) => k.kid === this.minter.signingKid)?.publishedAt }));
     void this.passwords.calibrate(accounts);
   }

@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import { AUTHENTICATORS } from './authn/registry.js';
+import { AUTHN_IDS } from './authn/ids.js';
 import { configLoader, type LoadedConfig as Loaded } from './config/load.js';
 import { configSchemaOf, moduleShape } from './config/schema.js';
 import { DIALECTS } from './issue/registry.js';
@@ -16,6 +17,7 @@ export const configSchema = configSchemaOf(moduleShape(AUTHENTICATORS), moduleSh
   canonicalPath: (path) => canonicalPath(path, false),
   isAddressOrCidr,
   unknownKeepHeaders,
+  formIds: AUTHN_IDS,
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   TG_ERR_DECISION_PEER: 403,
   TG_ERR_QUERY_CREDENTIAL: 400,
   TG_ERR_TOKEN_ENDPOINT_PATH: 421,
+  TG_ERR_FORM_DENIED: 401,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -55,7 +56,8 @@ export type AuthReason =
   | 'ambiguous'
   | 'forbidden'
   | 'throttled'
-  | 'unavailable';
+  | 'unavailable'
+  | 'denied';
 
 export interface TrackgateErrorOptions {
   /** Operator detail: goes to logs only, never to the client. Must not contain secrets. */

@@ -10,7 +10,7 @@ import { ERROR_CODES, type AuthReason } from '../src/errors.js';
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
 
 /** Every AuthReason; the two type checks below fail compilation when this list and the type differ. */
-const REASONS = ['ok', 'no_credentials', 'malformed', 'invalid', 'expired', 'stale', 'ambiguous', 'forbidden', 'throttled', 'unavailable'] as const;
+const REASONS = ['ok', 'no_credentials', 'malformed', 'invalid', 'expired', 'stale', 'ambiguous', 'forbidden', 'throttled', 'unavailable', 'denied'] as const;
 type Listed = (typeof REASONS)[number];
 const _allListed: [AuthReason] extends [Listed] ? true : never = true;
 const _noExtra: [Listed] extends [AuthReason] ? true : never = true;

@@ -4,7 +4,7 @@
  * identity header's public keys), `/openapi.json` (the token endpoints and credential forms of the running
  * config, src/admin/openapi.ts; a single process only). Every `/admin/` path needs an operator login
  * (operators.ts): `/admin/` (the operator page, operator-page.ts), `/admin/inventory` (the inventory report, JSON
- * or `?format=csv`) and what else lives there.
+ * or `?format=csv`), `/admin/policies` (the running config's migration policies).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyRing } from '../identity/keys.js';
@@ -41,6 +41,8 @@ export interface AdminDeps {
   now?(): number;
   /** Failed operator logins and admin errors are logged here (never a credential). */
   logger?: Logger;
+  /** `GET /admin/policies`: `{ policies: [...] }` of the running config (absent: 404). */
+  policies?(): unknown;
 }
 
 function json(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
@@ -58,6 +60,12 @@ function fail(res: ServerResponse, e: TrackgateError): void {
 /** The operator paths: every one behind the operator login, whatever serves it. */
 function isOperatorPath(path: string): boolean {
   return path === '/admin' || path.startsWith('/admin/');
+}
+
+/** A document only some processes have (an optional AdminDeps hook): 404 where it is absent. */
+function optional(res: ServerResponse, doc: (() => unknown) | undefined, cacheControl: string): void {
+  if (doc === undefined) json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });
+  else json(res, 200, doc(), { 'cache-control': cacheControl });
 }
 
 export function adminHandler(deps: AdminDeps) {
@@ -121,9 +129,8 @@ export function adminHandler(deps: AdminDeps) {
         res.end();
         return;
       case '/admin/': {
-        // The policies endpoint is another part's optional hook (`policies`): where it is absent the page asks
-        // nothing of it (a 404 would be a console error) and shows "no policies".
-        const { html, headers } = operatorPage({ policies: (deps as { policies?: unknown }).policies !== undefined });
+        // Where this process has no policies hook the page asks nothing of it (a 404 would be a console error).
+        const { html, headers } = operatorPage({ policies: deps.policies !== undefined });
         res.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(html) });
         res.end(html);
         return;
@@ -132,11 +139,10 @@ export function adminHandler(deps: AdminDeps) {
         serveInventory(req, res);
         return;
       case '/openapi.json':
-        if (deps.openapi !== undefined) {
-          json(res, 200, deps.openapi(), { 'cache-control': 'no-cache' });
-          return;
-        }
-        json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });
+        optional(res, deps.openapi, 'no-cache');
+        return;
+      case '/admin/policies':
+        optional(res, deps.policies, 'no-store');
         return;
       default:
         json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });

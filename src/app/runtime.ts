@@ -9,6 +9,7 @@ import { carriersOf, createForm } from '../authn/registry.js';
 import { AuthPipeline } from '../authn/pipeline.js';
 import { pathKey } from '../authn/canonical-path.js';
 import { RouteRules } from '../authn/rules.js';
+import { FormPolicies } from '../authn/form-policies.js';
 import type { Config } from '../config-schema.js';
 import { DIALECT_IDS } from '../issue/ids.js';
 import { createDialect } from '../issue/registry.js';
@@ -56,10 +57,12 @@ export function buildRuntime(config: Config, parts: RuntimeParts): Runtime<Confi
     if (opts.enabled) dialects.push(createDialect(id, opts, parts.issueDeps));
   }
   const identityHeader = config.identity.header.toLowerCase();
+  const policies = new FormPolicies(config.migration.policies, forms.map((f) => f.id), config.routing.caseInsensitive);
   return Object.freeze({
     issue: new IssueRouter(dialects, parts.issueDeps.refresh, (p) => pathKey(p, config.routing.caseInsensitive)),
     config,
-    pipeline: new AuthPipeline(forms, parts.cache, parts.digester, config.authn.rejectAmbiguous),
+    pipeline: new AuthPipeline(forms, parts.cache, parts.digester, config.authn.rejectAmbiguous, (key) => policies.hiddenAt(key)),
+    policies,
     rules: new RouteRules(config.routes, config.routing.caseInsensitive),
     guard: { identityHeader, singletonHeaders: new Set([...headers, 'host', 'content-length']), maxBodyBytes: config.limits.maxRequestBodyBytes },
     headerPolicy: {

@@ -22,7 +22,12 @@ export interface AuthFailureContext {
   /** The form whose credential was found (undefined when none was). */
   scheme: AuthnId | undefined;
   fingerprint: string | undefined;
+  /** The request's path key, set by the caller where migration policies may hide challenges (form-policies.ts). */
+  pathKey?: string;
 }
+
+/** The forms a 401 at a path key leaves out of its challenges (denied there to every client), if any. */
+export type HiddenChallenges = (pathKey: string) => ReadonlySet<AuthnId> | undefined;
 
 interface Found { auth: Authenticator; cred: Credential; key: string | undefined }
 
@@ -32,6 +37,7 @@ export class AuthPipeline {
     private readonly cache: ValidationCache,
     private readonly digester: CredentialDigester,
     private readonly rejectAmbiguous: boolean,
+    private readonly hiddenAt?: HiddenChallenges,
   ) {
     assertExclusiveClaims(forms);
   }
@@ -51,7 +57,7 @@ export class AuthPipeline {
         cred = auth.extract(req);
       } catch (err) {
         failure.scheme = auth.id;
-        throw this.#withChallenges(err, req, auth.id);
+        throw this.#withChallenges(err, req, auth.id, failure);
       }
       if (cred === undefined) continue;
       const key = cred.cacheParts === undefined ? undefined : this.digester.digest(cred.scheme, cred.cacheParts);
@@ -67,26 +73,26 @@ export class AuthPipeline {
     }
     if (found === undefined) {
       throw new TrackgateError('TG_ERR_NO_CREDENTIALS', 'authentication required', {
-        reason: 'no_credentials', headers: { 'www-authenticate': this.challenges(req) },
+        reason: 'no_credentials', headers: { 'www-authenticate': this.challenges(req, false, undefined, this.#hidden(failure)) },
       });
     }
     failure.scheme = found.auth.id;
     const { auth, cred, key } = found;
-    if (key === undefined) return this.#verify(found, req, undefined);
+    if (key === undefined) return this.#verify(found, req, undefined, failure);
     const fp = fingerprint(key);
     failure.fingerprint = fp;
     let hit;
     try {
       hit = this.cache.lookup(key);
     } catch (err) {
-      throw this.#withChallenges(err, req, auth.id);
+      throw this.#withChallenges(err, req, auth.id, failure);
     }
     if (hit !== undefined) return { identity: hit.identity, scheme: auth.id, cache: hit.outcome, fingerprint: fp };
-    return this.#verify({ auth, cred, key }, req, fp);
+    return this.#verify({ auth, cred, key }, req, fp, failure);
   }
 
   /** The slow path: verification through the cache (single-flight), or uncached for forms without a key. */
-  async #verify({ auth, cred, key }: Found, req: RequestView, fp: string | undefined): Promise<AuthResult> {
+  async #verify({ auth, cred, key }: Found, req: RequestView, fp: string | undefined, failure: AuthFailureContext): Promise<AuthResult> {
     try {
       if (key === undefined) {
         const identity = await auth.verify(cred, req);
@@ -96,17 +102,19 @@ export class AuthPipeline {
       const { identity, outcome } = await this.cache.verifyMiss(key, () => auth.verify(cred, req));
       return { identity, scheme: auth.id, cache: outcome, fingerprint: fp };
     } catch (err) {
-      throw this.#withChallenges(err, req, auth.id);
+      throw this.#withChallenges(err, req, auth.id, failure);
     }
   }
 
   /**
    * The `WWW-Authenticate` values of every enabled form that has a challenge, one header line each, in the
    * order common Digest clients need (challenge-order.ts): the first Digest challenge leads, the others close.
+   * `hidden`: forms left out (a migration policy denies them), the others keeping that order.
    */
-  challenges(req: RequestView, stale = false, failed?: ChallengeContext['failed']): string[] {
+  challenges(req: RequestView, stale = false, failed?: ChallengeContext['failed'], hidden?: ReadonlySet<AuthnId>): string[] {
     const out: string[] = [];
     for (const f of this.forms) {
+      if (hidden?.has(f.id) === true) continue;
       const c = f.challenge?.(failed === undefined ? { req, stale } : { req, stale, failed });
       if (c !== undefined) out.push(...(typeof c === 'string' ? [c] : c));
     }
@@ -126,12 +134,16 @@ export class AuthPipeline {
     return undefined;
   }
 
-  #withChallenges(err: unknown, req: RequestView, scheme: AuthnId): unknown {
+  #hidden(failure: AuthFailureContext): ReadonlySet<AuthnId> | undefined {
+    return failure.pathKey === undefined ? undefined : this.hiddenAt?.(failure.pathKey);
+  }
+
+  #withChallenges(err: unknown, req: RequestView, scheme: AuthnId, failure: AuthFailureContext): unknown {
     if (!(err instanceof TrackgateError) || err.status !== 401 || err.headers?.['www-authenticate'] !== undefined) return err;
     return new TrackgateError(err.code, err.message, {
       ...(err.detail !== undefined ? { detail: err.detail } : {}),
       ...(err.reason !== undefined ? { reason: err.reason } : {}),
-      headers: { ...err.headers, 'www-authenticate': this.challenges(req, err.reason === 'stale', { scheme, reason: err.reason }) },
+      headers: { ...err.headers, 'www-authenticate': this.challenges(req, err.reason === 'stale', { scheme, reason: err.reason }, this.#hidden(failure)) },
       cause: err,
     });
   }

@@ -26,12 +26,22 @@ interface KeyedRule {
   methods: ReadonlySet<string> | undefined;
   access: Access;
   decision: RouteDecision;
+  /** A `mode: report-only` rule: matched only by {@link RouteRules.shadows}, never deciding. */
+  shadow: ShadowRule | undefined;
+}
+
+/** A report-only rule a request matched before the rule that decides it: what it would have required. */
+export interface ShadowRule {
+  readonly name: string;
+  readonly access: Access;
 }
 
 export class RouteRules {
   readonly #rules: readonly KeyedRule[];
   /** Whether any rule lists methods (else every method gets the same decision). */
   readonly #methodLimited: boolean;
+  /** Whether any rule is report-only (else {@link shadows} has nothing to find). */
+  readonly #reportOnly: boolean;
 
   /** Throws when a rule's path is not canonical (the config is then refused, at start or on reload). */
   constructor(rules: readonly RouteRule[], caseInsensitive = false) {
@@ -48,9 +58,11 @@ export class RouteRules {
       return {
         key: pathKey(r.path, caseInsensitive), methods, access: r.access,
         decision: Object.freeze({ access: r.access, invalidCredentials: r.invalidCredentials ?? 'reject' }),
+        shadow: r.mode === 'report-only' ? Object.freeze({ name: r.name ?? `routes[${i}]`, access: r.access }) : undefined,
       };
     });
-    this.#methodLimited = this.#rules.some((r) => r.methods !== undefined);
+    this.#methodLimited = this.#rules.some((r) => r.methods !== undefined && r.shadow === undefined);
+    this.#reportOnly = this.#rules.some((r) => r.shadow !== undefined);
   }
 
   /**
@@ -78,14 +90,30 @@ export class RouteRules {
   /** The first matching rule's decision (one object per rule, made once: nothing is allocated per request). */
   decide(method: string, key: string): RouteDecision {
     for (const r of this.#rules) {
-      if (r.methods !== undefined && !r.methods.has(method)) continue;
+      if (r.shadow !== undefined || (r.methods !== undefined && !r.methods.has(method))) continue;
       if (prefixMatches(r.key, key)) return r.decision;
     }
     return UNMATCHED;
   }
+
+  /**
+   * The report-only rules matching a request ahead of the rule that decides it (first match wins, so a
+   * report-only rule after it could never have decided); undefined when there are none.
+   */
+  shadows(method: string, key: string): readonly ShadowRule[] | undefined {
+    if (!this.#reportOnly) return undefined;
+    let out: ShadowRule[] | undefined;
+    for (const r of this.#rules) {
+      if ((r.methods !== undefined && !r.methods.has(method)) || !prefixMatches(r.key, key)) continue;
+      if (r.shadow === undefined) break;
+      (out ??= []).push(r.shadow);
+    }
+    return out;
+  }
 }
 
-function prefixMatches(prefix: string, path: string): boolean {
+/** Whether path key `path` is under rule key `prefix` (at a segment boundary). */
+export function prefixMatches(prefix: string, path: string): boolean {
   if (!path.startsWith(prefix)) return false;
   return path.length === prefix.length || prefix.endsWith('/') || path.charCodeAt(prefix.length) === 0x2f;
 }

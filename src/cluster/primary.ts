@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { listenOn } from '../proxy/listen.js';
 import { adminHandler } from '../admin/server.js';
+import { policyRows } from '../authn/form-policies.js';
 import { MemoryNonceCounterStore } from '../store/digest-nonce-counter.js';
 import type { LoadedConfig } from '../config-schema.js';
 import { createLogger, type Logger } from '../observability/log.js';
@@ -93,10 +94,16 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
   // password checks and throttle guard the operator login.
   const store = await openStore(config.store, opts.env ?? process.env);
   const passwords = new PasswordVerifier({ options: () => keys.config.passwords });
-  const operatorsFile = config.admin.operatorsFile === undefined ? undefined : resolveFromConfig(loaded, config.admin.operatorsFile);
+  // Read at each login, so a reload that names another operators file applies here as in the workers.
+  const operatorsFile = (): string | undefined => {
+    const f = keys.config.admin.operatorsFile;
+    return f === undefined ? undefined : resolveFromConfig(loaded, f);
+  };
   const admin = createServer(adminHandler({
     metrics: { registry: metrics }, keys: () => keys, closing: () => closing, readiness,
-    operators: new OperatorGate({ file: () => operatorsFile, passwords, throttle }), inventory: store, logger,
+    operators: new OperatorGate({ file: operatorsFile, passwords, throttle }), inventory: store, logger,
+    // The primary follows the config file as the workers do: the policies they apply.
+    policies: () => ({ policies: policyRows(keys.config.migration.policies) }),
   }));
   admin.on('clientError', (_err, socket) => socket.destroy());
   await listenOn(admin, config.admin.listen);

@@ -71,6 +71,7 @@ export const RELOAD_POLICY: readonly ReloadPolicyEntry[] = [
   { pattern: 'throttle.*.*', effect: 'live', why: 'the throttle (memory, Redis, cluster primary) reads its rules from the running config at each check' },
   { pattern: 'passwords.*', effect: 'live', why: 'read by the password verifier from the running config at each check' },
   { pattern: 'routes', effect: 'live', why: RUNTIME },
+  { pattern: 'migration.policies', effect: 'live', why: RUNTIME },
   { pattern: 'routing.*', effect: 'live', why: RUNTIME },
   { pattern: 'limits.maxHeaderBytes', effect: 'live', why: SERVER },
   { pattern: 'limits.requestTimeoutMs', effect: 'live', why: SERVER },

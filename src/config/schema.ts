@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { isRedisUrl, node, parseRedisUrl, type RedisUrl } from './redis-url.js';
+import { migrationSchema } from './migration-schema.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:8080')
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
@@ -135,6 +136,8 @@ export interface SchemaChecks {
   isAddressOrCidr(entry: string): boolean;
   /** The names of a `proxy.keepHeaders` list that are not built-in stripped headers (src/proxy/untrusted-headers.ts). */
   unknownKeepHeaders(list: readonly string[]): readonly string[];
+  /** The credential form ids (src/authn/ids.ts), which `migration.policies[].forms` must name. */
+  readonly formIds?: readonly string[];
 }
 
 /** A rule path must be what the request paths it is compared with are: canonical. */
@@ -157,6 +160,9 @@ const KINDS = ['user', 'device', 'app', 'admin', 'anonymous'] as const;
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 const routeRule = (checks: SchemaChecks) => z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be 1-63 characters of a-z, 0-9, _ . - (it is a metric label)').optional()
+    .describe('The rule\'s name in the report-only metric and log field; absent: `routes[<index>]`.'),
+  mode: z.enum(['enforce', 'report-only']).optional().describe('Absent: `enforce`. `report-only`: the rule decides nothing; a request it would refuse (deny, or an identity its lists leave out) is counted in `trackgate_report_only_denials_total{rule}` and logged (`wouldDeny`), and the next matching rule decides.'),
   path: z.string().startsWith('/').superRefine(canonicalRulePath(checks)).describe('Path prefix, matched at a segment boundary (`/a` matches `/a` and `/a/b`, not `/ab`), on the canonical request path (docs/SECURITY.md, "Paths and route rules"); it must itself be written canonically (no `;`, dot or empty segments, percent-encoding only where needed, upper-case hex).'),
   methods: z.array(z.enum(METHODS)).optional().describe('Methods the rule applies to; all when absent.'),
   access: z.union([
@@ -272,6 +278,7 @@ export function configSchemaOf<A extends ModuleShape, I extends ModuleShape>(aut
       caseInsensitive: z.boolean().default(false).describe('Match route rules and token-endpoint paths ignoring case (`/Admin` is `/admin`), for upstreams that route that way (IIS/ASP.NET). Paths are still forwarded in the client\'s case. Non-ASCII letters without one plain case pair (`ı`, `ſ`, `ß`, `ς`) are then refused (400 TG_ERR_AMBIGUOUS_PATH). Applies on reload.'),
       bodyMethodOverride: z.boolean().default(true).describe('Assume the upstream may take the method from a `_method` field of a POST body (Rails\' Rack::MethodOverride, Laravel, Spring\'s HiddenHttpMethodFilter). trackgate does not parse forwarded bodies, so a POST with a body is refused (400 TG_ERR_METHOD_OVERRIDE) on a path where a route rule holds another method (PUT, PATCH, DELETE, …) to a stricter rule than POST. false: the upstream takes the method from the request line only. Override headers and a `_method` query parameter are refused either way. Applies on reload.'),
     }).strict().prefault({}).describe('How request paths are matched against route rules (every path is canonicalised and its ambiguous forms refused whatever these keys say; docs/SECURITY.md, "Paths and route rules").'),
+    migration: migrationSchema(checks),
     limits: z.object({
       maxRequestBodyBytes: z.number().int().min(0).default(1024 * 1024 * 1024).describe('Requests declaring a larger Content-Length get 413; streamed bodies are cut off there.'),
       maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16384).describe('Largest request head accepted; larger → 431.'),

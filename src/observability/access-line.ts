@@ -8,7 +8,7 @@
 import type { DestinationStream } from 'pino';
 
 /** The keys of an access line, in output order; `path` goes through the query censor. */
-export const ACCESS_KEYS = ['method', 'path', 'status', 'ms', 'scheme', 'rid', 'ip', 'sub', 'act', 'kind', 'cache', 'fp', 'err', 'reason', 'detail', 'edge'] as const;
+export const ACCESS_KEYS = ['method', 'path', 'status', 'ms', 'scheme', 'rid', 'ip', 'sub', 'act', 'kind', 'cache', 'fp', 'err', 'reason', 'detail', 'edge', 'policy', 'wouldDeny'] as const;
 
 export type AccessLineFields = { [K in (typeof ACCESS_KEYS)[number]]?: string | number | undefined };
 

@@ -100,6 +100,10 @@ export interface AccessLine {
   detail?: string;
   /** Decision mode: the edge proxy that asked (src/proxy/decision/). */
   edge?: string;
+  /** The migration policy (deprecated, report-only) the request's credential form matched. */
+  policy?: string;
+  /** The report-only rules (policies, route rules) that would have refused the request, comma-separated. */
+  wouldDeny?: string;
 }
 
 const accessWriters = new WeakMap<Logger, AccessLineWriter>();

@@ -78,7 +78,7 @@ export class Metrics {
   });
   readonly authAttempts: client.Counter<'scheme' | 'result' | 'reason'> = new client.Counter({
     name: 'trackgate_auth_attempts_total',
-    help: 'Authentication attempts by credential form, result (success, failure) and reason (ok, no_credentials, malformed, invalid, expired, stale, ambiguous, forbidden, throttled: refused by the brute-force throttle, unavailable: a source is down).',
+    help: 'Authentication attempts by credential form, result (success, failure) and reason (ok, no_credentials, malformed, invalid, expired, stale, ambiguous, forbidden, denied: a form a migration policy denies, throttled: refused by the brute-force throttle, unavailable: a source is down).',
     labelNames: ['scheme', 'result', 'reason'] as const,
     registers: [this.registry],
     collect: (): void => this.#authTally.flush(),
@@ -355,9 +355,38 @@ export class Metrics {
     },
   });
 
+  readonly legacyRequests: client.Counter<'scheme' | 'policy'> = new client.Counter({
+    name: 'trackgate_legacy_requests_total',
+    help: 'Authenticated requests a migration policy matched (migration.policies), by credential form and the policy\'s effect: allow, deprecated, report-only, deny (refused with 401 TG_ERR_FORM_DENIED).',
+    labelNames: ['scheme', 'policy'] as const,
+    registers: [this.registry],
+    collect: (): void => this.#legacyTally.flush(),
+  });
+  readonly reportOnlyDenials: client.Counter<'rule'> = new client.Counter({
+    name: 'trackgate_report_only_denials_total',
+    help: 'Requests let through that a report-only rule would have refused, by the rule\'s name: a migration policy with `policy: report-only`, or a route rule with `mode: report-only`.',
+    labelNames: ['rule'] as const,
+    registers: [this.registry],
+  });
+  #policySource: (() => readonly { policy: string; scheme: string; seconds: number }[]) | undefined;
+  readonly policySunset: client.Gauge<'policy' | 'scheme'> = new client.Gauge({
+    name: 'trackgate_policy_sunset_timestamp_seconds',
+    help: 'The configured sunset date (epoch seconds) of each migration policy that has one, per credential form it names: when the form stops (or stopped) working. The near-sunset alert compares it with time().',
+    labelNames: ['policy', 'scheme'] as const,
+    registers: [this.registry],
+    // Every worker has the same config: the date, not its sum.
+    aggregator: 'max',
+    collect: () => {
+      if (!this.#policySource) return;
+      this.policySunset.reset();
+      for (const s of this.#policySource()) this.policySunset.labels(s.policy, s.scheme).set(s.seconds);
+    },
+  });
+
   readonly #authTally: Tally = new Tally(this.authAttempts, 3);
   readonly #durationChildren = new Map<string, Map<string, HistogramSeries>>();
   readonly #requestTally: Tally = new Tally(this.requests, 3);
+  readonly #legacyTally: Tally = new Tally(this.legacyRequests, 2);
   readonly #decisionTally: Tally = new Tally(this.decisions, 3);
   readonly #cacheEventTally: Tally = new Tally(this.cacheEvents, 1);
   readonly #upstreamChildren = new Map<number, HistogramSeries>();
@@ -501,6 +530,21 @@ export class Metrics {
   passwordCheck(e: { readonly type: 'hash'; readonly work: string } | { readonly type: 'failure' }): void {
     if (e.type === 'hash') this.passwordHashes.labels(e.work).inc();
     else this.passwordFailures.inc();
+  }
+
+  /** The sunsets of the running config's migration policies (read at each collection, so a reload shows at once). */
+  observePolicies(source: () => readonly { policy: string; scheme: string; seconds: number }[]): void {
+    this.#policySource = source;
+  }
+
+  /** An authenticated request a migration policy matched. */
+  legacyRequest(scheme: string, policy: string): void {
+    this.#legacyTally.inc(scheme, policy);
+  }
+
+  /** A request a report-only rule (policy or route rule) would have refused. */
+  wouldDeny(rule: string): void {
+    this.reportOnlyDenials.labels(rule).inc();
   }
 
   /** A decision answered for edge proxy `edge` (src/proxy/decision/). */

@@ -2,9 +2,15 @@
 import type { TrackgateError } from '../errors.js';
 import type { AccessLine } from '../observability/log.js';
 import type { AuthFailureContext, AuthResult } from '../authn/pipeline.js';
+import type { PolicyOutcome } from '../authn/form-policies.js';
 
-/** Adds the identity (subject, actor, kind, cache outcome, fingerprint) or the failed credential's fingerprint, and the error. */
-export function addAccessOutcome(line: AccessLine, admission: { identity: unknown } | undefined, failure: AuthFailureContext, err: Pick<TrackgateError, 'code' | 'reason' | 'detail'> | undefined): void {
+/**
+ * Adds the identity (subject, actor, kind, cache outcome, fingerprint) or the failed credential's fingerprint,
+ * the migration policy and report-only rules it met, and the error.
+ */
+export function addAccessOutcome(line: AccessLine, admission: ({ identity: unknown } & PolicyOutcome) | undefined, failure: AuthFailureContext, err: Pick<TrackgateError, 'code' | 'reason' | 'detail'> | undefined): void {
+  if (admission?.policy !== undefined) line.policy = admission.policy.name;
+  if (admission?.wouldDeny !== undefined) line.wouldDeny = admission.wouldDeny;
   if (admission?.identity !== undefined) {
     const a = admission as AuthResult;
     line.sub = a.identity.subject;

@@ -9,7 +9,10 @@ import type { Metrics } from '../observability/metrics.js';
 import type { IdentityMinter } from '../identity/minter.js';
 import type { AuthFailureContext, AuthResult } from '../authn/pipeline.js';
 import { ANONYMOUS, becomesAnonymous } from '../authn/anonymous.js';
-import { allows, type Access, type RouteDecision } from '../authn/rules.js';
+import { allows, type Access, type RouteDecision, type ShadowRule } from '../authn/rules.js';
+import type { PolicyMatch, PolicyOutcome } from '../authn/form-policies.js';
+import { FormDeniedError } from '../authn/form-denied.js';
+import type { Identity } from '../authn/types.js';
 import { NodeRequestView } from './request-view.js';
 import { guardRequest } from './guard.js';
 import { canonicalPath, pathKey } from '../authn/canonical-path.js';
@@ -47,7 +50,9 @@ export interface ProxyDeps {
  * The access decision for a request: no identity (public path) or an authenticated one; `anonymous`: the
  * rejection an invalid credential was forwarded as anonymous despite (`routes[].invalidCredentials`).
  */
-export type Admission = { identity: undefined; local?: string } | ({ identity: AuthResult['identity']; local?: undefined; anonymous?: TrackgateError } & AuthResult);
+export type Admission = { identity: undefined; local?: string; wouldDeny?: string }
+  | ({ identity: AuthResult['identity']; local?: undefined; anonymous?: TrackgateError } & AuthResult & PolicyOutcome);
+
 
 /** One request on the proxy port: what it arrived with and what has been established so far. */
 interface RequestState {
@@ -132,7 +137,13 @@ export class ProxyHandler {
     const rule = rt.rules.decide(view.method, view.pathKey);
     const { access } = rule;
     if (access === 'deny') throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', { reason: 'forbidden', detail: 'route rule: deny' });
-    if (access === 'public') return { identity: undefined };
+    const shadows = rt.rules.shadows(view.method, view.pathKey);
+    if (access === 'public') {
+      // A report-only rule ahead of a public one would at least have asked for credentials.
+      const would = shadows === undefined ? undefined : this.#reportShadows(shadows, undefined);
+      return would === undefined ? { identity: undefined } : { identity: undefined, wouldDeny: would };
+    }
+    if (!rt.policies.empty) failure.pathKey = view.pathKey;
     const t0 = performance.now();
     let result: AuthResult | Promise<AuthResult>;
     try {
@@ -141,9 +152,9 @@ export class ProxyHandler {
       return this.#rejected(err, failure, rule);
     }
     if (result instanceof Promise) {
-      return result.then((r) => this.#admitted(access, r, t0, rt, view), (err: unknown) => this.#rejected(err, failure, rule));
+      return result.then((r) => this.#admitted(rt, view, access, shadows, r, t0), (err: unknown) => this.#rejected(err, failure, rule));
     }
-    return this.#admitted(access, result, t0, rt, view);
+    return this.#admitted(rt, view, access, shadows, result, t0);
   }
 
   /** Counts a failed attempt by its reason; throws it, or forwards it as anonymous where the rule says so. */
@@ -154,11 +165,19 @@ export class ProxyHandler {
     return { identity: ANONYMOUS, scheme: failure.scheme, cache: 'bypass', fingerprint: failure.fingerprint, anonymous: e };
   }
 
-  #admitted(access: Access, result: AuthResult, t0: number, rt: Runtime, view: NodeRequestView): AuthResult {
+  #admitted(rt: Runtime, view: NodeRequestView, access: Access, shadows: readonly ShadowRule[] | undefined, result: AuthResult, t0: number): Admission {
     this.deps.metrics.authTime(result.scheme, result.cache, (performance.now() - t0) / 1000);
     if (!allows(access, result.identity)) {
       this.deps.metrics.authAttempt(result.scheme, 'forbidden');
       throw new TrackgateError('TG_ERR_FORBIDDEN', 'forbidden', { reason: 'forbidden', detail: 'route rule does not admit this identity' });
+    }
+    const policy = rt.policies.empty ? undefined : rt.policies.match(result.scheme, result.identity.account, view.pathKey);
+    if (policy !== undefined) {
+      this.deps.metrics.legacyRequest(result.scheme, policy.effect);
+      if (policy.effect === 'deny') {
+        this.deps.metrics.authAttempt(result.scheme, 'denied');
+        throw this.#denied(rt, view, result, policy);
+      }
     }
     this.deps.metrics.authAttempt(result.scheme, 'ok');
     const inventory = rt.config.inventory;
@@ -166,7 +185,38 @@ export class ProxyHandler {
       const ua = view.headers['user-agent'];
       this.deps.inventory.note(result.scheme, result.identity, typeof ua === 'string' ? ua : undefined, inventory.recordAddress ? view.remoteAddress : undefined);
     }
-    return result;
+    let would = shadows === undefined ? undefined : this.#reportShadows(shadows, result.identity);
+    if (policy?.effect === 'report-only') {
+      this.deps.metrics.wouldDeny(policy.name);
+      would = would === undefined ? policy.name : `${policy.name},${would}`;
+    }
+    if ((policy === undefined || policy.effect === 'allow') && would === undefined) return result;
+    return { ...result, ...(policy !== undefined && policy.effect !== 'allow' ? { policy } : {}), ...(would !== undefined ? { wouldDeny: would } : {}) };
+  }
+
+  /** The 401 of a denied form: the forms still accepted here for this identity's account, and only their challenges. */
+  #denied(rt: Runtime, view: NodeRequestView, result: AuthResult, policy: PolicyMatch): FormDeniedError {
+    const accepted = rt.policies.accepted(result.identity.account, view.pathKey);
+    const hidden = new Set(rt.pipeline.enabledForms.map((f) => f.id).filter((id) => !accepted.includes(id)));
+    const challenges = rt.pipeline.challenges(view, false, undefined, hidden);
+    return new FormDeniedError(result.scheme, policy.name, accepted, {
+      ...policy.headers, ...(challenges.length > 0 ? { 'www-authenticate': challenges } : {}),
+    });
+  }
+
+  /**
+   * Counts the report-only route rules that would have refused this request (`identity` undefined: a public
+   * route, where any rule needing an identity would have); their names, comma-separated, or undefined.
+   */
+  #reportShadows(shadows: readonly ShadowRule[], identity: Identity | undefined): string | undefined {
+    let names: string | undefined;
+    for (const s of shadows) {
+      const refuses = s.access === 'deny' || (identity === undefined ? s.access !== 'public' : !allows(s.access, identity));
+      if (!refuses) continue;
+      this.deps.metrics.wouldDeny(s.name);
+      names = names === undefined ? s.name : `${names},${s.name}`;
+    }
+    return names;
   }
 
   /** Upstream headers and path for an admitted request. */
@@ -229,6 +279,8 @@ export class ProxyHandler {
     // A credential in the URL: its response must not be stored; the forwarder merges the upstream's Cache-Control in.
     // Compared with the canonical target, so a mere re-spelling (`%7e` → `~`) is not taken for a scrubbed credential.
     if (path !== view.target) res.setHeader('cache-control', 'private, no-store');
+    const notice = admission.identity !== undefined ? admission.policy?.headers : undefined;
+    if (notice !== undefined) for (const name in notice) res.setHeader(name, notice[name]!);
     if (!hasBody(req)) {
       if (expectsContinue(req)) res.writeContinue();
       this.#acquire(st, headers, undefined);

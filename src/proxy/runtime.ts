@@ -6,6 +6,7 @@
 import type { CoreConfig } from '../config/schema.js';
 import type { AuthPipeline } from '../authn/pipeline.js';
 import type { RouteRules } from '../authn/rules.js';
+import type { FormPolicies } from '../authn/form-policies.js';
 import type { GuardPolicy } from './guard.js';
 import type { HeaderPolicy } from './headers.js';
 import type { IssueRouter } from '../issue/router.js';
@@ -16,6 +17,8 @@ export interface Runtime<C extends CoreConfig = CoreConfig> {
   readonly config: C;
   readonly pipeline: AuthPipeline;
   readonly rules: RouteRules;
+  /** `migration.policies`: what each credential form gets (allow, deprecated, report-only, deny). */
+  readonly policies: FormPolicies;
   readonly guard: GuardPolicy;
   readonly headerPolicy: HeaderPolicy;
   /** Peers whose forwarding headers are believed (`proxy.trustedProxies`). */

@@ -63,6 +63,7 @@ const VALUES: Record<string, unknown> = {
   'authn.bearer.introspection.clientSecretFile': '@dir/client-secret-2.txt',
   'issue.operator.instances': ['demo-instance'],
   routes: [{ path: '/walk', access: 'public' }],
+  'migration.policies': [{ name: 'walk', forms: ['basic'], policy: 'deprecated' }],
   'proxy.trustedProxies': ['10.0.0.0/8'],
   'decision.listen': '127.0.0.1:3',
   'decision.allowFrom': ['10.0.0.0/8'],

@@ -131,6 +131,8 @@ beforeAll(async () => {
         instance: { enabled: true }, bearer: { enabled: true },
       },
       throttle: { user: { limit: 3, windowSeconds: 3600 }, ip: { limit: 100_000 } },
+      // A sunset date for trackgate_policy_sunset_timestamp_seconds (TrackgatePolicySunsetNear).
+      migration: { policies: [{ name: 'digest-sunset', forms: ['digest'], policy: 'deprecated', sunset: '2099-01-01' }] },
       limits: { bodyIdleTimeoutMs: 300 },
       // Written every second, so the inventory's series exist well before the last scrape.
       inventory: { flushSeconds: 1 },

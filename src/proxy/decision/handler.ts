@@ -131,7 +131,9 @@ export class DecisionHandler {
         everyRequest: (admission.identity !== undefined && (admission as AuthResult).cache === 'bypass') || rt.config.identity.bindToRequest,
       });
       const headers = allowHeaders({ headers: req.headers, policy: rt.headerPolicy, credentialQuery: rt.credentialQuery, target: view.target, identity, cacheControl });
-      res.writeHead(200, { ...headers, 'content-length': 0 });
+      // A deprecated form's Deprecation/Sunset/Link, for the edge to add to the client's response (docs/decision-mode.md).
+      const notice = admission.identity !== undefined ? admission.policy?.headers : undefined;
+      res.writeHead(200, { ...headers, ...notice, 'content-length': 0 });
       res.end();
       this.#finish(rt, res, st, undefined);
     } catch (err) {
