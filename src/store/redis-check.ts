@@ -111,7 +111,7 @@ async function persistence(server: Server): Promise<Persistence> {
 /** A probe key of its own (expires in 10 s), then WAIT as trackgate's writes do. */
 async function durability(store: RedisStore, cluster: Cluster | undefined): Promise<{ waitReplicas: number; acknowledged: number; ok: boolean }> {
   const { waitReplicas: want, waitTimeoutMs } = store.connection;
-  const key = store.keys.token(`store-check-${randomUUID()}`);
+  const key = store.keys.token(store.keys.directory, `store-check-${randomUUID()}`);
   const redis = store.redis;
   let got: number;
   if (cluster !== undefined) {

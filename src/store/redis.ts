@@ -1,7 +1,7 @@
 /**
  * The store for several replicas: one Redis (standalone, a Sentinel-managed master, or a Redis Cluster) shared by
- * every trackgate. Layout, under `store.redis.keyPrefix` (`tg:`; on a cluster `{tg:}`, one hash slot: see
- * redis-keys.ts):
+ * every trackgate. Layout, under `store.redis.keyPrefix` (`tg:`; on a cluster each key carries a hash tag, the
+ * subject's for its tokens, plus locator keys that find that tag from a digest: see redis-keys.ts):
  *
  * - `tg:tok:<digest>`  hash: one TokenRecord. Expires (PEXPIREAT) {@link RETAIN_AFTER_EXPIRY_MS} after the token
  *   does, so a spent refresh token's sealed pair outlives any refresh grace window and a late reuse is still seen.
@@ -15,7 +15,8 @@
  * - `tg:events`        pub/sub channel: `{"type":"revoked","digests":[…],"origin":…}` on every revocation.
  *
  * Every write that touches several keys is one Lua script (atomic; a dropped connection never leaves half of it),
- * and a revocation publishes its event from inside the same script.
+ * and a revocation publishes its event from inside the same script. On a cluster a script touches one slot: a
+ * subject's tokens, families and index; a batch over several subjects is one script per subject.
  *
  * Unreachable Redis: nothing is queued offline, a command waits at most `store.redis.commandTimeoutMs`, and a
  * command caught by a dropped connection fails instead of being re-sent (redis-client.ts). Every failure surfaces
@@ -85,6 +86,16 @@ end
 return #ARGV - 1
 `);
 
+/** Cluster: KEYS[1] a locator; ARGV: the tag, keep-until (ms). Never shortens the locator's life. */
+const LOCATE = new Script(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1])
+if ttl >= 0 and now + ttl > tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+return 1
+`);
+
 /** KEYS[1]: the token; ARGV: at, rotated. 1 for the one caller that spends a live token. */
 const ROTATE = new Script(`
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'revokedAt') == 1 then return 0 end
@@ -138,23 +149,27 @@ return 'created'
 `);
 
 /**
- * KEYS: the user, its username index, its key index (the user key again when it has none), its subject index.
- * ARGV: the user JSON as read, at, token key prefix, channel, origin. Deletes the user if it is still that JSON
- * and revokes its live tokens: their digests, or false when the user was gone.
+ * KEYS: the user, its username index, its key index (the user key again when it has none). ARGV: the user JSON as
+ * read. Deletes the user if it is still that JSON: 1, else 0.
  */
 const DELETE_USER = new Script(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return 1
+`);
+
+/** KEYS[1]: a subject index; ARGV: at, token key prefix, channel, origin. Revokes its live tokens: their digests. */
+const REVOKE_SUBJECT = new Script(`
 local out = {}
-for _, d in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
-  local k = ARGV[3] .. d
+for _, d in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local k = ARGV[2] .. d
   if redis.call('EXISTS', k) == 1 and redis.call('HEXISTS', k, 'revokedAt') == 0 then
-    redis.call('HSET', k, 'revokedAt', ARGV[2])
+    redis.call('HSET', k, 'revokedAt', ARGV[1])
     out[#out + 1] = d
   end
 end
 if #out > 0 then
-  redis.call('PUBLISH', ARGV[4], cjson.encode({ type = 'revoked', digests = out, origin = ARGV[5] }))
+  redis.call('PUBLISH', ARGV[3], cjson.encode({ type = 'revoked', digests = out, origin = ARGV[4] }))
 end
 return out
 `);
@@ -249,21 +264,46 @@ export class RedisStore implements Store {
 
   /**
    * `waitReplicas` > 0: resolves once that many replicas hold this connection's writes so far (WAIT), else fails
-   * as unavailable. On a cluster WAIT goes with a keyed no-op to the node of the token slot.
+   * as unavailable. On a cluster WAIT goes, with a keyed no-op, to the node of each slot written (`written`: one
+   * key of each).
    */
-  async #acknowledged(): Promise<void> {
+  async #acknowledged(written: readonly string[]): Promise<void> {
     const { waitReplicas: want, waitTimeoutMs: ms } = this.connection;
     if (want === 0) return;
-    let got: number;
-    if (this.redis instanceof Cluster) {
-      const replies = await this.redis.pipeline().exists(this.keys.token('')).wait(want, ms).exec();
-      const [err, n] = replies?.[1] ?? [new Error('no reply to WAIT'), 0];
-      if (err) throw err;
-      got = Number(n);
-    } else {
-      got = await this.redis.wait(want, ms);
-    }
+    const redis = this.redis;
+    const counts = redis instanceof Cluster
+      ? await Promise.all([...new Set(written)].map(async (key) => {
+        const replies = await redis.pipeline().exists(key).wait(want, ms).exec();
+        const [err, n] = replies?.[1] ?? [new Error('no reply to WAIT'), 0];
+        if (err) throw err;
+        return Number(n);
+      }))
+      : [await redis.wait(want, ms)];
+    const got = Math.min(...counts);
     if (got < want) throw new Error(`write acknowledged by ${got} of ${want} replicas within ${ms} ms`);
+  }
+
+  /** The tag a digest's record is under: its locator's on a cluster (the directory's when it has none). */
+  async #tagOf(digest: string): Promise<string> {
+    if (!this.keys.cluster) return this.keys.directory;
+    return (await this.redis.get(this.keys.tokenLocator(digest))) ?? this.keys.directory;
+  }
+
+  async #familyTag(family: string): Promise<string> {
+    if (!this.keys.cluster) return this.keys.directory;
+    return (await this.redis.get(this.keys.familyLocator(family))) ?? this.keys.directory;
+  }
+
+  /** `digests` grouped by the tag their records are under. */
+  async #byTag(digests: readonly string[]): Promise<Map<string, string[]>> {
+    const tags = await Promise.all(digests.map((d) => this.#tagOf(d)));
+    const out = new Map<string, string[]>();
+    digests.forEach((d, i) => {
+      const list = out.get(tags[i]!);
+      if (list === undefined) out.set(tags[i]!, [d]);
+      else list.push(d);
+    });
+    return out;
   }
 
   async ping(): Promise<void> {
@@ -276,50 +316,73 @@ export class RedisStore implements Store {
     await this.putTokens([rec]);
   }
 
-  /** Writes several tokens at once, all or none (an access + refresh pair). */
+  /** Writes several tokens at once, all or none (an access + refresh pair; on a cluster, per subject). */
   async putTokens(recs: readonly TokenRecord[]): Promise<void> {
     if (recs.length === 0) return;
+    const bySubject = new Map<string, TokenRecord[]>();
+    for (const rec of recs) bySubject.set(rec.subject, [...(bySubject.get(rec.subject) ?? []), rec]);
+    await this.#call(() => Promise.all([...bySubject].map(([subject, group]) => this.#put(subject, group))));
+  }
+
+  /** One subject's records: their locators first (a record is never written without one), then one script. */
+  async #put(subject: string, recs: readonly TokenRecord[]): Promise<void> {
+    const tag = this.keys.subjectTag(subject);
+    const index = this.keys.subject(tag, subject);
     const keys: string[] = [];
     const args: string[] = [String(MAX_LISTED_PER_SUBJECT)];
+    const locators = new Map<string, number>();
     for (const rec of recs) {
-      const tok = this.keys.token(rec.digest);
-      keys.push(tok, this.keys.subject(rec.subject), rec.family !== undefined ? this.keys.family(rec.family) : tok);
-      args.push(JSON.stringify({
-        d: rec.digest, keep: String(rec.expiresAt + RETAIN_AFTER_EXPIRY_MS), iat: String(rec.issuedAt),
-        fam: rec.family !== undefined, h: toHash(rec),
-      }));
+      const tok = this.keys.token(tag, rec.digest);
+      const keep = rec.expiresAt + RETAIN_AFTER_EXPIRY_MS;
+      keys.push(tok, index, rec.family !== undefined ? this.keys.family(tag, rec.family) : tok);
+      args.push(JSON.stringify({ d: rec.digest, keep: String(keep), iat: String(rec.issuedAt), fam: rec.family !== undefined, h: toHash(rec) }));
+      if (this.keys.cluster) {
+        locators.set(this.keys.tokenLocator(rec.digest), keep);
+        if (rec.family !== undefined) {
+          const at = this.keys.familyLocator(rec.family);
+          locators.set(at, Math.max(keep, locators.get(at) ?? 0));
+        }
+      }
     }
-    await this.#call(async () => { await PUT.run(this.redis, keys, args); await this.#acknowledged(); });
+    await Promise.all([...locators].map(([key, keep]) => LOCATE.run(this.redis, [key], [tag, String(keep)])));
+    await PUT.run(this.redis, keys, args);
+    await this.#acknowledged([index, ...locators.keys()]);
   }
 
   async getToken(digest: string): Promise<TokenRecord | undefined> {
-    const h = await this.#call(() => this.redis.hgetall(this.keys.token(digest)));
+    const h = await this.#call(async () => this.redis.hgetall(this.keys.token(await this.#tagOf(digest), digest)));
     return fromHash(h);
   }
 
   async revokeTokens(digests: readonly string[], at: number): Promise<number> {
-    const message = JSON.stringify({ type: 'revoked', digests, origin: this.#origin });
     const n = await this.#call(async () => {
-      const live = await REVOKE.run(this.redis, digests.map((d) => this.keys.token(d)), [String(at), this.keys.events, message]);
-      await this.#acknowledged();
-      return live;
+      const groups = await this.#byTag(digests);
+      const live = await Promise.all([...groups].map(([tag, group]) => {
+        const message = JSON.stringify({ type: 'revoked', digests: group, origin: this.#origin });
+        return REVOKE.run(this.redis, group.map((d) => this.keys.token(tag, d)), [String(at), this.keys.events, message]);
+      }));
+      await this.#acknowledged([...groups].map(([tag]) => this.keys.token(tag, '')));
+      return live.reduce<number>((sum, k) => sum + Number(k), 0);
     });
     this.#revoked(digests);
-    return Number(n);
+    return n;
   }
 
   async rotateToken(digest: string, at: number, rotated: string): Promise<boolean> {
     return Number(await this.#call(async () => {
-      const won = await ROTATE.run(this.redis, [this.keys.token(digest)], [String(at), rotated]);
-      await this.#acknowledged();
+      const key = this.keys.token(await this.#tagOf(digest), digest);
+      const won = await ROTATE.run(this.redis, [key], [String(at), rotated]);
+      await this.#acknowledged([key]);
       return won;
     })) === 1;
   }
 
   async revokeFamily(family: string, at: number): Promise<string[]> {
     const out = await this.#call(async () => {
-      const revoked = await REVOKE_FAMILY.run(this.redis, [this.keys.family(family)], [String(at), this.keys.tokenPrefix, this.keys.events, this.#origin]);
-      await this.#acknowledged();
+      const tag = await this.#familyTag(family);
+      const key = this.keys.family(tag, family);
+      const revoked = await REVOKE_FAMILY.run(this.redis, [key], [String(at), this.keys.tokenPrefix(tag), this.keys.events, this.#origin]);
+      await this.#acknowledged([key]);
       return revoked;
     });
     const digests = Array.isArray(out) ? out.map(String) : [];
@@ -337,14 +400,25 @@ export class RedisStore implements Store {
   }
 
   async #listSubject(subject: string, limit: number): Promise<TokenRecord[]> {
-    const index = this.keys.subject(subject);
+    const lists = await Promise.all(this.#subjectTags(subject).map((tag) => this.#listIndex(tag, subject, limit)));
+    return lists.flat().sort((a, b) => b.issuedAt - a.issuedAt).slice(0, limit);
+  }
+
+  /** Where a subject's index may be: its tag, and on a cluster the one-slot layout's too. */
+  #subjectTags(subject: string): string[] {
+    const tag = this.keys.subjectTag(subject);
+    return tag === this.keys.directory ? [tag] : [tag, this.keys.directory];
+  }
+
+  async #listIndex(tag: string, subject: string, limit: number): Promise<TokenRecord[]> {
+    const index = this.keys.subject(tag, subject);
     const out: TokenRecord[] = [];
     const gone: string[] = [];
     for (let start = 0; out.length < limit;) {
       const digests = await this.redis.zrevrange(index, start, start + (limit - out.length) - 1);
       if (digests.length === 0) break;
       start += digests.length;
-      const recs = await this.#getMany(digests);
+      const recs = await this.#getMany(digests.map((d) => this.keys.token(tag, d)));
       recs.forEach((rec, i) => {
         if (rec === undefined) gone.push(digests[i]!);
         else if (rec.subject === subject) out.push(rec);
@@ -364,29 +438,24 @@ export class RedisStore implements Store {
 
   /** Every token record, a SCAN batch at a time (O(all tokens): operators' commands and rare deletions only). */
   async *#everyToken(): AsyncGenerator<TokenRecord[]> {
-    const prefix = this.keys.tokenPrefix;
-    // A cluster's keys are spread over its masters: each is scanned (a token slot is on one of them).
+    // A cluster's keys are spread over its masters: each is scanned.
     const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
     for (const server of servers) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await server.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-        cursor = next;
-        const recs = await this.#getMany(keys.map((k) => k.slice(prefix.length)));
-        yield recs.filter((r): r is TokenRecord => r !== undefined);
-      } while (cursor !== '0');
+      for (const pattern of this.keys.tokenPatterns) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+          cursor = next;
+          const recs = await this.#getMany(keys);
+          yield recs.filter((r): r is TokenRecord => r !== undefined);
+        } while (cursor !== '0');
+      }
     }
   }
 
-  async #getMany(digests: readonly string[]): Promise<(TokenRecord | undefined)[]> {
-    if (digests.length === 0) return [];
-    const p = this.redis.pipeline();
-    for (const d of digests) p.hgetall(this.keys.token(d));
-    const replies = (await p.exec()) ?? [];
-    return replies.map(([err, h]) => {
-      if (err) throw err;
-      return fromHash(h as Record<string, string>);
-    });
+  /** The records under `keys` (token keys of any slots: one pipeline would need them on one). */
+  async #getMany(keys: readonly string[]): Promise<(TokenRecord | undefined)[]> {
+    return Promise.all(keys.map(async (k) => fromHash(await this.redis.hgetall(k))));
   }
 
   /** Redis expires records by itself ({@link RETAIN_AFTER_EXPIRY_MS} after the token); nothing to do. */
@@ -404,7 +473,7 @@ export class RedisStore implements Store {
     const keys = [k.user(u.id), k.username(u.username), u.key !== undefined ? k.userKey(u.app, u.key) : k.user(u.id)];
     const out = await this.#call(async () => {
       const result = await CREATE_USER.run(this.redis, keys, [JSON.stringify(u), u.key !== undefined ? '1' : '0', u.id]);
-      if (result === 'created') await this.#acknowledged();
+      if (result === 'created') await this.#acknowledged([keys[0]!]);
       return result;
     });
     return String(out) as CreateUserResult;
@@ -425,29 +494,42 @@ export class RedisStore implements Store {
     return id === null ? undefined : this.getUser(id);
   }
 
+  /**
+   * Revokes the user's tokens, deletes the user, and revokes again: each step one script on one slot (on a cluster
+   * the user and its tokens are on different ones). A failure after the first step leaves the user to delete
+   * again; a token written for the user meanwhile is caught by the second revocation (or by the issuer's own
+   * check that the user still exists, as the Geoloqi dialect does).
+   */
   async deleteUser(id: string, at: number): Promise<string[] | undefined> {
     const json = await this.#call(() => this.redis.get(this.keys.user(id)));
     if (json === null) return undefined;
     const u = JSON.parse(json) as StoredUser;
-    const keys = [this.keys.user(id), this.keys.username(u.username), u.key !== undefined ? this.keys.userKey(u.app, u.key) : this.keys.user(id), this.keys.subject(id)];
-    const out = await this.#call(async () => {
-      const r = await DELETE_USER.run(this.redis, keys, [json, String(at), this.keys.tokenPrefix, this.keys.events, this.#origin]);
-      await this.#acknowledged();
-      return r;
-    });
-    // null: deleted meanwhile by another caller.
-    if (!Array.isArray(out)) return undefined;
-    const digests = out.map(String);
-    if (digests.length > 0) this.#revoked(digests);
+    const userKeys = [this.keys.user(id), this.keys.username(u.username), u.key !== undefined ? this.keys.userKey(u.app, u.key) : this.keys.user(id)];
+    const digests = await this.#revokeSubject(id, at);
+    const deleted = await this.#call(() => DELETE_USER.run(this.redis, userKeys, [json]));
+    // 0: deleted meanwhile by another caller (which revokes the same tokens).
+    if (Number(deleted) !== 1) return undefined;
+    for (const d of await this.#revokeSubject(id, at)) if (!digests.includes(d)) digests.push(d);
+    await this.#call(() => this.#acknowledged([...this.#subjectTags(id).map((tag) => this.keys.subject(tag, id)), userKeys[0]!]));
     // A full index may have dropped older tokens of the user: find those by a scan of every token (rare: a user
     // with that many tokens), as an operator's unfiltered listing does.
-    if (await this.#call(() => this.redis.zcard(this.keys.subject(id))) >= MAX_LISTED_PER_SUBJECT) {
+    const full = await this.#call(() => this.redis.zcard(this.keys.subject(this.keys.subjectTag(id), id)));
+    if (full >= MAX_LISTED_PER_SUBJECT) {
       const unlisted = (await this.#call(() => this.#scanSubject(id))).filter((d) => !digests.includes(d));
       if (unlisted.length > 0) {
         await this.revokeTokens(unlisted, at);
         digests.push(...unlisted);
       }
     }
+    return digests;
+  }
+
+  /** Revokes the live tokens in `subject`'s indexes, one script per slot: their digests. */
+  async #revokeSubject(subject: string, at: number): Promise<string[]> {
+    const out = await this.#call(() => Promise.all(this.#subjectTags(subject).map((tag) =>
+      REVOKE_SUBJECT.run(this.redis, [this.keys.subject(tag, subject)], [String(at), this.keys.tokenPrefix(tag), this.keys.events, this.#origin]))));
+    const digests = out.flatMap((r) => Array.isArray(r) ? r.map(String) : []);
+    if (digests.length > 0) this.#revoked(digests);
     return digests;
   }
 

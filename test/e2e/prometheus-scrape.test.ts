@@ -1,6 +1,7 @@
 /**
  * The shipped PromQL against real data: a real Prometheus (Debian's `prometheus`, installed by .ci/run) scrapes a
- * real trackgate process (bin/trackgate.js, Node's process metrics included) every second while every credential
+ * real trackgate process (bin/trackgate.js, Node's process metrics included; its store a Sentinel-managed Redis, so
+ * the Redis topology series exist too) every second while every credential
  * form is used, good and bad, tokens are issued, refreshed and revoked, a password guesser is throttled, the
  * upstream fails three ways, a body stalls and a config file changes. Then every query of the Grafana dashboard
  * and every series the alert rules compare must return data through Prometheus's HTTP API, and every metric they
@@ -15,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type ClusterProc } from '../helpers/cluster-process.js';
 import { startPrometheus, type PrometheusServer, type QueryResult } from '../helpers/prometheus-server.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startSentinelSetup, type SentinelSetup } from '../helpers/redis-sentinel.js';
 import { slowBody } from '../helpers/slow-client.js';
 import { basicAuth, DEMO, DEMO_ACCOUNTS } from '../helpers/trackgate.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -31,6 +33,7 @@ let dir: string;
 let up: RecordingUpstream;
 let tg: ClusterProc;
 let prom: PrometheusServer;
+let redis: SentinelSetup;
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const ADMIN = { instanceid: DEMO.apiInstanceId, authorization: basicAuth(DEMO.adminEmail, DEMO.adminPassword) };
@@ -119,12 +122,13 @@ beforeAll(async () => {
     if (rec.url === '/fail/slow') { void sleep(1500).then(() => { if (!res.destroyed) res.end('late'); }); return; }
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
   };
+  redis = await startSentinelSetup();
   tg = await startCluster({
     dir, name: 'trackgate',
     config: {
       listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' },
       upstream: { url: up.url, headersTimeoutMs: 300 },
-      store: { url: `sqlite:${join(dir, 'store.sqlite')}` },
+      store: { url: redis.url },
       accountsFile: 'accounts.yaml',
       authn: {
         basic: { enabled: true }, digest: { enabled: true, realm: 'GPS Data Web Service' }, session_token: { enabled: true }, oauth: { enabled: true },
@@ -157,6 +161,7 @@ afterAll(async () => {
   tg?.kill();
   await tg?.exited;
   await up?.close();
+  await redis?.close();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -59,6 +59,8 @@ describe('monitoring/trackgate-dashboard.json', () => {
     expect(read('Store up')).toContain('trackgate_store_up');
     expect(read('Store latency by operation')).toMatch(/by \(op, le\).*trackgate_store_duration_seconds_bucket/);
     expect(read('Config reloads')).toContain('trackgate_config_reloads_total');
+    expect(read('Redis master and replicas')).toMatch(/trackgate_store_redis_master_up[\s\S]*trackgate_store_redis_replicas/);
+    expect(read('Redis failovers')).toContain('increase(trackgate_store_redis_failovers_total');
     expect(read('Signing key age')).toContain('trackgate_identity_signing_key_age_seconds');
     expect(read('Event-loop lag')).toContain('nodejs_eventloop_lag_p99_seconds');
     expect(read('Memory: resident vs limit')).toMatch(/process_resident_memory_bytes[\s\S]*trackgate_memory_limit_bytes/);

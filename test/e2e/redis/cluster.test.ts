@@ -39,6 +39,11 @@ function masters(store: RedisStore): ReturnType<Cluster['nodes']> {
   return (store.redis as Cluster).nodes('master');
 }
 
+/** The hash slot of `key`, as the cluster computes it. */
+async function slotOf(key: string): Promise<number> {
+  return Number(/(\d+)/.exec(await cluster.nodes[0]!.command(`CLUSTER KEYSLOT ${key}`))?.[1]);
+}
+
 async function flush(store: RedisStore): Promise<void> {
   await Promise.all(masters(store).map((m) => m.flushall()));
 }
@@ -89,10 +94,11 @@ describe('Redis Cluster: events and layout', () => {
     expect((await b.getToken(pair[1]!.digest))?.revokedAt).toBeDefined();
   });
 
-  it('token and user keys share one slot; throttle and nonce keys spread over the masters', async () => {
+  it('each subject\'s tokens are one slot, subjects spread over the masters; throttle and nonce keys spread too', async () => {
     const store = await connect();
     await flush(store);
-    for (let i = 0; i < 5; i++) await store.putTokens([record({ family: randomUUID() }), record()]);
+    const slot = slotOf;
+    for (let i = 0; i < 30; i++) await store.putTokens([record({ subject: `subject-${i}`, family: randomUUID() }), record({ subject: `subject-${i}` })]);
     const throttle = new RedisThrottle(store.redis, { user: { limit: 5, windowSeconds: 60 }, ip: { limit: 5, windowSeconds: 60 } }, Date.now, store.keys);
     const counter = new RedisNonceCounter(store.redis, { now: Date.now, keys: store.keys });
     await counter.init();
@@ -102,11 +108,72 @@ describe('Redis Cluster: events and layout', () => {
     }
     const keysOn = await Promise.all(masters(store).map((m) => m.keys('*')));
     const holding = (pattern: RegExp) => keysOn.filter((ks) => ks.some((k) => pattern.test(k))).length;
-    expect(holding(/^\{tg:\}(tok|fam|sub):/)).toBe(1);
+    expect(holding(/^\{tg:s:[^}]+\}(tok|fam|sub):/)).toBe(3);
+    expect(holding(/^tg:loc:\{tok:/)).toBe(3);
     expect(holding(/^tg:thr:\{user:/)).toBe(3);
     expect(holding(/^tg:dnc:\{\d+\}:n:/)).toBe(3);
+    // Nothing of the new writes sits in the one-slot layout's slot.
+    expect(keysOn.flat().filter((k) => k.startsWith('{tg:}'))).toEqual([]);
+    // Two subjects: two slots. One subject: its token, family and index keys in one.
+    const k = store.keys;
+    const [alice, bob] = [k.subjectTag('alice'), k.subjectTag('bob')];
+    expect(await slot(k.token(alice, 'x'))).not.toBe(await slot(k.token(bob, 'x')));
+    expect(new Set([await slot(k.token(alice, 'x')), await slot(k.family(alice, 'f')), await slot(k.subject(alice, 'alice'))]).size).toBe(1);
+    // The cluster refuses a script over two subjects' keys, so each store operation that succeeded above and in
+    // the contract suite touched one slot.
+    await expect(store.redis.eval('return 1', 2, k.token(alice, 'x'), k.token(bob, 'x'))).rejects.toThrow(/CROSSSLOT/);
     // An operator's listing scans every master.
-    expect(await store.listTokens({ limit: 100 })).toHaveLength(10);
+    expect(await store.listTokens({ limit: 100 })).toHaveLength(60);
+  });
+
+  it('two subjects on two masters: pair, rotation, reuse kill and user delete each work on their own slot', async () => {
+    const store = await connect();
+    await flush(store);
+    // The master ioredis routes a tag's slot to.
+    const owner = async (tag: string) => (store.redis as Cluster).slots[await slotOf(tag)]?.[0];
+    let other = 0;
+    while (await owner(store.keys.subjectTag(`user-${other}`)) === await owner(store.keys.subjectTag('user-a'))) other++;
+    const subjects = ['user-a', `user-${other}`];
+    for (const subject of subjects) {
+      const family = randomUUID();
+      const pair = [record({ subject, family, type: 'access' }), record({ subject, family, type: 'refresh' })];
+      await store.putTokens(pair);
+      expect(await store.rotateToken(pair[1]!.digest, Date.now(), 'sealed')).toBe(true);
+      expect(await store.rotateToken(pair[1]!.digest, Date.now(), 'sealed')).toBe(false);
+      expect((await store.revokeFamily(family, Date.now())).sort()).toEqual([pair[0]!.digest]);
+      const u = { id: subject, username: `name-${subject}`, app: 'demo-app', anonymous: false, displayName: 'U', createdAt: Date.now() };
+      expect(await store.createUser(u)).toBe('created');
+      const later = record({ subject });
+      await store.putToken(later);
+      expect(await store.deleteUser(subject, Date.now())).toEqual([later.digest]);
+      expect(await store.getUser(subject)).toBeUndefined();
+      expect((await store.getToken(later.digest))?.revokedAt).toBeDefined();
+    }
+  });
+
+  it('tokens of the one-slot layout of earlier versions are still found, rotated, listed and revoked', async () => {
+    const store = await connect();
+    await flush(store);
+    const { directory } = store.keys;
+    const now = Date.now();
+    const family = randomUUID();
+    const old = ['access', 'refresh'].map((type) => record({ subject: 'old-user', family, type, issuedAt: now }));
+    for (const rec of old) {
+      await store.redis.hset(store.keys.token(directory, rec.digest), {
+        digest: rec.digest, type: rec.type, issuer: rec.issuer, subject: rec.subject, kind: rec.kind,
+        issuedAt: String(rec.issuedAt), expiresAt: String(rec.expiresAt), family,
+      });
+      await store.redis.sadd(store.keys.family(directory, family), rec.digest);
+      await store.redis.zadd(store.keys.subject(directory, 'old-user'), rec.issuedAt, rec.digest);
+    }
+    expect(await store.getToken(old[0]!.digest)).toStrictEqual(old[0]);
+    const fresh = record({ subject: 'old-user' });
+    await store.putToken(fresh);
+    expect((await store.listTokens({ subject: 'old-user', limit: 10 })).map((r) => r.digest).sort()).toEqual([...old, fresh].map((r) => r.digest).sort());
+    expect(await store.rotateToken(old[1]!.digest, now, 'sealed')).toBe(true);
+    expect(await store.revokeFamily(family, now)).toEqual([old[0]!.digest]);
+    expect(await store.revokeTokens([fresh.digest], now)).toBe(1);
+    expect((await store.getToken(fresh.digest))?.revokedAt).toBe(now);
   });
 
   it('the inventory\'s keys share one slot of their own, apart from the tokens\'', async () => {
@@ -137,7 +204,8 @@ describe('Redis Cluster: a master fails', () => {
   it('its replica takes over: writes fail only meanwhile (503), every acknowledged token survives, events flow again', async () => {
     const a = await connect();
     const b = await connect();
-    const slot = Number(/:(\d+)/.exec(await cluster.nodes[0]!.command('CLUSTER KEYSLOT {tg:}'))?.[1]);
+    // The slot of the contract records' subject, where every token below goes.
+    const slot = await slotOf(a.keys.subjectTag(record().subject));
     const ownerPort = (): number | undefined => {
       for (const line of lastNodes.split('\n')) {
         const f = line.split(' ');

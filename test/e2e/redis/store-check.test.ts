@@ -1,11 +1,13 @@
 /**
  * `trackgate store check` against real servers: a master with a replica meets `waitReplicas: 1` (exit 0), a lone
  * server does not (exit 1, said why), an unreachable one is a problem, the report names mode, master, replicas,
- * latency and persistence and never the password; usage errors exit 2.
+ * latency and persistence and never the password; usage errors exit 2. A Redis that refuses CONFIG GET (an ACL
+ * user without it, or the command renamed away) has its persistence read from INFO.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runStoreCli, type StoreReport } from '../../../src/commands/store-cli.js';
 import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js';
@@ -107,5 +109,45 @@ describe('trackgate store check', () => {
     const bad = await check({ url: 'redis:' });
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/invalid configuration: .*store\.redis\.nodes/);
+  });
+});
+
+describe('trackgate store check on a Redis that refuses CONFIG GET', () => {
+  const ACL_PASSWORD = 'no-config-Pa55word';
+  let acl: RedisServer;
+  let renamed: RedisServer;
+  beforeAll(async () => {
+    const persistent = ['--appendonly', 'yes', '--maxmemory-policy', 'noeviction'];
+    // A managed service's two ways: an ACL user without CONFIG, and the command renamed away for everyone.
+    acl = await startRedisServer({ extraArgs: [...persistent, '--user', 'tg', 'on', `>${ACL_PASSWORD}`, '~*', '&*', '+@all', '-config'] });
+    renamed = await startRedisServer({ extraArgs: [...persistent, '--rename-command', 'CONFIG', ''] });
+  }, 30_000);
+  afterAll(async () => {
+    await acl?.close();
+    await renamed?.close();
+  });
+
+  it('an ACL user without +config: persistence read from INFO, said so, no warning, exit 0', async () => {
+    const f = join(dir, 'acl-password');
+    writeFileSync(f, ACL_PASSWORD);
+    const url = `redis://127.0.0.1:${acl.port}`;
+    const probe = new Redis({ host: '127.0.0.1', port: acl.port, username: 'tg', password: ACL_PASSWORD, lazyConnect: true });
+    await probe.connect();
+    await expect(probe.config('GET', 'appendonly')).rejects.toThrow(/NOPERM/);
+    probe.disconnect();
+    const { code, out } = await check({ url, redis: { username: 'tg', passwordFile: f } });
+    expect(out).toMatch(new RegExp(`^persistence 127\\.0\\.0\\.1:${acl.port}: appendonly yes, save "[^"]*", maxmemory-policy noeviction \\(from INFO: CONFIG GET refused\\)$`, 'm'));
+    expect(out).not.toMatch(/^warning:/m);
+    expect(out).not.toContain(ACL_PASSWORD);
+    expect(code).toBe(0);
+  });
+
+  it('CONFIG renamed away: the same from INFO, in the JSON report too', async () => {
+    expect(await renamed.command('CONFIG GET appendonly')).toMatch(/^-ERR unknown command/);
+    const { code, out } = await check({ url: `redis://127.0.0.1:${renamed.port}` }, '--json');
+    const r = JSON.parse(out) as StoreReport;
+    expect(r.persistence).toEqual([{ server: `127.0.0.1:${renamed.port}`, from: 'info', appendonly: 'yes', maxmemoryPolicy: 'noeviction' }]);
+    expect(r).toMatchObject({ ok: true, warnings: [] });
+    expect(code).toBe(0);
   });
 });

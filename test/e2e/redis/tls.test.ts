@@ -4,10 +4,7 @@
  * commands. trackgate connects with the CA file, a client certificate, the server name and a password file;
  * without the CA, or with a wrong password, it stays unready and says why, never with the password.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../../src/store/redis.js';
 import { redisConnection } from '../../../src/store/redis-connection.js';
@@ -15,37 +12,23 @@ import { freePort } from '../../helpers/ports.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../../helpers/recording-upstream.js';
 import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js';
 import { DEMO, startTrackgate } from '../../helpers/trackgate.js';
+import { makeTestCa, type TestCa } from '../../helpers/test-ca.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const PASSWORD = 'tls-test-Pa55word';
 /** What docs/configuration.md tells a managed Redis's operator to grant. */
 const ACL = ['~tg:*', '&tg:*', '+@read', '+@write', '+@scripting', '+@pubsub', '+ping', '+time', '+info', '+wait', '+select', '+client|setname'];
 
-let dir: string;
+let ca: TestCa;
 let redis: RedisServer;
 let tlsPort: number;
 let up: RecordingUpstream;
-const files = (name: string) => join(dir, name);
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore', timeout: 20_000 });
-}
-
-/** A key and a certificate for `cn` signed by the test CA, with `san` as its subjectAltName. */
-function issueCert(name: string, cn: string, san?: string): void {
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', files(`${name}.key`),
-    '-out', files(`${name}.csr`), '-subj', `/CN=${cn}`);
-  if (san !== undefined) writeFileSync(files(`${name}.ext`), `subjectAltName=${san}\n`);
-  openssl('x509', '-req', '-in', files(`${name}.csr`), '-CA', files('ca.crt'), '-CAkey', files('ca.key'), '-CAcreateserial',
-    '-out', files(`${name}.crt`), '-days', '1', ...(san !== undefined ? ['-extfile', files(`${name}.ext`)] : []));
-}
+const files = (name: string) => ca.file(name);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'trackgate-redis-tls-'));
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', files('ca.key'),
-    '-out', files('ca.crt'), '-days', '1', '-subj', '/CN=trackgate test CA');
-  issueCert('server', 'redis.test', 'DNS:redis.test');
-  issueCert('client', 'trackgate');
+  ca = makeTestCa('redis-tls');
+  ca.issue('server', 'redis.test', 'DNS:redis.test');
+  ca.issue('client', 'trackgate');
   writeFileSync(files('password'), `${PASSWORD}\n`);
   tlsPort = await freePort();
   redis = await startRedisServer({
@@ -57,7 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await up?.close();
   await redis?.close();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  ca?.remove();
 });
 
 const storeConfig = (tls: Record<string, unknown>, passwordFile = files('password')) => ({
