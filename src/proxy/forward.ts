@@ -160,7 +160,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     this.#upstreamSeconds = (performance.now() - this.#started) / 1000;
     if (this.#hooks.draining() || this.#bodyArriving()) this.#res.shouldKeepAlive = false;
-    this.#res.writeHead(statusCode, downstreamHeaders(headers, this.#res.hasHeader('cache-control')));
+    const out = downstreamHeaders(headers, this.#res.hasHeader('cache-control'));
+    // A deprecation notice's Link (migration policies) joins the upstream's own links instead of being replaced.
+    const link = this.#res.getHeader('link');
+    if (link !== undefined && out.link !== undefined) out.link = [out.link, String(link)].flat();
+    this.#res.writeHead(statusCode, out);
     if (this.#res.writableNeedDrain) this.#pause(controller);
   }
 

@@ -67,6 +67,18 @@ describe('deprecated', () => {
     expect(accessLine(from, '/rest/v2/devices')).toMatchObject({ scheme: 'digest', status: 200, policy: 'digest-sunset' });
   });
 
+  it("keeps the upstream's own Link header beside the deprecation link", async () => {
+    const previous = gate.up.respond;
+    gate.up.respond = (_req, res) => { res.writeHead(200, { link: '</rest/v2/devices?page=2>; rel="next"', 'content-length': 2 }); res.end('{}'); };
+    try {
+      const r = await withDigest('/rest/v2/devices');
+      expect(r.status).toBe(200);
+      expect(r.headers.link).toBe(`</rest/v2/devices?page=2>; rel="next", <${LINK}>; rel="deprecation"`);
+    } finally {
+      gate.up.respond = previous;
+    }
+  });
+
   it('leaves other forms alone: Basic gets no deprecation headers', async () => {
     const r = await send(gate.url, { path: '/rest/v2/devices', headers: basic });
     expect(r.status).toBe(200);
