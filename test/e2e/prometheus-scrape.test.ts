@@ -136,7 +136,13 @@ beforeAll(async () => {
       },
       throttle: { user: { limit: 3, windowSeconds: 3600 }, ip: { limit: 100_000 } },
       // A sunset date for trackgate_policy_sunset_timestamp_seconds (TrackgatePolicySunsetNear).
-      migration: { policies: [{ name: 'digest-sunset', forms: ['digest'], policy: 'deprecated', sunset: '2099-01-01' }] },
+      // and report-only OAuth for trackgate_report_only_denials_total (the dashboard's migration panels).
+      migration: {
+        policies: [
+          { name: 'digest-sunset', forms: ['digest'], policy: 'deprecated', sunset: '2099-01-01' },
+          { name: 'oauth-rehearsal', forms: ['oauth'], policy: 'report-only' },
+        ],
+      },
       limits: { bodyIdleTimeoutMs: 300 },
       // Written every second, so the inventory's series exist well before the last scrape.
       inventory: { flushSeconds: 1 },
