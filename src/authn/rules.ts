@@ -23,6 +23,7 @@ const OVERRIDABLE = ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as cons
 
 interface KeyedRule {
   key: string;
+  exact: boolean;
   methods: ReadonlySet<string> | undefined;
   access: Access;
   decision: RouteDecision;
@@ -46,7 +47,7 @@ export class RouteRules {
       // Express and most frameworks answer HEAD with the GET handler: a rule about GET is a rule about HEAD.
       const methods = r.methods === undefined ? undefined : new Set<string>(r.methods.includes('GET') ? [...r.methods, 'HEAD'] : r.methods);
       return {
-        key: pathKey(r.path, caseInsensitive), methods, access: r.access,
+        key: pathKey(r.path, caseInsensitive), exact: r.exact === true, methods, access: r.access,
         decision: Object.freeze({ access: r.access, invalidCredentials: r.invalidCredentials ?? 'reject' }),
       };
     });
@@ -79,7 +80,7 @@ export class RouteRules {
   decide(method: string, key: string): RouteDecision {
     for (const r of this.#rules) {
       if (r.methods !== undefined && !r.methods.has(method)) continue;
-      if (prefixMatches(r.key, key)) return r.decision;
+      if (r.exact ? r.key === key : prefixMatches(r.key, key)) return r.decision;
     }
     return UNMATCHED;
   }

@@ -158,6 +158,7 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as 
 
 const routeRule = (checks: SchemaChecks) => z.object({
   path: z.string().startsWith('/').superRefine(canonicalRulePath(checks)).describe('Path prefix, matched at a segment boundary (`/a` matches `/a` and `/a/b`, not `/ab`), on the canonical request path (docs/SECURITY.md, "Paths and route rules"); it must itself be written canonically (no `;`, dot or empty segments, percent-encoding only where needed, upper-case hex).'),
+  exact: z.boolean().optional().describe('Absent: false. Match the path itself only, not the paths below it: `{ path: /, exact: true }` is the root page alone, where a plain `/` is every path.'),
   methods: z.array(z.enum(METHODS)).optional().describe('Methods the rule applies to; all when absent.'),
   access: z.union([
     z.enum(['public', 'authenticated', 'deny']),

@@ -29,7 +29,7 @@ async function document(adminUrl = gate.adminUrl): Promise<Doc> {
 
 /** The seeds' token endpoints, by path: the methods trackgate serves there. */
 const SEED_ENDPOINTS: Record<string, string[]> = {
-  '/rest/v2/token': ['get', 'post'], '/rest/v2/auth-basic': ['get', 'post'], '/rest/v2/auth-digest': ['get', 'post'],
+  '/rest/v2/token': ['get', 'post'], '/rest/v2/logout': ['post'], '/rest/v2/auth-basic': ['get', 'post'], '/rest/v2/auth-digest': ['get', 'post'],
   '/auth/password': ['post'], '/auth/refresh': ['post'], '/auth/login': ['post'], '/auth/masquerade': ['post'],
   '/v1/Auth/Login': ['post'], '/v1/Auth/RefreshToken': ['post'],
   '/1/oauth/token': ['post'], '/1/user/create_anon': ['post'], '/1/user/create': ['post'], '/1/user/delete': ['post'],
