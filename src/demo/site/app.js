@@ -9,6 +9,7 @@ const HEIGHT = 300;
 
 let live;          // the WebSocket of the live feed, while logged in
 let selected;      // the device whose track is drawn
+const latest = new Map();  // device id -> its latest position (from the list, then from the live feed)
 let liveCount = 0;
 const tracks = new Map();  // device id -> its positions
 
@@ -87,6 +88,7 @@ async function logout() {
   // Revokes the token everywhere and clears the cookie.
   const res = await fetch('/rest/v2/logout', { method: 'POST' });
   tracks.clear();
+  latest.clear();
   show('login');
   message(res.status === 204 ? 'Logged out: the token is revoked. Log in again to browse the data.' : `Logout failed (HTTP ${res.status}).`, res.status !== 204);
 }
@@ -100,6 +102,7 @@ async function loadData() {
   for (const d of devices) {
     const row = tbody.insertRow();
     row.dataset.device = d.id;
+    latest.set(d.id, d.last_position);
     cell(row, d.id);
     cell(row, d.name);
     cell(row, d.imei);
@@ -170,7 +173,7 @@ function drawTrack(points, zones) {
   marker.setAttribute('id', 'live-marker');
   marker.setAttribute('class', 'live');
   marker.setAttribute('r', '6');
-  const last = points[points.length - 1];
+  const last = latest.get(selected);
   moveMarker(marker, last.lat, last.lon);
   svg.append(marker);
 }
@@ -200,6 +203,7 @@ function openLive() {
       td.textContent = `${formatPosition(update)} at ${update.ts.slice(11, 19)}`;
       td.classList.add('updated');
     }
+    latest.set(update.device_id, update);
     if (update.device_id === selected) {
       const marker = $('live-marker');
       if (marker) moveMarker(marker, update.lat, update.lon);
