@@ -36,7 +36,7 @@ describe('POST /rest/v2/logout', () => {
     expect(res.headers.get('set-cookie')).toMatch(/^token=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=\/; HttpOnly/);
     expect((await gate.app.store.getToken(lookupDigest(token)))?.revokedAt).toBeTypeOf('number');
 
-    for (const headers of [{ cookie: `token=${token}` }, { 'x-token': token }]) {
+    for (const headers of [{ cookie: `token=${token}` }, { 'x-token': token }] as Record<string, string>[]) {
       expect((await fetch(`${gate.url}/rest/v2/devices`, { headers })).status).toBe(401);
     }
     // The revoked token cannot log out again either: the dialect's 400 for bad credentials.
