@@ -2,11 +2,12 @@
  * The admin port: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (store and upstream reachable, with
  * a Redis store its topology: a master must answer; 503 while shutting down), `/.well-known/jwks.json` (the
  * identity header's public keys), `/openapi.json` (the token endpoints and credential forms of the running
- * config, src/admin/openapi.ts; a single process only).
+ * config, src/admin/openapi.ts; a single process only) and `/docs/` (Swagger UI over it, src/admin/swagger-ui.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyRing } from '../identity/keys.js';
 import type { RedisTopology } from '../store/redis-topology.js';
+import { serveDocs } from './swagger-ui.js';
 
 /** One dependency's state in `/readyz`; the Redis store adds its topology. */
 export interface ReadinessCheck {
@@ -71,6 +72,7 @@ export function adminHandler(deps: AdminDeps) {
         json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });
         return;
       default:
+        if (serveDocs(req, res, path ?? '')) return;
         json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });
     }
   };

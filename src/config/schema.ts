@@ -206,6 +206,7 @@ export function configSchemaOf<A extends ModuleShape, I extends ModuleShape>(aut
     listen: hostPort.default('127.0.0.1:8080').describe('Proxy listen address (env TRACKGATE_LISTEN).'),
     admin: z.object({
       listen: hostPort.default('127.0.0.1:9090').describe('Admin server (metrics, health, JWKS) listen address (env TRACKGATE_ADMIN_LISTEN).'),
+      openapiPaths: z.array(z.string().regex(/^\/[^?#\s]*$/)).default([]).describe('Upstream paths `/openapi.json` lists as `GET` operations forwarded with the identity header (any credential form), so that Swagger UI (`/docs/`) can "Try it out" on them after "Authorize". Documentation only: route rules decide access.'),
     }).strict().prefault({}).describe('Admin server.'),
     upstream: z.object({
       url: httpUrl.default('http://127.0.0.1:3000').describe('The protected service (env TRACKGATE_UPSTREAM).'),
@@ -270,6 +271,7 @@ export function configSchemaOf<A extends ModuleShape, I extends ModuleShape>(aut
     routes: z.array(routeRule(checks)).default([]).describe('Access rules, first match wins; a path no rule matches needs any valid identity. The health and JWKS endpoints live on the admin port and need no rule.'),
     routing: z.object({
       caseInsensitive: z.boolean().default(false).describe('Match route rules and token-endpoint paths ignoring case (`/Admin` is `/admin`), for upstreams that route that way (IIS/ASP.NET). Paths are still forwarded in the client\'s case. Non-ASCII letters without one plain case pair (`ı`, `ſ`, `ß`, `ς`) are then refused (400 TG_ERR_AMBIGUOUS_PATH). Applies on reload.'),
+      corsOrigins: z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'an origin: scheme://host[:port], no path')).default([]).describe('Origins whose browser pages may call the proxy port (CORS), such as the admin port\'s Swagger UI (`http://127.0.0.1:9090`) for its "Try it out". trackgate answers their preflights itself and names them in `Access-Control-Allow-Origin`; never with `Allow-Credentials`, so the browser adds no cookie or saved login of its own: a listed page can only send credentials typed into it. Empty (the default): no CORS at all. docs/SECURITY.md, "CORS". Applies on reload.'),
       bodyMethodOverride: z.boolean().default(true).describe('Assume the upstream may take the method from a `_method` field of a POST body (Rails\' Rack::MethodOverride, Laravel, Spring\'s HiddenHttpMethodFilter). trackgate does not parse forwarded bodies, so a POST with a body is refused (400 TG_ERR_METHOD_OVERRIDE) on a path where a route rule holds another method (PUT, PATCH, DELETE, …) to a stricter rule than POST. false: the upstream takes the method from the request line only. Override headers and a `_method` query parameter are refused either way. Applies on reload.'),
     }).strict().prefault({}).describe('How request paths are matched against route rules (every path is canonicalised and its ambiguous forms refused whatever these keys say; docs/SECURITY.md, "Paths and route rules").'),
     limits: z.object({

@@ -95,3 +95,36 @@ describe('/openapi.json', () => {
     }
   });
 });
+
+describe('/openapi.json for Swagger UI', () => {
+  const docs = useGate({ config: { authn: FORMS, admin: { openapiPaths: ['/rest/v2/whoami'] } } });
+
+  it('lists admin.openapiPaths as forwarded GETs open to every scheme, and the telematics login\'s headers as parameters', async () => {
+    const doc = await document(docs.adminUrl) as Doc & { paths: Record<string, Record<string, { parameters?: { name: string; in: string; required: boolean }[] }>> };
+    const get = doc.paths['/rest/v2/whoami']!.get!;
+    expect(get.security!.map((s) => Object.keys(s)[0])).toEqual(Object.keys(doc.components.securitySchemes));
+    expect(get.security).toContainEqual({ bearer: [] });
+    expect(get.responses['401']!.content!['application/json'].schema).toMatchObject({ properties: { error: {}, message: {} } });
+    expect(doc.paths['/v1/Auth/Login']!.post!.parameters).toEqual([
+      { name: 'InstanceId', in: 'header', required: true, schema: { type: 'string' } },
+      { name: 'InstanceKey', in: 'header', required: true, schema: { type: 'string' } },
+    ]);
+    const result = await new Validator().validate(doc as unknown as Record<string, unknown>);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
+
+  it('serves Swagger UI at /docs/ from swagger-ui-dist, no inline script', async () => {
+    const page = await fetch(`${docs.adminUrl}/docs/`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('<script src="swagger-ui-bundle.js"></script>');
+    expect(html).not.toMatch(/<script>/);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const bundle = await fetch(`${docs.adminUrl}/docs/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(500_000);
+    expect((await fetch(`${docs.adminUrl}/docs/../package.json`)).status).toBe(404);
+    expect((await fetch(`${docs.adminUrl}/docs/nope.js`)).status).toBe(404);
+  });
+});

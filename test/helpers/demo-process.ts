@@ -19,10 +19,12 @@ export interface DemoProcess {
   stop(): Promise<void>;
 }
 
-export async function startDemo(env: NodeJS.ProcessEnv = {}): Promise<DemoProcess> {
+/** `env`: extra environment, given the admin port's URL (a CORS origin, say). */
+export async function startDemo(env: (admin: string) => NodeJS.ProcessEnv = () => ({})): Promise<DemoProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'trackgate-demo-'));
   // The demo derives the JWKS URL its service fetches from the admin address: it must be a real port up front.
   const [proxyPort, adminPort] = [await freePort(), await freePort()];
+  const admin = `http://127.0.0.1:${adminPort}`;
   const child: ChildProcess = spawn(process.execPath, [BIN, 'demo', '--config', join(ROOT, 'config/trackgate.yaml')], {
     cwd: dir,
     env: {
@@ -30,7 +32,7 @@ export async function startDemo(env: NodeJS.ProcessEnv = {}): Promise<DemoProces
       TRACKGATE_LISTEN: `127.0.0.1:${proxyPort}`,
       TRACKGATE_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
       TRACKGATE_STORE: `sqlite:${join(dir, 'store.sqlite')}`,
-      ...env,
+      ...env(admin),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -56,5 +58,5 @@ export async function startDemo(env: NodeJS.ProcessEnv = {}): Promise<DemoProces
     await stop();
     throw err;
   }
-  return { proxy: `http://127.0.0.1:${proxyPort}`, admin: `http://127.0.0.1:${adminPort}`, stop };
+  return { proxy: `http://127.0.0.1:${proxyPort}`, admin, stop };
 }

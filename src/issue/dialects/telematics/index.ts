@@ -52,7 +52,7 @@ export const telematics = defineDialect({
       routes: [
         {
           method: 'POST', path: `${base}/Login`, handle: (req) => login(ctx, req),
-          doc: { summary: 'Device (deviceToken + InstanceKey) or admin (Email + password) login: JWT access and refresh tokens in the Result envelope.', fields: { loginFields: true, password: true }, forms: ['instance'] },
+          doc: { summary: 'Device (deviceToken + InstanceKey) or admin (Email + password) login: JWT access and refresh tokens in the Result envelope.', fields: { loginFields: true, password: true }, headers: { InstanceId: true, InstanceKey: true } },
         },
         {
           method: 'POST', path: `${base}/RefreshToken`, handle: (req) => refreshToken(ctx, req),
