@@ -81,8 +81,16 @@ function operation(dialectId: string, route: IssueRoute, errorSchema: Json, sche
     summary: doc?.summary ?? `${dialectId} endpoint`,
     responses: {
       [String(success)]: success === 303
-        ? { description: 'Redirect to the gateway with the token in `_token` and a `token` cookie.', headers: { Location: { schema: { type: 'string' } } } }
-        : { description: 'Success, in the seed document\'s shape.' },
+        ? {
+          description: 'Redirect to the gateway with the token in `_token` and a `token` cookie.',
+          headers: {
+            Location: { description: '`gateway?_token=<token>`, relative to the token URL.', schema: { type: 'string' } },
+            'Set-Cookie': { description: '`token=<token>; Expires=…; Path=/; HttpOnly; SameSite=Lax`', schema: { type: 'string' } },
+          },
+        }
+        : doc?.sample !== undefined
+          ? { description: 'Success, in the seed document\'s shape.', content: { 'application/json': { schema: schemaOf(doc.sample(SAMPLE_REQUEST)) } } }
+          : { description: 'Success, in the seed document\'s shape.' },
       default: { description: 'An error, in this dialect\'s shape.', content: { 'application/json': { schema: errorSchema } } },
     },
   };

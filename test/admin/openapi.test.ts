@@ -83,6 +83,31 @@ describe('/openapi.json', () => {
     expect(gate.up.received).toHaveLength(0);
   });
 
+  it('success bodies have the documented schemas, rendered by each dialect: real logins validate against them', async () => {
+    const doc = await document();
+    const ajv = new Ajv2020.default({ strict: false });
+    const schemaOf = (path: string) => doc.paths[path]!.post!.responses['200']!.content!['application/json'].schema;
+    expect(schemaOf('/v1/Auth/Login')).toMatchObject({
+      required: ['Result', 'Status', 'Title', 'Errors'],
+      properties: { Result: { properties: { AccessToken: { properties: { Token: { type: 'string' }, ExpiresIn: { type: 'integer' } } } } } },
+    });
+    const json = { 'content-type': 'application/json' };
+    const user = JSON.stringify({ username: 'j.random.user', password: 'j.random.password' });
+    const logins: [string, RequestInit][] = [
+      ['/v1/Auth/Login', { headers: { ...json, instanceid: 'demo-api-instance', instancekey: 'demo-api-instance-key' }, body: JSON.stringify({ loginFields: { Email: 'admin@example.com' }, password: 'P@ssword' }) }],
+      ['/auth/login', { headers: json, body: user }],
+      ['/auth/password', { headers: json, body: user }],
+    ];
+    for (const [path, init] of logins) {
+      const res = await fetch(`${gate.url}${path}`, { method: 'POST', ...init });
+      expect(res.status, path).toBe(200);
+      const body: unknown = await res.json();
+      expect(ajv.validate(schemaOf(path), body), `${path}: ${ajv.errorsText()}`).toBe(true);
+    }
+    const token = doc.paths['/rest/v2/token']!.post!.responses['303'] as unknown as { headers: Record<string, unknown> };
+    expect(Object.keys(token.headers)).toEqual(['Location', 'Set-Cookie']);
+  });
+
   it('follows the config: a disabled dialect\'s paths and a disabled form\'s schemes are not listed', async () => {
     const g = await startGate({ config: { issue: { geoloqi: { enabled: false } }, authn: { basic: { enabled: false } } } });
     try {
