@@ -204,6 +204,7 @@ export class App {
     const address = this.proxyServer.address();
     return openApiDocument({
       router: rt.issue, forms: rt.pipeline.enabledForms, carriers: (id) => carriersOf(id, rt.config.authn[id]), version: packageVersion(),
+      forwarded: rt.config.admin.openapiPaths,
       server: address !== null && typeof address === 'object' ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : undefined,
     });
   }

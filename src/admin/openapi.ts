@@ -18,6 +18,8 @@ export interface OpenApiSources {
   readonly version: string;
   /** The proxy port's URL, where the endpoints are (the document itself is on the admin port). */
   readonly server: string | undefined;
+  /** Upstream paths to list as forwarded `GET`s (`admin.openapiPaths`), for Swagger UI's "Try it out". */
+  readonly forwarded?: readonly string[];
 }
 
 type Json = Record<string, unknown>;
@@ -49,6 +51,11 @@ export function openApiDocument(src: OpenApiSources): Json {
     const error = dialect.renderError(new TrackgateError('TG_ERR_BAD_REQUEST', 'what went wrong'), SAMPLE_REQUEST);
     item[route.method.toLowerCase()] = operation(dialect.id, route, schemaOf(error.body), schemes);
   }
+  const refused = schemaOf(new TrackgateError('TG_ERR_NO_CREDENTIALS', 'authentication required').toBody());
+  for (const path of src.forwarded ?? []) {
+    if (paths[path]?.get !== undefined) continue;
+    (paths[path] ??= {}).get = forwardedOperation(path, refused, schemes);
+  }
   return {
     openapi: '3.1.0',
     info: {
@@ -57,7 +64,7 @@ export function openApiDocument(src: OpenApiSources): Json {
       description: 'The legacy token endpoints trackgate serves itself, in each seed document\'s paths and shapes, and the credential forms it accepts on the proxy port. Generated from the running configuration.',
     },
     ...(src.server !== undefined ? { servers: [{ url: src.server, description: 'the proxy port' }] } : {}),
-    tags: [...new Set([...src.router.routes()].map((r) => r.dialect.id))].map((name) => ({ name })),
+    tags: [...new Set([...src.router.routes()].map((r) => r.dialect.id)), ...(src.forwarded?.length ? [FORWARDED_TAG] : [])].map((name) => ({ name })),
     paths,
     components: { securitySchemes: Object.fromEntries(schemes.map((s) => [s.name, s.scheme])) },
   };
@@ -74,11 +81,22 @@ function operation(dialectId: string, route: IssueRoute, errorSchema: Json, sche
     summary: doc?.summary ?? `${dialectId} endpoint`,
     responses: {
       [String(success)]: success === 303
-        ? { description: 'Redirect to the gateway with the token in `_token` and a `token` cookie.', headers: { Location: { schema: { type: 'string' } } } }
-        : { description: 'Success, in the seed document\'s shape.' },
+        ? {
+          description: 'Redirect to the gateway with the token in `_token` and a `token` cookie.',
+          headers: {
+            Location: { description: '`gateway?_token=<token>`, relative to the token URL.', schema: { type: 'string' } },
+            'Set-Cookie': { description: '`token=<token>; Expires=…; Path=/; HttpOnly; SameSite=Lax`', schema: { type: 'string' } },
+          },
+        }
+        : doc?.sample !== undefined
+          ? { description: 'Success, in the seed document\'s shape.', content: { 'application/json': { schema: schemaOf(doc.sample(SAMPLE_REQUEST)) } } }
+          : { description: 'Success, in the seed document\'s shape.' },
       default: { description: 'An error, in this dialect\'s shape.', content: { 'application/json': { schema: errorSchema } } },
     },
   };
+  if (doc?.headers !== undefined) {
+    op.parameters = Object.entries(doc.headers).map(([name, required]) => ({ name, in: 'header', required: required === true, schema: { type: 'string' } }));
+  }
   if (route.method === 'POST' && doc?.fields !== undefined) {
     const names = Object.keys(doc.fields);
     const schema: Json = { type: 'object', properties: Object.fromEntries(names.map((n) => [n, {}])) };
@@ -89,6 +107,22 @@ function operation(dialectId: string, route: IssueRoute, errorSchema: Json, sche
   const security = (doc?.forms ?? []).flatMap((form) => schemes.filter((s) => s.form === form).map((s) => ({ [s.name]: [] })));
   if (security.length > 0) op.security = security;
   return op;
+}
+
+const FORWARDED_TAG = 'upstream';
+
+/** An upstream path: trackgate authenticates the request with any enabled form and forwards it with the identity header. */
+function forwardedOperation(path: string, refused: Json, schemes: readonly NamedScheme[]): Json {
+  return {
+    operationId: `upstream_get_${path.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, '') || 'root'}`,
+    tags: [FORWARDED_TAG],
+    summary: 'Forwarded to the upstream with the identity header, once a credential of any enabled form is verified.',
+    responses: {
+      200: { description: 'The upstream\'s answer.' },
+      401: { description: 'No credential, or an invalid one: trackgate\'s error, with the challenges in `WWW-Authenticate`.', content: { 'application/json': { schema: refused } } },
+    },
+    security: schemes.map((s) => ({ [s.name]: [] })),
+  };
 }
 
 /**

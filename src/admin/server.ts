@@ -2,9 +2,10 @@
  * The admin port: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (store and upstream reachable, with
  * a Redis store its topology: a master must answer; 503 while shutting down), `/.well-known/jwks.json` (the
  * identity header's public keys), `/openapi.json` (the token endpoints and credential forms of the running
- * config, src/admin/openapi.ts; a single process only). Every `/admin/` path needs an operator login
- * (operators.ts): `/admin/` (the operator page, operator-page.ts), `/admin/inventory` (the inventory report, JSON
- * or `?format=csv`), `/admin/policies` (the running config's migration policies).
+ * config, src/admin/openapi.ts; a single process only), `/docs/` (Swagger UI over it, src/admin/swagger-ui.ts).
+ * Every `/admin/` path needs an operator login (operators.ts): `/admin/` (the operator page, operator-page.ts),
+ * `/admin/inventory` (the inventory report, JSON or `?format=csv`), `/admin/policies` (the running config's
+ * migration policies).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyRing } from '../identity/keys.js';
@@ -15,6 +16,7 @@ import { inventoryReport, parseFormat, parseInventoryQuery, renderReport } from 
 import type { Logger } from '../observability/log.js';
 import type { OperatorGate } from './operators.js';
 import { operatorPage } from './operator-page.js';
+import { serveDocs } from './swagger-ui.js';
 
 /** One dependency's state in `/readyz`; the Redis store adds its topology. */
 export interface ReadinessCheck {
@@ -145,6 +147,7 @@ export function adminHandler(deps: AdminDeps) {
         optional(res, deps.policies, 'no-store');
         return;
       default:
+        if (serveDocs(req, res, path ?? '')) return;
         json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });
     }
   };

@@ -23,6 +23,7 @@ const OVERRIDABLE = ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as cons
 
 interface KeyedRule {
   key: string;
+  exact: boolean;
   methods: ReadonlySet<string> | undefined;
   access: Access;
   decision: RouteDecision;
@@ -56,7 +57,7 @@ export class RouteRules {
       // Express and most frameworks answer HEAD with the GET handler: a rule about GET is a rule about HEAD.
       const methods = r.methods === undefined ? undefined : new Set<string>(r.methods.includes('GET') ? [...r.methods, 'HEAD'] : r.methods);
       return {
-        key: pathKey(r.path, caseInsensitive), methods, access: r.access,
+        key: pathKey(r.path, caseInsensitive), exact: r.exact === true, methods, access: r.access,
         decision: Object.freeze({ access: r.access, invalidCredentials: r.invalidCredentials ?? 'reject' }),
         shadow: r.mode === 'report-only' ? Object.freeze({ name: r.name ?? `routes[${i}]`, access: r.access }) : undefined,
       };
@@ -91,7 +92,7 @@ export class RouteRules {
   decide(method: string, key: string): RouteDecision {
     for (const r of this.#rules) {
       if (r.shadow !== undefined || (r.methods !== undefined && !r.methods.has(method))) continue;
-      if (prefixMatches(r.key, key)) return r.decision;
+      if (ruleMatches(r, key)) return r.decision;
     }
     return UNMATCHED;
   }
@@ -104,12 +105,17 @@ export class RouteRules {
     if (!this.#reportOnly) return undefined;
     let out: ShadowRule[] | undefined;
     for (const r of this.#rules) {
-      if ((r.methods !== undefined && !r.methods.has(method)) || !prefixMatches(r.key, key)) continue;
+      if ((r.methods !== undefined && !r.methods.has(method)) || !ruleMatches(r, key)) continue;
       if (r.shadow === undefined) break;
       (out ??= []).push(r.shadow);
     }
     return out;
   }
+}
+
+/** Whether a rule covers a path key: that path alone (`exact`), or the path and everything under it. */
+function ruleMatches(r: { key: string; exact: boolean }, key: string): boolean {
+  return r.exact ? r.key === key : prefixMatches(r.key, key);
 }
 
 /** Whether path key `path` is under rule key `prefix` (at a segment boundary). */

@@ -79,6 +79,7 @@ export const RELOAD_POLICY: readonly ReloadPolicyEntry[] = [
   { pattern: 'limits.keepAliveTimeoutMs', effect: 'live', why: SERVER },
   { pattern: 'limits.*', effect: 'live', why: 'read from the running config per request (body pace, buffering, upstream slots and queue, connections per client)' },
   { pattern: 'proxy.trustForwardedProto', effect: 'live', why: RUNTIME },
+  { pattern: 'admin.openapiPaths', effect: 'live', why: 'read from the running config each time /openapi.json is rendered' },
   { pattern: 'proxy.requestIdHeader', effect: 'live', why: RUNTIME },
   { pattern: 'proxy.trustedProxies', effect: 'live', why: RUNTIME },
   { pattern: 'proxy.stripHeaders', effect: 'live', why: RUNTIME },

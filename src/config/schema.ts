@@ -164,6 +164,7 @@ const routeRule = (checks: SchemaChecks) => z.object({
     .describe('The rule\'s name in the report-only metric and log field; absent: `routes[<index>]`.'),
   mode: z.enum(['enforce', 'report-only']).optional().describe('Absent: `enforce`. `report-only`: the rule decides nothing; a request it would refuse (deny, or an identity its lists leave out) is counted in `trackgate_report_only_denials_total{rule}` and logged (`wouldDeny`), and the next matching rule decides.'),
   path: z.string().startsWith('/').superRefine(canonicalRulePath(checks)).describe('Path prefix, matched at a segment boundary (`/a` matches `/a` and `/a/b`, not `/ab`), on the canonical request path (docs/SECURITY.md, "Paths and route rules"); it must itself be written canonically (no `;`, dot or empty segments, percent-encoding only where needed, upper-case hex).'),
+  exact: z.boolean().optional().describe('Absent: false. Match the path itself only, not the paths below it: `{ path: /, exact: true }` is the root page alone, where a plain `/` is every path.'),
   methods: z.array(z.enum(METHODS)).optional().describe('Methods the rule applies to; all when absent.'),
   access: z.union([
     z.enum(['public', 'authenticated', 'deny']),
@@ -212,6 +213,7 @@ export function configSchemaOf<A extends ModuleShape, I extends ModuleShape>(aut
     admin: z.object({
       listen: hostPort.default('127.0.0.1:9090').describe('Admin server (metrics, health, JWKS) listen address (env TRACKGATE_ADMIN_LISTEN).'),
       operatorsFile: z.string().min(1).optional().describe('htpasswd file of the operators who may open the admin port\'s `/admin/` paths (the operator page, `/admin/inventory`) with HTTP Basic: `name:hash` lines, hashes as `trackgate hash-password` or `htpasswd -B` write them; relative to the config file\'s folder, read again when it changes. Absent: those paths answer 403. The other admin paths stay open.'),
+      openapiPaths: z.array(z.string().regex(/^\/[^?#\s]*$/)).default([]).describe('Upstream paths `/openapi.json` lists as `GET` operations forwarded with the identity header (any credential form), so that Swagger UI (`/docs/`) can "Try it out" on them after "Authorize". Documentation only: route rules decide access.'),
     }).strict().prefault({}).describe('Admin server.'),
     upstream: z.object({
       url: httpUrl.default('http://127.0.0.1:3000').describe('The protected service (env TRACKGATE_UPSTREAM).'),
@@ -276,6 +278,7 @@ export function configSchemaOf<A extends ModuleShape, I extends ModuleShape>(aut
     routes: z.array(routeRule(checks)).default([]).describe('Access rules, first match wins; a path no rule matches needs any valid identity. The health and JWKS endpoints live on the admin port and need no rule.'),
     routing: z.object({
       caseInsensitive: z.boolean().default(false).describe('Match route rules and token-endpoint paths ignoring case (`/Admin` is `/admin`), for upstreams that route that way (IIS/ASP.NET). Paths are still forwarded in the client\'s case. Non-ASCII letters without one plain case pair (`ı`, `ſ`, `ß`, `ς`) are then refused (400 TG_ERR_AMBIGUOUS_PATH). Applies on reload.'),
+      corsOrigins: z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'an origin: scheme://host[:port], no path')).default([]).describe('Origins whose browser pages may call the proxy port (CORS), such as the admin port\'s Swagger UI (`http://127.0.0.1:9090`) for its "Try it out". trackgate answers their preflights itself and names them in `Access-Control-Allow-Origin`; never with `Allow-Credentials`, so the browser adds no cookie or saved login of its own: a listed page can only send credentials typed into it. Empty (the default): no CORS at all. docs/SECURITY.md, "CORS". Applies on reload.'),
       bodyMethodOverride: z.boolean().default(true).describe('Assume the upstream may take the method from a `_method` field of a POST body (Rails\' Rack::MethodOverride, Laravel, Spring\'s HiddenHttpMethodFilter). trackgate does not parse forwarded bodies, so a POST with a body is refused (400 TG_ERR_METHOD_OVERRIDE) on a path where a route rule holds another method (PUT, PATCH, DELETE, …) to a stricter rule than POST. false: the upstream takes the method from the request line only. Override headers and a `_method` query parameter are refused either way. Applies on reload.'),
     }).strict().prefault({}).describe('How request paths are matched against route rules (every path is canonicalised and its ambiguous forms refused whatever these keys say; docs/SECURITY.md, "Paths and route rules").'),
     migration: migrationSchema(checks),

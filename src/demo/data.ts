@@ -108,6 +108,31 @@ export function positionAt(deviceId: string, index: number): TrackPoint {
   return trackPoint(specOf(deviceId), index);
 }
 
+// ---- Geographical zones ----------------------------------------------------------------------------
+
+/** A circular geofence, as the seed's "geographical zones": a centre and a radius. */
+export interface Zone {
+  readonly id: string;
+  readonly name: string;
+  readonly center: { readonly lat: number; readonly lon: number };
+  readonly radius_m: number;
+}
+
+/** One depot per tracker, where its loop starts (point 0): every loop leaves and re-enters it. */
+const ZONES: readonly Zone[] = TRACKERS.map((t, i) => {
+  const start = rawPoint(t, 0);
+  return {
+    id: `zone-00${i + 1}`,
+    name: `${t.name.split(' ').pop() ?? t.id} depot`,
+    center: { lat: round(start.lat, 6), lon: round(start.lon, 6) },
+    radius_m: 300,
+  };
+});
+
+export function listZones(): readonly Zone[] {
+  return ZONES;
+}
+
 // ---- CSV track export -------------------------------------------------------------------------------
 
 export const CSV_HEADER = 'ts,lat,lon,speed_kmh\n';

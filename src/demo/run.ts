@@ -28,6 +28,7 @@ export async function runDemo(configFile: string, env: NodeJS.ProcessEnv = proce
   app.logger.info({ upstream: upstream.url }, 'demo GPS data service started behind trackgate');
   const proxy = config.listen;
   process.stdout.write(`\n  trackgate demo is up.  Try:\n`
+    + `    open http://${proxy}/ in a browser                 # "Try it out": the demo account, prefilled\n`
     + `    curl -u j.random.user:j.random.password http://${proxy}/rest/v2/devices\n`
     + `    curl -i http://${proxy}/rest/v2/devices            # 401 + WWW-Authenticate\n`
     + `    curl http://${adminListen}/metrics | grep trackgate_auth\n\n`);

@@ -1,6 +1,7 @@
 /**
  * The demo GPS data service that `trackgate demo` starts behind the proxy. It is a real service (JSON REST,
- * a large streamed CSV export, a streamed body echo and a WebSocket live feed), and it is the reference for
+ * a large streamed CSV export, a streamed body echo, a WebSocket live feed and the "Try it out" page that
+ * browses them, src/demo/site.ts), and it is the reference for
  * upstream teams on how to trust trackgate's identity header.
  *
  * Verifying the header takes five lines with jose:
@@ -27,7 +28,8 @@ import { Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { CSV_HEADER, csvLines, findDevice, listDevices, positionAt, positions } from './data.js';
+import { CSV_HEADER, csvLines, findDevice, listDevices, listZones, positionAt, positions } from './data.js';
+import { loadSite } from './site.js';
 
 export interface DemoUpstreamOptions {
   /** Default `127.0.0.1`. */
@@ -233,6 +235,8 @@ async function route(ctx: RequestContext): Promise<void> {
       });
     case '/rest/v2/devices':
       return sendJson(res, 200, { devices: listDevices() });
+    case '/rest/v2/zones':
+      return sendJson(res, 200, { zones: listZones() });
     case '/rest/v2/whoami':
       return sendJson(res, 200, ctx.claims);
   }
@@ -378,9 +382,12 @@ export async function startDemoUpstream(opts: DemoUpstreamOptions): Promise<Demo
     throw new RangeError('livePeriodMs must be a positive integer');
   }
   const verify = createIdentityVerifier(opts);
+  const site = loadSite();
 
   const handleRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const { path, query } = splitTarget(req.url);
+    // The login page and its assets are public; they hold no data (src/demo/site.ts).
+    if (site(req, res, path)) return;
     // Identity before routing: callers without one learn nothing, not even which paths exist.
     const verdict = await verify(req, path);
     if (!verdict.ok) return sendJson(res, verdict.status, { error: verdict.error });

@@ -4,7 +4,8 @@
  */
 import type { RefreshRotation } from './refresh.js';
 import { isRefreshing, SharedRefresh } from './shared-refresh.js';
-import type { Dialect, IssueRoute } from './types.js';
+import type { Dialect, IssueRequest, IssueRoute } from './types.js';
+import { samplePair } from './sample-pair.js';
 
 export interface IssueMatch {
   dialect: Dialect;
@@ -37,6 +38,8 @@ export class IssueRouter {
       const doc = {
         summary: `Refresh-token rotation, answered in the issuing dialect's shape (${sharers.map((o) => o.id).join(', ')}).`,
         fields: Object.fromEntries(sharers.flatMap((o) => o.refresh.fields).map((f) => [f, false])),
+        // The first declarant's shape; each sharer answers in its own (their summaries say which).
+        sample: (req: IssueRequest) => d.refresh.renderPair(samplePair(Date.now()), req).body,
       };
       this.#add(d, { method: 'POST', path: d.refresh.path, handle: shared.handle, doc }, k);
     }

@@ -60,6 +60,10 @@ export interface RouteDoc {
   readonly fields?: Readonly<Record<string, boolean | undefined>>;
   /** Status of a success (default 200; the GPS token endpoint answers 303). */
   readonly success?: number;
+  /** A success body rendered by the dialect's own renderer from placeholders (src/issue/sample-pair.ts): its schema. */
+  sample?(req: IssueRequest): unknown;
+  /** Request headers the endpoint reads as plain parameters, by their documented spelling: `true` when required. */
+  readonly headers?: Readonly<Record<string, boolean | undefined>>;
   /** Credential forms the endpoint reads from the request's headers (their security schemes), besides the body. */
   readonly forms?: readonly AuthnId[];
 }

@@ -28,6 +28,7 @@ import { dropIfRefused } from './refused-sockets.js';
 import type { ForwardOutcome, Forwarder } from './forward.js';
 import type { Runtime } from './runtime.js';
 import { serveTokenEndpoint } from './token-endpoint.js';
+import { applyCors } from './cors.js';
 import { actsForBodyCheck, type ActsForBodyCheck } from './acts-for-body.js';
 import { expectsContinue } from './expect-continue.js';
 import { addAccessOutcome } from './access-outcome.js';
@@ -234,6 +235,12 @@ export class ProxyHandler {
   #run(st: RequestState): void {
     const { req, rt, view, failure } = st;
     this.guard(rt, req, view);
+    if (applyCors(rt.config.routing.corsOrigins, req, st.res)) {
+      st.res.writeHead(204, { 'content-length': 0 });
+      st.res.end();
+      this.#finish(st, 204, undefined);
+      return;
+    }
     const local = rt.issue.match(view.method, view.pathKey);
     if (local !== undefined) {
       this.#serveLocal(st, local).then((status) => this.#finish(st, status, undefined), (err: unknown) => this.#finish(st, undefined, err));

@@ -29,7 +29,7 @@ async function document(adminUrl = gate.adminUrl): Promise<Doc> {
 
 /** The seeds' token endpoints, by path: the methods trackgate serves there. */
 const SEED_ENDPOINTS: Record<string, string[]> = {
-  '/rest/v2/token': ['get', 'post'], '/rest/v2/auth-basic': ['get', 'post'], '/rest/v2/auth-digest': ['get', 'post'],
+  '/rest/v2/token': ['get', 'post'], '/rest/v2/logout': ['post'], '/rest/v2/auth-basic': ['get', 'post'], '/rest/v2/auth-digest': ['get', 'post'],
   '/auth/password': ['post'], '/auth/refresh': ['post'], '/auth/login': ['post'], '/auth/masquerade': ['post'],
   '/v1/Auth/Login': ['post'], '/v1/Auth/RefreshToken': ['post'],
   '/1/oauth/token': ['post'], '/1/user/create_anon': ['post'], '/1/user/create': ['post'], '/1/user/delete': ['post'],
@@ -83,6 +83,31 @@ describe('/openapi.json', () => {
     expect(gate.up.received).toHaveLength(0);
   });
 
+  it('success bodies have the documented schemas, rendered by each dialect: real logins validate against them', async () => {
+    const doc = await document();
+    const ajv = new Ajv2020.default({ strict: false });
+    const schemaOf = (path: string) => doc.paths[path]!.post!.responses['200']!.content!['application/json'].schema;
+    expect(schemaOf('/v1/Auth/Login')).toMatchObject({
+      required: ['Result', 'Status', 'Title', 'Errors'],
+      properties: { Result: { properties: { AccessToken: { properties: { Token: { type: 'string' }, ExpiresIn: { type: 'integer' } } } } } },
+    });
+    const json = { 'content-type': 'application/json' };
+    const user = JSON.stringify({ username: 'j.random.user', password: 'j.random.password' });
+    const logins: [string, RequestInit][] = [
+      ['/v1/Auth/Login', { headers: { ...json, instanceid: 'demo-api-instance', instancekey: 'demo-api-instance-key' }, body: JSON.stringify({ loginFields: { Email: 'admin@example.com' }, password: 'P@ssword' }) }],
+      ['/auth/login', { headers: json, body: user }],
+      ['/auth/password', { headers: json, body: user }],
+    ];
+    for (const [path, init] of logins) {
+      const res = await fetch(`${gate.url}${path}`, { method: 'POST', ...init });
+      expect(res.status, path).toBe(200);
+      const body: unknown = await res.json();
+      expect(ajv.validate(schemaOf(path), body), `${path}: ${ajv.errorsText()}`).toBe(true);
+    }
+    const token = doc.paths['/rest/v2/token']!.post!.responses['303'] as unknown as { headers: Record<string, unknown> };
+    expect(Object.keys(token.headers)).toEqual(['Location', 'Set-Cookie']);
+  });
+
   it('follows the config: a disabled dialect\'s paths and a disabled form\'s schemes are not listed', async () => {
     const g = await startGate({ config: { issue: { geoloqi: { enabled: false } }, authn: { basic: { enabled: false } } } });
     try {
@@ -93,5 +118,38 @@ describe('/openapi.json', () => {
     } finally {
       await g.close();
     }
+  });
+});
+
+describe('/openapi.json for Swagger UI', () => {
+  const docs = useGate({ config: { authn: FORMS, admin: { openapiPaths: ['/rest/v2/whoami'] } } });
+
+  it('lists admin.openapiPaths as forwarded GETs open to every scheme, and the telematics login\'s headers as parameters', async () => {
+    const doc = await document(docs.adminUrl) as Doc & { paths: Record<string, Record<string, { parameters?: { name: string; in: string; required: boolean }[] }>> };
+    const get = doc.paths['/rest/v2/whoami']!.get!;
+    expect(get.security!.map((s) => Object.keys(s)[0])).toEqual(Object.keys(doc.components.securitySchemes));
+    expect(get.security).toContainEqual({ bearer: [] });
+    expect(get.responses['401']!.content!['application/json'].schema).toMatchObject({ properties: { error: {}, message: {} } });
+    expect(doc.paths['/v1/Auth/Login']!.post!.parameters).toEqual([
+      { name: 'InstanceId', in: 'header', required: true, schema: { type: 'string' } },
+      { name: 'InstanceKey', in: 'header', required: true, schema: { type: 'string' } },
+    ]);
+    const result = await new Validator().validate(doc as unknown as Record<string, unknown>);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
+
+  it('serves Swagger UI at /docs/ from swagger-ui-dist, no inline script', async () => {
+    const page = await fetch(`${docs.adminUrl}/docs/`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('<script src="swagger-ui-bundle.js"></script>');
+    expect(html).not.toMatch(/<script>/);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const bundle = await fetch(`${docs.adminUrl}/docs/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(500_000);
+    expect((await fetch(`${docs.adminUrl}/docs/../package.json`)).status).toBe(404);
+    expect((await fetch(`${docs.adminUrl}/docs/nope.js`)).status).toBe(404);
   });
 });

@@ -51,6 +51,8 @@ const RESTART_WARNING = 'config keys changed that take effect only after a resta
 const VALUES: Record<string, unknown> = {
   listen: '127.0.0.1:1',
   'admin.listen': '127.0.0.1:2',
+  'admin.openapiPaths': ['/rest/v2/whoami'],
+  'routing.corsOrigins': ['http://127.0.0.1:2'],
   'upstream.url': 'http://127.0.0.1:1',
   'store.url': 'sqlite:walk-other.sqlite',
   accountsFile: 'accounts-2.yaml',

@@ -9,7 +9,8 @@
  * | auth-digest | 401 `WWW-Authenticate: Digest` | 405                                   | redirect to gateway |
  *
  * The token is returned in `Location: gateway?_token=…` and a `token` cookie. The redirect target is always
- * the configured gateway, never anything taken from the request (no open redirect).
+ * the configured gateway, never anything taken from the request (no open redirect). The seed says a token
+ * "can be revoked at any time" and names no URL for it: `POST logout` with the token revokes it.
  */
 import { z } from 'zod';
 import { TrackgateError } from '../../errors.js';
@@ -40,6 +41,13 @@ export const gpsRestV2 = defineDialect({
       throw new TrackgateError('TG_ERR_NO_CREDENTIALS', 'authentication required', {
         reason: 'no_credentials', headers: { 'www-authenticate': challenge(req) },
       });
+    };
+
+    /** The `token` cookie; an expiry in the past (0) deletes it. */
+    const tokenCookie = (value: string, expiresAt: number, req: IssueRequest): string => {
+      const cookie = [`token=${value}`, `Expires=${new Date(expiresAt).toUTCString()}`, `Path=${options.cookiePath}`, 'HttpOnly', 'SameSite=Lax'];
+      if (req.view.secure) cookie.push('Secure');
+      return cookie.join('; ');
     };
 
     const checkPassword = async (req: IssueRequest, username: string, password: string): Promise<UserRecord> => {
@@ -89,9 +97,23 @@ export const gpsRestV2 = defineDialect({
               ...(user.accounts[0] !== undefined ? { account: user.accounts[0] } : {}),
               ttlSeconds: duration,
             });
-            const cookie = [`token=${value}`, `Expires=${new Date(record.expiresAt).toUTCString()}`, `Path=${options.cookiePath}`, 'HttpOnly', 'SameSite=Lax'];
-            if (req.view.secure) cookie.push('Secure');
-            return redirect({ 'set-cookie': cookie.join('; ') }, `?_token=${encodeURIComponent(value)}`);
+            return redirect({ 'set-cookie': tokenCookie(value, record.expiresAt, req) }, `?_token=${encodeURIComponent(value)}`);
+          },
+        },
+        {
+          method: 'POST', path: `${base}/logout`,
+          doc: { summary: 'Revokes the presented session token (on every replica) and clears the `token` cookie: 204.', forms: ['session_token'], success: 204 },
+          async handle(req) {
+            // The token proves the right to end its own session (as a public client's RFC 7009 revocation).
+            const auth = await req.authenticate();
+            const digest = auth?.scheme === 'session_token' ? auth.identity.tokenDigest : undefined;
+            if (digest === undefined) {
+              throw new TrackgateError('TG_ERR_NO_CREDENTIALS', 'a session token is required', {
+                reason: 'no_credentials', headers: { 'www-authenticate': ['X-Token'] },
+              });
+            }
+            await deps.store.revokeTokens([digest], deps.now());
+            return { status: 204, headers: { 'set-cookie': tokenCookie('', 0, req) }, body: undefined };
           },
         },
         { method: 'GET', path: `${base}/auth-basic`, handle: getOrChallenge((req) => req.challengeOf('basic')), doc: { summary: 'The Basic challenge (401); with valid Basic credentials, 200.', forms: ['basic'] } },

@@ -25,6 +25,7 @@ import { accessJwt, secondsLeft } from '../access-jwt.js';
 import { stringField } from '../body.js';
 import { checkUserPassword } from '../password-login.js';
 import type { TokenPair } from '../refresh.js';
+import { samplePair } from '../sample-pair.js';
 import type { Subject } from '../tokens.js';
 import { defineDialect, type IssueReply } from '../types.js';
 import { WireError, wireCodeOf } from '../wire-error.js';
@@ -59,7 +60,7 @@ export const oauth2Password = defineDialect({
       routes: [
         {
           method: 'POST', path: `${base}/password`,
-          doc: { summary: 'OAuth 2.0 password grant: an access token (JWT) and a rotating refresh token.', fields: { grant_type: false, username: true, password: true } },
+          doc: { summary: 'OAuth 2.0 password grant: an access token (JWT) and a rotating refresh token.', fields: { grant_type: false, username: true, password: true }, sample: () => renderPair(samplePair(deps.now())).body },
           async handle(req) {
             const body = await req.body();
             const grantType = stringField(body, 'grant_type');

@@ -30,6 +30,7 @@ import { login } from './login.js';
 import { masquerade } from './masquerade.js';
 import { fleetLoginOptions, ID } from './options.js';
 import { renderPair } from './pair.js';
+import { samplePair } from '../../sample-pair.js';
 
 export const fleetLogin = defineDialect({
   id: ID,
@@ -37,16 +38,17 @@ export const fleetLogin = defineDialect({
   create(options, deps) {
     const ctx = { options, deps };
     const base = options.prefix;
+    const sample = (): unknown => renderPair(deps, samplePair(deps.now())).body;
     return {
       id: ID,
       routes: [
         {
           method: 'POST', path: `${base}/login`, handle: (req) => login(ctx, req),
-          doc: { summary: 'A bearer token and refresh token, bound to one of the user\'s accounts.', fields: { username: true, password: true, account_id: false } },
+          doc: { summary: 'A bearer token and refresh token, bound to one of the user\'s accounts.', fields: { username: true, password: true, account_id: false }, sample },
         },
         {
           method: 'POST', path: `${base}/masquerade`, handle: (req) => masquerade(ctx, req),
-          doc: { summary: 'A new session bound to another of the user\'s accounts; the presented one is revoked.', fields: { account_id: true }, forms: ['bearer'] },
+          doc: { summary: 'A new session bound to another of the user\'s accounts; the presented one is revoked.', fields: { account_id: true }, forms: ['bearer'], sample },
         },
       ],
       refresh: { path: `${base}/refresh`, fields: ['refreshToken', 'refresh_token'], renderPair: (pair) => renderPair(deps, pair) },

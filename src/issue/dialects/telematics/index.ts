@@ -40,6 +40,8 @@ import { defineDialect, type IssueReply, type IssueRequest } from '../../types.j
 import { login } from './login.js';
 import { ID, telematicsOptions } from './options.js';
 import { refreshToken } from './refresh-token.js';
+import { envelope } from './pairs.js';
+import { samplePair } from '../../sample-pair.js';
 
 export const telematics = defineDialect({
   id: ID,
@@ -47,16 +49,17 @@ export const telematics = defineDialect({
   create(options, deps) {
     const ctx = { options, deps };
     const base = options.prefix;
+    const sample = (): unknown => envelope(ctx, samplePair(deps.now()), '').body;
     return {
       id: ID,
       routes: [
         {
           method: 'POST', path: `${base}/Login`, handle: (req) => login(ctx, req),
-          doc: { summary: 'Device (deviceToken + InstanceKey) or admin (Email + password) login: JWT access and refresh tokens in the Result envelope.', fields: { loginFields: true, password: true }, forms: ['instance'] },
+          doc: { summary: 'Device (deviceToken + InstanceKey) or admin (Email + password) login: JWT access and refresh tokens in the Result envelope.', fields: { loginFields: true, password: true }, headers: { InstanceId: true, InstanceKey: true }, sample },
         },
         {
           method: 'POST', path: `${base}/RefreshToken`, handle: (req) => refreshToken(ctx, req),
-          doc: { summary: 'Rotates both tokens (Result envelope).', fields: { accessToken: false, refreshToken: true } },
+          doc: { summary: 'Rotates both tokens (Result envelope).', fields: { accessToken: false, refreshToken: true }, sample },
         },
       ],
       renderError,
