@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   TG_ERR_QUERY_CREDENTIAL: 400,
   TG_ERR_TOKEN_ENDPOINT_PATH: 421,
   TG_ERR_FORM_DENIED: 401,
+  TG_ERR_WORKER_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -2,7 +2,7 @@
  * The admin port: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (store and upstream reachable, with
  * a Redis store its topology: a master must answer; 503 while shutting down), `/.well-known/jwks.json` (the
  * identity header's public keys), `/openapi.json` (the token endpoints and credential forms of the running
- * config, src/admin/openapi.ts; a single process only), `/docs/` (Swagger UI over it, src/admin/swagger-ui.ts).
+ * config, src/admin/openapi.ts; the cluster primary asks a worker for it), `/docs/` (Swagger UI over it, src/admin/swagger-ui.ts).
  * Every `/admin/` path needs an operator login (operators.ts): `/admin/` (the operator page, operator-page.ts),
  * `/admin/inventory` (the inventory report, JSON or `?format=csv`), `/admin/policies` (the running config's
  * migration policies).
@@ -33,7 +33,7 @@ export interface AdminDeps {
   /** Resolves with per-dependency status; never rejects. */
   readiness(): Promise<Record<string, ReadinessCheck>>;
   closing(): boolean;
-  /** The OpenAPI document, where this process has the token endpoints (not the cluster primary: 404 there). */
+  /** The OpenAPI document: the app's own, or (cluster primary) a worker's, asked over IPC. */
   openapi?(): unknown;
   /** Checks the operator login of every `/admin/` request; absent: those paths answer 403 (none configured). */
   operators?: OperatorGate;
@@ -64,10 +64,14 @@ function isOperatorPath(path: string): boolean {
   return path === '/admin' || path.startsWith('/admin/');
 }
 
-/** A document only some processes have (an optional AdminDeps hook): 404 where it is absent. */
+/**
+ * A document only some processes have (an optional AdminDeps hook): 404 where it is absent. The hook may
+ * answer later (the cluster primary asks a worker): 503 when that fails.
+ */
 function optional(res: ServerResponse, doc: (() => unknown) | undefined, cacheControl: string): void {
-  if (doc === undefined) json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' });
-  else json(res, 200, doc(), { 'cache-control': cacheControl });
+  if (doc === undefined) { json(res, 404, { error: 'TG_ERR_NOT_FOUND', message: 'not found' }); return; }
+  Promise.resolve().then(doc).then((body) => json(res, 200, body, { 'cache-control': cacheControl }),
+    () => json(res, 503, { error: 'TG_ERR_WORKER_UNAVAILABLE', message: 'no worker answered' }, { 'retry-after': '1' }));
 }
 
 export function adminHandler(deps: AdminDeps) {

@@ -104,6 +104,12 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
     operators: new OperatorGate({ file: operatorsFile, passwords, throttle }), inventory: store, logger,
     // The primary follows the config file as the workers do: the policies they apply.
     policies: () => ({ policies: policyRows(keys.config.migration.policies) }),
+    // The token endpoints are the workers' (each builds the same router from the same config): one answers.
+    openapi: () => {
+      const [worker] = pool.listening();
+      if (worker === undefined) throw new Error('no worker listening');
+      return worker.request(METHOD.openapi, undefined, READINESS_TIMEOUT_MS);
+    },
   }));
   admin.on('clientError', (_err, socket) => socket.destroy());
   await listenOn(admin, config.admin.listen);

@@ -3,7 +3,7 @@
  *
  * worker → primary, requests:  `bootstrap`, `throttle.check`, `throttle.fail`, `throttle.succeed`, `nonce.record`
  * worker → primary, notes:     `listening`
- * primary → worker, requests:  `readiness`, `metrics`
+ * primary → worker, requests:  `readiness`, `metrics`, `openapi`
  * primary → worker, notes:     `shutdown`
  */
 import type { ReadinessCheck } from '../admin/server.js';
@@ -19,6 +19,7 @@ export const METHOD = {
   listening: 'listening',
   readiness: 'readiness',
   metrics: 'metrics',
+  openapi: 'openapi',
   shutdown: 'shutdown',
 } as const;
 

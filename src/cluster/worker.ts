@@ -62,7 +62,8 @@ export async function runWorker(): Promise<void> {
   primary
     .handle(METHOD.readiness, async (): Promise<ReadinessResult> =>
       (a.closing ? { workers: { ok: false, detail: 'a worker is shutting down' } } : a.readiness()))
-    .handle(METHOD.metrics, () => a.metrics.registry.getMetricsAsJSON());
+    .handle(METHOD.metrics, () => a.metrics.registry.getMetricsAsJSON())
+    .handle(METHOD.openapi, () => a.openapi());
   const proxy = await app.listenProxy();
   logger.info({ proxy: `${proxy.address}:${proxy.port}` }, 'worker listening');
   primary.notify(METHOD.listening, { address: proxy.address, port: proxy.port } satisfies ListeningParams);

@@ -123,6 +123,15 @@ describe('workers: 2', () => {
     expect(tg.records.filter((r) => r.worker !== undefined && r.admin !== undefined)).toEqual([]);
   });
 
+  it('/openapi.json and Swagger UI on the primary\'s admin port: the workers\' document, asked of one over IPC', async () => {
+    const doc = await send(tg.admin, { path: '/openapi.json' });
+    expect(doc.status).toBe(200);
+    const body = JSON.parse(doc.body) as { openapi: string; paths: Record<string, unknown> };
+    expect(body.openapi).toMatch(/^3\.1\./);
+    expect(Object.keys(body.paths)).toEqual(expect.arrayContaining(['/rest/v2/token', '/v1/Auth/Login']));
+    expect((await send(tg.admin, { path: '/docs/' })).status).toBe(200);
+  });
+
   it('serves requests on many connections, from both workers', async () => {
     const replies = await Promise.all(Array.from({ length: 24 }, () => req('/rest/v2/devices', BASIC)));
     expect(replies.map((r) => r.status)).toEqual(replies.map(() => 200));
