@@ -31,5 +31,7 @@ export async function runDemo(configFile: string, env: NodeJS.ProcessEnv = proce
     + `    open http://${proxy}/ in a browser                 # "Try it out": the demo account, prefilled\n`
     + `    curl -u j.random.user:j.random.password http://${proxy}/rest/v2/devices\n`
     + `    curl -i http://${proxy}/rest/v2/devices            # 401 + WWW-Authenticate\n`
-    + `    curl http://${adminListen}/metrics | grep trackgate_auth\n\n`);
+    + `    curl http://${adminListen}/metrics | grep trackgate_auth\n`
+    + `  In a browser: http://${proxy}/ (the data browser), http://${adminListen}/docs/ (Swagger UI),\n`
+    + `    http://${adminListen}/admin/ (the operator page; demo-operator / demo-operator-password)\n\n`);
 }

@@ -85,4 +85,13 @@ describe('Try it out', () => {
     expect(errors).toEqual([expect.stringMatching(/^console: Failed to load resource: .* 400 \(Bad Request\)$/)]);
     await context.close();
   });
+
+  it('the demo\'s operator page opens with the operator its README names (config/operators.htpasswd)', async () => {
+    const login = `Basic ${Buffer.from('demo-operator:demo-operator-password').toString('base64')}`;
+    expect((await fetch(`${demo.admin}/admin/`)).status).toBe(401);
+    const page = await fetch(`${demo.admin}/admin/`, { headers: { authorization: login } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('trackgate operator');
+    expect((await fetch(`${demo.admin}/admin/inventory`, { headers: { authorization: login } })).status).toBe(200);
+  });
 });
