@@ -132,9 +132,11 @@ export async function writeStore(file, { bulk, bulkFile }) {
 export async function copyStoreToRedis(sqliteFile, url, { named, bulkFile, inFlight = 1000 }) {
   const bulk = readFileSync(bulkFile, 'utf8').split('\n').filter((v) => v !== '');
   const digests = [...Object.values(named), ...bulk].map(lookupDigest);
-  const { RedisStore } = await import('../../dist/store/redis.js'); // loads ioredis only for the Redis rows
+  // Loaded only for the Redis rows (ioredis). The store takes a resolved connection, as openStore builds it.
+  const { RedisStore } = await import('../../dist/store/redis.js');
+  const { redisConnection } = await import('../../dist/store/redis-connection.js');
   const sqlite = new SqliteStore(sqliteFile);
-  const redis = new RedisStore(url);
+  const redis = new RedisStore(redisConnection({ url }));
   try {
     if (!(await redis.waitReady(5000))) throw new Error(`Redis at ${url} not ready`);
     const subjects = new Set();
