@@ -15,6 +15,7 @@ import { readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { PasswordVerifier } from '../accounts/password-verifier.js';
 import { parseHtpasswd } from '../accounts/htpasswd.js';
+import { decodeBasic } from '../authn/forms/basic.js';
 import { TrackgateError } from '../errors.js';
 import type { Throttle, ThrottleKey } from '../store/throttle.js';
 
@@ -96,13 +97,15 @@ function unauthorized(message: string, detail = 'no or unreadable Basic credenti
   return new TrackgateError(code, message, { reason: code === 'TG_ERR_NO_CREDENTIALS' ? 'no_credentials' : 'invalid', detail, headers: { 'www-authenticate': OPERATOR_CHALLENGE } });
 }
 
-/** `Basic base64(name:secret)` as RFC 7617 has it (UTF-8), or undefined. */
+/** `Basic base64(name:secret)`, decoded by the Basic form's own decoder (RFC 7617, UTF-8), or undefined. */
 function basicCredentials(header: string | undefined): { name: string; secret: string } | undefined {
   if (header === undefined) return undefined;
-  const m = /^Basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header);
+  const m = /^Basic +(\S+) *$/i.exec(header);
   if (m === null) return undefined;
-  const text = Buffer.from(m[1]!, 'base64').toString('utf8');
-  const colon = text.indexOf(':');
-  if (colon <= 0) return undefined;
-  return { name: text.slice(0, colon), secret: text.slice(colon + 1) };
+  try {
+    const { username, password } = decodeBasic(m[1]!);
+    return username === '' ? undefined : { name: username, secret: password };
+  } catch {
+    return undefined;
+  }
 }

@@ -13,10 +13,10 @@ import { runCli } from '../helpers/cli.js';
 import { startGate, type Gate } from '../helpers/gate.js';
 import { issueSessionToken } from '../helpers/session-tokens.js';
 import { basicAuth, DEMO } from '../helpers/trackgate.js';
+import { OPERATOR, operatorAuth, operatorsFileText } from '../helpers/operators.js';
 
 let g: Gate;
-const OPERATOR = { name: 'ops', password: 'op-secret-1' };
-const op = { authorization: basicAuth(OPERATOR.name, OPERATOR.password) };
+const op = operatorAuth;
 
 beforeAll(async () => {
   g = await startGate({
@@ -26,7 +26,7 @@ beforeAll(async () => {
       inventory: { flushSeconds: 300 },
       logging: { level: 'warn' },
     },
-    files: { 'operators.htpasswd': `${OPERATOR.name}:${await hashPassword(OPERATOR.password, { ln: 10, r: 8, p: 1 })}\n` },
+    files: { 'operators.htpasswd': await operatorsFileText() },
   });
   const token = await issueSessionToken(g, { account: 'fleet-7' });
   const send = async (headers: Record<string, string>, n: number): Promise<void> => {
@@ -179,6 +179,6 @@ it('answers 403 on /admin/ paths while no operators file is configured', async (
 });
 
 it('reads an operator added to the file without a reload', async () => {
-  writeFileSync(join(g.dir, 'operators.htpasswd'), `${OPERATOR.name}:${await hashPassword(OPERATOR.password, { ln: 10, r: 8, p: 1 })}\nsecond:${await hashPassword('second-pw', { ln: 10, r: 8, p: 1 })}\n`);
+  writeFileSync(join(g.dir, 'operators.htpasswd'), `${await operatorsFileText()}second:${await hashPassword('second-pw', { ln: 10, r: 8, p: 1 })}\n`);
   expect((await admin('/admin/inventory?limit=1', { authorization: basicAuth('second', 'second-pw') })).status).toBe(200);
 });

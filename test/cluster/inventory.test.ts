@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { hashPassword } from '../../src/accounts/password.js';
+import { operatorAuth, operatorsFileText } from '../helpers/operators.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { startCluster, type ClusterProc } from '../helpers/cluster-process.js';
 import { freePort } from '../helpers/ports.js';
@@ -24,7 +24,7 @@ let tg: ClusterProc;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trackgate-cluster-inventory-'));
   copyFileSync(DEMO_ACCOUNTS, join(dir, 'accounts.yaml'));
-  writeFileSync(join(dir, 'operators.htpasswd'), `ops:${await hashPassword('op-secret', { ln: 10, r: 8, p: 1 })}\n`);
+  writeFileSync(join(dir, 'operators.htpasswd'), await operatorsFileText());
   up = await startRecordingUpstream();
   tg = await startCluster({
     dir, name: 'inventory', config: {
@@ -81,7 +81,7 @@ it('two workers add up in one store; the primary reports distinct clients once; 
   expect(text).toMatch(/^trackgate_clients_by_scheme\{scheme="basic"\} 1$/m);
   // The primary serves the operator paths from the same store, behind the operator login.
   expect((await fetch(`${tg.admin}/admin/inventory`)).status).toBe(401);
-  const report = await (await fetch(`${tg.admin}/admin/inventory?scheme=basic`, { headers: { authorization: basicAuth('ops', 'op-secret') } })).json() as { records: { count: number }[] };
+  const report = await (await fetch(`${tg.admin}/admin/inventory?scheme=basic`, { headers: operatorAuth })).json() as { records: { count: number }[] };
   expect(report.records.map((r) => r.count)).toEqual([60]);
 
   const more = await Promise.all(Array.from({ length: 7 }, (_, i) => get(`/inv?late=${i}`)));

@@ -9,13 +9,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { hashPassword } from '../../src/accounts/password.js';
+import { OPERATOR, operatorAuth, operatorsFileText } from '../helpers/operators.js';
 import { launchChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import { startGate, type Gate } from '../helpers/gate.js';
 import { issueSessionToken } from '../helpers/session-tokens.js';
 import { basicAuth, DEMO } from '../helpers/trackgate.js';
 
-const OPERATOR = { username: 'ops', password: 'op-page-secret' };
 let g: Gate;
 let browser: Browser;
 
@@ -31,7 +30,7 @@ beforeAll(async () => {
       inventory: { flushSeconds: 300 },
       logging: { level: 'warn' },
     },
-    files: { 'operators.htpasswd': `${OPERATOR.username}:${await hashPassword(OPERATOR.password, { ln: 10, r: 8, p: 1 })}\n` },
+    files: { 'operators.htpasswd': await operatorsFileText() },
   }), launchChromium()]);
   const token = await issueSessionToken(g, { account: 'fleet-7' });
   await send({ authorization: basicAuth(DEMO.user, DEMO.password), 'user-agent': 'tracker/1.0' }, 3);
@@ -47,7 +46,7 @@ afterAll(async () => {
 });
 
 it('shows the workload, exports the API\'s CSV and logs no error', async () => {
-  const context = await browser.newContext({ httpCredentials: OPERATOR, viewport: { width: 1100, height: 1400 } });
+  const context = await browser.newContext({ httpCredentials: { username: OPERATOR.name, password: OPERATOR.password }, viewport: { width: 1100, height: 1400 } });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
@@ -94,7 +93,7 @@ it('shows the workload, exports the API\'s CSV and logs no error', async () => {
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv')]);
     const exported = readFileSync((await download.path())!, 'utf8');
-    const api = await (await fetch(`${g.adminUrl}/admin/inventory?format=csv`, { headers: { authorization: basicAuth(OPERATOR.username, OPERATOR.password) } })).text();
+    const api = await (await fetch(`${g.adminUrl}/admin/inventory?format=csv`, { headers: operatorAuth })).text();
     expect(exported).toBe(api);
     expect(exported.split('\r\n')).toHaveLength(5);
 
