@@ -13,21 +13,13 @@ import { runCli } from '../helpers/cli.js';
 import { startGate, type Gate } from '../helpers/gate.js';
 import { issueSessionToken } from '../helpers/session-tokens.js';
 import { basicAuth, DEMO } from '../helpers/trackgate.js';
-import { OPERATOR, operatorAuth, operatorsFileText } from '../helpers/operators.js';
+import { OPERATOR, operatorAuth, operatorsFileText, inventoryGateOptions } from '../helpers/operators.js';
 
 let g: Gate;
 const op = operatorAuth;
 
 beforeAll(async () => {
-  g = await startGate({
-    config: {
-      admin: { operatorsFile: 'operators.htpasswd' },
-      authn: { session_token: { enabled: true }, instance: { enabled: true } },
-      inventory: { flushSeconds: 300 },
-      logging: { level: 'warn' },
-    },
-    files: { 'operators.htpasswd': await operatorsFileText() },
-  });
+  g = await startGate(await inventoryGateOptions());
   const token = await issueSessionToken(g, { account: 'fleet-7' });
   const send = async (headers: Record<string, string>, n: number): Promise<void> => {
     for (let i = 0; i < n; i++) await (await fetch(`${g.url}/p`, { headers })).arrayBuffer();

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { OPERATOR, operatorAuth, operatorsFileText } from '../helpers/operators.js';
+import { OPERATOR, operatorAuth, inventoryGateOptions } from '../helpers/operators.js';
 import { launchChromium, SCREENSHOTS } from '../helpers/chromium.js';
 import { startGate, type Gate } from '../helpers/gate.js';
 import { issueSessionToken } from '../helpers/session-tokens.js';
@@ -23,15 +23,7 @@ async function send(headers: Record<string, string>, n: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  [g, browser] = await Promise.all([startGate({
-    config: {
-      admin: { operatorsFile: 'operators.htpasswd' },
-      authn: { session_token: { enabled: true }, instance: { enabled: true } },
-      inventory: { flushSeconds: 300 },
-      logging: { level: 'warn' },
-    },
-    files: { 'operators.htpasswd': await operatorsFileText() },
-  }), launchChromium()]);
+  [g, browser] = await Promise.all([startGate(await inventoryGateOptions()), launchChromium()]);
   const token = await issueSessionToken(g, { account: 'fleet-7' });
   await send({ authorization: basicAuth(DEMO.user, DEMO.password), 'user-agent': 'tracker/1.0' }, 3);
   await send({ 'x-token': token, 'user-agent': 'legacy-app/2' }, 2);
